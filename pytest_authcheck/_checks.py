@@ -1,0 +1,94 @@
+"""What a check is: a stable id, a title, a severity, an area, spec references and a remediation.
+
+Suites declare checks with the ``@check(...)`` decorator on ordinary pytest test functions. The
+decorator adds the ``authcheck`` marker (carrying the ``Check``), a marker for the area (``-m
+discovery``) and one for the severity (``-m severity_high``); the check id is a keyword (``-k
+discovery.issuer-match``). Teams decorate their own checks the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import pytest
+
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+LEVELS = ("MUST", "SHOULD", "MAY")
+AREAS = {
+    "discovery": "provider metadata (OIDC Discovery 1.0, RFC 8414)",
+    "jwks": "signing keys published by a provider (RFC 7517, RFC 7518)",
+    "tls": "transport security of a provider's endpoints (RFC 9325, RFC 8996)",
+    "clock": "clock agreement between a provider and this machine",
+    "clients": "client registration, authentication, grants and tokens",
+    "privileges": "privilege sets and least privilege",
+    "api": "resource-server authorization and token validation",
+    "credentials": "credential hygiene on this machine",
+    "custom": "a team's own checks",
+}
+SEVERITY_MARKER = "severity_{}"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Check:
+    """The identity and guidance of one check; the same for every target it runs against."""
+
+    id: str
+    title: str
+    severity: str
+    area: str
+    refs: tuple[str, ...]
+    remediation: str
+    level: str = "MUST"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form for reports."""
+        return {"id": self.id, "title": self.title, "severity": self.severity, "area": self.area,
+                "refs": list(self.refs), "remediation": self.remediation, "level": self.level}
+
+
+def check(id: str, *, title: str, severity: str, area: str, refs: list[str] | tuple[str, ...],
+          remediation: str, level: str = "MUST") -> Callable[[F], F]:
+    """Declare a test function as the check ``id``.
+
+    ``severity`` is one of critical/high/medium/low/info, ``area`` one of ``AREAS``, ``refs`` the spec
+    clauses (``"RFC 8414 §3.3"``), ``remediation`` what to do when it fails, ``level`` the requirement
+    level (MUST/SHOULD/MAY) of the clause it enforces.
+    """
+    if severity not in SEVERITIES:
+        raise ValueError(f"check {id}: severity must be one of {SEVERITIES}, not {severity!r}")
+    if area not in AREAS:
+        raise ValueError(f"check {id}: area must be one of {tuple(AREAS)}, not {area!r}")
+    if level not in LEVELS:
+        raise ValueError(f"check {id}: level must be one of {LEVELS}, not {level!r}")
+    definition = Check(id=id, title=title, severity=severity, area=area, refs=tuple(refs),
+                       remediation=" ".join(remediation.split()), level=level)
+
+    def apply(function: F) -> F:
+        function = pytest.mark.authcheck(definition)(function)
+        function = getattr(pytest.mark, area)(function)
+        function = getattr(pytest.mark, SEVERITY_MARKER.format(severity))(function)
+        function.__authcheck__ = definition  # type: ignore[attr-defined]
+        return function
+
+    return apply
+
+
+def check_of(item: pytest.Item) -> Check | None:
+    """The ``Check`` an item was declared with, if any."""
+    marker = item.get_closest_marker("authcheck")
+    if marker is None or not marker.args or not isinstance(marker.args[0], Check):
+        return None
+    return marker.args[0]
+
+
+def register_markers(config: pytest.Config) -> None:
+    """Make the check markers known (``--strict-markers`` accepts them, ``--markers`` lists them)."""
+    config.addinivalue_line("markers", "authcheck(check): an authcheck check (set by @check)")
+    for area, text in AREAS.items():
+        config.addinivalue_line("markers", f"{area}: authcheck checks of {text}")
+    for severity in SEVERITIES:
+        config.addinivalue_line("markers", f"{SEVERITY_MARKER.format(severity)}: authcheck checks of {severity} severity")

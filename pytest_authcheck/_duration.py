@@ -1,0 +1,32 @@
+"""Durations as written in a policy: ``30s``, ``15m``, ``1h``, ``29d`` (or a bare number of seconds)."""
+
+from __future__ import annotations
+
+import re
+
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
+DURATION_PATTERN = r"^\s*\d+(\.\d+)?\s*[smhd]\s*$"
+
+
+def parse_duration(value: str | int | float) -> float:
+    """Return the duration in seconds; raise ``ValueError`` with the accepted forms otherwise."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as '30s', '15m', '1h' or '29d'")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    match = _DURATION.match(value)
+    if not match:
+        raise ValueError(f"{value!r} is not a duration such as '30s', '15m', '1h' or '29d'")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def format_duration(seconds: float) -> str:
+    """Render seconds the way a policy would write them (``3600`` -> ``1h``)."""
+    seconds = float(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"

@@ -1,0 +1,52 @@
+"""Exceptions of pytest-authcheck.
+
+The tree::
+
+    AuthcheckError                 base of everything the plugin raises on purpose
+    ├── PolicyError                the policy file is missing, unreadable or invalid: stops the run
+    └── EvaluationError            a check could not be evaluated (an *error*, never a *failure*)
+        ├── TransportError         connect / TLS / timeout / protocol failure on the way to a system
+        └── ResponseError          the system answered, but not with something we can evaluate
+            └── ResponseTooLarge   the body exceeded the size cap
+
+A check that evaluated and found the system wrong raises ``CheckFailed`` (see ``_record``), which is a
+pytest failure, not one of these.
+"""
+
+from __future__ import annotations
+
+
+class AuthcheckError(Exception):
+    """Base class of the plugin's own exceptions."""
+
+
+class PolicyError(AuthcheckError):
+    """The policy cannot be used. ``str()`` is one line: ``file:line: key.path: what is wrong``."""
+
+    def __init__(self, message: str, *, path: str | None = None, line: int | None = None,
+                 key: str | None = None) -> None:
+        self.path = path
+        self.line = line
+        self.key = key
+        self.detail = message
+        where = path or "policy"
+        if line:
+            where = f"{where}:{line}"
+        text = f"{where}: {key}: {message}" if key else f"{where}: {message}"
+        super().__init__(text)
+
+
+class EvaluationError(AuthcheckError):
+    """The check could not be evaluated; reported with status ``error`` and this message as cause."""
+
+
+class TransportError(EvaluationError):
+    """No usable HTTP answer: connection refused, DNS, TLS verification, timeout."""
+
+
+class ResponseError(EvaluationError):
+    """An answer arrived that cannot be evaluated (not JSON where JSON is required, ...)."""
+
+
+class ResponseTooLarge(ResponseError):
+    """The response body was larger than ``settings.max_response_bytes``."""

@@ -1,0 +1,119 @@
+"""The fixtures the shipped suites use, public so teams can write their own checks beside them.
+
+Registered only when ``--authcheck`` is given. Override any of them in a ``conftest.py`` the usual way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from ._http import HttpClient
+from ._oidc import OidcProvider
+from ._policy import Policy
+from ._record import CheckRecord
+from ._results import record_key
+from ._run import AuthcheckRun
+from ._tokens import Token
+
+run_key = pytest.StashKey[AuthcheckRun]()
+
+
+def _run(config: pytest.Config) -> AuthcheckRun:
+    return config.stash[run_key]
+
+
+@pytest.fixture(scope="session")
+def authcheck_run(pytestconfig: pytest.Config) -> AuthcheckRun:
+    """The state of this ``--authcheck`` run: policy, redactor, HTTP client, providers and tokens."""
+    return _run(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def authcheck_policy(authcheck_run: AuthcheckRun) -> Policy:
+    """The loaded policy: ``.data`` (secrets as ``Secret``), ``.settings``, ``.sha256``, ``.path``."""
+    return authcheck_run.policy
+
+
+@pytest.fixture(scope="session")
+def authcheck_http(authcheck_run: AuthcheckRun) -> HttpClient:
+    """The run's HTTP client: verified TLS (plus ``ca_bundle``), timeouts, retries, size cap, redacted evidence.
+
+    Attach what it returns to your check's evidence with ``authcheck_record.attach(response.exchange)``.
+    """
+    return authcheck_run.http
+
+
+@pytest.fixture
+def authcheck_record(request: pytest.FixtureRequest, authcheck_run: AuthcheckRun) -> CheckRecord:
+    """This check's evidence record: ``attach(exchange)``, ``expect(expected, observed)``, ``fact(name, value)``,
+    ``jwt(label, token)`` and ``fail(message, expected=..., observed=...)``."""
+    item = request.node
+    record = item.stash.get(record_key, None)
+    if record is None:
+        record = item.stash[record_key] = CheckRecord(authcheck_run.redactor)
+    return record
+
+
+@pytest.fixture
+def oidc_provider(request: pytest.FixtureRequest, authcheck_run: AuthcheckRun) -> OidcProvider:
+    """The OIDC provider this test runs against (tests using it are parametrized by provider name)."""
+    name = getattr(request, "param", None)
+    if name is None:
+        pytest.skip("the policy declares no oidc provider")
+    return authcheck_run.oidc_providers[name]
+
+
+@pytest.fixture
+def oidc_metadata(oidc_provider: OidcProvider, authcheck_record: CheckRecord) -> dict[str, Any]:
+    """The provider's discovery document as a dict (fetched once per run; its exchange is attached as evidence).
+
+    If it cannot be fetched or parsed, tests using it end in *error* (could not evaluate), with the cause.
+    """
+    document = oidc_provider.discovery()
+    authcheck_record.attach(document.exchange)
+    return oidc_provider.metadata()
+
+
+@pytest.fixture
+def oidc_jwks(oidc_provider: OidcProvider, oidc_metadata: dict[str, Any], authcheck_record: CheckRecord) -> dict[str, Any]:
+    """The provider's JWK Set as a dict (fetched once per run from ``jwks_uri``, exchange attached)."""
+    document = oidc_provider.jwks()
+    authcheck_record.attach(document.exchange)
+    return document.json_object()
+
+
+@pytest.fixture
+def authcheck_token(authcheck_run: AuthcheckRun, authcheck_record: CheckRecord) -> Callable[..., Token]:
+    """``authcheck_token("deployer", scope=None, resource=None)``: a client-credentials token for a policy client.
+
+    One request per (client, scope, resource) per run; the token is a ``Secret`` (``.access_token.reveal()``),
+    a JWT access token is decoded in ``.header`` / ``.claims``. The token exchange is attached as evidence.
+    """
+
+    def get(client: str, *, scope: str | None = None, resource: str | None = None) -> Token:
+        token = authcheck_run.tokens.client_credentials(client, scope=scope, resource=resource)
+        authcheck_record.attach(token.response.exchange)
+        return token
+
+    return get
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize target fixtures from the static policy, so every xdist worker collects the same tests."""
+    if "oidc_provider" not in metafunc.fixturenames:
+        return
+    run = _run(metafunc.config)
+    names = list(run.policy.providers_of_kind("oidc"))
+    if names:
+        metafunc.parametrize("oidc_provider", names, ids=names, indirect=True)
+    else:
+        metafunc.parametrize("oidc_provider", [None], ids=["no-oidc-provider"], indirect=True)
+
+
+def iter_fixture_names() -> Iterator[str]:
+    """The public fixture names (documented in the README)."""
+    yield from ("authcheck_run", "authcheck_policy", "authcheck_http", "authcheck_record", "oidc_provider",
+                "oidc_metadata", "oidc_jwks", "authcheck_token")

@@ -1,0 +1,375 @@
+"""The run's one HTTP layer: a pooled httpx client with verification, retries, caps and evidence.
+
+Every request a check makes goes through ``HttpClient.request``: certificate verification is always on
+(``ca_bundle`` only adds trust anchors), redirects are never followed with credentials to another
+origin, bodies are capped, idempotent requests are retried a bounded number of times on connect
+errors, 429 and 503, and every exchange is recorded, redacted, as evidence. An origin that cannot be
+reached is remembered, so a dead IdP costs one timeout per run, not one per check.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import itertools
+import json
+import os
+import ssl
+import threading
+import time
+import urllib.parse
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from . import __version__
+from ._errors import ResponseError, ResponseTooLarge, TransportError
+from ._redact import Redactor, Secret, reveal
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
+RETRY_STATUSES = frozenset({429, 503})
+EVIDENCE_BODY_LIMIT = 16 * 1024
+MAX_RETRY_AFTER = 5.0
+MAX_REDIRECTS = 5
+TOKEN_MEMBERS = ("access_token", "refresh_token", "id_token", "device_code", "registration_access_token")
+
+
+@dataclass
+class Exchange:
+    """One HTTP request and its answer (or failure), redacted, as evidence for the report."""
+
+    id: str
+    method: str
+    url: str
+    started: str
+    request_headers: list[list[str]] = field(default_factory=list)
+    request_body: str | None = None
+    status: int | None = None
+    reason: str | None = None
+    http_version: str | None = None
+    tls_version: str | None = None
+    response_headers: list[list[str]] = field(default_factory=list)
+    response_body: str | None = None
+    body_truncated: bool = False
+    elapsed_ms: float | None = None
+    attempts: int = 1
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able copy."""
+        return dict(self.__dict__)
+
+
+@dataclass
+class Response:
+    """What a check reads: the real status, headers and body, plus the redacted exchange."""
+
+    status: int
+    headers: httpx.Headers
+    content: bytes
+    url: str
+    exchange: Exchange
+    tls_version: str | None = None
+
+    @property
+    def text(self) -> str:
+        """The body decoded as UTF-8 (invalid bytes replaced)."""
+        return self.content.decode("utf-8", errors="replace")
+
+    @property
+    def content_type(self) -> str:
+        """The media type without parameters, lower case."""
+        return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+    def json(self) -> Any:
+        """The body as JSON; ``ResponseError`` names the status and content type otherwise."""
+        try:
+            return json.loads(self.content)
+        except ValueError:
+            raise ResponseError(
+                f"{self.exchange.method} {self.exchange.url} answered {self.status} with "
+                f"{self.content_type or 'no content type'}, not JSON"
+            ) from None
+
+
+class HttpClient:
+    """One per run (per xdist worker): pooled connections, no cookie jar, evidence for every call."""
+
+    def __init__(self, *, redactor: Redactor, timeout: float = 10.0, ca_bundle: Path | None = None,
+                 max_response_bytes: int = 2 * 1024 * 1024, retries: int = 2, id_prefix: str = "x") -> None:
+        self.redactor = redactor
+        self.timeout = timeout
+        self.max_response_bytes = max_response_bytes
+        self.retries = retries
+        self.ssl_context = make_ssl_context(ca_bundle)
+        self._client = httpx.Client(
+            verify=self.ssl_context,
+            timeout=httpx.Timeout(timeout),
+            follow_redirects=False,
+            trust_env=False,
+            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+            headers={"User-Agent": f"pytest-authcheck/{__version__}", "Accept-Encoding": "gzip"},
+        )
+        self._ids = itertools.count(1)
+        self._id_prefix = id_prefix
+        self._dead_origins: dict[str, TransportError] = {}
+        self._lock = threading.Lock()
+        self.exchanges: dict[str, Exchange] = {}
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self._client.close()
+
+    def unreachable(self, url: str) -> str | None:
+        """Why ``url``'s origin could not be reached earlier in this run, or None."""
+        with self._lock:
+            dead = self._dead_origins.get(_origin(url))
+        return str(dead) if dead is not None else None
+
+    def get(self, url: str, **kwargs: Any) -> Response:
+        """``request("GET", url, ...)``."""
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> Response:
+        """``request("POST", url, ...)``."""
+        return self.request("POST", url, **kwargs)
+
+    def request(self, method: str, url: str, *, headers: Mapping[str, Any] | None = None,
+                data: Mapping[str, Any] | None = None, params: Mapping[str, Any] | None = None,
+                auth: tuple[str, Secret | str] | None = None, follow_redirects: bool = False) -> Response:
+        """Send one request; raise ``TransportError`` when no answer arrives.
+
+        ``headers`` and ``data`` values may be ``Secret``: they are revealed only onto the wire.
+        Redirects are followed only when asked, only for requests without credentials, and never
+        to another origin with credentials.
+        """
+        method = method.upper()
+        plain_headers = {k: reveal(v) for k, v in (headers or {}).items()}
+        plain_data = {k: reveal(v) for k, v in data.items()} if data is not None else None
+        plain_params = {k: reveal(v) for k, v in params.items()} if params is not None else None
+        basic = None
+        if auth is not None:
+            user, password = auth[0], reveal(auth[1])
+            self.redactor.add_basic_credentials(user, password)
+            basic = httpx.BasicAuth(user, password)
+        has_credentials = basic is not None or any(k.lower() in ("authorization", "cookie") for k in plain_headers)
+        for hop in range(MAX_REDIRECTS + 1):
+            response = self._send(method, url, plain_headers, plain_data, plain_params, basic)
+            location = response.headers.get("location")
+            if not (follow_redirects and method in IDEMPOTENT and response.status in (301, 302, 303, 307, 308)
+                    and location and hop < MAX_REDIRECTS):
+                return response
+            target = urllib.parse.urljoin(url, location)
+            if has_credentials and _origin(target) != _origin(url):
+                return response
+            url, plain_params = target, None
+        return response
+
+    def _send(self, method: str, url: str, headers: dict[str, str], data: dict[str, Any] | None,
+              params: dict[str, Any] | None, auth: httpx.BasicAuth | None) -> Response:
+        origin = _origin(url)
+        with self._lock:
+            dead = self._dead_origins.get(origin)
+        request = self._client.build_request(method, url, headers=headers, data=data, params=params)
+        if auth is not None:
+            request = next(auth.auth_flow(request))
+        exchange = self._new_exchange(request)
+        if dead is not None:
+            exchange.error = f"not sent: {dead} (earlier in this run)"
+            self._keep(exchange)
+            raise _transport_error(str(dead), exchange)
+        deadline = time.monotonic() + self.timeout * (1 + self.retries)
+        attempt = 0
+        while True:
+            attempt += 1
+            started = time.monotonic()
+            try:
+                response = self._read(request, exchange)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                error = _describe_transport(exc, url)
+                if method in IDEMPOTENT and attempt <= self.retries and not _is_tls_error(exc) \
+                        and isinstance(exc, httpx.ConnectError) and time.monotonic() + 0.2 * attempt < deadline:
+                    time.sleep(0.1 * attempt)
+                    continue
+                exchange.attempts, exchange.error = attempt, error
+                exchange.elapsed_ms = round((time.monotonic() - started) * 1000, 1)
+                if not _is_tls_error(exc):
+                    with self._lock:
+                        self._dead_origins[origin] = TransportError(error)
+                self._keep(exchange)
+                raise _transport_error(error, exchange) from None
+            except httpx.HTTPError as exc:
+                exchange.attempts, exchange.error = attempt, _describe_transport(exc, url)
+                self._keep(exchange)
+                raise _transport_error(exchange.error, exchange) from None
+            exchange.attempts = attempt
+            exchange.elapsed_ms = round((time.monotonic() - started) * 1000, 1)
+            if response.status in RETRY_STATUSES and method in IDEMPOTENT and attempt <= self.retries:
+                wait = _retry_after(response.headers.get("retry-after"))
+                if time.monotonic() + wait < deadline:
+                    time.sleep(wait)
+                    continue
+            self._keep(exchange)
+            return response
+
+    def _read(self, request: httpx.Request, exchange: Exchange) -> Response:
+        with self._client.stream(request.method, request.url, headers=request.headers,
+                                 content=request.content) as stream:
+            chunks: list[bytes] = []
+            size = 0
+            tls_version = _tls_version(stream)
+            for chunk in stream.iter_raw():
+                size += len(chunk)
+                if size > self.max_response_bytes:
+                    exchange.status = stream.status_code
+                    exchange.error = f"response body larger than {self.max_response_bytes} bytes; stopped reading"
+                    self._keep(exchange)
+                    raise ResponseTooLarge(
+                        f"{request.method} {exchange.url}: {exchange.error}")
+                chunks.append(chunk)
+            self._client.cookies.clear()
+            raw = b"".join(chunks)
+            content = _decode_content(raw, stream.headers, self.max_response_bytes)
+            if len(content) > self.max_response_bytes:
+                exchange.status = stream.status_code
+                exchange.error = f"decompressed body larger than {self.max_response_bytes} bytes"
+                self._keep(exchange)
+                raise ResponseTooLarge(f"{request.method} {exchange.url}: {exchange.error}")
+            response = Response(status=stream.status_code, headers=stream.headers, content=content,
+                                url=str(request.url), exchange=exchange, tls_version=tls_version)
+            self._register_tokens(response)
+            exchange.status = stream.status_code
+            exchange.reason = stream.reason_phrase
+            exchange.http_version = stream.http_version
+            exchange.tls_version = tls_version
+            exchange.response_headers = self.redactor.headers(stream.headers.multi_items())
+            exchange.response_body, exchange.body_truncated = self._evidence_body(
+                content, response.content_type)
+            return response
+
+    def _register_tokens(self, response: Response) -> None:
+        # Tokens become secrets the moment they arrive, before anything is recorded or shown.
+        if b"token" not in response.content and b"device_code" not in response.content:
+            return
+        try:
+            body = json.loads(response.content)
+        except ValueError:
+            return
+        if isinstance(body, dict):
+            self.redactor.add(*(body[k] for k in TOKEN_MEMBERS if isinstance(body.get(k), str)))
+
+    def _new_exchange(self, request: httpx.Request) -> Exchange:
+        body = request.content.decode("utf-8", errors="replace") if request.content else None
+        if body is not None:
+            if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+                body = self.redactor.form(body)
+            else:
+                body = self.redactor.text(body)
+        return Exchange(
+            id=f"{self._id_prefix}{next(self._ids)}",
+            method=request.method,
+            url=self.redactor.url(str(request.url)),
+            started=datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+            request_headers=self.redactor.headers(request.headers.multi_items()),
+            request_body=body,
+        )
+
+    def _evidence_body(self, content: bytes, content_type: str) -> tuple[str | None, bool]:
+        if not content:
+            return None, False
+        if content_type.endswith("json"):
+            try:
+                text = json.dumps(self.redactor.data(json.loads(content)), indent=1, ensure_ascii=False)
+            except ValueError:
+                text = self.redactor.text(content.decode("utf-8", errors="replace"))
+        else:
+            text = self.redactor.text(content.decode("utf-8", errors="replace"))
+        if len(text) > EVIDENCE_BODY_LIMIT:
+            return text[:EVIDENCE_BODY_LIMIT], True
+        return text, False
+
+    def _keep(self, exchange: Exchange) -> None:
+        self.exchanges[exchange.id] = exchange
+
+
+def make_ssl_context(ca_bundle: Path | None) -> ssl.SSLContext:
+    """A verifying context: the system's trust store plus ``ca_bundle``; TLS 1.2 at least."""
+    context = ssl.create_default_context()
+    if ca_bundle is not None:
+        context.load_verify_locations(cafile=str(ca_bundle))
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+def _transport_error(message: str, exchange: Exchange) -> TransportError:
+    error = TransportError(message)
+    error.exchange = exchange  # type: ignore[attr-defined]
+    return error
+
+
+def _origin(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or {"https": 443, "http": 80}.get(parts.scheme, 0)
+    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
+
+
+def _is_tls_error(exc: Exception) -> bool:
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return "SSL" in str(exc) or "certificate" in str(exc).lower()
+
+
+def _describe_transport(exc: Exception, url: str) -> str:
+    origin = _origin(url)
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException):
+        return f"{type(exc).__name__}: no answer from {origin} in time"
+    if _is_tls_error(exc):
+        return f"TLS handshake with {origin} failed: {text}"
+    return f"cannot connect to {origin}: {text}"
+
+
+def _retry_after(value: str | None) -> float:
+    if not value:
+        return 0.5
+    try:
+        return min(max(float(value), 0.0), MAX_RETRY_AFTER)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return 0.5
+    return min(max((when - datetime.now(timezone.utc)).total_seconds(), 0.0), MAX_RETRY_AFTER)
+
+
+def _tls_version(stream: httpx.Response) -> str | None:
+    network = stream.extensions.get("network_stream")
+    if network is None:
+        return None
+    ssl_object = network.get_extra_info("ssl_object")
+    return ssl_object.version() if ssl_object is not None else None
+
+
+def _decode_content(raw: bytes, headers: httpx.Headers, cap: int) -> bytes:
+    # iter_raw keeps the size cap honest against compression bombs: decode at most cap + 1 bytes.
+    encoding = headers.get("content-encoding", "").lower()
+    if encoding in ("gzip", "deflate", "x-gzip"):
+        try:
+            return zlib.decompressobj(wbits=47).decompress(raw, cap + 1)
+        except zlib.error:
+            return raw
+    return raw
+
+
+def worker_prefix() -> str:
+    """Exchange ids stay unique across xdist workers."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return f"{worker}x" if worker else "x"

@@ -1,0 +1,100 @@
+"""An OpenID Provider as the suites see it: its policy, and its documents fetched once per run."""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Mapping
+from typing import Any
+
+from ._documents import Document, fetch
+from ._duration import parse_duration
+from ._errors import EvaluationError
+from ._http import HttpClient
+from ._policy import Settings
+from ._tls import TlsFacts, inspect
+
+DISCOVERY_PATH = "/.well-known/openid-configuration"
+RFC8414_SEGMENT = "/.well-known/oauth-authorization-server"
+
+
+class OidcProvider:
+    """One ``[providers.NAME] kind = "oidc"``; documents and TLS facts are cached for the run."""
+
+    def __init__(self, name: str, config: Mapping[str, Any], *, http: HttpClient, settings: Settings) -> None:
+        self.name = name
+        self.config = config
+        self.issuer: str = config["issuer"]
+        self.target = f"providers.{name}"
+        self._http = http
+        self._settings = settings
+        self._documents: dict[str, Document] = {}
+        self._tls: dict[tuple[str, int], TlsFacts] = {}
+
+    # ---- policy views ---------------------------------------------------------------------------
+    @property
+    def cert_min_days(self) -> int:
+        """Days a certificate must stay valid (provider setting, else the run's)."""
+        return int(self.config.get("cert_min_days", self._settings.cert_min_days))
+
+    @property
+    def max_clock_skew(self) -> float:
+        """Seconds of clock difference tolerated."""
+        value = self.config.get("max_clock_skew")
+        return parse_duration(value) if value is not None else self._settings.max_clock_skew
+
+    @property
+    def discovery_url(self) -> str:
+        """OIDC Discovery §4: the issuer with ``/.well-known/openid-configuration`` appended."""
+        return self.issuer.rstrip("/") + DISCOVERY_PATH
+
+    @property
+    def rfc8414_url(self) -> str:
+        """RFC 8414 §3.1: the well-known segment goes between the host and the issuer's path."""
+        parts = urllib.parse.urlsplit(self.issuer)
+        path = parts.path.rstrip("/")
+        return urllib.parse.urlunsplit((parts.scheme, parts.netloc, RFC8414_SEGMENT + path, "", ""))
+
+    # ---- documents --------------------------------------------------------------------------------
+    def discovery(self) -> Document:
+        """The OIDC discovery document (fetched on first use)."""
+        return self._document("discovery document", self.discovery_url)
+
+    def metadata(self) -> dict[str, Any]:
+        """The discovery document as a JSON object, or ``EvaluationError``."""
+        return self.discovery().json_object()
+
+    def rfc8414(self) -> Document:
+        """The RFC 8414 authorization server metadata document."""
+        return self._document("RFC 8414 metadata", self.rfc8414_url)
+
+    def jwks(self) -> Document:
+        """The JWK Set at the discovery document's ``jwks_uri``."""
+        uri = self.metadata().get("jwks_uri")
+        if not isinstance(uri, str) or not uri:
+            raise EvaluationError(f"the discovery document of {self.issuer} has no jwks_uri")
+        return self._document("JWK Set", uri)
+
+    def endpoint(self, name: str) -> str:
+        """A metadata endpoint URL (``token_endpoint`` ...), or ``EvaluationError`` if not advertised."""
+        value = self.metadata().get(name)
+        if not isinstance(value, str) or not value:
+            raise EvaluationError(f"the discovery document of {self.issuer} does not advertise {name}")
+        return value
+
+    def tls(self, url: str | None = None) -> TlsFacts:
+        """TLS facts of the issuer's host (or of ``url``'s host), inspected once per run."""
+        parts = urllib.parse.urlsplit(url or self.issuer)
+        key = (parts.hostname or "", parts.port or 443)
+        if key not in self._tls:
+            dead = self._http.unreachable(url or self.issuer)
+            if dead is not None:
+                self._tls[key] = TlsFacts(host=key[0], port=key[1], reachable=False, error=dead)
+                return self._tls[key]
+            self._tls[key] = inspect(key[0], key[1], ca_bundle=self._settings.ca_bundle,
+                                     timeout=self._settings.timeout)
+        return self._tls[key]
+
+    def _document(self, name: str, url: str) -> Document:
+        if url not in self._documents:
+            self._documents[url] = fetch(self._http, name, url)
+        return self._documents[url]

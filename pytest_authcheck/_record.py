@@ -1,0 +1,80 @@
+"""The evidence a running check gathers, and the way it fails.
+
+A check gets its ``CheckRecord`` through the ``authcheck_record`` fixture, attaches what proves its
+verdict (HTTP exchanges, facts, decoded JWTs, expected vs observed) and calls ``fail(...)`` when the
+system is not as the policy says. ``fail`` raises a pytest failure whose text is already redacted and
+carries no traceback, so ``--showlocals`` and assertion rewriting have nothing to leak.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+import pytest
+
+from ._http import Exchange
+from ._jwt import decode_unverified, fingerprint
+from ._redact import Redactor
+
+_UNSET: Any = object()
+FACT_TEXT_LIMIT = 4000
+
+
+class CheckFailed(pytest.fail.Exception):  # type: ignore[misc,name-defined]
+    """The system was evaluated and found not to match the policy (a *failed* check)."""
+
+
+class CheckRecord:
+    """Evidence and verdict details of one (check, target) test."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        self._redactor = redactor
+        self.exchanges: list[Exchange] = []
+        self.facts: dict[str, Any] = {}
+        self.jwts: list[dict[str, Any]] = []
+        self.expected: Any = None
+        self.observed: Any = None
+        self.message: str | None = None
+
+    def attach(self, *exchanges: Exchange | None) -> None:
+        """Add HTTP exchanges (already redacted by the HTTP layer) to the evidence."""
+        for exchange in exchanges:
+            if exchange is not None and all(e.id != exchange.id for e in self.exchanges):
+                self.exchanges.append(exchange)
+
+    def expect(self, expected: Any, observed: Any) -> None:
+        """State what the policy expects and what was observed (shown side by side)."""
+        self.expected = self._redactor.data(expected)
+        self.observed = self._redactor.data(observed)
+
+    def fact(self, name: str, value: Any) -> None:
+        """Record one named piece of evidence (a certificate summary, a key list, ...)."""
+        self.facts[name] = self._redactor.data(value)
+
+    def jwt(self, label: str, token: str) -> None:
+        """Record a JWT's decoded header and claims (never the token or its signature)."""
+        try:
+            header, claims = decode_unverified(token)
+        except ValueError as exc:
+            self.jwts.append({"label": label, "fingerprint": fingerprint(token), "error": str(exc)})
+            return
+        self.jwts.append({"label": label, "fingerprint": fingerprint(token),
+                          "header": self._redactor.data(header), "claims": self._redactor.data(claims)})
+
+    def fail(self, message: str, *, expected: Any = _UNSET, observed: Any = _UNSET) -> NoReturn:
+        """Fail the check with ``message`` (naming expected and observed values)."""
+        if expected is not _UNSET or observed is not _UNSET:
+            self.expect(None if expected is _UNSET else expected, None if observed is _UNSET else observed)
+        self.message = self._redactor.text(message)
+        raise CheckFailed(self.message, pytrace=False)
+
+    def evidence(self) -> dict[str, Any]:
+        """The JSON-able evidence (exchanges by id; see ``exchange_table``)."""
+        out: dict[str, Any] = {}
+        if self.exchanges:
+            out["exchanges"] = [e.id for e in self.exchanges]
+        if self.facts:
+            out["facts"] = self.facts
+        if self.jwts:
+            out["jwts"] = self.jwts
+        return out

@@ -1,0 +1,177 @@
+"""Secrets and their removal from everything the plugin writes or shows.
+
+Redaction happens at one choke point (the HTTP layer's evidence capture, the report hooks and the log
+record factory all call the run's ``Redactor``) in three ways: by value (every resolved secret and
+every token obtained during the run, plus their URL and base64 encodings), by key name (headers,
+form fields and JSON members that carry credentials) and by structure (private members of a JWK).
+A regular expression for JWTs catches tokens the run never saw, e.g. ones a user's own check prints.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import threading
+import urllib.parse
+from collections.abc import Iterable
+from typing import Any
+
+MASK = "[REDACTED]"
+
+# Names whose values are credentials wherever they appear: headers, form fields, JSON members.
+SECRET_KEYS = frozenset({
+    "authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api_key", "api-key",
+    "client_secret", "password", "secret", "access_token", "refresh_token", "id_token", "token",
+    "code", "code_verifier", "assertion", "client_assertion", "device_code", "subject_token",
+    "actor_token", "registration_access_token",
+})
+# Private members of RSA/EC/OKP/oct JWKs (RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037 §2).
+PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+_MIN_SECRET_LENGTH = 4  # shorter values would redact ordinary words; the policy refuses them anyway
+
+
+class Secret:
+    """A secret value whose ``repr`` and ``str`` never show it (safe in ``--showlocals``)."""
+
+    __slots__ = ("_value", "label")
+
+    def __init__(self, value: str, label: str = "secret") -> None:
+        self._value = value
+        self.label = label
+
+    def reveal(self) -> str:
+        """Return the real value; call it only where the value goes onto the wire."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret({self.label}={MASK})"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+def reveal(value: Any) -> Any:
+    """The plain value of a ``Secret``; anything else is returned unchanged."""
+    return value.reveal() if isinstance(value, Secret) else value
+
+
+class Redactor:
+    """Replaces every known secret in text and in JSON-like structures with ``[REDACTED]``."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._values: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+        self._lock = threading.Lock()
+        self.add(*secrets)
+
+    def add(self, *values: Any) -> None:
+        """Register values to hide from now on (their encodings are registered too)."""
+        fresh = set()
+        for value in values:
+            value = reveal(value)
+            if not isinstance(value, str) or len(value) < _MIN_SECRET_LENGTH:
+                continue
+            for form in _encodings(value):
+                if form not in self._values:
+                    fresh.add(form)
+        if not fresh:
+            return
+        with self._lock:
+            self._values |= fresh
+            ordered = sorted(self._values, key=len, reverse=True)
+            self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+
+    def add_basic_credentials(self, user: str, password: str) -> None:
+        """Hide an HTTP Basic pair in its base64 form as well."""
+        pair = f"{user}:{password}".encode()
+        self.add(base64.b64encode(pair).decode())
+
+    @property
+    def known(self) -> int:
+        """How many secret forms are registered (for the report's self-check)."""
+        return len(self._values)
+
+    def text(self, text: str) -> str:
+        """Redact a string by value and by JWT shape."""
+        if not text:
+            return text
+        pattern = self._pattern
+        if pattern is not None:
+            text = pattern.sub(MASK, text)
+        if "eyJ" in text:
+            text = _JWT.sub(MASK, text)
+        return text
+
+    def data(self, value: Any, key: str | None = None) -> Any:
+        """Redact a JSON-like structure by key name, by JWK structure and by value."""
+        if key is not None and key.lower() in SECRET_KEYS and value not in (None, "", [], {}):
+            if isinstance(value, (str, int, float, bool)) or isinstance(value, Secret):
+                return MASK
+        if isinstance(value, Secret):
+            return MASK
+        if isinstance(value, dict):
+            is_jwk = "kty" in value
+            out = {}
+            for k, v in value.items():
+                if is_jwk and k in PRIVATE_JWK_MEMBERS:
+                    out[k] = MASK
+                else:
+                    out[k] = self.data(v, str(k))
+            return out
+        if isinstance(value, (list, tuple)):
+            return [self.data(v) for v in value]
+        if isinstance(value, str):
+            return self.text(value)
+        return value
+
+    def headers(self, headers: Iterable[tuple[str, str]]) -> list[list[str]]:
+        """Redact HTTP headers: credential-bearing headers lose their value, keeping the scheme."""
+        out = []
+        for name, value in headers:
+            lower = name.lower()
+            if lower in ("authorization", "proxy-authorization"):
+                scheme = value.split(" ", 1)[0] if " " in value else ""
+                value = f"{scheme} {MASK}".strip()
+            elif lower in SECRET_KEYS:
+                value = MASK
+            else:
+                value = self.text(value)
+            out.append([name, value])
+        return out
+
+    def url(self, url: str) -> str:
+        """Redact credentials in a URL's userinfo and in query parameters with secret names."""
+        parts = urllib.parse.urlsplit(url)
+        netloc = parts.netloc
+        if "@" in netloc:
+            netloc = f"{MASK}@{netloc.rsplit('@', 1)[1]}"
+        query = parts.query
+        if query:
+            pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+            query = urllib.parse.urlencode(
+                [(k, MASK if k.lower() in SECRET_KEYS else v) for k, v in pairs], safe="[]"
+            )
+        return self.text(urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment)))
+
+    def form(self, body: str) -> str:
+        """Redact an ``application/x-www-form-urlencoded`` body by field name and value."""
+        pairs = urllib.parse.parse_qsl(body, keep_blank_values=True)
+        if not pairs:
+            return self.text(body)
+        return self.text(urllib.parse.urlencode(
+            [(k, MASK if k.lower() in SECRET_KEYS else v) for k, v in pairs], safe="[]"
+        ))
+
+
+def _encodings(value: str) -> set[str]:
+    forms = {value, urllib.parse.quote(value, safe=""), urllib.parse.quote_plus(value)}
+    return {f for f in forms if len(f) >= _MIN_SECRET_LENGTH}

@@ -1,0 +1,116 @@
+"""The one result model: a plain dict per (check, target), built once where the test ran.
+
+Every writer (terminal, JSON, HTML, and later SARIF and JUnit properties) reads these dicts and never
+recomputes a verdict. They are JSON-able, so they travel from xdist workers as report attributes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ._checks import Check, check_of
+from ._errors import EvaluationError
+from ._record import CheckFailed, CheckRecord
+from ._redact import Redactor
+
+STATUSES = ("passed", "failed", "error", "skipped", "waived")
+# Fixture name of a target parameter -> the policy table its value names.
+TARGET_FIXTURES = {"oidc_provider": "providers", "oidc_client": "clients", "jamf_provider": "providers",
+                   "credential_file": "credentials", "api": "apis"}
+record_key = pytest.StashKey[CheckRecord]()
+MESSAGE_LIMIT = 4000
+
+
+def target_of(item: pytest.Item) -> str | None:
+    """``providers.sso`` for a test parametrized by the target fixture ``oidc_provider='sso'``."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return None
+    for fixture, section in TARGET_FIXTURES.items():
+        value = callspec.params.get(fixture)
+        if isinstance(value, str):
+            return f"{section}.{value}"
+    return None
+
+
+def custom_check(item: pytest.Item) -> Check:
+    """A team's own test without ``@check`` still lands in the report, as a custom check."""
+    function = getattr(item, "function", None)
+    doc = (getattr(function, "__doc__", None) or "").strip().splitlines()
+    name = getattr(item, "originalname", item.name)
+    return Check(id=f"custom.{name}", title=doc[0] if doc else name, severity="medium", area="custom",
+                 refs=(), remediation="See the check's own documentation.")
+
+
+def build_result(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[None],
+                 redactor: Redactor) -> dict[str, Any]:
+    """The result dict of one test (called once per item: at setup when setup failed or skipped, else at call)."""
+    check = check_of(item) or custom_check(item)
+    record = item.stash.get(record_key, None)
+    status, message = _status(report, call, redactor, record)
+    result: dict[str, Any] = {
+        "nodeid": item.nodeid,
+        "check": check.id,
+        "title": check.title,
+        "severity": check.severity,
+        "area": check.area,
+        "level": check.level,
+        "refs": list(check.refs),
+        "remediation": check.remediation,
+        "target": target_of(item),
+        "status": status,
+        "message": message,
+        "duration": round(report.duration, 4),
+    }
+    evidence = record.evidence() if record is not None else {}
+    exchange = getattr(call.excinfo.value, "exchange", None) if call.excinfo is not None else None
+    if exchange is not None:
+        evidence.setdefault("exchanges", [])
+        if exchange.id not in evidence["exchanges"]:
+            evidence["exchanges"].append(exchange.id)
+    if record is not None and (record.expected is not None or record.observed is not None):
+        result["expected"], result["observed"] = record.expected, record.observed
+    if evidence:
+        result["evidence"] = evidence
+    return result
+
+
+def exchanges_of(item: pytest.Item, call: pytest.CallInfo[None]) -> list[Any]:
+    """The Exchange objects a result refers to."""
+    record = item.stash.get(record_key, None)
+    found = list(record.exchanges) if record is not None else []
+    exchange = getattr(call.excinfo.value, "exchange", None) if call.excinfo is not None else None
+    if exchange is not None and exchange not in found:
+        found.append(exchange)
+    return found
+
+
+def _status(report: pytest.TestReport, call: pytest.CallInfo[None], redactor: Redactor,
+            record: CheckRecord | None) -> tuple[str, str | None]:
+    if report.passed:
+        return "passed", None
+    if report.skipped:
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+        return "skipped", redactor.text(str(reason).removeprefix("Skipped: "))
+    excinfo = call.excinfo
+    if report.when == "call" and excinfo is not None and (
+            isinstance(excinfo.value, (CheckFailed, AssertionError)) or excinfo.errisinstance(pytest.fail.Exception)):
+        text = record.message if record is not None and record.message else _exception_text(excinfo.value)
+        return "failed", _limit(redactor.text(text))
+    if excinfo is not None and isinstance(excinfo.value, EvaluationError):
+        return "error", _limit("could not evaluate: " + redactor.text(str(excinfo.value)))
+    if excinfo is not None:
+        return "error", _limit("could not evaluate: " + redactor.text(_exception_text(excinfo.value)))
+    return "error", "could not evaluate"
+
+
+def _exception_text(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _limit(text: str) -> str:
+    return text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT] + " [...]"

@@ -1,0 +1,105 @@
+"""The state of one ``pytest --authcheck`` run: policy, redactor, HTTP client, providers, results."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import sys
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from ._http import HttpClient, worker_prefix
+from ._oidc import OidcProvider
+from ._policy import Policy
+from ._redact import Redactor
+from ._tokens import TokenSource
+
+
+class AuthcheckRun:
+    """Created at configure time on the controller and on every xdist worker."""
+
+    def __init__(self, policy: Policy, *, reports_dir: Any, argv: list[str], run_id: str | None = None) -> None:
+        self.policy = policy
+        self.redactor = Redactor(policy.secrets)
+        self.reports_dir = reports_dir
+        self.argv = [self.redactor.text(a) for a in argv]
+        self.run_id = run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
+        self.started = datetime.now(timezone.utc)
+        self.started_monotonic = time.monotonic()
+        self._http: HttpClient | None = None
+        self._providers: dict[str, OidcProvider] | None = None
+        self._tokens: TokenSource | None = None
+        self.results: list[dict[str, Any]] = []
+        self.exchanges: dict[str, dict[str, Any]] = {}
+        self.shipped_exchanges: set[str] = set()
+        self.finished: datetime | None = None
+        self.duration: float | None = None
+        self.exit_status: int | None = None
+        self.html_path: Any = None
+
+    @property
+    def http(self) -> HttpClient:
+        """The run's HTTP client (created on first use, so a run without requests opens nothing)."""
+        if self._http is None:
+            settings = self.policy.settings
+            self._http = HttpClient(redactor=self.redactor, timeout=settings.timeout, ca_bundle=settings.ca_bundle,
+                                    max_response_bytes=settings.max_response_bytes, retries=settings.retries,
+                                    id_prefix=worker_prefix())
+        return self._http
+
+    @property
+    def oidc_providers(self) -> dict[str, OidcProvider]:
+        """The policy's OIDC providers by name."""
+        if self._providers is None:
+            self._providers = {
+                name: OidcProvider(name, config, http=self.http, settings=self.policy.settings)
+                for name, config in self.policy.providers_of_kind("oidc").items()
+            }
+        return self._providers
+
+    @property
+    def tokens(self) -> TokenSource:
+        """Tokens for the policy's clients, one per client per run."""
+        if self._tokens is None:
+            self._tokens = TokenSource(self.http, self.policy.section("clients"), self.oidc_providers)
+        return self._tokens
+
+    def finish(self, exit_status: int) -> None:
+        """Note the end of the run (controller only)."""
+        self.finished = datetime.now(timezone.utc)
+        self.duration = round(time.monotonic() - self.started_monotonic, 3)
+        self.exit_status = exit_status
+
+    def close(self) -> None:
+        """Release connections."""
+        if self._http is not None:
+            self._http.close()
+
+    def install_log_redaction(self) -> None:
+        """Redact every log record at creation, so no handler (ours, pytest's, the user's) sees a secret."""
+        previous = logging.getLogRecordFactory()
+        redactor = self.redactor
+
+        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = previous(*args, **kwargs)
+            try:
+                message = record.getMessage()
+            except Exception:  # a broken format string is the logger's problem, not a leak
+                return record
+            record.msg, record.args = redactor.text(message), None
+            return record
+
+        logging.setLogRecordFactory(factory)
+        self._previous_factory = previous
+
+    def remove_log_redaction(self) -> None:
+        """Restore the log record factory (pytester runs many sessions in one process)."""
+        previous = getattr(self, "_previous_factory", None)
+        if previous is not None:
+            logging.setLogRecordFactory(previous)
+
+
+def python_version() -> str:
+    """``3.11.7`` style."""
+    return ".".join(map(str, sys.version_info[:3]))

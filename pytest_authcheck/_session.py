@@ -1,0 +1,108 @@
+"""The hooks of an ``--authcheck`` run, registered only when the option is given."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ._results import build_result, exchanges_of
+from ._run import AuthcheckRun
+from .report import html as html_report
+from .report import json_report, terminal
+from .report.redacted import redact_report
+
+SUITES_DIR = Path(__file__).resolve().parent / "suites"
+
+
+def suites_dir() -> Path:
+    """Where the shipped suites are (inside the installed package, or ``suites/`` of an editable install)."""
+    import pytest_authcheck.suites as suites
+
+    return Path(suites.__file__).resolve().parent
+
+
+class AuthcheckSession:
+    """Collection of the suites, redaction of reports, the result model's plumbing, and the writers."""
+
+    def __init__(self, config: pytest.Config, run: AuthcheckRun) -> None:
+        self.config = config
+        self.run = run
+        self.is_worker = hasattr(config, "workerinput")
+        self.suites = suites_dir()
+        self._collect(run.policy.settings.checks)
+        if not self.is_worker:
+            html_report.configure(config, run)
+
+    def _collect(self, extra: tuple[Path, ...]) -> None:
+        # Named paths run with the suites; otherwise only the suites and the policy's own check
+        # folders are collected, so `pytest --authcheck` never runs a repo's unit tests by surprise.
+        config = self.config
+        explicit = config.args_source == pytest.Config.ArgsSource.ARGS
+        args = list(config.args) if explicit else []
+        for path in (self.suites, *extra):
+            if str(path) not in args:
+                args.append(str(path))
+        config.args[:] = args
+
+    def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> pytest.Module | None:
+        # Suites are named by what they check (discovery.py), not test_*.py, so a user's python_files
+        # setting can neither hide them nor have them collected twice.
+        if file_path.parent == self.suites and file_path.suffix == ".py" and not file_path.name.startswith("_"):
+            return pytest.Module.from_parent(parent, path=file_path)  # type: ignore[no-any-return]
+        return None
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        policy = self.run.policy
+        targets = ", ".join(f"{n} ({p.get('kind')})" for n, p in policy.section("providers").items()) or "none"
+        return [f"authcheck: policy {policy.path} sha256:{policy.sha256}", f"authcheck: providers {targets}"]
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+        report: pytest.TestReport = yield
+        run = self.run
+        redact_report(report, run.redactor)
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            report.authcheck = build_result(item, report, call, run.redactor)  # type: ignore[attr-defined]
+            fresh = [e.to_dict() for e in exchanges_of(item, call) if e.id not in run.shipped_exchanges]
+            if fresh:
+                run.shipped_exchanges.update(e["id"] for e in fresh)
+                report.authcheck_exchanges = fresh  # type: ignore[attr-defined]
+        return report
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_make_collect_report(self, collector: pytest.Collector) -> Generator[None, Any, Any]:
+        report: pytest.CollectReport = yield
+        if report.failed:
+            redact_report(report, self.run.redactor)
+        return report
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        result = getattr(report, "authcheck", None)
+        if result is None or self.is_worker:
+            return
+        for exchange in getattr(report, "authcheck_exchanges", None) or ():
+            self.run.exchanges.setdefault(exchange["id"], exchange)
+        self.run.results.append(result)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """xdist: workers share the controller's run id, so the report names one run."""
+        node.workerinput["authcheck_run_id"] = self.run.run_id
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.is_worker:
+            return
+        self.run.finish(int(exitstatus))
+        json_report.write(self.run)
+
+    def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+        if not self.is_worker:
+            terminal.summary(terminalreporter, self.run)
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        self.run.close()
+        self.run.remove_log_redaction()

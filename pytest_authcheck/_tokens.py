@@ -1,0 +1,111 @@
+"""Tokens for named clients: one per (client, scope, resource) per run, obtained by client credentials."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._errors import EvaluationError
+from ._http import HttpClient, Response
+from ._jwt import decode_unverified
+from ._redact import Secret
+
+
+@dataclass
+class Token:
+    """A token response, with the secrets wrapped and a JWT access token decoded (unverified)."""
+
+    client: str
+    access_token: Secret
+    token_type: str
+    expires_in: Any
+    scope: str | None
+    obtained_at: float
+    response: Response
+    refresh_token: Secret | None = None
+    header: dict[str, Any] | None = None
+    claims: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_jwt(self) -> bool:
+        """Whether the access token is a JWT whose header and claims could be read."""
+        return self.claims is not None
+
+
+class TokenSource:
+    """Obtains and caches tokens; failures are cached too, so a broken client costs one request."""
+
+    def __init__(self, http: HttpClient, clients: Mapping[str, Mapping[str, Any]], providers: Mapping[str, Any]) -> None:
+        self._http = http
+        self._clients = clients
+        self._providers = providers
+        self._cache: dict[tuple[str, str | None, str | None], Token | EvaluationError] = {}
+
+    def client_credentials(self, client: str, *, scope: str | None = None, resource: str | None = None) -> Token:
+        """A client-credentials token for the policy client ``client`` (cached for the run)."""
+        key = (client, scope, resource)
+        if key not in self._cache:
+            try:
+                self._cache[key] = self._request(client, scope, resource)
+            except EvaluationError as exc:
+                self._cache[key] = exc
+        cached = self._cache[key]
+        if isinstance(cached, EvaluationError):
+            raise cached
+        return cached
+
+    def _request(self, name: str, scope: str | None, resource: str | None) -> Token:
+        config = self._clients.get(name)
+        if config is None:
+            raise EvaluationError(f"the policy declares no client named '{name}'")
+        secret = config.get("client_secret")
+        if not isinstance(secret, Secret) or not secret:
+            raise EvaluationError(f"clients.{name} has no client_secret, so no client-credentials token can be requested")
+        provider = self._providers[config["provider"]]
+        token_endpoint = provider.endpoint("token_endpoint")
+        if scope is None and config.get("scopes"):
+            scope = " ".join(s for s in config["scopes"] if s != "openid")
+        form: dict[str, Any] = {"grant_type": "client_credentials"}
+        if scope:
+            form["scope"] = scope
+        if resource:
+            form["resource"] = resource
+        method = config.get("token_endpoint_auth_method", "client_secret_basic")
+        auth = None
+        if method == "client_secret_post":
+            form.update(client_id=config["client_id"], client_secret=secret)
+        else:
+            auth = (config["client_id"], secret)
+        response = self._http.post(token_endpoint, data=form, auth=auth)
+        return _parse(name, response)
+
+
+def _parse(client: str, response: Response) -> Token:
+    body = response.json()
+    if response.status != 200 or not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
+        error = body.get("error") if isinstance(body, dict) else None
+        failure = EvaluationError(
+            f"token request for clients.{client} answered HTTP {response.status}"
+            + (f" with error '{error}'" if error else "") + "; no token to evaluate")
+        failure.exchange = response.exchange  # type: ignore[attr-defined]
+        raise failure
+    token = Token(
+        client=client,
+        access_token=Secret(body["access_token"], label=f"{client}.access_token"),
+        token_type=str(body.get("token_type", "")),
+        expires_in=body.get("expires_in"),
+        scope=body.get("scope") if isinstance(body.get("scope"), str) else None,
+        obtained_at=time.time(),
+        response=response,
+        refresh_token=Secret(body["refresh_token"], label=f"{client}.refresh_token")
+        if isinstance(body.get("refresh_token"), str) else None,
+        extra={k: v for k, v in body.items() if k not in ("access_token", "refresh_token", "id_token")},
+    )
+    try:
+        token.header, token.claims = decode_unverified(body["access_token"])
+    except ValueError:
+        pass
+    return token

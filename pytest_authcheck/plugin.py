@@ -1,0 +1,57 @@
+"""The pytest11 entry point: options, and a configure hook that does nothing unless ``--authcheck`` is given.
+
+With ``--authcheck`` it loads the policy (a broken policy stops the run here, before any request) and
+registers two plugins for the run: the public fixtures (``_fixtures``) and the run's hooks
+(``_session.AuthcheckSession``). Without it, no fixture, marker or hook of ours exists.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from . import _fixtures
+from ._checks import register_markers
+from ._errors import PolicyError
+from ._fixtures import run_key
+from ._policy import find_policy, load_policy
+from ._run import AuthcheckRun
+from ._session import AuthcheckSession
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("authcheck", "audit authentication and authorization configuration")
+    group.addoption("--authcheck", action="store_true", default=False,
+                    help="run the authcheck suites against the systems declared in the policy")
+    group.addoption("--authcheck-policy", metavar="PATH", default=None,
+                    help="policy file (default: authcheck.toml, else [tool.authcheck] in pyproject.toml)")
+    group.addoption("--authcheck-reports", metavar="DIR", default=None,
+                    help="folder for authcheck.html and authcheck.json (default: settings.reports, else reports)")
+    parser.addini("authcheck", type="bool", default=False, help="always run as if --authcheck were given")
+    parser.addini("authcheck_policy", type="string", default="", help="policy file for --authcheck")
+    parser.addini("authcheck_reports", type="string", default="", help="report folder for --authcheck")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    if not (config.getoption("authcheck") or config.getini("authcheck")):
+        return
+    explicit = config.getoption("authcheck_policy") or config.getini("authcheck_policy") or None
+    try:
+        path, is_pyproject = find_policy(Path(str(config.rootpath)), explicit)
+        policy = load_policy(path, pyproject=is_pyproject)
+    except PolicyError as exc:
+        raise pytest.UsageError(f"authcheck policy: {exc}") from None
+    reports = config.getoption("authcheck_reports") or config.getini("authcheck_reports") or None
+    reports_dir = Path(reports) if reports else policy.settings.reports
+    if not reports_dir.is_absolute():
+        reports_dir = Path(str(config.invocation_params.dir)) / reports_dir
+    workerinput = getattr(config, "workerinput", None)
+    run = AuthcheckRun(policy, reports_dir=reports_dir, argv=["pytest", *config.invocation_params.args],
+                       run_id=workerinput.get("authcheck_run_id") if workerinput else None)
+    config.stash[run_key] = run
+    run.install_log_redaction()
+    register_markers(config)
+    config.pluginmanager.register(_fixtures, "authcheck-fixtures")
+    config.pluginmanager.register(AuthcheckSession(config, run), "authcheck-session")

@@ -1,0 +1,1 @@
+"""Writers of the run's results: terminal summary, JSON, HTML (through pytest-html)."""

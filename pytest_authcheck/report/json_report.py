@@ -1,0 +1,67 @@
+"""``authcheck.json``: the run, its policy, its targets, every result and the evidence behind it."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .._run import AuthcheckRun
+from .summary import ci_facts, counts, tool_facts, verdict
+
+SCHEMA_VERSION = "1.0"
+FILENAME = "authcheck.json"
+# Result members that repeat the check's definition; they live once in the "checks" table.
+_CHECK_MEMBERS = ("title", "area", "level", "refs", "remediation")
+
+
+def targets(run: AuthcheckRun) -> list[dict[str, Any]]:
+    """The systems the policy names, with the address each is reached at."""
+    out = []
+    for name, provider in run.policy.section("providers").items():
+        address = provider.get("issuer") or provider.get("url")
+        out.append({"id": f"providers.{name}", "kind": provider.get("kind"), "address": run.redactor.text(str(address))})
+    return out
+
+
+def document(run: AuthcheckRun) -> dict[str, Any]:
+    """The whole report as a JSON-able dict."""
+    checks: dict[str, dict[str, Any]] = {}
+    results = []
+    for result in run.results:
+        checks.setdefault(result["check"], {"id": result["check"], "severity": result["severity"],
+                                            **{k: result[k] for k in _CHECK_MEMBERS}})
+        results.append({k: v for k, v in result.items() if k not in _CHECK_MEMBERS})
+    summary = counts(run.results)
+    referenced = {x for r in run.results for x in r.get("evidence", {}).get("exchanges", ())}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": tool_facts(),
+        "run": {
+            "id": run.run_id,
+            "started": run.started.isoformat(timespec="seconds"),
+            "finished": run.finished.isoformat(timespec="seconds") if run.finished else None,
+            "duration_seconds": run.duration,
+            "command": run.argv,
+            "exit_status": run.exit_status,
+            "ci": ci_facts(),
+        },
+        "policy": {"path": str(run.policy.path), "sha256": run.policy.sha256},
+        "targets": targets(run),
+        "summary": {**summary, "verdict": verdict(summary)},
+        "checks": dict(sorted(checks.items())),
+        "results": results,
+        "exchanges": {k: v for k, v in run.exchanges.items() if k in referenced},
+    }
+
+
+def write(run: AuthcheckRun) -> Path:
+    """Write ``authcheck.json`` atomically into the run's report folder."""
+    run.reports_dir.mkdir(parents=True, exist_ok=True)
+    path = run.reports_dir / FILENAME
+    temporary = path.with_suffix(".json.tmp")
+    with temporary.open("w", encoding="utf-8") as handle:
+        json.dump(document(run), handle, ensure_ascii=False, separators=(",", ":"))
+    os.replace(temporary, path)
+    return path

@@ -1,0 +1,1 @@
+"""The shipped conformance suites: ordinary pytest modules, collected by ``pytest --authcheck``."""
