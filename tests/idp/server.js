@@ -1,0 +1,342 @@
+// A real OpenID Provider (oidc-provider, OpenID Certified) for pytest-authcheck's own tests.
+//
+// Usage: node tests/idp/server.js CONFIG.json
+//
+// The config is written by tests/idp/world.py. When the provider is ready exactly one
+// JSON line is written to stdout:
+//   {"ready": true, "port": N, "issuer": "...", "base_url": "https://127.0.0.1:N"}
+// Everything else (request log, oidc-provider notices) goes to stderr.
+import { readFileSync } from 'node:fs';
+import https from 'node:https';
+import { inspect } from 'node:util';
+
+// ---------------------------------------------------------------------------------------
+// stdout carries only the ready line: route every console channel to stderr.
+for (const name of ['log', 'info', 'debug']) {
+  console[name] = (...args) => process.stderr.write(`${args.map((a) => (typeof a === 'string' ? a : inspect(a))).join(' ')}\n`);
+}
+
+function log(...parts) {
+  process.stderr.write(`[idp ${new Date().toISOString()}] ${parts.join(' ')}\n`);
+}
+
+if (process.argv.length < 3) {
+  process.stderr.write('usage: node server.js CONFIG.json\n');
+  process.exit(2);
+}
+const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
+
+// ---------------------------------------------------------------------------------------
+// Clock skew: shift Date.now() and `new Date()` for the whole process, BEFORE anything
+// issues tokens. Token iat/exp/nbf (oidc-provider and jose both read Date) follow it; the
+// HTTP Date header is set explicitly below because node's http module uses its own
+// (primordial) Date.
+const skewMs = Math.round(Number(config.clock_skew_seconds || 0) * 1000);
+if (skewMs !== 0) {
+  const RealDate = Date;
+  const realNow = RealDate.now.bind(RealDate);
+  const skewedNow = () => realNow() + skewMs;
+  const SkewedDate = new Proxy(RealDate, {
+    construct(target, args, newTarget) {
+      if (args.length === 0) {
+        return Reflect.construct(target, [skewedNow()], newTarget === SkewedDate ? target : newTarget);
+      }
+      return Reflect.construct(target, args, newTarget === SkewedDate ? target : newTarget);
+    },
+    apply() {
+      return new RealDate(skewedNow()).toString();
+    },
+    get(target, prop, receiver) {
+      if (prop === 'now') return skewedNow;
+      return Reflect.get(target, prop, receiver);
+    },
+  });
+  globalThis.Date = SkewedDate;
+}
+
+// Imported after the clock is in place (dynamic import keeps the order explicit).
+const { default: Provider, errors } = await import('oidc-provider');
+
+// ---------------------------------------------------------------------------------------
+const HOST = config.host || '127.0.0.1';
+const issuerPath = normalizePath(config.issuer_path || '');
+const tls = config.tls || {};
+if (!tls.cert || !tls.key) {
+  process.stderr.write('config.tls.cert and config.tls.key are required\n');
+  process.exit(2);
+}
+
+function normalizePath(p) {
+  if (!p || p === '/') return '';
+  let out = p.startsWith('/') ? p : `/${p}`;
+  while (out.endsWith('/')) out = out.slice(0, -1);
+  return out;
+}
+
+const minVersion = tls.min_version || 'TLSv1.2';
+const serverOptions = {
+  cert: readFileSync(tls.cert),
+  key: readFileSync(tls.key),
+  minVersion,
+};
+if (tls.max_version) serverOptions.maxVersion = tls.max_version;
+if (minVersion === 'TLSv1' || minVersion === 'TLSv1.1') {
+  // OpenSSL 3 refuses TLS < 1.2 at its default security level; level 0 re-enables it.
+  serverOptions.ciphers = tls.ciphers || 'DEFAULT:@SECLEVEL=0';
+} else if (tls.ciphers) {
+  serverOptions.ciphers = tls.ciphers;
+}
+
+let handler = (req, res) => {
+  res.statusCode = 503;
+  res.end('starting');
+};
+const server = https.createServer(serverOptions, (req, res) => handler(req, res));
+server.on('tlsClientError', (err, socket) => {
+  log('tls-error', socket?.remoteAddress || '-', err.code || '', err.message);
+});
+
+await new Promise((resolve, reject) => {
+  server.once('error', reject);
+  server.listen(Number(config.port || 0), HOST, () => {
+    server.off('error', reject);
+    resolve();
+  });
+});
+const { port } = server.address();
+const baseUrl = `https://${HOST}:${port}`;
+const realIssuer = `${baseUrl}${issuerPath}`;
+
+function substitute(value) {
+  if (typeof value === 'string') {
+    return value
+      .replaceAll('{base}', baseUrl)
+      .replaceAll('{http_base}', `http://${HOST}:${port}`)
+      .replaceAll('{port}', String(port))
+      .replaceAll('{issuer}', realIssuer);
+  }
+  if (Array.isArray(value)) return value.map(substitute);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substitute(v)]));
+  }
+  return value;
+}
+
+const issuer = config.claimed_issuer ? substitute(config.claimed_issuer) : realIssuer;
+const metadataOverrides = substitute(config.metadata_overrides || {});
+const publishedJwks = config.published_jwks ? substitute(config.published_jwks) : null;
+
+// ---------------------------------------------------------------------------------------
+// Resource servers (RFC 8707). client_credentials access tokens are JWTs (RFC 9068).
+const defaultAccessTokenTtl = Number(config.access_token_ttl_seconds ?? 600);
+const defaultResource = config.default_resource === undefined ? 'https://api.test' : config.default_resource;
+const resourceServers = {};
+if (defaultResource) {
+  resourceServers[defaultResource] = { scope: config.resource_scopes || 'deploy read admin' };
+}
+Object.assign(resourceServers, config.resource_servers || {});
+const resourceScopes = new Set(
+  Object.values(resourceServers).flatMap((rs) => (rs.scope || '').split(' ').filter(Boolean)),
+);
+const accessTokenAlg = config.access_token_alg || 'RS256';
+
+function clientTtl(client) {
+  const ttl = client?.metadata?.().access_token_ttl;
+  return Number.isInteger(ttl) && ttl > 0 ? ttl : defaultAccessTokenTtl;
+}
+
+// ---------------------------------------------------------------------------------------
+const accounts = {
+  alice: {
+    sub: 'alice',
+    name: 'Alice Example',
+    given_name: 'Alice',
+    family_name: 'Example',
+    preferred_username: 'alice',
+    email: 'alice@example.test',
+    email_verified: true,
+  },
+  ...(config.accounts || {}),
+};
+
+const corsConfig = config.cors ?? { allowed_origins: [] };
+
+const providerConfig = {
+  clients: config.clients || [],
+  jwks: { keys: config.signing_keys || [] },
+  cookies: { keys: config.cookie_keys || ['authcheck-test-idp-cookie-key-0123456789'] },
+  claims: {
+    openid: ['sub'],
+    profile: ['name', 'given_name', 'family_name', 'preferred_username'],
+    email: ['email', 'email_verified'],
+  },
+  // code flow only: no implicit / hybrid response types advertised by the good IdP
+  responseTypes: config.response_types || ['code'],
+  scopes: ['openid', 'offline_access', 'profile', 'email', ...(config.extra_scopes || ['deploy', 'read', 'admin'])],
+  extraClientMetadata: {
+    properties: ['access_token_ttl'],
+    validator(ctx, key, value) {
+      if (key === 'access_token_ttl' && value !== undefined && !(Number.isInteger(value) && value > 0)) {
+        throw new errors.InvalidClientMetadata('access_token_ttl must be a positive integer');
+      }
+    },
+  },
+  async findAccount(ctx, sub) {
+    const account = accounts[sub] || { sub };
+    return {
+      accountId: sub,
+      async claims() {
+        return { ...account, sub };
+      },
+    };
+  },
+  features: {
+    devInteractions: { enabled: config.dev_interactions ?? true },
+    clientCredentials: { enabled: true },
+    introspection: { enabled: true },
+    revocation: { enabled: true },
+    userinfo: { enabled: true },
+    resourceIndicators: {
+      enabled: true,
+      async defaultResource(ctx, client, oneOf) {
+        if (oneOf) return oneOf;
+        if (!defaultResource) return undefined;
+        if (ctx.oidc.params?.grant_type === 'client_credentials') return defaultResource;
+        // authorization requests asking for API scopes get the API as audience; plain
+        // OIDC requests (openid profile email) keep an opaque token usable at userinfo.
+        const scopes = String(ctx.oidc.params?.scope || '').split(' ');
+        return scopes.some((s) => resourceScopes.has(s)) ? defaultResource : undefined;
+      },
+      async useGrantedResource() {
+        return true;
+      },
+      async getResourceServerInfo(ctx, resourceIndicator, client) {
+        const rs = resourceServers[resourceIndicator];
+        if (!rs) throw new errors.InvalidTarget();
+        return {
+          scope: rs.scope || '',
+          audience: rs.audience || resourceIndicator,
+          accessTokenTTL: clientTtl(client),
+          accessTokenFormat: rs.access_token_format || 'jwt',
+          jwt: { sign: { alg: rs.alg || accessTokenAlg } },
+        };
+      },
+    },
+  },
+  pkce: {
+    // S256 is the only method oidc-provider 9 supports; require it for every client
+    // (config pkce_required: "public" falls back to oidc-provider's default policy).
+    required: (ctx, client) => (config.pkce_required === 'public' ? client.clientAuthMethod === 'none' : true),
+  },
+  ttl: {
+    AccessToken: (ctx, token, client) => token.resourceServer?.accessTokenTTL || clientTtl(client),
+    ClientCredentials: (ctx, token, client) => token.resourceServer?.accessTokenTTL || clientTtl(client),
+    AuthorizationCode: 60,
+    IdToken: 3600,
+    RefreshToken: 14 * 24 * 3600,
+    Interaction: 3600,
+    Session: 14 * 24 * 3600,
+    Grant: 14 * 24 * 3600,
+  },
+  clientBasedCORS(ctx, origin) {
+    if (corsConfig === true || corsConfig === '*') return true;
+    return (corsConfig.allowed_origins || []).includes(origin);
+  },
+};
+
+const provider = new Provider(issuer, providerConfig);
+
+// ---------------------------------------------------------------------------------------
+// Koa middleware on the provider: request log, metadata overrides, published JWKS.
+const DISCOVERY_PATHS = new Set(['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server']);
+
+provider.use(async (ctx, next) => {
+  const started = process.hrtime.bigint();
+  try {
+    if (publishedJwks && ctx.method === 'GET' && ctx.path === '/jwks') {
+      ctx.type = 'application/jwk-set+json; charset=utf-8';
+      ctx.body = publishedJwks;
+      return;
+    }
+    await next();
+    if (
+      DISCOVERY_PATHS.has(ctx.path)
+      && ctx.status === 200
+      && ctx.body
+      && typeof ctx.body === 'object'
+      && Object.keys(metadataOverrides).length
+    ) {
+      const body = { ...ctx.body };
+      for (const [key, value] of Object.entries(metadataOverrides)) {
+        if (value === null) delete body[key];
+        else body[key] = value;
+      }
+      ctx.body = body;
+    }
+  } finally {
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    log(ctx.method, ctx.req.originalUrl || ctx.url, ctx.status, `${ms.toFixed(1)}ms`);
+  }
+});
+
+provider.on('server_error', (ctx, err) => log('server_error', err?.stack || err));
+provider.on('grant.error', (ctx, err) => log('grant.error', err?.name, err?.message, err?.error_description || ''));
+
+const callback = provider.callback();
+const rfc8414Path = issuerPath ? `/.well-known/oauth-authorization-server${issuerPath}` : null;
+
+handler = (req, res) => {
+  // node's http module stamps Date with its own (unshifted) clock; follow the process clock.
+  res.setHeader('Date', new Date().toUTCString());
+  const [pathname, query] = splitUrl(req.url);
+  if (!issuerPath) {
+    callback(req, res);
+    return;
+  }
+  if (rfc8414Path && pathname === rfc8414Path) {
+    // RFC 8414 section 3: the well-known segment goes before the issuer's path.
+    req.originalUrl = `${issuerPath}/.well-known/oauth-authorization-server${query}`;
+    req.url = `/.well-known/oauth-authorization-server${query}`;
+    callback(req, res);
+    return;
+  }
+  if (pathname === issuerPath || pathname.startsWith(`${issuerPath}/`)) {
+    // express-style mounting: oidc-provider derives its mount path from originalUrl.
+    req.originalUrl = req.url;
+    req.url = req.url.slice(issuerPath.length) || '/';
+    if (!req.url.startsWith('/')) req.url = `/${req.url}`;
+    callback(req, res);
+    return;
+  }
+  log(req.method, req.url, 404);
+  res.statusCode = 404;
+  res.setHeader('Content-Type', 'application/json');
+  res.end(JSON.stringify({ error: 'not_found' }));
+};
+
+function splitUrl(url) {
+  const i = url.indexOf('?');
+  return i === -1 ? [url, ''] : [url.slice(0, i), url.slice(i)];
+}
+
+// ---------------------------------------------------------------------------------------
+let stopping = false;
+function shutdown(signal) {
+  if (stopping) return;
+  stopping = true;
+  log('shutdown', signal);
+  server.close(() => process.exit(0));
+  server.closeAllConnections?.();
+  setTimeout(() => process.exit(0), 1500).unref();
+}
+process.on('SIGTERM', () => shutdown('SIGTERM'));
+process.on('SIGINT', () => shutdown('SIGINT'));
+if (config.exit_on_stdin_close) {
+  // The launcher keeps our stdin open; if it dies, so do we (no orphaned IdPs).
+  process.stdin.on('end', () => shutdown('stdin-closed'));
+  process.stdin.on('error', () => shutdown('stdin-error'));
+  process.stdin.resume();
+}
+
+log('listening', baseUrl, 'issuer', issuer, 'tls-min', minVersion, 'skew', `${skewMs}ms`);
+process.stdout.write(`${JSON.stringify({ ready: true, port, issuer, base_url: baseUrl })}\n`);
