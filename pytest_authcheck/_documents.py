@@ -51,9 +51,13 @@ class Document:
 
 
 def fetch(http: HttpClient, name: str, url: str) -> Document:
-    """GET ``url`` (following same-origin redirects without credentials); failures become the document's error."""
+    """GET ``url``; a transport failure becomes the document's error.
+
+    Redirects are not followed: a well-known document must answer 200 at its own URL (OIDC Discovery §4.2),
+    and the check that reads the document reports a redirect as what it is.
+    """
     try:
-        response = http.get(url, headers={"Accept": "application/json"}, follow_redirects=True)
+        response = http.get(url, headers={"Accept": "application/json"})
     except EvaluationError as exc:
         return Document(name=name, url=url, error=exc)
     return Document(name=name, url=url, response=response)

@@ -10,12 +10,15 @@ from typing import Any
 
 import pytest
 
+from ._documents import Document
+from ._errors import EvaluationError
 from ._http import HttpClient
 from ._oidc import OidcProvider
 from ._policy import Policy
 from ._record import CheckRecord
 from ._results import record_key
 from ._run import AuthcheckRun
+from ._tls import TlsFacts
 from ._tokens import Token
 
 run_key = pytest.StashKey[AuthcheckRun]()
@@ -64,6 +67,30 @@ def oidc_provider(request: pytest.FixtureRequest, authcheck_run: AuthcheckRun) -
     if name is None:
         pytest.skip("the policy declares no oidc provider")
     return authcheck_run.oidc_providers[name]
+
+
+@pytest.fixture
+def oidc_discovery(oidc_provider: OidcProvider, authcheck_record: CheckRecord) -> Document:
+    """The provider's discovery response as a ``Document`` (status, headers, body), whatever it answered.
+
+    Only when no answer arrived at all (connection refused, TLS failure, timeout) do tests using it end
+    in *error*; the first attempt's cause is reused for the rest of the run.
+    """
+    document = oidc_provider.discovery()
+    authcheck_record.attach(document.exchange)
+    if document.error is not None and document.response is None:
+        raise document.error
+    return document
+
+
+@pytest.fixture
+def oidc_tls(oidc_provider: OidcProvider, authcheck_record: CheckRecord) -> TlsFacts:
+    """TLS facts of the issuer's host (chain, certificate, versions), inspected once per run."""
+    facts = oidc_provider.tls()
+    if not facts.reachable:
+        raise EvaluationError(facts.error or f"cannot reach {facts.host}:{facts.port}")
+    authcheck_record.fact(f"TLS {facts.host}:{facts.port}", facts.to_dict())
+    return facts
 
 
 @pytest.fixture
@@ -116,4 +143,4 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def iter_fixture_names() -> Iterator[str]:
     """The public fixture names (documented in the README)."""
     yield from ("authcheck_run", "authcheck_policy", "authcheck_http", "authcheck_record", "oidc_provider",
-                "oidc_metadata", "oidc_jwks", "authcheck_token")
+                "oidc_discovery", "oidc_metadata", "oidc_jwks", "oidc_tls", "authcheck_token")

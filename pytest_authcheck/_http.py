@@ -74,6 +74,7 @@ class Response:
     url: str
     exchange: Exchange
     tls_version: str | None = None
+    received_at: float = 0.0
 
     @property
     def text(self) -> str:
@@ -240,7 +241,8 @@ class HttpClient:
                 self._keep(exchange)
                 raise ResponseTooLarge(f"{request.method} {exchange.url}: {exchange.error}")
             response = Response(status=stream.status_code, headers=stream.headers, content=content,
-                                url=str(request.url), exchange=exchange, tls_version=tls_version)
+                                url=str(request.url), exchange=exchange, tls_version=tls_version,
+                                received_at=time.time())
             self._register_tokens(response)
             exchange.status = stream.status_code
             exchange.reason = stream.reason_phrase

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import urllib.parse
 from collections.abc import Mapping
 from typing import Any
@@ -15,6 +16,16 @@ from ._tls import TlsFacts, inspect
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 RFC8414_SEGMENT = "/.well-known/oauth-authorization-server"
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost (RFC 8252 §7.3, RFC 6761 §6.3)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class OidcProvider:
@@ -53,6 +64,11 @@ class OidcProvider:
         parts = urllib.parse.urlsplit(self.issuer)
         path = parts.path.rstrip("/")
         return urllib.parse.urlunsplit((parts.scheme, parts.netloc, RFC8414_SEGMENT + path, "", ""))
+
+    def http_tolerated(self, url: str) -> bool:
+        """Plain http is tolerated only for loopback hosts, and only with ``allow_http_loopback``."""
+        parts = urllib.parse.urlsplit(url)
+        return parts.scheme == "http" and bool(self.config.get("allow_http_loopback")) and is_loopback(parts.hostname or "")
 
     # ---- documents --------------------------------------------------------------------------------
     def discovery(self) -> Document:

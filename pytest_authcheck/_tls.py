@@ -12,6 +12,7 @@ import hashlib
 import ipaddress
 import socket
 import ssl
+import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -155,12 +156,15 @@ def _peek_certificate(host: str, port: int, timeout: float) -> tuple[bytes | Non
 def _probe_version(host: str, port: int, version: ssl.TLSVersion, timeout: float) -> str:
     """``refused``, ``accepted`` or ``untestable: why`` for one legacy protocol version."""
     try:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        context.minimum_version = version
-        context.maximum_version = version
-        context.set_ciphers("ALL:@SECLEVEL=0")
+        with warnings.catch_warnings():
+            # Offering a deprecated version is the point of this probe.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            context.minimum_version = version
+            context.maximum_version = version
+            context.set_ciphers("ALL:@SECLEVEL=0")
     except (ValueError, ssl.SSLError) as exc:
         return f"untestable: this machine's OpenSSL cannot offer it ({exc})"
     try:

@@ -66,6 +66,9 @@ class TokenSource:
             raise EvaluationError(f"clients.{name} has no client_secret, so no client-credentials token can be requested")
         provider = self._providers[config["provider"]]
         token_endpoint = provider.endpoint("token_endpoint")
+        if not token_endpoint.startswith("https://") and not provider.http_tolerated(token_endpoint):
+            raise EvaluationError(f"the token endpoint {token_endpoint} is not https; client credentials are "
+                                  "never sent over plain http")
         if scope is None and config.get("scopes"):
             scope = " ".join(s for s in config["scopes"] if s != "openid")
         form: dict[str, Any] = {"grant_type": "client_credentials"}

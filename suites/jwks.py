@@ -1,0 +1,200 @@
+"""JWKS and signing keys: what a provider publishes to verify its tokens (RFC 7517, RFC 7518, OIDC Core §10)."""
+
+from __future__ import annotations
+
+import json
+
+import jwt
+import pytest
+
+from pytest_authcheck import check
+from pytest_authcheck._jwk import (
+    alg_fits,
+    can_sign,
+    describe,
+    private_members,
+    rsa_bits,
+    strength_problem,
+    structure_problems,
+)
+from pytest_authcheck._jwt import jwk_thumbprint
+from pytest_authcheck._redact import PRIVATE_JWK_MEMBERS
+
+FORBIDDEN_HEADER_KEYS = ("jku", "x5u", "jwk", "x5c")
+
+
+def _keys(jwks):
+    keys = jwks.get("keys")
+    return keys if isinstance(keys, list) else []
+
+
+def _summary(keys):
+    out = []
+    for index, key in enumerate(keys):
+        if not isinstance(key, dict):
+            out.append({"key": index, "problem": "not an object"})
+            continue
+        item = {k: key.get(k) for k in ("kid", "kty", "crv", "alg", "use") if k in key}
+        if key.get("kty") == "RSA":
+            item["bits"] = rsa_bits(key)
+        item["thumbprint"] = jwk_thumbprint(key)
+        out.append(item)
+    return out
+
+
+@check("jwks.reachable", title="JWK Set is served and holds at least one key",
+       severity="high", area="jwks", refs=["RFC 7517 §5", "OIDC Discovery 1.0 §3 (jwks_uri)"],
+       remediation="Serve the signing keys as a JSON object with a non-empty 'keys' array at the jwks_uri, with HTTP 200.")
+def test_jwks_reachable(oidc_provider, oidc_metadata, authcheck_record):
+    document = oidc_provider.jwks()
+    authcheck_record.attach(document.exchange)
+    if document.response is None:
+        raise document.error
+    response = document.response
+    if response.status != 200:
+        authcheck_record.fail(f"jwks_uri {document.url} answered HTTP {response.status}",
+                              expected="HTTP 200", observed=f"HTTP {response.status}")
+    try:
+        body = response.json()
+    except Exception:
+        authcheck_record.fail(f"jwks_uri {document.url} did not answer JSON ({response.content_type})")
+    keys = body.get("keys") if isinstance(body, dict) else None
+    if not isinstance(keys, list) or not keys:
+        authcheck_record.fail("the JWK Set has no non-empty 'keys' array", expected="keys: [ ... ]",
+                              observed=type(keys).__name__ if keys is not None else "no 'keys' member")
+    authcheck_record.fact("keys", _summary(keys))
+
+
+@check("jwks.structure", title="Every key is a well-formed JWK",
+       severity="medium", area="jwks", refs=["RFC 7517 §4", "RFC 7518 §6"],
+       remediation="Publish each key with the members its kty requires (RSA: n, e; EC: crv, x, y; OKP: crv, x) in "
+                   "unpadded base64url, and string values for kid, use and alg.")
+def test_jwks_structure(oidc_jwks, authcheck_record):
+    problems = [f"{describe(k, i)} {p}" for i, k in enumerate(_keys(oidc_jwks)) for p in structure_problems(k)]
+    authcheck_record.fact("keys", _summary(_keys(oidc_jwks)))
+    if problems:
+        authcheck_record.fail("; ".join(problems[:20]), expected="well-formed JWKs", observed=problems)
+
+
+@check("jwks.unique-kid", title="Key ids are present and unique",
+       severity="high", area="jwks", refs=["RFC 7517 §4.5", "OIDC Core 1.0 §10.1"],
+       remediation="Give every key its own kid; when rotating, publish the new key under a new kid next to the old one.")
+def test_unique_kids(oidc_jwks, authcheck_record):
+    keys = [k for k in _keys(oidc_jwks) if isinstance(k, dict)]
+    kids = [k.get("kid") for k in keys]
+    authcheck_record.expect("a distinct kid per key", kids)
+    duplicates = sorted({k for k in kids if k is not None and kids.count(k) > 1})
+    if duplicates:
+        authcheck_record.fail(f"kid(s) used by more than one key: {', '.join(map(repr, duplicates))}")
+    signing = [k for k in keys if k.get("use") in (None, "sig")]
+    if len(signing) > 1 and any(k.get("kid") is None for k in signing):
+        authcheck_record.fail(f"{sum(k.get('kid') is None for k in signing)} of {len(signing)} signing keys have no kid")
+
+
+@check("jwks.key-strength", title="Keys are strong enough: RSA of 2048 bits or more, allowed curves",
+       severity="high", area="jwks", refs=["RFC 7518 §3.3", "RFC 7518 §3.4", "NIST SP 800-131A"],
+       remediation="Replace weak keys: RSA with at least 2048 bits, EC on P-256, P-384 or P-521, OKP on Ed25519 or Ed448.")
+def test_key_strength(oidc_jwks, authcheck_record):
+    keys = _keys(oidc_jwks)
+    authcheck_record.fact("keys", _summary(keys))
+    weak = [f"{describe(k, i)}: {problem}" for i, k in enumerate(keys)
+            if isinstance(k, dict) and (problem := strength_problem(k))]
+    if weak:
+        authcheck_record.fail("weak key(s): " + "; ".join(weak), expected="RSA >= 2048 bits; EC P-256/P-384/P-521",
+                              observed=weak)
+
+
+@check("jwks.no-private-material", title="Only public keys are published",
+       severity="critical", area="jwks", refs=["RFC 7517 §9.3", "RFC 7518 §6.2.2", "RFC 7518 §6.3.2", "RFC 7518 §6.4"],
+       remediation="Remove private members (d, p, q, dp, dq, qi, oth) and symmetric keys (kty oct) from the JWK Set "
+                   "now, and rotate those keys: anyone who fetched them can sign tokens.")
+def test_no_private_material(oidc_jwks, authcheck_record):
+    leaks = {describe(k, i): members for i, k in enumerate(_keys(oidc_jwks))
+             if isinstance(k, dict) and (members := private_members(k))}
+    authcheck_record.expect("public members only", leaks or "public members only")
+    if leaks:
+        authcheck_record.fail("private or symmetric key material is published: "
+                              + "; ".join(f"{k}: {', '.join(v)}" for k, v in leaks.items()))
+
+
+@check("jwks.use-alg-coherent", title="Each key's use and alg fit its type",
+       severity="medium", area="jwks", refs=["RFC 7517 §4.2", "RFC 7517 §4.4", "RFC 7518 §3.1", "OIDC Discovery 1.0 §3 (jwks_uri)"],
+       remediation="Set alg to an algorithm of the key's type (RS*/PS* for RSA, ES256 for P-256 ...), use to 'sig' "
+                   "or 'enc', and give every key a use when signing and encryption keys are published together.")
+def test_use_alg_coherent(oidc_jwks, authcheck_record):
+    keys = [k for k in _keys(oidc_jwks) if isinstance(k, dict)]
+    problems = []
+    for index, key in enumerate(keys):
+        if "use" in key and key["use"] not in ("sig", "enc"):
+            problems.append(f"{describe(key, index)} has use {key['use']!r}")
+        alg = key.get("alg")
+        if isinstance(alg, str) and not alg.startswith(("RSA", "ECDH", "A1", "A2", "dir")) and not alg_fits(alg, key):
+            problems.append(f"{describe(key, index)} has alg {alg} that a {key.get('kty')} {key.get('crv', '')} key cannot carry".replace("  ", " "))
+    uses = {k.get("use") for k in keys}
+    if "enc" in uses and None in uses:
+        problems.append("signing and encryption keys are mixed, but not every key says its use")
+    authcheck_record.fact("keys", _summary(keys))
+    if problems:
+        authcheck_record.fail("; ".join(problems))
+
+
+@check("jwks.algs-backed", title="Every advertised signing algorithm has a published key",
+       severity="high", area="jwks", refs=["OIDC Discovery 1.0 §3", "OIDC Core 1.0 §10.1"],
+       remediation="Publish a signing key for each algorithm in id_token_signing_alg_values_supported, or stop "
+                   "advertising algorithms the provider has no key for.")
+def test_algs_backed(oidc_metadata, oidc_jwks, authcheck_record):
+    advertised = [a for a in oidc_metadata.get("id_token_signing_alg_values_supported") or []
+                  if isinstance(a, str) and a != "none" and not a.startswith("HS")]
+    keys = [k for k in _keys(oidc_jwks) if isinstance(k, dict)]
+    unbacked = [alg for alg in advertised if not any(can_sign(k, alg) for k in keys)]
+    authcheck_record.expect(advertised, {alg: [describe(k, i) for i, k in enumerate(keys) if can_sign(k, alg)]
+                                         for alg in advertised})
+    if unbacked:
+        authcheck_record.fail(f"no published key can verify {', '.join(unbacked)}, yet the metadata advertises it")
+
+
+def _token_clients(policy, provider_name):
+    return [name for name, c in policy.clients_of(provider_name).items()
+            if "client_credentials" in c.get("grant_types", []) and c.get("client_secret") and c.get("state", "active") == "active"]
+
+
+@check("jwks.token-signature", title="Issued JWTs name a published key and verify with it",
+       severity="high", area="jwks", refs=["OIDC Core 1.0 §10.1", "RFC 9068 §4", "RFC 8725 §3.1"],
+       remediation="Sign tokens only with keys published in the JWK Set, with an advertised algorithm, and without "
+                   "jku/x5u/jwk/x5c headers that point verifiers elsewhere.")
+def test_token_signature(oidc_provider, oidc_metadata, oidc_jwks, authcheck_policy, authcheck_token, authcheck_record):
+    clients = _token_clients(authcheck_policy, oidc_provider.name)
+    if not clients:
+        pytest.skip("the policy declares no active client_credentials client with a secret for this provider")
+    token = authcheck_token(clients[0])
+    if not token.is_jwt:
+        pytest.skip(f"clients.{clients[0]} gets an opaque access token; there is no signature to check")
+    authcheck_record.jwt(f"access token of clients.{clients[0]}", token.access_token.reveal())
+    header = token.header or {}
+    problems = [f"header carries {k!r}" for k in FORBIDDEN_HEADER_KEYS if k in header]
+    alg = header.get("alg")
+    advertised = set(oidc_metadata.get("id_token_signing_alg_values_supported") or [])
+    if alg == "none" or not isinstance(alg, str):
+        authcheck_record.fail(f"the access token is not signed (alg {alg!r})")
+    keys = [k for k in _keys(oidc_jwks) if isinstance(k, dict)]
+    candidates = [k for k in keys if k.get("kid") == header.get("kid")] if "kid" in header else keys
+    if not candidates:
+        authcheck_record.fail(f"the token's kid {header.get('kid')!r} is not in the JWK Set",
+                              expected=[k.get("kid") for k in keys], observed=header.get("kid"))
+    verified = False
+    for key in candidates:
+        try:
+            public_members = {k: v for k, v in key.items() if k not in PRIVATE_JWK_MEMBERS}
+            public = jwt.PyJWK.from_json(json.dumps(public_members), algorithm=alg)
+            jwt.decode(token.access_token.reveal(), key=public.key, algorithms=[alg],
+                       options={"verify_aud": False, "verify_exp": False, "verify_iat": False, "verify_nbf": False})
+            verified = True
+            break
+        except (jwt.PyJWTError, ValueError, TypeError):
+            continue
+    if not verified:
+        problems.append(f"the signature does not verify with the published key(s) for kid {header.get('kid')!r}")
+    if advertised and alg not in advertised and alg not in (oidc_metadata.get("access_token_signing_alg_values_supported") or []):
+        authcheck_record.fact("note", f"alg {alg} is not among id_token_signing_alg_values_supported")
+    if problems:
+        authcheck_record.fail("; ".join(problems))

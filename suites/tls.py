@@ -1,0 +1,114 @@
+"""TLS: the provider's certificate and protocol versions, on every host it sends clients to (RFC 9325, RFC 8996)."""
+
+from __future__ import annotations
+
+import urllib.parse
+
+from pytest_authcheck import check
+from pytest_authcheck._errors import EvaluationError
+
+ENDPOINTS = ("issuer", "authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri",
+             "registration_endpoint", "revocation_endpoint", "introspection_endpoint", "end_session_endpoint",
+             "device_authorization_endpoint", "pushed_authorization_request_endpoint")
+
+
+def _https_origins(provider, metadata):
+    urls = [provider.issuer] + [metadata.get(m) for m in ENDPOINTS[1:] if isinstance(metadata.get(m), str)]
+    seen = {}
+    for url in urls:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme == "https" and parts.hostname:
+            seen.setdefault((parts.hostname, parts.port or 443), url)
+    return list(seen.values())
+
+
+def _all_facts(oidc_provider, authcheck_record):
+    # The endpoints' hosts are known only from the metadata; without it the issuer's host is still judged.
+    try:
+        metadata = oidc_provider.metadata()
+    except EvaluationError:
+        metadata = {}
+    facts = []
+    for url in _https_origins(oidc_provider, metadata):
+        tls = oidc_provider.tls(url)
+        if not tls.reachable:
+            raise EvaluationError(tls.error or f"cannot reach {tls.host}:{tls.port}")
+        authcheck_record.fact(f"TLS {tls.host}:{tls.port}", tls.to_dict())
+        facts.append(tls)
+    return facts
+
+
+@check("tls.chain-trusted", title="Certificate chain verifies against the trust store (and ca_bundle)",
+       severity="critical", area="tls", refs=["RFC 6749 §10.9", "RFC 9325 §3", "RFC 5280 §6"],
+       remediation="Serve a certificate issued by a CA the clients trust, with the full intermediate chain; for a "
+                   "private CA, give its certificate in settings.ca_bundle (verification is never turned off).")
+def test_chain_trusted(oidc_provider, authcheck_record):
+    failures = [f"{t.host}:{t.port}: {t.verify_error}" for t in _all_facts(oidc_provider, authcheck_record)
+                if not t.chain_trusted]
+    if failures:
+        authcheck_record.fail("certificate chain not trusted: " + "; ".join(failures),
+                              expected="a chain to a trusted root", observed=failures)
+
+
+@check("tls.hostname", title="Certificate names the host it is served for",
+       severity="critical", area="tls", refs=["RFC 6125 §6", "RFC 9525 §6", "RFC 2818 §3.1"],
+       remediation="Issue the certificate with a subjectAltName for every host name (or IP address) clients use.")
+def test_hostname_matches(oidc_provider, oidc_tls, authcheck_record):
+    certificate = oidc_tls.certificate
+    if certificate is None:
+        raise EvaluationError(f"{oidc_tls.host}:{oidc_tls.port} presented no certificate we could read")
+    authcheck_record.expect(oidc_tls.host, certificate.sans)
+    if not certificate.matches_host(oidc_tls.host):
+        authcheck_record.fail(f"the certificate of {oidc_tls.host}:{oidc_tls.port} is for {', '.join(certificate.sans) or certificate.subject}, "
+                              f"not {oidc_tls.host}")
+
+
+@check("tls.cert-lifetime", title="Certificate is valid now and for at least cert_min_days more days",
+       severity="high", area="tls", refs=["RFC 5280 §4.1.2.5", "RFC 9325 §3"],
+       remediation="Renew the certificate before it expires (automate renewal); the policy's cert_min_days gives "
+                   "the margin the team wants.")
+def test_certificate_lifetime(oidc_provider, oidc_tls, authcheck_record):
+    certificate = oidc_tls.certificate
+    if certificate is None:
+        raise EvaluationError(f"{oidc_tls.host}:{oidc_tls.port} presented no certificate we could read")
+    minimum = oidc_provider.cert_min_days
+    authcheck_record.expect(f">= {minimum} days left", f"{certificate.days_left:.1f} days left (not after {certificate.not_after})")
+    if certificate.days_left < 0:
+        authcheck_record.fail(f"the certificate of {oidc_tls.host}:{oidc_tls.port} expired {-certificate.days_left:.1f} days ago "
+                              f"(not after {certificate.not_after})")
+    if certificate.days_left < minimum:
+        authcheck_record.fail(f"the certificate of {oidc_tls.host}:{oidc_tls.port} expires in {certificate.days_left:.1f} days "
+                              f"({certificate.not_after}); the policy wants at least {minimum}")
+    if oidc_tls.verify_error and "not yet valid" in oidc_tls.verify_error:
+        authcheck_record.fail(f"the certificate is not valid yet (not before {certificate.not_before})")
+
+
+@check("tls.protocol-version", title="TLS 1.2 or newer is negotiated, TLS 1.0 and 1.1 are refused",
+       severity="high", area="tls", refs=["RFC 8996 §2-3", "RFC 9325 §3.1.1"],
+       remediation="Disable TLS 1.0 and 1.1 (and SSL) on the server and load balancer; offer TLS 1.2 and 1.3 only.")
+def test_protocol_version(oidc_provider, oidc_tls, authcheck_record):
+    authcheck_record.expect({"negotiated": "TLSv1.2 or TLSv1.3", "TLSv1": "refused", "TLSv1.1": "refused"},
+                            {"negotiated": oidc_tls.version, **oidc_tls.legacy})
+    if oidc_tls.version not in ("TLSv1.2", "TLSv1.3"):
+        authcheck_record.fail(f"{oidc_tls.host}:{oidc_tls.port} negotiated {oidc_tls.version}")
+    accepted = [v for v, outcome in oidc_tls.legacy.items() if outcome == "accepted"]
+    if accepted:
+        authcheck_record.fail(f"{oidc_tls.host}:{oidc_tls.port} still accepts {' and '.join(accepted)}")
+
+
+@check("tls.no-plain-http", title="The issuer and every endpoint use https",
+       severity="high", area="tls", refs=["RFC 6749 §3.1", "RFC 6749 §3.2", "RFC 8414 §2", "OIDC Discovery 1.0 §3", "RFC 9700 §2.6"],
+       remediation="Serve every endpoint over https; plain http is tolerated only for loopback addresses and only "
+                   "when the provider sets allow_http_loopback.")
+def test_no_plain_http(oidc_provider, oidc_metadata, authcheck_record):
+    allow_loopback = bool(oidc_provider.config.get("allow_http_loopback", False))
+    named = {"issuer (policy)": oidc_provider.issuer}
+    named.update({m: oidc_metadata[m] for m in ENDPOINTS if isinstance(oidc_metadata.get(m), str)})
+    plain = {}
+    for member, url in named.items():
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme != "https" and not oidc_provider.http_tolerated(url):
+            plain[member] = url
+    authcheck_record.expect("https everywhere" + (" (http on loopback tolerated)" if allow_loopback else ""), named)
+    if plain:
+        authcheck_record.fail("not https: " + ", ".join(f"{k} = {v}" for k, v in plain.items()))
