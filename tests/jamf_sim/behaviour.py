@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .catalogue import JAMF_PRO_VERSION, PRIVILEGE_RENAMES_11_7_1_TO_11_12
+from .catalogue import CLASSIC_READ_PRIVILEGES, JAMF_PRO_VERSION, PRIVILEGE_RENAMES_11_7_1_TO_11_12
 
 
 @dataclass
@@ -86,6 +86,9 @@ class Behaviour:
     v1_auth_for_client_credentials: str = "minimal"
     # [T] 1.1: Classic API Basic auth is off by default since 10.42 / forced off on 11.5+.
     classic_api_basic_auth_enabled: bool = False
+    # [I] 5.7: Classic resource -> read privilege(s) (any one suffices); see catalogue.py.
+    # Writes (POST/PUT/DELETE) need Create/Update/Delete of the same object [I].
+    classic_read_privileges: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(CLASSIC_READ_PRIVILEGES))
 
     # --- error bodies ---------------------------------------------------------------------
     # [O] 1.1: bad username/password -> {"httpStatus":401,"errors":[]} (older endpoint).

@@ -26,7 +26,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 from xml.sax.saxutils import escape
 
-from .catalogue import CLASSIC_READ_PRIVILEGES, CLASSIC_SINGULAR, match_route, privilege_catalogue
+from .catalogue import CLASSIC_SINGULAR, match_route, privilege_catalogue
 from .tenant import JamfError, OAuthError, Tenant, Token, iso_ms
 
 JSON_CT = "application/json;charset=UTF-8"
@@ -147,6 +147,7 @@ def paged(items: list[dict], query: dict, fields: set[str], max_page_size: int) 
 # ---------------------------------------------------------------------- the handler
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as separate TLS records
     server_version = "JamfProSim/1.0"
     sys_version = ""
 
@@ -169,27 +170,27 @@ class _Handler(BaseHTTPRequestHandler):
         query = parse_qs(parts.query, keep_blank_values=True)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        principal = ""
+        self._principal = ""
         try:
             if path.startswith("/JSSResource/") or path == "/JSSResource":
-                principal = self._classic(path, query)
+                self._classic(path, query)
             elif path.startswith("/api/"):
-                principal = self._pro(path, query, body)
+                self._pro(path, query, body)
             else:
                 raise _Reply(404, CLASSIC_404, "text/html;charset=UTF-8")
             raise _Reply(500, {"error": "handler returned no reply"})
         except _Reply as r:
-            self._send(r)
-            status = r.status
+            reply = r
         except JamfError as e:
-            self._send(_Reply(e.status, e.body()))
-            status = e.status
+            reply = _Reply(e.status, e.body())
         except OAuthError as e:
-            self._send(_Reply(e.status, e.body(), headers={"Cache-Control": "no-store"}))
-            status = e.status
-        with self.tenant.lock:
+            reply = _Reply(e.status, e.body(), headers={"Cache-Control": "no-store"})
+        except Exception as e:  # a simulator bug: answer 500 rather than dropping the connection
+            reply = _Reply(500, JamfError(500, "SIMULATOR_ERROR", f"{type(e).__name__}: {e}").body())
+        with self.tenant.lock:  # log before replying so a client sees its own request logged
             self.tenant.request_log.append(
-                {"method": self.command, "path": path, "status": status, "principal": principal})
+                {"method": self.command, "path": path, "status": reply.status, "principal": self._principal})
+        self._send(reply)
 
     def _send(self, r: _Reply):
         if r.body is None:
@@ -228,14 +229,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _bearer(self) -> Token:
         scheme, cred = self._auth_header()
-        return self.tenant.authenticate(cred if scheme == "bearer" else None)
+        tok = self.tenant.authenticate(cred if scheme == "bearer" else None)
+        self._principal = self.tenant.principal_of(tok)
+        return tok
 
     def _forbidden(self):
         b = self.tenant.behaviour
         raise JamfError(403, b.forbidden_error_code, b.forbidden_error_description)
 
     # ------------------------------------------------------------------ Jamf Pro API
-    def _pro(self, path: str, query: dict, body: bytes) -> str:
+    def _pro(self, path: str, query: dict, body: bytes) -> None:
         t, b = self.tenant, self.tenant.behaviour
         method = "GET" if self.command == "HEAD" else self.command
         route, params, known = match_route(method, path)
@@ -256,7 +259,6 @@ class _Handler(BaseHTTPRequestHandler):
         if handler is not None:
             handler(self, tok, params, query, body)
         self._filler(route, params)
-        return ""  # unreachable
 
     def _json_body(self, body: bytes) -> dict:
         try:
@@ -273,6 +275,7 @@ class _Handler(BaseHTTPRequestHandler):
         if creds is None:
             raise JamfError(401, None)  # [O] empty errors
         tok = self.tenant.login(*creds)
+        self._principal = self.tenant.principal_of(tok)
         raise _Reply(200, self._token_body(tok, legacy))
 
     def _token_body(self, tok: Token, legacy: bool) -> dict:
@@ -473,32 +476,32 @@ class _Handler(BaseHTTPRequestHandler):
         raise _Reply(200, {"totalCount": 1, "results": [{"id": "1", "name": f"sim-{resource}-1"}]})
 
     # ------------------------------------------------------------------ Classic API
-    def _classic(self, path: str, query: dict) -> str:
+    def _classic(self, path: str, query: dict) -> None:
         t, b = self.tenant, self.tenant.behaviour
         html = "text/html;charset=UTF-8"
         scheme, cred = self._auth_header()
         have: frozenset[str]
-        principal = ""
         if scheme == "bearer":  # bearer works on Classic since 10.35 [C/T]; OAuth tokens too [C]
             try:
                 tok = t.authenticate(cred)
             except JamfError:
                 raise _Reply(401, CLASSIC_401, html)
-            have, principal = t.effective_privileges(tok), t.principal_of(tok)
+            have, self._principal = t.effective_privileges(tok), t.principal_of(tok)
         elif scheme == "basic" and b.classic_api_basic_auth_enabled:  # [T] off by default
             creds = self._basic_creds()
             user = t.users.get(creds[0]) if creds else None
             if (user is None or user.password != creds[1] or not user.enabled or user.sso_only
                     or user.password_expired or user.force_password_change):
                 raise _Reply(401, CLASSIC_401, html)
-            have, principal = user.effective_privileges(), f"user:{user.username}"
+            have, self._principal = user.effective_privileges(), f"user:{user.username}"
         else:
             raise _Reply(401, CLASSIC_401, html)
         segs = [s for s in path.split("/") if s][1:]
-        if not segs or segs[0] not in CLASSIC_READ_PRIVILEGES:
+        table = b.classic_read_privileges
+        if not segs or segs[0] not in table:
             raise _Reply(404, CLASSIC_404, html)
         resource = segs[0]
-        alternatives = CLASSIC_READ_PRIVILEGES[resource]
+        alternatives = table[resource]
         method = "GET" if self.command == "HEAD" else self.command
         if method != "GET":  # [I] Create/Update/Delete <Object> by analogy with the Pro API [C] 0
             verb = {"POST": "Create", "PUT": "Update", "DELETE": "Delete"}.get(method)
@@ -507,7 +510,7 @@ class _Handler(BaseHTTPRequestHandler):
             alternatives = tuple(verb + p[len("Read"):] for p in alternatives)
         if not any(t.satisfies(have, (p,)) for p in alternatives):
             raise _Reply(403, CLASSIC_403, html)
-        singular = CLASSIC_SINGULAR[resource]
+        singular = CLASSIC_SINGULAR.get(resource, resource.rstrip("s"))
         want_json = "application/json" in (self.headers.get("Accept") or "")
         if method != "GET":
             body = {singular: {"id": 1}} if want_json else f"<?xml version=\"1.0\" encoding=\"UTF-8\"?><{singular}><id>1</id></{singular}>"

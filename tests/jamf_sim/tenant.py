@@ -430,27 +430,31 @@ class Tenant:
                 if bad:
                     raise OAuthError(400, "invalid_scope", f"Requested scope is not assigned: {' '.join(bad)}")
                 granted = [s[len("api-role:"):] for s in wanted]
-            now = self.clock.now()
-            lifetime = integ.access_token_lifetime_seconds
-            tuuid = str(uuid.uuid4())
-            claims = {  # decoded learn.jamf.com example [C] 1.5
-                "sub": integ.client_id,
-                "aud": integ.client_id,
-                "nbf": int(now),
-                "subject-type": "REGISTERED_CLIENT_ID",
-                "authentication-type": "CLIENT_CREDENTIALS",
-                "scope": [f"api-role:{rid}" for rid in granted],
-                "iss": "http://jamf-pro-sim",
-                "exp": int(now) + lifetime,
-                "iat": int(now),
-                "token-uuid": tuuid,
-            }
-            tok = Token(token=jwt.encode(claims, self.signing_key, algorithm="HS256"), uuid=tuuid, kind="oauth",
-                        subject=str(integ.id), issued_at=now, expires_at=now + lifetime, role_ids=tuple(granted),
-                        privileges_snapshot=frozenset(p for rid in granted
-                                                      for p in integ.role_privileges_snapshot.get(rid, ())))
-            self.tokens[tok.token] = tok
-            return tok
+            snapshot = frozenset(p for rid in granted for p in integ.role_privileges_snapshot.get(rid, ()))
+            return self._mint_oauth(integ.client_id, str(integ.id), tuple(granted),
+                                    integ.access_token_lifetime_seconds, snapshot)
+
+    def _mint_oauth(self, client_id: str, subject: str, role_ids: tuple[str, ...], lifetime: int,
+                    snapshot: frozenset[str]) -> Token:
+        now = self.clock.now()
+        tuuid = str(uuid.uuid4())
+        claims = {  # decoded learn.jamf.com example [C] 1.5
+            "sub": client_id,
+            "aud": client_id,
+            "nbf": int(now),
+            "subject-type": "REGISTERED_CLIENT_ID",
+            "authentication-type": "CLIENT_CREDENTIALS",
+            "scope": [f"api-role:{rid}" for rid in role_ids],
+            "iss": "http://jamf-pro-sim",
+            "exp": int(now) + lifetime,
+            "iat": int(now),
+            "token-uuid": tuuid,
+        }
+        tok = Token(token=jwt.encode(claims, self.signing_key, algorithm="HS256"), uuid=tuuid, kind="oauth",
+                    subject=subject, issued_at=now, expires_at=now + lifetime, role_ids=role_ids,
+                    privileges_snapshot=snapshot)
+        self.tokens[tok.token] = tok
+        return tok
 
     def oauth_expires_in(self, tok: Token) -> int:
         lifetime = int(round(tok.expires_at - tok.issued_at))
@@ -472,17 +476,15 @@ class Tenant:
             if b.keep_alive_revokes_old_token:
                 tok.revoked, tok.revoked_reason = True, "keep-alive"
             if tok.kind == "user":
-                return self._issue_user_token(self.users[tok.subject])
-            # "renew": same client, same scopes, fresh lifetime
+                user = self.users.get(tok.subject)
+                if user is None:
+                    raise JamfError(401, b.invalid_token_code, "Unauthorized")
+                return self._issue_user_token(user)
+            # "renew" [U]: same client, same scopes, fresh lifetime
             integ = self.integrations.get(int(tok.subject))
-            lifetime = integ.access_token_lifetime_seconds if integ else int(tok.expires_at - tok.issued_at)
-            now = self.clock.now()
-            new = Token(token=jwt.encode({"sub": tok.subject, "token-uuid": str(uuid.uuid4()), "exp": int(now) + lifetime},
-                                         self.signing_key, algorithm="HS256"),
-                        uuid=str(uuid.uuid4()), kind="oauth", subject=tok.subject, issued_at=now,
-                        expires_at=now + lifetime, role_ids=tok.role_ids, privileges_snapshot=tok.privileges_snapshot)
-            self.tokens[new.token] = new
-            return new
+            lifetime = integ.access_token_lifetime_seconds if integ else int(round(tok.expires_at - tok.issued_at))
+            client_id = integ.client_id if integ else jwt.decode(tok.token, options={"verify_signature": False})["sub"]
+            return self._mint_oauth(client_id, tok.subject, tok.role_ids, lifetime, tok.privileges_snapshot)
 
     def invalidate(self, tok: Token) -> None:
         b = self.behaviour

@@ -1,0 +1,115 @@
+"""Shared fixtures of the project's own tests: the real IdP world and a way to run ``pytest --authcheck``."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.idp.world import DEPLOYER_SECRET, VARIANTS, IdpWorld, RunningIdp
+
+pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(scope="session")
+def idp_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IdpWorld]:
+    """One trustme CA and the IdPs started from it; every node process is stopped at the end."""
+    with IdpWorld(tmp_path_factory.mktemp("idp-world")) as world:
+        yield world
+
+
+@pytest.fixture(scope="session")
+def idp(idp_world: IdpWorld) -> Callable[[str], RunningIdp]:
+    """``idp("good")``: the IdP of a variant, started once per test session."""
+    started: dict[str, RunningIdp] = {}
+
+    def get(variant: str) -> RunningIdp:
+        if variant not in started:
+            started[variant] = idp_world.start(VARIANTS[variant])
+        return started[variant]
+
+    return get
+
+
+def oidc_policy(idp: RunningIdp, *, extra: str = "", provider: str = "", settings: str = "") -> str:
+    """A policy for the test IdP: its provider, the good clients, and whatever a test adds."""
+    return textwrap.dedent(f"""\
+        [settings]
+        ca_bundle = "{idp.ca_pem_path}"
+        timeout = "5s"
+        reports = "reports"
+        {settings}
+
+        [providers.sso]
+        kind = "oidc"
+        issuer = "{idp.served_issuer}"
+        signing_algs = ["RS256", "ES256"]
+        {provider}
+
+        [clients.deployer]
+        provider = "sso"
+        client_id = "ci-deployer"
+        client_secret = "${{DEPLOYER_SECRET}}"
+        type = "confidential"
+        grant_types = ["client_credentials"]
+        scopes = ["deploy", "read"]
+
+        [clients.cli]
+        provider = "sso"
+        client_id = "enclii-cli"
+        type = "public"
+        application = "native"
+        grant_types = ["authorization_code", "refresh_token"]
+        redirect_uris = ["http://127.0.0.1/callback"]
+        scopes = ["openid", "profile", "email"]
+        """) + textwrap.dedent(extra)
+
+
+@dataclass
+class AuthcheckRun:
+    """What a ``pytest --authcheck`` run left behind."""
+
+    result: pytest.RunResult
+    report: dict[str, Any]
+    reports_dir: Path
+
+    def by_check(self) -> dict[str, dict[str, Any]]:
+        """Results by check id (the tests here use one target per check)."""
+        return {r["check"]: r for r in self.report["results"]}
+
+    def status(self, check_id: str) -> str:
+        return self.by_check()[check_id]["status"]
+
+    def not_passed(self) -> dict[str, str]:
+        """check id -> status, for everything that neither passed nor was skipped."""
+        return {r["check"]: r["status"] for r in self.report["results"] if r["status"] not in ("passed", "skipped")}
+
+    def output(self) -> str:
+        return self.result.stdout.str() + self.result.stderr.str()
+
+
+@pytest.fixture
+def run_authcheck(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Callable[..., AuthcheckRun]:
+    """Write ``authcheck.toml`` into a fresh directory and run ``pytest --authcheck`` there.
+
+    ``subprocess=True`` runs it in a child process (needed for xdist and for logging tests).
+    """
+    monkeypatch.setenv("DEPLOYER_SECRET", DEPLOYER_SECRET)
+
+    def run(policy: str, *args: str, subprocess: bool = False, env: dict[str, str] | None = None) -> AuthcheckRun:
+        pytester.path.joinpath("authcheck.toml").write_text(policy)
+        for key, value in (env or {}).items():
+            monkeypatch.setenv(key, value)
+        runner = pytester.runpytest_subprocess if subprocess else pytester.runpytest_inprocess
+        result = runner("--authcheck", "-p", "no:cacheprovider", *args)
+        reports = pytester.path / "reports"
+        report_path = reports / "authcheck.json"
+        report = json.loads(report_path.read_text()) if report_path.exists() else {}
+        return AuthcheckRun(result=result, report=report, reports_dir=reports)
+
+    return run
