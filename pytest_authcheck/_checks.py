@@ -92,3 +92,30 @@ def register_markers(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{area}: authcheck checks of {text}")
     for severity in SEVERITIES:
         config.addinivalue_line("markers", f"{SEVERITY_MARKER.format(severity)}: authcheck checks of {severity} severity")
+
+
+def shipped_checks() -> list[Check]:
+    """Every check in the shipped suites, in suite order (for the README and the report's rule list)."""
+    import importlib
+    import pkgutil
+
+    import pytest_authcheck.suites as suites
+
+    found: list[Check] = []
+    for module_info in pkgutil.iter_modules(suites.__path__):
+        if module_info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"pytest_authcheck.suites.{module_info.name}")
+        for value in vars(module).values():
+            definition = getattr(value, "__authcheck__", None)
+            if isinstance(definition, Check) and definition not in found:
+                found.append(definition)
+    return found
+
+
+def checks_table() -> str:
+    """The Markdown table of shipped checks that the README carries."""
+    rows = ["| id | severity | level | title | spec |", "| --- | --- | --- | --- | --- |"]
+    for c in shipped_checks():
+        rows.append(f"| `{c.id}` | {c.severity} | {c.level} | {c.title} | {'; '.join(c.refs)} |")
+    return "\n".join(rows)

@@ -24,6 +24,10 @@ class CheckFailed(pytest.fail.Exception):  # type: ignore[misc,name-defined]
     """The system was evaluated and found not to match the policy (a *failed* check)."""
 
 
+# Like pytest's own outcome exceptions: the short summary then reads "CheckFailed: <message>".
+CheckFailed.__module__ = "builtins"
+
+
 class CheckRecord:
     """Evidence and verdict details of one (check, target) test."""
 

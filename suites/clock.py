@@ -11,7 +11,7 @@ from pytest_authcheck._duration import format_duration
 
 
 @check("clock.date-header", title="The provider's Date header agrees with this machine's clock",
-       severity="medium", area="clock", refs=["RFC 9110 §6.6.1", "RFC 7519 §4.1.4", "OIDC Core 1.0 §3.1.3.7"],
+       severity="medium", area="clock", level="SHOULD", refs=["RFC 9110 §6.6.1", "RFC 7519 §4.1.4", "OIDC Core 1.0 §3.1.3.7"],
        remediation="Synchronise the provider's clock with NTP; a skewed clock makes fresh tokens look expired or "
                    "not yet valid to every API that checks them.")
 def test_date_header(oidc_provider, oidc_discovery, authcheck_record):

@@ -97,7 +97,7 @@ def test_issuer_matches(oidc_provider, oidc_metadata, authcheck_record):
 
 
 @check("discovery.endpoints-on-issuer-host", title="Endpoints are served from the issuer's host or allowed hosts",
-       severity="medium", area="discovery", refs=["RFC 8414 §2", "OIDC Discovery 1.0 §7.1", "RFC 9700 §4.4"],
+       severity="medium", area="discovery", level="SHOULD", refs=["RFC 8414 §2", "OIDC Discovery 1.0 §7.1", "RFC 9700 §4.4"],
        remediation="Serve every endpoint from the issuer's host, or list the other hosts in the provider's allowed_hosts.")
 def test_endpoints_on_issuer_host(oidc_provider, oidc_metadata, authcheck_record):
     allowed = {urllib.parse.urlsplit(oidc_provider.issuer).hostname, *oidc_provider.config.get("allowed_hosts", [])}

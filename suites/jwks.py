@@ -118,7 +118,7 @@ def test_no_private_material(oidc_jwks, authcheck_record):
 
 
 @check("jwks.use-alg-coherent", title="Each key's use and alg fit its type",
-       severity="medium", area="jwks", refs=["RFC 7517 §4.2", "RFC 7517 §4.4", "RFC 7518 §3.1", "OIDC Discovery 1.0 §3 (jwks_uri)"],
+       severity="medium", area="jwks", level="SHOULD", refs=["RFC 7517 §4.2", "RFC 7517 §4.4", "RFC 7518 §3.1", "OIDC Discovery 1.0 §3 (jwks_uri)"],
        remediation="Set alg to an algorithm of the key's type (RS*/PS* for RSA, ES256 for P-256 ...), use to 'sig' "
                    "or 'enc', and give every key a use when signing and encryption keys are published together.")
 def test_use_alg_coherent(oidc_jwks, authcheck_record):
