@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from ._checks import check_of
 from ._results import build_result, exchanges_of
 from ._run import AuthcheckRun
 from .report import html as html_report
@@ -53,6 +54,13 @@ class AuthcheckSession:
         if file_path.parent == self.suites and file_path.suffix == ".py" and not file_path.name.startswith("_"):
             return pytest.Module.from_parent(parent, path=file_path)  # type: ignore[no-any-return]
         return None
+
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        # `-k discovery.issuer-match` selects a check by its id.
+        for item in items:
+            definition = check_of(item)
+            if definition is not None:
+                item.extra_keyword_matches.add(definition.id)
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         policy = self.run.policy

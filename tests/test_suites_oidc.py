@@ -1,3 +1,4 @@
+import httpcore  # noqa: F401
 import json, pytest
 from tests.conftest import oidc_policy
 from tests.idp.world import VARIANTS

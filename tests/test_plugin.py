@@ -1,0 +1,289 @@
+"""Plugin behaviour: inert without --authcheck, policy errors, collection, selection, reports, secrets."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from tests.conftest import oidc_policy
+from tests.idp.world import DEPLOYER_SECRET
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = json.loads((ROOT / "pytest_authcheck/schemas/report.schema.json").read_text())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+UNREACHABLE_POLICY = """\
+[settings]
+timeout = "2s"
+
+[providers.dead]
+kind = "oidc"
+issuer = "https://127.0.0.1:{port}"
+"""
+
+
+# ---- inert without --authcheck ------------------------------------------------------------------------
+def test_without_the_option_the_plugin_adds_nothing(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_ordinary="""
+        def test_one():
+            assert 1 + 1 == 2
+    """)
+    pytester.path.joinpath("authcheck.toml").write_text("this is not toml [[[")
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--strict-markers")
+    result.assert_outcomes(passed=1)
+    out = result.stdout.str().replace("authcheck-0.1.0", "")  # the plugin list names every installed plugin
+    assert "authcheck" not in out
+    assert not (pytester.path / "reports").exists()
+    fixtures = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--fixtures")
+    assert "oidc_metadata" not in fixtures.stdout.str()
+    assert "authcheck_record" not in fixtures.stdout.str()
+    markers = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--markers")
+    assert "severity_high" not in markers.stdout.str()
+
+
+def test_with_the_option_the_fixtures_are_documented(pytester: pytest.Pytester) -> None:
+    pytester.path.joinpath("authcheck.toml").write_text(UNREACHABLE_POLICY.format(port=free_port()))
+    result = pytester.runpytest_inprocess("--authcheck", "-p", "no:cacheprovider", "--fixtures")
+    out = result.stdout.str()
+    for name in ("authcheck_policy", "authcheck_http", "authcheck_record", "oidc_provider", "oidc_metadata",
+                 "oidc_jwks", "oidc_tls", "authcheck_token"):
+        assert name in out, name
+
+
+# ---- policy errors stop the run with one clear line -------------------------------------------------
+@pytest.mark.parametrize(("policy", "expected"), [
+    ('[providers.sso]\nkind = "oidc"\nisuer = "https://x"\n',
+     "authcheck.toml:3: providers.sso.isuer: unknown key (did you mean 'issuer'?)"),
+    ('[settings]\ncert_min_days = "21"\n', "authcheck.toml:2: settings.cert_min_days: expected integer, got string"),
+    ('[settings]\ntimeout = "ten seconds"\n', "authcheck.toml:2: settings.timeout: 'ten seconds' is not a duration"),
+    ('[providers.sso]\nkind = "oidc"\nissuer = "https://x"\n\n[clients.d]\nprovider = "sso"\nclient_id = "d"\n'
+     'client_secret = "${AUTHCHECK_TEST_UNSET_VARIABLE}"\n',
+     "authcheck.toml:8: clients.d.client_secret: environment variable AUTHCHECK_TEST_UNSET_VARIABLE is not set"),
+    ('[providers.sso]\nkind = "oidc"\nissuer = "https://x"\n\n[clients.d]\nprovider = "ssso"\nclient_id = "d"\n',
+     "authcheck.toml:6: clients.d.provider: no provider named 'ssso' (did you mean 'sso'?)"),
+    ('[providers.sso]\nkind = "oidc"\nissuer = \n', "authcheck.toml:3: not valid TOML"),
+    ('[providers.sso]\nkind = "saml"\n', "authcheck.toml:2: providers.sso.kind: 'saml' is not one of 'oidc', 'jamf'"),
+])
+def test_policy_errors_name_file_line_and_key(pytester: pytest.Pytester, policy: str, expected: str) -> None:
+    pytester.path.joinpath("authcheck.toml").write_text(policy)
+    result = pytester.runpytest_subprocess("--authcheck", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = result.stderr.str()
+    assert expected in err, err
+    assert "Traceback" not in err + result.stdout.str()
+    assert len([line for line in err.splitlines() if line.strip()]) <= 2, err
+    assert not (pytester.path / "reports").exists()
+
+
+def test_no_policy_found(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess("--authcheck", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "no policy found: looked for authcheck.toml and [tool.authcheck] in pyproject.toml" in result.stderr.str()
+
+
+def test_policy_in_pyproject_reports_lines_of_pyproject(pytester: pytest.Pytester) -> None:
+    pytester.path.joinpath("pyproject.toml").write_text(
+        '[project]\nname = "x"\n\n[tool.authcheck.providers.sso]\nkind = "oidc"\nissuer = 42\n')
+    result = pytester.runpytest_subprocess("--authcheck", "-p", "no:cacheprovider")
+    assert "pyproject.toml:6: providers.sso.issuer: expected string, got integer" in result.stderr.str()
+
+
+# ---- an unreachable issuer fails its checks once, fast, with the cause --------------------------------
+def test_unreachable_issuer_errors_fast_with_the_cause(run_authcheck) -> None:
+    port = free_port()
+    started = time.monotonic()
+    run = run_authcheck(UNREACHABLE_POLICY.format(port=port))
+    elapsed = time.monotonic() - started
+    assert run.result.ret == 1
+    statuses = {r["status"] for r in run.report["results"]}
+    assert statuses <= {"error", "skipped"}, run.not_passed()
+    errors = [r for r in run.report["results"] if r["status"] == "error"]
+    assert len(errors) >= 20
+    assert all(f"127.0.0.1:{port}" in r["message"] and "could not evaluate" in r["message"] for r in errors)
+    # One connection attempt (with its bounded retries) for the whole run, not one per check.
+    attempts = [x for x in run.report["exchanges"].values() if x.get("error")]
+    assert sum(1 for x in attempts if not x["error"].startswith("not sent")) == 1, attempts
+    assert elapsed < 10, elapsed
+    assert "INTERNALERROR" not in run.output()
+
+
+# ---- collection: a repo with only a policy; xdist; selection -----------------------------------------
+def test_only_a_policy_collects_the_shipped_suites(pytester: pytest.Pytester) -> None:
+    pytester.path.joinpath("authcheck.toml").write_text(UNREACHABLE_POLICY.format(port=free_port()))
+    result = pytester.runpytest_inprocess("--authcheck", "-p", "no:cacheprovider", "--collect-only", "-q")
+    out = result.stdout.str()
+    for module in ("discovery.py", "jwks.py", "tls.py", "clock.py"):
+        assert f"{module}::" in out, out
+    assert "test_issuer_matches[dead]" in out
+
+
+def test_repo_unit_tests_are_not_collected_unless_named(pytester: pytest.Pytester) -> None:
+    pytester.path.joinpath("authcheck.toml").write_text(UNREACHABLE_POLICY.format(port=free_port()))
+    pytester.makepyfile(test_unit="def test_unit():\n    pass\n")
+    out = pytester.runpytest_inprocess("--authcheck", "-p", "no:cacheprovider", "--collect-only", "-q").stdout.str()
+    assert "test_unit" not in out
+    named = pytester.runpytest_inprocess("--authcheck", "-p", "no:cacheprovider", "--collect-only", "-q", "test_unit.py")
+    assert "test_unit.py::test_unit" in named.stdout.str()
+    assert "discovery.py::" in named.stdout.str()
+
+
+def test_selection_by_area_severity_and_check_id(pytester: pytest.Pytester) -> None:
+    pytester.path.joinpath("authcheck.toml").write_text(UNREACHABLE_POLICY.format(port=free_port()))
+    by_area = pytester.runpytest_inprocess("--authcheck", "-p", "no:cacheprovider", "--collect-only", "-q", "-m", "tls")
+    lines = [line for line in by_area.stdout.lines if "::" in line]
+    assert lines and all(line.startswith("tls.py::") or "/tls.py::" in line for line in lines), lines
+    by_id = pytester.runpytest_inprocess("--authcheck", "-p", "no:cacheprovider", "--collect-only", "-q",
+                                         "-k", "discovery.issuer-match")
+    assert [line for line in by_id.stdout.lines if "::" in line] and all(
+        "test_issuer_matches" in line for line in by_id.stdout.lines if "::" in line)
+    critical = pytester.runpytest_inprocess("--authcheck", "-p", "no:cacheprovider", "--collect-only", "-q",
+                                            "-m", "severity_critical", "--strict-markers")
+    names = {line.split("::")[1].split("[")[0] for line in critical.stdout.lines if "::" in line}
+    assert names == {"test_issuer_matches", "test_no_private_material", "test_chain_trusted", "test_hostname_matches"}
+
+
+def test_xdist_gives_the_same_results(idp, run_authcheck) -> None:
+    policy = oidc_policy(idp("skewed-clock"))
+    serial = run_authcheck(policy, subprocess=True)
+    parallel = run_authcheck(policy, "-n", "2", subprocess=True)
+    assert parallel.result.ret == serial.result.ret == 1
+
+    def outcome(run):
+        return sorted((r["nodeid"], r["status"]) for r in run.report["results"])
+
+    assert outcome(parallel) == outcome(serial)
+    assert {c for c, s in parallel.not_passed().items()} == {"clock.date-header", "clock.token-iat"}
+    assert len({r["nodeid"] for r in parallel.report["results"]}) == len(parallel.report["results"])
+    # Workers report under the controller's run id and their exchanges reach the controller's report.
+    for result in parallel.report["results"]:
+        for exchange in result.get("evidence", {}).get("exchanges", []):
+            assert exchange in parallel.report["exchanges"]
+
+
+# ---- reports -------------------------------------------------------------------------------------------
+def test_json_report_is_valid_and_names_the_policy(idp, run_authcheck, pytester: pytest.Pytester) -> None:
+    run = run_authcheck(oidc_policy(idp("good")))
+    jsonschema.Draft202012Validator(SCHEMA).validate(run.report)
+    policy_bytes = (pytester.path / "authcheck.toml").read_bytes()
+    assert run.report["policy"]["sha256"] == hashlib.sha256(policy_bytes).hexdigest()
+    assert run.report["summary"]["verdict"] == "passed"
+    assert run.report["targets"] == [{"id": "providers.sso", "kind": "oidc", "address": idp("good").served_issuer}]
+    assert (run.reports_dir / "authcheck.html").is_file()
+    assert f"sha256:{run.report['policy']['sha256']}" in run.output()
+    for check in run.report["checks"].values():
+        assert check["refs"] and check["remediation"] and check["title"]
+
+
+def test_without_pytest_html_the_json_report_is_still_written(idp, run_authcheck) -> None:
+    run = run_authcheck(oidc_policy(idp("good")), "-p", "no:html")
+    assert run.report["summary"]["total"] > 20
+    assert not (run.reports_dir / "authcheck.html").exists()
+
+
+def test_a_teams_own_checks_land_in_the_same_report(idp, run_authcheck, pytester: pytest.Pytester) -> None:
+    own = pytester.path / "authchecks"
+    own.mkdir()
+    own.joinpath("test_ours.py").write_text(
+        "from pytest_authcheck import check\n\n"
+        "@check('acme.userinfo', title='userinfo advertised', severity='low', area='custom', refs=['OIDC Discovery 1.0 §3'],\n"
+        "       remediation='Enable userinfo.')\n"
+        "def test_userinfo(oidc_provider, oidc_metadata, authcheck_record):\n"
+        "    if 'nonexistent_endpoint' not in oidc_metadata:\n"
+        "        authcheck_record.fail('no nonexistent_endpoint', expected='present', observed=None)\n\n"
+        "def test_deployer_token_short(authcheck_token):\n"
+        "    '''The deployer's tokens live at most an hour.'''\n"
+        "    assert authcheck_token('deployer').expires_in <= 3600\n")
+    run = run_authcheck(oidc_policy(idp("good"), settings='checks = ["authchecks"]'))
+    results = run.by_check()
+    assert results["acme.userinfo"]["status"] == "failed"
+    assert results["acme.userinfo"]["target"] == "providers.sso"
+    assert results["acme.userinfo"]["message"] == "no nonexistent_endpoint"
+    assert results["custom.test_deployer_token_short"]["status"] == "passed"
+    assert run.report["checks"]["custom.test_deployer_token_short"]["title"] == "The deployer's tokens live at most an hour."
+
+
+# ---- secrets never leak --------------------------------------------------------------------------------
+LEAKY_CHECK = """\
+import logging
+from pytest_authcheck import check
+
+log = logging.getLogger("acme")
+
+def test_leaks_everywhere(authcheck_policy, authcheck_token, authcheck_http):
+    secret = authcheck_policy.data["clients"]["deployer"]["client_secret"].reveal()
+    token = authcheck_token("deployer").access_token.reveal()
+    print("printing", secret, token)
+    log.warning("logging %s and %s", secret, token)
+    revealed = {"secret": secret, "token": token}
+    assert secret == token, revealed
+
+def test_crashes_with_secret_in_locals(authcheck_policy):
+    secret = authcheck_policy.data["clients"]["deployer"]["client_secret"].reveal()
+    raise RuntimeError("boom " + secret)
+"""
+
+
+def test_canary_secret_never_appears_in_any_output(idp, run_authcheck, pytester: pytest.Pytester) -> None:
+    own = pytester.path / "authchecks"
+    own.mkdir()
+    own.joinpath("test_leaky.py").write_text(LEAKY_CHECK)
+    policy = oidc_policy(idp("skewed-clock"), settings='checks = ["authchecks"]')
+    run = run_authcheck(policy, "-vv", "--showlocals", "--tb=long", "-rA", "--junitxml=junit.xml",
+                        "--log-cli-level=DEBUG", "-o", "log_cli=true", subprocess=True)
+    assert run.result.ret == 1
+    assert run.by_check()["custom.test_leaks_everywhere"]["status"] == "failed"
+    assert run.by_check()["custom.test_crashes_with_secret_in_locals"]["status"] == "error"
+    import base64
+    import urllib.parse
+    canaries = {DEPLOYER_SECRET, urllib.parse.quote(DEPLOYER_SECRET, safe=""),
+                base64.b64encode(f"ci-deployer:{DEPLOYER_SECRET}".encode()).decode()}
+    artifacts = {
+        "terminal": run.output(),
+        "json": (run.reports_dir / "authcheck.json").read_text(),
+        "html": (run.reports_dir / "authcheck.html").read_text(),
+        "junit": (pytester.path / "junit.xml").read_text(),
+    }
+    assert "[REDACTED]" in artifacts["terminal"]
+    for name, text in artifacts.items():
+        for canary in canaries:
+            assert canary not in text, f"secret leaked into {name}"
+        assert "eyJ" not in text or "eyJ" not in "".join(
+            part for part in text.split() if part.count(".") == 2 and part.startswith("eyJ")), f"JWT in {name}"
+
+
+# ---- packaging -----------------------------------------------------------------------------------------
+def test_the_wheel_ships_the_suites_and_schemas(tmp_path: Path) -> None:
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
+                    str(tmp_path), str(ROOT)], check=True, capture_output=True)
+    wheel = next(tmp_path.glob("pytest_authcheck-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for suite in ("discovery", "jwks", "tls", "clock", "__init__"):
+        assert f"pytest_authcheck/suites/{suite}.py" in names
+    assert "pytest_authcheck/schemas/policy.schema.json" in names
+    assert "pytest_authcheck/schemas/report.schema.json" in names
+    assert "pytest_authcheck/py.typed" in names
+    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+    assert "authcheck = pytest_authcheck.plugin" in zipfile.ZipFile(wheel).read(entry_points).decode()
+
+
+def test_readme_lists_every_shipped_check() -> None:
+    from pytest_authcheck._checks import checks_table, shipped_checks
+
+    readme = (ROOT / "README.md").read_text()
+    assert checks_table() in readme
+    assert len(shipped_checks()) >= 27
