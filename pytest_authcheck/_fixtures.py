@@ -17,6 +17,7 @@ from ._oidc import OidcProvider
 from ._policy import Policy
 from ._record import CheckRecord
 from ._results import record_key
+from ._targets import TARGET_KINDS
 from ._run import AuthcheckRun
 from ._tls import TlsFacts
 from ._tokens import Token
@@ -63,10 +64,7 @@ def authcheck_record(request: pytest.FixtureRequest, authcheck_run: AuthcheckRun
 @pytest.fixture
 def oidc_provider(request: pytest.FixtureRequest, authcheck_run: AuthcheckRun) -> OidcProvider:
     """The OIDC provider this test runs against (tests using it are parametrized by provider name)."""
-    name = getattr(request, "param", None)
-    if name is None:
-        pytest.skip("the policy declares no oidc provider")
-    return authcheck_run.oidc_providers[name]
+    return authcheck_run.oidc_providers[request.param]
 
 
 @pytest.fixture
@@ -129,15 +127,22 @@ def authcheck_token(authcheck_run: AuthcheckRun, authcheck_record: CheckRecord) 
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Parametrize target fixtures from the static policy, so every xdist worker collects the same tests."""
-    if "oidc_provider" not in metafunc.fixturenames:
+    """Parametrize target fixtures from the static policy, so every xdist worker collects the same tests.
+
+    A test that asks for a kind of target the policy does not declare is collected once and skipped
+    with the reason, so the report shows the check was not applicable rather than leaving it out.
+    """
+    policy = _run(metafunc.config).policy
+    for fixture, kind in TARGET_KINDS.items():
+        if fixture not in metafunc.fixturenames:
+            continue
+        names = kind.names(policy)
+        if names:
+            metafunc.parametrize(fixture, names, ids=names, indirect=True)
+        else:
+            metafunc.parametrize(fixture, [pytest.param(None, marks=pytest.mark.skip(reason=kind.none_reason))],
+                                 ids=[f"no-{fixture.replace('_', '-')}"], indirect=True)
         return
-    run = _run(metafunc.config)
-    names = list(run.policy.providers_of_kind("oidc"))
-    if names:
-        metafunc.parametrize("oidc_provider", names, ids=names, indirect=True)
-    else:
-        metafunc.parametrize("oidc_provider", [None], ids=["no-oidc-provider"], indirect=True)
 
 
 def iter_fixture_names() -> Iterator[str]:

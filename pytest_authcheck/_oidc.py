@@ -12,6 +12,7 @@ from ._duration import parse_duration
 from ._errors import EvaluationError
 from ._http import HttpClient
 from ._policy import Settings
+from ._shared import SharedStore, dump_document, dump_tls, load_document, load_tls
 from ._tls import TlsFacts, inspect
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"
@@ -31,13 +32,15 @@ def is_loopback(host: str) -> bool:
 class OidcProvider:
     """One ``[providers.NAME] kind = "oidc"``; documents and TLS facts are cached for the run."""
 
-    def __init__(self, name: str, config: Mapping[str, Any], *, http: HttpClient, settings: Settings) -> None:
+    def __init__(self, name: str, config: Mapping[str, Any], *, http: HttpClient, settings: Settings,
+                 shared: SharedStore | None = None) -> None:
         self.name = name
         self.config = config
         self.issuer: str = config["issuer"]
         self.target = f"providers.{name}"
         self._http = http
         self._settings = settings
+        self._shared = shared or SharedStore(None)
         self._documents: dict[str, Document] = {}
         self._tls: dict[tuple[str, int], TlsFacts] = {}
 
@@ -106,11 +109,14 @@ class OidcProvider:
             if dead is not None:
                 self._tls[key] = TlsFacts(host=key[0], port=key[1], reachable=False, error=dead)
                 return self._tls[key]
-            self._tls[key] = inspect(key[0], key[1], ca_bundle=self._settings.ca_bundle,
-                                     timeout=self._settings.timeout)
+            self._tls[key] = self._shared.once(
+                f"tls {key[0]}:{key[1]}",
+                lambda: inspect(key[0], key[1], ca_bundle=self._settings.ca_bundle, timeout=self._settings.timeout),
+                dump_tls, load_tls)
         return self._tls[key]
 
     def _document(self, name: str, url: str) -> Document:
         if url not in self._documents:
-            self._documents[url] = fetch(self._http, name, url)
+            self._documents[url] = self._shared.once(f"document {url}", lambda: fetch(self._http, name, url),
+                                                     dump_document, load_document)
         return self._documents[url]

@@ -14,11 +14,9 @@ from ._checks import Check, check_of
 from ._errors import EvaluationError
 from ._record import CheckFailed, CheckRecord
 from ._redact import Redactor
+from ._targets import TARGET_KINDS
 
 STATUSES = ("passed", "failed", "error", "skipped", "waived")
-# Fixture name of a target parameter -> the policy table its value names.
-TARGET_FIXTURES = {"oidc_provider": "providers", "oidc_client": "clients", "jamf_provider": "providers",
-                   "credential_file": "credentials", "api": "apis"}
 record_key = pytest.StashKey[CheckRecord]()
 MESSAGE_LIMIT = 4000
 
@@ -28,10 +26,10 @@ def target_of(item: pytest.Item) -> str | None:
     callspec = getattr(item, "callspec", None)
     if callspec is None:
         return None
-    for fixture, section in TARGET_FIXTURES.items():
+    for fixture, kind in TARGET_KINDS.items():
         value = callspec.params.get(fixture)
         if isinstance(value, str):
-            return f"{section}.{value}"
+            return f"{kind.section}.{value}"
     return None
 
 

@@ -7,19 +7,22 @@ import secrets
 import sys
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from ._http import HttpClient, worker_prefix
 from ._oidc import OidcProvider
 from ._policy import Policy
 from ._redact import Redactor
+from ._shared import SharedStore
 from ._tokens import TokenSource
 
 
 class AuthcheckRun:
     """Created at configure time on the controller and on every xdist worker."""
 
-    def __init__(self, policy: Policy, *, reports_dir: Any, argv: list[str], run_id: str | None = None) -> None:
+    def __init__(self, policy: Policy, *, reports_dir: Any, argv: list[str], run_id: str | None = None,
+                 shared_dir: Path | None = None) -> None:
         self.policy = policy
         self.redactor = Redactor(policy.secrets)
         self.reports_dir = reports_dir
@@ -27,6 +30,7 @@ class AuthcheckRun:
         self.run_id = run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
         self.started = datetime.now(timezone.utc)
         self.started_monotonic = time.monotonic()
+        self.shared = SharedStore(shared_dir)
         self._http: HttpClient | None = None
         self._providers: dict[str, OidcProvider] | None = None
         self._tokens: TokenSource | None = None
@@ -53,7 +57,7 @@ class AuthcheckRun:
         """The policy's OIDC providers by name."""
         if self._providers is None:
             self._providers = {
-                name: OidcProvider(name, config, http=self.http, settings=self.policy.settings)
+                name: OidcProvider(name, config, http=self.http, settings=self.policy.settings, shared=self.shared)
                 for name, config in self.policy.providers_of_kind("oidc").items()
             }
         return self._providers

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ class AuthcheckSession:
         self.run = run
         self.is_worker = hasattr(config, "workerinput")
         self.suites = suites_dir()
+        self._shared_dir: Path | None = None
         self._collect(run.policy.settings.checks)
         if not self.is_worker:
             html_report.configure(config, run)
@@ -98,8 +101,11 @@ class AuthcheckSession:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
-        """xdist: workers share the controller's run id, so the report names one run."""
+        """xdist: workers share the controller's run id and a folder for documents fetched once per run."""
+        if self._shared_dir is None:
+            self._shared_dir = Path(tempfile.mkdtemp(prefix="authcheck-shared-"))
         node.workerinput["authcheck_run_id"] = self.run.run_id
+        node.workerinput["authcheck_shared_dir"] = str(self._shared_dir)
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if self.is_worker:
@@ -112,5 +118,7 @@ class AuthcheckSession:
             terminal.summary(terminalreporter, self.run)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
+        if self._shared_dir is not None:
+            shutil.rmtree(self._shared_dir, ignore_errors=True)
         self.run.close()
         self.run.remove_log_redaction()

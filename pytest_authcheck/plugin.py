@@ -48,8 +48,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if not reports_dir.is_absolute():
         reports_dir = Path(str(config.invocation_params.dir)) / reports_dir
     workerinput = getattr(config, "workerinput", None)
+    shared = workerinput.get("authcheck_shared_dir") if workerinput else None
     run = AuthcheckRun(policy, reports_dir=reports_dir, argv=["pytest", *config.invocation_params.args],
-                       run_id=workerinput.get("authcheck_run_id") if workerinput else None)
+                       run_id=workerinput.get("authcheck_run_id") if workerinput else None,
+                       shared_dir=Path(shared) if shared else None)
     config.stash[run_key] = run
     run.install_log_redaction()
     register_markers(config)

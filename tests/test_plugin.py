@@ -173,6 +173,9 @@ def test_xdist_gives_the_same_results(idp, run_authcheck) -> None:
     for result in parallel.report["results"]:
         for exchange in result.get("evidence", {}).get("exchanges", []):
             assert exchange in parallel.report["exchanges"]
+    # Each provider document is fetched once per run, whichever worker needed it first.
+    urls = [x["url"] for x in parallel.report["exchanges"].values() if x["method"] == "GET"]
+    assert urls and len(urls) == len(set(urls)), urls
 
 
 # ---- reports -------------------------------------------------------------------------------------------

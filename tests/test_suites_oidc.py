@@ -1,18 +1,432 @@
-import httpcore  # noqa: F401
-import json, pytest
-from tests.conftest import oidc_policy
-from tests.idp.world import VARIANTS
+"""The provider suites (discovery, jwks, tls, clock) against a real oidc-provider IdP.
 
-@pytest.mark.parametrize("variant", list(VARIANTS))
-def test_explore(idp, run_authcheck, variant):
-    i = idp(variant)
-    extra = 'signing_algs = ["RS256","ES256","ES384","PS512"]' if variant == "missing-signing-key" else ""
-    policy = oidc_policy(i)
-    if extra:
-        policy = policy.replace('signing_algs = ["RS256", "ES256"]', extra)
+Every check passes on the good IdP; each broken variant (or a policy that disagrees with a correct IdP)
+fails exactly the checks it should, with a message naming what was expected and what was observed,
+and nothing else fails.
+"""
+
+from __future__ import annotations
+
+# httpx loads httpcore lazily and caches httpcore's exception classes in a module global on first use.
+# pytester's in-process runs drop modules first imported during a run from sys.modules, so the second
+# run would import a fresh httpcore whose exceptions httpx no longer maps: a TLS failure would escape as
+# a raw httpcore.ConnectError instead of the plugin's TransportError. Importing it here pins one copy.
+import httpcore  # noqa: F401  (see above)
+
+import re
+from html import escape
+
+import pytest
+
+from tests.conftest import oidc_policy
+from tests.idp.world import IdpSpec
+
+PROVIDER_CHECKS = {
+    "discovery.reachable", "discovery.schema", "discovery.issuer-match", "discovery.endpoints-on-issuer-host",
+    "discovery.rfc8414", "discovery.pkce-s256", "discovery.grant-types", "discovery.response-types",
+    "discovery.scopes", "discovery.signing-algs", "discovery.token-auth-methods", "discovery.features",
+    "jwks.reachable", "jwks.structure", "jwks.unique-kid", "jwks.key-strength", "jwks.no-private-material",
+    "jwks.use-alg-coherent", "jwks.algs-backed", "jwks.token-signature",
+    "tls.chain-trusted", "tls.hostname", "tls.cert-lifetime", "tls.protocol-version", "tls.no-plain-http",
+    "clock.date-header", "clock.token-iat",
+}
+# Checks that only handshake (no HTTP): they still reach a verdict when the certificate breaks HTTPS.
+TLS_ONLY_CHECKS = {"tls.chain-trusted", "tls.hostname", "tls.cert-lifetime", "tls.protocol-version"}
+TOKEN_CHECKS = {"jwks.token-signature", "clock.token-iat"}
+
+GOOD_ADVERTISED_AUTH_METHODS = ["client_secret_basic", "client_secret_jwt", "client_secret_post",
+                                "private_key_jwt", "none"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# helpers
+
+
+def _fill(pattern: str, idp) -> str:
+    """A regex with {issuer}, {base} and {port} replaced by the IdP's (escaped) values."""
+    return (pattern.replace("{issuer}", re.escape(idp.served_issuer))
+            .replace("{base}", re.escape(idp.base_url))
+            .replace("{port}", str(idp.port)))
+
+
+def _assert_evidence(result: dict) -> None:
+    evidence = result.get("evidence") or {}
+    assert evidence.get("exchanges") or evidence.get("facts"), result
+    assert "expected" in result and "observed" in result, result
+    assert result["expected"] is not None and result["observed"] is not None, result
+
+
+def _assert_exchanges_resolve(run) -> None:
+    for result in run.report["results"]:
+        for exchange_id in result.get("evidence", {}).get("exchanges", []):
+            assert exchange_id in run.report["exchanges"], (result["check"], exchange_id)
+
+
+def _assert_all_provider_checks_ran(run) -> None:
+    missing = PROVIDER_CHECKS - set(run.by_check())
+    assert not missing, f"checks that did not run: {missing}\n{run.output()}"
+
+
+def _assert_only_failure(run, check_id: str, *patterns: str) -> dict:
+    """``check_id`` is the one check that is not passed/skipped; it failed, its message matches every pattern."""
+    _assert_all_provider_checks_ran(run)
+    assert run.not_passed() == {check_id: "failed"}, run.output()
+    result = run.by_check()[check_id]
+    for pattern in patterns:
+        assert re.search(pattern, result["message"]), (pattern, result["message"])
+    _assert_evidence(result)
+    assert run.result.ret == pytest.ExitCode.TESTS_FAILED
+    return result
+
+
+def _assert_all_pass(run, *, skipped: dict[str, str]) -> None:
+    """Nothing failed or errored; exactly ``skipped`` (check -> reason fragment) were skipped."""
+    _assert_all_provider_checks_ran(run)
+    assert run.not_passed() == {}, run.output()
+    actual = {c: r["message"] for c, r in run.by_check().items() if r["status"] == "skipped"}
+    assert set(actual) == set(skipped), actual
+    for check_id, reason in skipped.items():
+        assert actual[check_id] and reason in actual[check_id], (check_id, actual[check_id])
+    assert run.result.ret == pytest.ExitCode.OK
+    assert run.report["summary"]["verdict"] == "passed"
+
+
+def _without_cli_client(policy: str) -> str:
+    """The policy without the public client ``cli`` (it is the last table oidc_policy writes)."""
+    head, _, tail = policy.partition("[clients.cli]")
+    assert not re.search(r"(?m)^\[", tail), "cli is expected to be the last table"
+    return head
+
+
+# ---------------------------------------------------------------------------------------------------
+# 1. the good IdP
+
+
+def test_good_idp_passes_every_provider_check(idp, run_authcheck):
+    good = idp("good")
+    run = run_authcheck(oidc_policy(good))
+
+    _assert_all_pass(run, skipped={"discovery.features": "the policy declares no features for this provider"})
+    assert {r["target"] for r in run.report["results"]} == {"providers.sso"}
+    # passing checks carry evidence too (the report proves the verdict either way)
+    for check_id in ("discovery.issuer-match", "jwks.algs-backed", "tls.cert-lifetime", "clock.date-header"):
+        _assert_evidence(run.by_check()[check_id])
+    assert run.by_check()["discovery.issuer-match"]["observed"] == good.served_issuer
+    assert run.by_check()["jwks.token-signature"]["evidence"]["jwts"], "the verified token's claims are evidence"
+    _assert_exchanges_resolve(run)
+
+
+def test_good_idp_with_every_option_declared_passes(idp, run_authcheck):
+    """The policy states exactly what the good IdP offers: the declared branches of each check pass."""
+    good = idp("good")
+    provider = f"""
+        grant_types = ["authorization_code", "refresh_token", "client_credentials"]
+        response_types = ["code"]
+        token_endpoint_auth_methods = {GOOD_ADVERTISED_AUTH_METHODS!r}
+        features = ["revocation", "introspection", "end_session", "par", "iss_parameter"]
+        allow_plain_pkce = true
+        allowed_hosts = ["localhost"]
+        rfc8414 = false
+        """.replace("'", '"')
+    run = run_authcheck(oidc_policy(good, provider=provider))
+
+    _assert_all_pass(run, skipped={"discovery.rfc8414": "rfc8414 = false"})
+    checks = run.by_check()
+    assert checks["discovery.features"]["expected"]["revocation"] == "revocation_endpoint"
+    assert checks["discovery.features"]["observed"]["introspection"] == f"{good.base_url}/token/introspection"
+    assert checks["discovery.response-types"]["expected"] == ["code"]
+    assert checks["discovery.grant-types"]["expected"] == ["authorization_code", "refresh_token", "client_credentials"]
+
+
+def test_features_revocation_and_introspection_pass(idp, run_authcheck):
+    run = run_authcheck(oidc_policy(idp("good"), provider='features = ["revocation", "introspection"]'))
+    _assert_all_pass(run, skipped={})
+    assert run.status("discovery.features") == "passed"
+
+
+def test_without_a_client_credentials_client_the_token_checks_skip(idp, run_authcheck):
+    good = idp("good")
+    policy = oidc_policy(good, provider='grant_types = ["authorization_code", "refresh_token", "client_credentials"]')
+    policy = policy.replace('client_secret = "${DEPLOYER_SECRET}"\n', "")
     run = run_authcheck(policy)
-    with open(f"/tmp/explore-{variant}.json", "w") as f:
-        json.dump(run.report, f, indent=1)
-    print("\n=== ", variant, run.result.ret)
-    for r in run.report["results"]:
-        print(f"  {r['check']:35} {r['status']:8} {(r.get('message') or '')[:250]}")
+    reason = "the policy declares no active client_credentials client with a secret for this provider"
+    _assert_all_pass(run, skipped={"discovery.features": "declares no features",
+                                   "jwks.token-signature": reason, "clock.token-iat": reason})
+
+
+# ---------------------------------------------------------------------------------------------------
+# 2. broken IdP variants: exactly the expected checks fail
+
+ALGS_WITH_UNBACKED = 'signing_algs = ["RS256", "ES256", "ES384", "PS512"]'
+
+# variant -> (failed checks -> message patterns, the checks' expected/observed to compare (or None), policy tweak)
+VARIANT_CASES = {
+    "issuer-mismatch": {
+        "failed": {"discovery.issuer-match": [r"^metadata issuer '{base}/other' is not the policy's issuer '{issuer}'$"]},
+    },
+    "weak-rsa-key": {
+        "failed": {"jwks.key-strength": [r"kid 'rsa-weak': RSA modulus of 1024 bits \(at least 2048 required\)"]},
+    },
+    "duplicate-kid": {
+        "failed": {"jwks.unique-kid": [r"^kid\(s\) used by more than one key: 'rsa-1'$"]},
+    },
+    "private-key-published": {
+        "failed": {"jwks.no-private-material": [r"kid 'rsa-1': d, p, q, dp, dq, qi", r"kid 'ec-1': d(;|$)"]},
+    },
+    "symmetric-key-published": {
+        "failed": {"jwks.no-private-material": [r"kid 'hs-1': k \(a symmetric key\)"]},
+    },
+    "alg-none-advertised": {
+        "failed": {"discovery.signing-algs": [r"'none' is advertised in id_token_signing_alg_values_supported"]},
+    },
+    "http-endpoint": {
+        "failed": {"tls.no-plain-http": [r"^not https: token_endpoint = http://127\.0\.0\.1:{port}/token$"]},
+        "errors": {check: "could not evaluate: the token endpoint http://127.0.0.1:{port}/token is not https; "
+                          "client credentials are never sent over plain http" for check in TOKEN_CHECKS},
+    },
+    "expired-cert": {
+        "failed": {"tls.cert-lifetime": [r"the certificate of 127\.0\.0\.1:{port} expired (0\.9|1\.0|1\.1) days ago "
+                                         r"\(not after \d{4}-\d\d-\d\dT"]},
+        "tls_cause": "certificate has expired",
+    },
+    "expiring-cert": {
+        "failed": {"tls.cert-lifetime": [r"the certificate of 127\.0\.0\.1:{port} expires in (4\.9|5\.0) days ",
+                                         r"; the policy wants at least 21$"]},
+    },
+    "untrusted-cert": {
+        "failed": {"tls.chain-trusted": [r"certificate chain not trusted: 127\.0\.0\.1:{port}: "
+                                         r"unable to get local issuer certificate"]},
+        "tls_cause": "unable to get local issuer certificate",
+    },
+    "wrong-host-cert": {
+        "failed": {"tls.hostname": [r"^the certificate of 127\.0\.0\.1:{port} is for DNS:idp\.invalid, not 127\.0\.0\.1$"]},
+        "tls_cause": "IP address mismatch",
+    },
+    "skewed-clock": {
+        "failed": {"clock.date-header": [r"^the provider's clock is (59\d|60\d)s ahead of this machine's "
+                                         r"\(max_clock_skew 1m\)$"],
+                   "clock.token-iat": [r"^iat is (59\d|60\d)s in the future \(max_clock_skew 1m\)$"]},
+    },
+    "missing-signing-key": {
+        "failed": {"jwks.algs-backed": [r"no published key can verify ES384, PS512\b"]},
+        "policy": lambda text: text.replace('signing_algs = ["RS256", "ES256"]', ALGS_WITH_UNBACKED),
+    },
+    "legacy-tls": {
+        "failed": {"tls.protocol-version": [r"^127\.0\.0\.1:{port} still accepts TLSv1\b"]},
+    },
+}
+
+
+@pytest.mark.parametrize("variant", list(VARIANT_CASES))
+def test_broken_variant_fails_exactly_its_checks(idp, run_authcheck, variant):
+    case = VARIANT_CASES[variant]
+    broken = idp(variant)
+    policy = oidc_policy(broken)
+    if "policy" in case:
+        policy = case["policy"](policy)
+    run = run_authcheck(policy)
+    _assert_all_provider_checks_ran(run)
+    checks = run.by_check()
+    not_passed = run.not_passed()
+
+    failed = {c for c, s in not_passed.items() if s == "failed"}
+    assert failed == set(case["failed"]), run.output()
+    for check_id, patterns in case["failed"].items():
+        result = checks[check_id]
+        for pattern in patterns:
+            assert re.search(_fill(pattern, broken), result["message"]), (pattern, result["message"])
+        _assert_evidence(result)
+    assert run.result.ret == pytest.ExitCode.TESTS_FAILED
+    assert run.report["summary"]["verdict"] == "failed"
+
+    errors = {c: checks[c]["message"] for c, s in not_passed.items() if s == "error"}
+    if "errors" in case:
+        assert errors == {c: _fill(m, broken).replace("\\", "") for c, m in case["errors"].items()}
+    elif "tls_cause" in case:
+        # HTTPS itself is refused: everything that needs HTTP could not be evaluated (error, never failed),
+        # and says why; the handshake-only checks still give their verdict.
+        assert set(errors) == PROVIDER_CHECKS - TLS_ONLY_CHECKS, run.output()
+        for check_id, message in errors.items():
+            assert message.startswith(f"could not evaluate: TLS handshake with https://127.0.0.1:{broken.port} failed: "), message
+            assert case["tls_cause"] in message, (check_id, message)
+        assert {c for c, r in checks.items() if r["status"] == "passed"} == TLS_ONLY_CHECKS - set(case["failed"])
+    else:
+        assert errors == {}, run.output()
+    _assert_exchanges_resolve(run)
+
+
+def test_failure_details_name_expected_and_observed_values(idp, run_authcheck):
+    """Spot checks of the structured expected/observed beside the messages."""
+    mismatch = idp("issuer-mismatch")
+    result = run_authcheck(oidc_policy(mismatch)).by_check()["discovery.issuer-match"]
+    assert (result["expected"], result["observed"]) == (mismatch.served_issuer, f"{mismatch.base_url}/other")
+
+    result = run_authcheck(oidc_policy(idp("duplicate-kid"))).by_check()["jwks.unique-kid"]
+    assert result["observed"] == ["rsa-1", "ec-1", "rsa-1"]
+
+    run = run_authcheck(oidc_policy(idp("legacy-tls")))
+    result = run.by_check()["tls.protocol-version"]
+    assert result["observed"]["TLSv1"] == "accepted"
+    assert result["observed"]["negotiated"] in ("TLSv1.2", "TLSv1.3")
+
+    result = run_authcheck(oidc_policy(idp("expiring-cert"))).by_check()["tls.cert-lifetime"]
+    assert result["expected"] == ">= 21 days left"
+    assert re.match(r"(4\.9|5\.0)\d* days left \(not after ", result["observed"]), result["observed"]
+
+    algs = oidc_policy(idp("missing-signing-key")).replace('signing_algs = ["RS256", "ES256"]', ALGS_WITH_UNBACKED)
+    result = run_authcheck(algs).by_check()["jwks.algs-backed"]
+    assert result["observed"] == {"RS256": ["kid 'rsa-1'"], "ES256": ["kid 'ec-1'"], "ES384": [], "PS512": []}
+
+
+def test_missing_signing_key_with_the_default_algs_also_breaks_the_policy(idp, run_authcheck):
+    """Without declaring ES384/PS512, advertising them is also outside the policy's signing_algs."""
+    run = run_authcheck(oidc_policy(idp("missing-signing-key")))
+    assert run.not_passed() == {"jwks.algs-backed": "failed", "discovery.signing-algs": "failed"}
+    assert run.by_check()["discovery.signing-algs"]["message"] == \
+        "ID tokens may be signed with ES384, PS512, outside the policy's signing_algs"
+
+
+# ---------------------------------------------------------------------------------------------------
+# 3. a correct IdP, a policy that says otherwise
+
+GRANTS = 'grant_types = ["authorization_code", "refresh_token", "client_credentials"]'
+
+
+@pytest.mark.parametrize(("check_id", "provider", "patterns"), [
+    pytest.param("discovery.grant-types", 'grant_types = ["authorization_code", "client_credentials"]',
+                 [r"^advertises grant type\(s\) the policy does not declare: refresh_token$"], id="grant-undeclared"),
+    pytest.param("discovery.grant-types",
+                 'grant_types = ["authorization_code", "refresh_token", "client_credentials", '
+                 '"urn:ietf:params:oauth:grant-type:device_code"]',
+                 [r"^does not advertise declared grant type\(s\): urn:ietf:params:oauth:grant-type:device_code$"],
+                 id="grant-not-advertised"),
+    pytest.param("discovery.response-types", "response_types = []",
+                 [r"^advertises response type\(s\) 'code' the policy does not allow$"], id="response-types"),
+    pytest.param("discovery.token-auth-methods", 'token_endpoint_auth_methods = ["private_key_jwt"]',
+                 [r"^advertises method\(s\) the policy does not declare: "
+                  r"client_secret_basic, client_secret_jwt, client_secret_post, none$"], id="auth-methods"),
+    pytest.param("discovery.features", 'features = ["device_authorization"]',
+                 [r"^not advertised: device_authorization \(device_authorization_endpoint\)$"], id="features"),
+])
+def test_policy_stricter_than_the_good_idp_fails_one_check(idp, run_authcheck, check_id, provider, patterns):
+    run = run_authcheck(oidc_policy(idp("good"), provider=provider))
+    _assert_only_failure(run, check_id, *patterns)
+
+
+def test_token_auth_none_without_a_public_client_fails(idp, run_authcheck):
+    policy = _without_cli_client(oidc_policy(idp("good"), provider=GRANTS))
+    run = run_authcheck(policy)
+    result = _assert_only_failure(run, "discovery.token-auth-methods",
+                                  r"^advertises 'none' \(unauthenticated clients\) but the policy declares no public client$")
+    assert result["expected"] == "no 'none'"
+    assert "none" in result["observed"]
+
+
+def test_scope_the_idp_does_not_support_fails(idp, run_authcheck):
+    extra = """
+        [clients.reporter]
+        provider = "sso"
+        client_id = "reporter"
+        type = "confidential"
+        grant_types = ["client_credentials"]
+        scopes = ["read", "payroll"]
+        """
+    run = run_authcheck(oidc_policy(idp("good"), extra=extra))
+    result = _assert_only_failure(run, "discovery.scopes", r"^scopes_supported lacks payroll$")
+    assert "payroll" in result["expected"] and "payroll" not in result["observed"]
+
+
+@pytest.mark.parametrize(("variant", "provider", "check_id"), [
+    pytest.param("http-endpoint", "allow_http_loopback = true", "tls.no-plain-http", id="http-loopback"),
+    pytest.param("expiring-cert", "cert_min_days = 1", "tls.cert-lifetime", id="cert-min-days"),
+    pytest.param("skewed-clock", 'max_clock_skew = "15m"', "clock.date-header", id="clock-skew"),
+])
+def test_policy_tolerance_makes_the_variant_pass(idp, run_authcheck, variant, provider, check_id):
+    run = run_authcheck(oidc_policy(idp(variant), provider=provider))
+    _assert_all_provider_checks_ran(run)
+    assert run.status(check_id) == "passed", run.by_check()[check_id]
+    if variant == "http-endpoint":
+        # http on loopback is tolerated, so the client credentials are sent to http://127.0.0.1:PORT/token;
+        # the IdP speaks only TLS on that port, so the token checks cannot evaluate (an error, not a failure).
+        assert set(run.not_passed()) <= TOKEN_CHECKS, run.not_passed()
+        assert set(run.not_passed().values()) <= {"error"}
+    else:
+        _assert_all_pass(run, skipped={"discovery.features": "declares no features"})
+    if variant == "skewed-clock":
+        assert run.status("clock.token-iat") == "passed"
+        assert re.match(r"\+(59\d|60\d)s ", run.by_check()["clock.date-header"]["observed"])
+
+
+# -- checks a stock variant cannot break: a custom IdP with the one defect
+
+@pytest.fixture(scope="module")
+def custom_idp(idp_world):
+    started = {}
+
+    def get(name: str, **overrides):
+        if name not in started:
+            started[name] = idp_world.start(IdpSpec(name=name, metadata_overrides=overrides))
+        return started[name]
+
+    return get
+
+
+def test_endpoint_on_another_host_fails_unless_allowed(custom_idp, run_authcheck):
+    # "localhost" is the same machine (and the TLS checks still verify it), but not the issuer's host name.
+    foreign = custom_idp("userinfo-on-localhost", userinfo_endpoint="https://localhost:{port}/me")
+    run = run_authcheck(oidc_policy(foreign))
+    result = _assert_only_failure(run, "discovery.endpoints-on-issuer-host",
+                                  _fill(r"^1 endpoint\(s\) on hosts the policy does not allow: "
+                                        r"userinfo_endpoint=https://localhost:{port}/me$", foreign))
+    assert result["expected"] == ["127.0.0.1"]
+
+    run = run_authcheck(oidc_policy(foreign, provider='allowed_hosts = ["localhost"]'))
+    _assert_all_pass(run, skipped={"discovery.features": "declares no features"})
+
+
+def test_pkce_plain_fails_unless_allowed(idp, custom_idp, run_authcheck):
+    plain = custom_idp("pkce-plain", code_challenge_methods_supported=["S256", "plain"])
+    run = run_authcheck(oidc_policy(plain))
+    _assert_only_failure(run, "discovery.pkce-s256",
+                         r"^code_challenge_methods_supported advertises 'plain', which the policy does not allow$")
+
+    run = run_authcheck(oidc_policy(plain, provider="allow_plain_pkce = true"))
+    _assert_all_pass(run, skipped={"discovery.features": "declares no features"})
+    # allow_plain_pkce only tolerates plain; it never makes S256 optional (and S256-only still passes)
+    run = run_authcheck(oidc_policy(idp("good"), provider="allow_plain_pkce = true"))
+    assert run.status("discovery.pkce-s256") == "passed"
+
+
+def test_pkce_not_advertised_fails(custom_idp, run_authcheck):
+    none = custom_idp("pkce-not-advertised", code_challenge_methods_supported=None)
+    run = run_authcheck(oidc_policy(none))
+    result = _assert_only_failure(run, "discovery.pkce-s256",
+                                  r"^code_challenge_methods_supported is None; S256 is not advertised$")
+    assert result["expected"] == ["S256"] and result["observed"] is None
+
+
+# ---------------------------------------------------------------------------------------------------
+# 4. the HTML report
+
+
+def test_html_report_shows_the_failing_check_and_its_escaped_message(idp, run_authcheck):
+    hostile_scope = "pay<b>roll</b>&\"x\""
+    extra = f"""
+        [clients.reporter]
+        provider = "sso"
+        client_id = "reporter"
+        grant_types = ["client_credentials"]
+        scopes = ['{hostile_scope}']
+        """
+    run = run_authcheck(oidc_policy(idp("good"), extra=extra))
+    result = _assert_only_failure(run, "discovery.scopes")
+    assert result["message"] == f"scopes_supported lacks {hostile_scope}"
+
+    html_path = run.reports_dir / "authcheck.html"
+    assert html_path.is_file(), run.output()
+    page = html_path.read_text(encoding="utf-8")
+    assert "discovery.scopes" in page
+    assert "<b>roll</b>" not in page, "the message reached the page unescaped"
+    escaped = escape(result["message"])
+    # pytest-html stores rows in a JSON blob inside an HTML attribute: the escaped text is escaped once more there
+    assert escaped in page or escape(escaped) in page, "the escaped message is not in the report"

@@ -1,0 +1,45 @@
+"""Targets: what a check runs against, known from the static policy alone.
+
+A suite asks for a target by naming its fixture (``oidc_provider``, ...). Each entry here says which
+policy table the target lives in and how to list its names, so ``pytest_generate_tests`` can
+parametrize every test the same way on every xdist worker, and results can name their target
+(``providers.sso``). Suites for new kinds of targets add an entry here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ._policy import Policy
+
+
+@dataclass(frozen=True)
+class TargetKind:
+    """One kind of target: its policy table, how to list it, and what to say when there is none."""
+
+    section: str
+    names: Callable[[Policy], list[str]]
+    none_reason: str
+
+
+def _clients_of_kind(kind: str) -> Callable[[Policy], list[str]]:
+    def names(policy: Policy) -> list[str]:
+        providers = policy.section("providers")
+        return [n for n, c in policy.section("clients").items() if providers.get(c["provider"], {}).get("kind") == kind]
+    return names
+
+
+TARGET_KINDS: dict[str, TargetKind] = {
+    "oidc_provider": TargetKind("providers", lambda p: list(p.providers_of_kind("oidc")),
+                                "the policy declares no oidc provider"),
+    "oidc_client": TargetKind("clients", _clients_of_kind("oidc"), "the policy declares no client of an oidc provider"),
+    "jamf_provider": TargetKind("providers", lambda p: list(p.providers_of_kind("jamf")),
+                                "the policy declares no jamf provider"),
+    "jamf_client": TargetKind("clients", _clients_of_kind("jamf"), "the policy declares no client of a jamf provider"),
+    "privilege_set": TargetKind("privileges", lambda p: list(p.section("privileges")),
+                                "the policy declares no privilege set"),
+    "api": TargetKind("apis", lambda p: list(p.section("apis")), "the policy declares no api"),
+    "credential_file": TargetKind("credentials", lambda p: list(p.section("credentials")),
+                                  "the policy declares no credentials file"),
+}
