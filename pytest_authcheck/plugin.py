@@ -19,6 +19,9 @@ from ._policy import find_policy, load_policy
 from ._run import AuthcheckRun
 from ._session import AuthcheckSession
 
+# Modules of public fixtures, registered as plugins only for --authcheck runs (one per area of suites).
+FIXTURE_MODULES = [_fixtures]
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("authcheck", "audit authentication and authorization configuration")
@@ -55,5 +58,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[run_key] = run
     run.install_log_redaction()
     register_markers(config)
-    config.pluginmanager.register(_fixtures, "authcheck-fixtures")
+    for module in FIXTURE_MODULES:
+        config.pluginmanager.register(module, f"authcheck-{module.__name__.rsplit('.', 1)[-1].strip('_')}")
     config.pluginmanager.register(AuthcheckSession(config, run), "authcheck-session")
