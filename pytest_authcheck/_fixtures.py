@@ -17,8 +17,8 @@ from ._oidc import OidcProvider
 from ._policy import Policy
 from ._record import CheckRecord
 from ._results import record_key
-from ._targets import TARGET_KINDS
 from ._run import AuthcheckRun
+from ._targets import TARGET_KINDS
 from ._tls import TlsFacts
 from ._tokens import Token
 
@@ -54,8 +54,8 @@ def authcheck_http(authcheck_run: AuthcheckRun) -> HttpClient:
 def authcheck_record(request: pytest.FixtureRequest, authcheck_run: AuthcheckRun) -> CheckRecord:
     """This check's evidence record: ``attach(exchange)``, ``expect(expected, observed)``, ``fact(name, value)``,
     ``jwt(label, token)`` and ``fail(message, expected=..., observed=...)``."""
-    item = request.node
-    record = item.stash.get(record_key, None)
+    item: pytest.Item = request.node
+    record: CheckRecord | None = item.stash.get(record_key, None)
     if record is None:
         record = item.stash[record_key] = CheckRecord(authcheck_run.redactor)
     return record
@@ -88,6 +88,22 @@ def oidc_tls(oidc_provider: OidcProvider, authcheck_record: CheckRecord) -> TlsF
     if not facts.reachable:
         raise EvaluationError(facts.error or f"cannot reach {facts.host}:{facts.port}")
     authcheck_record.fact(f"TLS {facts.host}:{facts.port}", facts.to_dict())
+    return facts
+
+
+@pytest.fixture
+def oidc_tls_endpoints(oidc_provider: OidcProvider, authcheck_record: CheckRecord) -> list[TlsFacts]:
+    """TLS facts of every https origin the provider sends clients to (issuer and advertised endpoints).
+
+    The endpoints are known only from the metadata; when it cannot be had, the issuer's host is still judged.
+    """
+    facts = []
+    for url in oidc_provider.https_origins():
+        tls = oidc_provider.tls(url)
+        if not tls.reachable:
+            raise EvaluationError(tls.error or f"cannot reach {tls.host}:{tls.port}")
+        authcheck_record.fact(f"TLS {tls.host}:{tls.port}", tls.to_dict())
+        facts.append(tls)
     return facts
 
 
@@ -148,4 +164,4 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def iter_fixture_names() -> Iterator[str]:
     """The public fixture names (documented in the README)."""
     yield from ("authcheck_run", "authcheck_policy", "authcheck_http", "authcheck_record", "oidc_provider",
-                "oidc_discovery", "oidc_metadata", "oidc_jwks", "oidc_tls", "authcheck_token")
+                "oidc_discovery", "oidc_metadata", "oidc_jwks", "oidc_tls", "oidc_tls_endpoints", "authcheck_token")

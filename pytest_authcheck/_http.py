@@ -20,10 +20,11 @@ import urllib.parse
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpcore  # noqa: F401  (httpx imports it lazily; import it with us so its error types stay the ones httpx knows)
 import httpx
 
 from . import __version__
@@ -79,12 +80,13 @@ class Response:
     @property
     def text(self) -> str:
         """The body decoded as UTF-8 (invalid bytes replaced)."""
-        return self.content.decode("utf-8", errors="replace")
+        return str(self.content.decode("utf-8", errors="replace"))
 
     @property
     def content_type(self) -> str:
         """The media type without parameters, lower case."""
-        return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        value: str = self.headers.get("content-type", "")
+        return value.split(";", 1)[0].strip().lower()
 
     def json(self) -> Any:
         """The body as JSON; ``ResponseError`` names the status and content type otherwise."""
@@ -203,7 +205,8 @@ class HttpClient:
                         self._dead_origins[origin] = TransportError(error)
                 self._keep(exchange)
                 raise _transport_error(error, exchange) from None
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError, httpcore.ProtocolError) as exc:
+                # A hostile or broken server must end in "could not evaluate", never in a crash.
                 exchange.attempts, exchange.error = attempt, _describe_transport(exc, url)
                 self._keep(exchange)
                 raise _transport_error(exchange.error, exchange) from None
@@ -275,7 +278,7 @@ class HttpClient:
             id=f"{self._id_prefix}{next(self._ids)}",
             method=request.method,
             url=self.redactor.url(str(request.url)),
-            started=datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+            started=datetime.now(UTC).isoformat(timespec="milliseconds"),
             request_headers=self.redactor.headers(request.headers.multi_items()),
             request_body=body,
         )
@@ -349,7 +352,7 @@ def _retry_after(value: str | None) -> float:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return 0.5
-    return min(max((when - datetime.now(timezone.utc)).total_seconds(), 0.0), MAX_RETRY_AFTER)
+    return min(max((when - datetime.now(UTC)).total_seconds(), 0.0), MAX_RETRY_AFTER)
 
 
 def _tls_version(stream: httpx.Response) -> str | None:

@@ -100,6 +100,21 @@ class OidcProvider:
             raise EvaluationError(f"the discovery document of {self.issuer} does not advertise {name}")
         return value
 
+    def https_origins(self) -> list[str]:
+        """One URL per https host:port among the issuer and the advertised endpoints (issuer first)."""
+        try:
+            metadata = self.metadata()
+        except EvaluationError:
+            metadata = {}
+        urls = [self.issuer] + [v for k, v in metadata.items()
+                                if isinstance(v, str) and (k.endswith("_endpoint") or k == "jwks_uri")]
+        seen: dict[tuple[str, int], str] = {}
+        for url in urls:
+            parts = urllib.parse.urlsplit(url)
+            if parts.scheme == "https" and parts.hostname:
+                seen.setdefault((parts.hostname, parts.port or 443), url)
+        return list(seen.values())
+
     def tls(self, url: str | None = None) -> TlsFacts:
         """TLS facts of the issuer's host (or of ``url``'s host), inspected once per run."""
         parts = urllib.parse.urlsplit(url or self.issuer)

@@ -8,6 +8,7 @@ dotted keys and quoted keys are understood. It only needs to be right for well-f
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 KeyPath = tuple[str | int, ...]
 
@@ -33,7 +34,7 @@ def key_lines(text: str, prefix: KeyPath = ()) -> dict[KeyPath, int]:
             continue
         header = _HEADER.match(raw)
         if header and not _KEY.match(raw):
-            path = tuple(_split_key(header.group(2)))
+            path: KeyPath = tuple(_split_key(header.group(2)))
             if prefix and path[: len(prefix)] != prefix:
                 table = ("__outside__",) + path
                 continue
@@ -58,7 +59,7 @@ def key_lines(text: str, prefix: KeyPath = ()) -> dict[KeyPath, int]:
     return lines
 
 
-def line_of(lines: dict[KeyPath, int], path: KeyPath) -> int | None:
+def line_of(lines: Mapping[KeyPath, int], path: KeyPath) -> int | None:
     """The line of ``path``, or of its nearest written ancestor."""
     while path:
         if path in lines:

@@ -67,7 +67,7 @@ def reveal(value: Any) -> Any:
 class Redactor:
     """Replaces every known secret in text and in JSON-like structures with ``[REDACTED]``."""
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    def __init__(self, secrets: Iterable[str | Secret] = ()) -> None:
         self._values: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
         self._lock = threading.Lock()

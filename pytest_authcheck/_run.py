@@ -6,7 +6,7 @@ import logging
 import secrets
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +27,8 @@ class AuthcheckRun:
         self.redactor = Redactor(policy.secrets)
         self.reports_dir = reports_dir
         self.argv = [self.redactor.text(a) for a in argv]
-        self.run_id = run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
-        self.started = datetime.now(timezone.utc)
+        self.run_id = run_id or datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
+        self.started = datetime.now(UTC)
         self.started_monotonic = time.monotonic()
         self.shared = SharedStore(shared_dir)
         self._http: HttpClient | None = None
@@ -71,7 +71,7 @@ class AuthcheckRun:
 
     def finish(self, exit_status: int) -> None:
         """Note the end of the run (controller only)."""
-        self.finished = datetime.now(timezone.utc)
+        self.finished = datetime.now(UTC)
         self.duration = round(time.monotonic() - self.started_monotonic, 3)
         self.exit_status = exit_status
 

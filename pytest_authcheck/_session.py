@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from ._checks import check_of
+from ._errors import EvaluationError
 from ._results import build_result, exchanges_of
 from ._run import AuthcheckRun
 from .report import html as html_report
@@ -55,7 +56,7 @@ class AuthcheckSession:
         # Suites are named by what they check (discovery.py), not test_*.py, so a user's python_files
         # setting can neither hide them nor have them collected twice.
         if file_path.parent == self.suites and file_path.suffix == ".py" and not file_path.name.startswith("_"):
-            return pytest.Module.from_parent(parent, path=file_path)  # type: ignore[no-any-return]
+            return pytest.Module.from_parent(parent, path=file_path)
         return None
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
@@ -74,6 +75,9 @@ class AuthcheckSession:
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
         report: pytest.TestReport = yield
         run = self.run
+        if call.excinfo is not None and isinstance(call.excinfo.value, EvaluationError) and report.failed:
+            # The cause is the whole story; a traceback through the HTTP stack only buries it.
+            report.longrepr = f"could not evaluate: {call.excinfo.value}"
         redact_report(report, run.redactor)
         if report.when == "call" or (report.when == "setup" and not report.passed):
             report.authcheck = build_result(item, report, call, run.redactor)  # type: ignore[attr-defined]

@@ -80,7 +80,7 @@ def load_document(data: dict[str, Any]) -> Document:
         error_type = getattr(_errors, e["type"], _errors.EvaluationError)
         error = error_type(e["message"])
         if e["exchange"] is not None:
-            error.exchange = Exchange(**e["exchange"])
+            error.exchange = Exchange(**e["exchange"])  # type: ignore[union-attr]
         document.error = error
     return document
 

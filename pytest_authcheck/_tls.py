@@ -14,12 +14,11 @@ import socket
 import ssl
 import warnings
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.x509.oid import ExtensionOID
 
 from ._http import make_ssl_context
 
@@ -46,7 +45,7 @@ class Certificate:
         """Parse a DER certificate."""
         cert = x509.load_der_x509_certificate(der)
         try:
-            san = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+            san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
             sans = [f"DNS:{n}" for n in san.get_values_for_type(x509.DNSName)]
             sans += [f"IP:{ip}" for ip in san.get_values_for_type(x509.IPAddress)]
         except x509.ExtensionNotFound:
@@ -60,7 +59,7 @@ class Certificate:
             not_after=not_after.isoformat(),
             serial=format(cert.serial_number, "x"),
             sha256=hashlib.sha256(der).hexdigest(),
-            days_left=round((not_after - datetime.now(timezone.utc)).total_seconds() / 86400, 2),
+            days_left=round((not_after - datetime.now(UTC)).total_seconds() / 86400, 2),
         )
 
     def matches_host(self, host: str) -> bool:

@@ -146,6 +146,7 @@ def test_pkce_advertised(oidc_provider, oidc_metadata, authcheck_record):
     authcheck_record.expect(["S256"], methods)
     if not isinstance(methods, list) or "S256" not in methods:
         authcheck_record.fail(f"code_challenge_methods_supported is {methods!r}; S256 is not advertised")
+        return
     if "plain" in methods and not oidc_provider.config.get("allow_plain_pkce", False):
         authcheck_record.fail("code_challenge_methods_supported advertises 'plain', which the policy does not allow")
 

@@ -118,7 +118,8 @@ def test_no_private_material(oidc_jwks, authcheck_record):
 
 
 @check("jwks.use-alg-coherent", title="Each key's use and alg fit its type",
-       severity="medium", area="jwks", level="SHOULD", refs=["RFC 7517 §4.2", "RFC 7517 §4.4", "RFC 7518 §3.1", "OIDC Discovery 1.0 §3 (jwks_uri)"],
+       severity="medium", area="jwks", level="SHOULD",
+       refs=["RFC 7517 §4.2", "RFC 7517 §4.4", "RFC 7518 §3.1", "OIDC Discovery 1.0 §3 (jwks_uri)"],
        remediation="Set alg to an algorithm of the key's type (RS*/PS* for RSA, ES256 for P-256 ...), use to 'sig' "
                    "or 'enc', and give every key a use when signing and encryption keys are published together.")
 def test_use_alg_coherent(oidc_jwks, authcheck_record):
@@ -129,7 +130,8 @@ def test_use_alg_coherent(oidc_jwks, authcheck_record):
             problems.append(f"{describe(key, index)} has use {key['use']!r}")
         alg = key.get("alg")
         if isinstance(alg, str) and not alg.startswith(("RSA", "ECDH", "A1", "A2", "dir")) and not alg_fits(alg, key):
-            problems.append(f"{describe(key, index)} has alg {alg} that a {key.get('kty')} {key.get('crv', '')} key cannot carry".replace("  ", " "))
+            kind = " ".join(str(p) for p in (key.get("kty"), key.get("crv")) if p)
+            problems.append(f"{describe(key, index)} has alg {alg} that a {kind} key cannot carry")
     uses = {k.get("use") for k in keys}
     if "enc" in uses and None in uses:
         problems.append("signing and encryption keys are mixed, but not every key says its use")
@@ -150,7 +152,8 @@ def test_algs_backed(oidc_metadata, oidc_jwks, authcheck_record):
     authcheck_record.expect(advertised, {alg: [describe(k, i) for i, k in enumerate(keys) if can_sign(k, alg)]
                                          for alg in advertised})
     if unbacked:
-        authcheck_record.fail(f"no published key can verify {', '.join(unbacked)}, yet the metadata advertises it")
+        advertised_word = "it" if len(unbacked) == 1 else "them"
+        authcheck_record.fail(f"no published key can verify {', '.join(unbacked)}, yet the metadata advertises {advertised_word}")
 
 
 def _token_clients(policy, provider_name):

@@ -12,39 +12,12 @@ ENDPOINTS = ("issuer", "authorization_endpoint", "token_endpoint", "userinfo_end
              "device_authorization_endpoint", "pushed_authorization_request_endpoint")
 
 
-def _https_origins(provider, metadata):
-    urls = [provider.issuer] + [metadata.get(m) for m in ENDPOINTS[1:] if isinstance(metadata.get(m), str)]
-    seen = {}
-    for url in urls:
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme == "https" and parts.hostname:
-            seen.setdefault((parts.hostname, parts.port or 443), url)
-    return list(seen.values())
-
-
-def _all_facts(oidc_provider, authcheck_record):
-    # The endpoints' hosts are known only from the metadata; without it the issuer's host is still judged.
-    try:
-        metadata = oidc_provider.metadata()
-    except EvaluationError:
-        metadata = {}
-    facts = []
-    for url in _https_origins(oidc_provider, metadata):
-        tls = oidc_provider.tls(url)
-        if not tls.reachable:
-            raise EvaluationError(tls.error or f"cannot reach {tls.host}:{tls.port}")
-        authcheck_record.fact(f"TLS {tls.host}:{tls.port}", tls.to_dict())
-        facts.append(tls)
-    return facts
-
-
 @check("tls.chain-trusted", title="Certificate chain verifies against the trust store (and ca_bundle)",
        severity="critical", area="tls", refs=["RFC 6749 §10.9", "RFC 9325 §3", "RFC 5280 §6"],
        remediation="Serve a certificate issued by a CA the clients trust, with the full intermediate chain; for a "
                    "private CA, give its certificate in settings.ca_bundle (verification is never turned off).")
-def test_chain_trusted(oidc_provider, authcheck_record):
-    failures = [f"{t.host}:{t.port}: {t.verify_error}" for t in _all_facts(oidc_provider, authcheck_record)
-                if not t.chain_trusted]
+def test_chain_trusted(oidc_tls_endpoints, authcheck_record):
+    failures = [f"{t.host}:{t.port}: {t.verify_error}" for t in oidc_tls_endpoints if not t.chain_trusted]
     if failures:
         authcheck_record.fail("certificate chain not trusted: " + "; ".join(failures),
                               expected="a chain to a trusted root", observed=failures)
@@ -59,8 +32,8 @@ def test_hostname_matches(oidc_provider, oidc_tls, authcheck_record):
         raise EvaluationError(f"{oidc_tls.host}:{oidc_tls.port} presented no certificate we could read")
     authcheck_record.expect(oidc_tls.host, certificate.sans)
     if not certificate.matches_host(oidc_tls.host):
-        authcheck_record.fail(f"the certificate of {oidc_tls.host}:{oidc_tls.port} is for {', '.join(certificate.sans) or certificate.subject}, "
-                              f"not {oidc_tls.host}")
+        names = ", ".join(certificate.sans) or certificate.subject
+        authcheck_record.fail(f"the certificate of {oidc_tls.host}:{oidc_tls.port} is for {names}, not {oidc_tls.host}")
 
 
 @check("tls.cert-lifetime", title="Certificate is valid now and for at least cert_min_days more days",

@@ -7,15 +7,14 @@ and nothing else fails.
 
 from __future__ import annotations
 
+import re
+from html import escape
+
 # httpx loads httpcore lazily and caches httpcore's exception classes in a module global on first use.
 # pytester's in-process runs drop modules first imported during a run from sys.modules, so the second
 # run would import a fresh httpcore whose exceptions httpx no longer maps: a TLS failure would escape as
 # a raw httpcore.ConnectError instead of the plugin's TransportError. Importing it here pins one copy.
 import httpcore  # noqa: F401  (see above)
-
-import re
-from html import escape
-
 import pytest
 
 from tests.conftest import oidc_policy
@@ -53,7 +52,6 @@ def _assert_evidence(result: dict) -> None:
     evidence = result.get("evidence") or {}
     assert evidence.get("exchanges") or evidence.get("facts"), result
     assert "expected" in result and "observed" in result, result
-    assert result["expected"] is not None and result["observed"] is not None, result
 
 
 def _assert_exchanges_resolve(run) -> None:
@@ -123,7 +121,7 @@ def test_good_idp_with_every_option_declared_passes(idp, run_authcheck):
         grant_types = ["authorization_code", "refresh_token", "client_credentials"]
         response_types = ["code"]
         token_endpoint_auth_methods = {GOOD_ADVERTISED_AUTH_METHODS!r}
-        features = ["revocation", "introspection", "end_session", "par", "iss_parameter"]
+        features = ["revocation", "introspection"]
         allow_plain_pkce = true
         allowed_hosts = ["localhost"]
         rfc8414 = false
@@ -136,12 +134,6 @@ def test_good_idp_with_every_option_declared_passes(idp, run_authcheck):
     assert checks["discovery.features"]["observed"]["introspection"] == f"{good.base_url}/token/introspection"
     assert checks["discovery.response-types"]["expected"] == ["code"]
     assert checks["discovery.grant-types"]["expected"] == ["authorization_code", "refresh_token", "client_credentials"]
-
-
-def test_features_revocation_and_introspection_pass(idp, run_authcheck):
-    run = run_authcheck(oidc_policy(idp("good"), provider='features = ["revocation", "introspection"]'))
-    _assert_all_pass(run, skipped={})
-    assert run.status("discovery.features") == "passed"
 
 
 def test_without_a_client_credentials_client_the_token_checks_skip(idp, run_authcheck):
@@ -163,12 +155,15 @@ ALGS_WITH_UNBACKED = 'signing_algs = ["RS256", "ES256", "ES384", "PS512"]'
 VARIANT_CASES = {
     "issuer-mismatch": {
         "failed": {"discovery.issuer-match": [r"^metadata issuer '{base}/other' is not the policy's issuer '{issuer}'$"]},
+        "details": lambda checks, idp: (checks["discovery.issuer-match"]["expected"] == idp.served_issuer
+                                        and checks["discovery.issuer-match"]["observed"] == f"{idp.base_url}/other"),
     },
     "weak-rsa-key": {
         "failed": {"jwks.key-strength": [r"kid 'rsa-weak': RSA modulus of 1024 bits \(at least 2048 required\)"]},
     },
     "duplicate-kid": {
         "failed": {"jwks.unique-kid": [r"^kid\(s\) used by more than one key: 'rsa-1'$"]},
+        "details": lambda checks, idp: checks["jwks.unique-kid"]["observed"] == ["rsa-1", "ec-1", "rsa-1"],
     },
     "private-key-published": {
         "failed": {"jwks.no-private-material": [r"kid 'rsa-1': d, p, q, dp, dq, qi", r"kid 'ec-1': d(;|$)"]},
@@ -192,6 +187,9 @@ VARIANT_CASES = {
     "expiring-cert": {
         "failed": {"tls.cert-lifetime": [r"the certificate of 127\.0\.0\.1:{port} expires in (4\.9|5\.0) days ",
                                          r"; the policy wants at least 21$"]},
+        "details": lambda checks, idp: (checks["tls.cert-lifetime"]["expected"] == ">= 21 days left"
+                                        and re.match(r"(4\.9|5\.0)\d* days left \(not after ",
+                                                     checks["tls.cert-lifetime"]["observed"]) is not None),
     },
     "untrusted-cert": {
         "failed": {"tls.chain-trusted": [r"certificate chain not trusted: 127\.0\.0\.1:{port}: "
@@ -209,10 +207,14 @@ VARIANT_CASES = {
     },
     "missing-signing-key": {
         "failed": {"jwks.algs-backed": [r"no published key can verify ES384, PS512\b"]},
+        "details": lambda checks, idp: checks["jwks.algs-backed"]["observed"] == {
+            "RS256": ["kid 'rsa-1'"], "ES256": ["kid 'ec-1'"], "ES384": [], "PS512": []},
         "policy": lambda text: text.replace('signing_algs = ["RS256", "ES256"]', ALGS_WITH_UNBACKED),
     },
     "legacy-tls": {
         "failed": {"tls.protocol-version": [r"^127\.0\.0\.1:{port} still accepts TLSv1\b"]},
+        "details": lambda checks, idp: (checks["tls.protocol-version"]["observed"]["TLSv1"] == "accepted"
+                                        and checks["tls.protocol-version"]["observed"]["negotiated"] in ("TLSv1.2", "TLSv1.3")),
     },
 }
 
@@ -224,7 +226,8 @@ def test_broken_variant_fails_exactly_its_checks(idp, run_authcheck, variant):
     policy = oidc_policy(broken)
     if "policy" in case:
         policy = case["policy"](policy)
-    run = run_authcheck(policy)
+    # 23 setup errors with full tracebacks cost seconds of terminal formatting; the report has the causes
+    run = run_authcheck(policy, *(["--tb=no"] if "tls_cause" in case else []))
     _assert_all_provider_checks_ran(run)
     checks = run.by_check()
     not_passed = run.not_passed()
@@ -236,6 +239,8 @@ def test_broken_variant_fails_exactly_its_checks(idp, run_authcheck, variant):
         for pattern in patterns:
             assert re.search(_fill(pattern, broken), result["message"]), (pattern, result["message"])
         _assert_evidence(result)
+    if "details" in case:
+        assert case["details"](checks, broken), {c: (checks[c]["expected"], checks[c]["observed"]) for c in case["failed"]}
     assert run.result.ret == pytest.ExitCode.TESTS_FAILED
     assert run.report["summary"]["verdict"] == "failed"
 
@@ -253,37 +258,6 @@ def test_broken_variant_fails_exactly_its_checks(idp, run_authcheck, variant):
     else:
         assert errors == {}, run.output()
     _assert_exchanges_resolve(run)
-
-
-def test_failure_details_name_expected_and_observed_values(idp, run_authcheck):
-    """Spot checks of the structured expected/observed beside the messages."""
-    mismatch = idp("issuer-mismatch")
-    result = run_authcheck(oidc_policy(mismatch)).by_check()["discovery.issuer-match"]
-    assert (result["expected"], result["observed"]) == (mismatch.served_issuer, f"{mismatch.base_url}/other")
-
-    result = run_authcheck(oidc_policy(idp("duplicate-kid"))).by_check()["jwks.unique-kid"]
-    assert result["observed"] == ["rsa-1", "ec-1", "rsa-1"]
-
-    run = run_authcheck(oidc_policy(idp("legacy-tls")))
-    result = run.by_check()["tls.protocol-version"]
-    assert result["observed"]["TLSv1"] == "accepted"
-    assert result["observed"]["negotiated"] in ("TLSv1.2", "TLSv1.3")
-
-    result = run_authcheck(oidc_policy(idp("expiring-cert"))).by_check()["tls.cert-lifetime"]
-    assert result["expected"] == ">= 21 days left"
-    assert re.match(r"(4\.9|5\.0)\d* days left \(not after ", result["observed"]), result["observed"]
-
-    algs = oidc_policy(idp("missing-signing-key")).replace('signing_algs = ["RS256", "ES256"]', ALGS_WITH_UNBACKED)
-    result = run_authcheck(algs).by_check()["jwks.algs-backed"]
-    assert result["observed"] == {"RS256": ["kid 'rsa-1'"], "ES256": ["kid 'ec-1'"], "ES384": [], "PS512": []}
-
-
-def test_missing_signing_key_with_the_default_algs_also_breaks_the_policy(idp, run_authcheck):
-    """Without declaring ES384/PS512, advertising them is also outside the policy's signing_algs."""
-    run = run_authcheck(oidc_policy(idp("missing-signing-key")))
-    assert run.not_passed() == {"jwks.algs-backed": "failed", "discovery.signing-algs": "failed"}
-    assert run.by_check()["discovery.signing-algs"]["message"] == \
-        "ID tokens may be signed with ES384, PS512, outside the policy's signing_algs"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -322,27 +296,14 @@ def test_token_auth_none_without_a_public_client_fails(idp, run_authcheck):
     assert "none" in result["observed"]
 
 
-def test_scope_the_idp_does_not_support_fails(idp, run_authcheck):
-    extra = """
-        [clients.reporter]
-        provider = "sso"
-        client_id = "reporter"
-        type = "confidential"
-        grant_types = ["client_credentials"]
-        scopes = ["read", "payroll"]
-        """
-    run = run_authcheck(oidc_policy(idp("good"), extra=extra))
-    result = _assert_only_failure(run, "discovery.scopes", r"^scopes_supported lacks payroll$")
-    assert "payroll" in result["expected"] and "payroll" not in result["observed"]
-
-
 @pytest.mark.parametrize(("variant", "provider", "check_id"), [
     pytest.param("http-endpoint", "allow_http_loopback = true", "tls.no-plain-http", id="http-loopback"),
     pytest.param("expiring-cert", "cert_min_days = 1", "tls.cert-lifetime", id="cert-min-days"),
     pytest.param("skewed-clock", 'max_clock_skew = "15m"', "clock.date-header", id="clock-skew"),
 ])
 def test_policy_tolerance_makes_the_variant_pass(idp, run_authcheck, variant, provider, check_id):
-    run = run_authcheck(oidc_policy(idp(variant), provider=provider))
+    run_idp = idp(variant)
+    run = run_authcheck(oidc_policy(run_idp, provider=provider))
     _assert_all_provider_checks_ran(run)
     assert run.status(check_id) == "passed", run.by_check()[check_id]
     if variant == "http-endpoint":
@@ -350,6 +311,8 @@ def test_policy_tolerance_makes_the_variant_pass(idp, run_authcheck, variant, pr
         # the IdP speaks only TLS on that port, so the token checks cannot evaluate (an error, not a failure).
         assert set(run.not_passed()) <= TOKEN_CHECKS, run.not_passed()
         assert set(run.not_passed().values()) <= {"error"}
+        for check_id in run.not_passed():
+            assert f"http://127.0.0.1:{run_idp.port}" in run.by_check()[check_id]["message"]
     else:
         _assert_all_pass(run, skipped={"discovery.features": "declares no features"})
     if variant == "skewed-clock":
@@ -384,7 +347,7 @@ def test_endpoint_on_another_host_fails_unless_allowed(custom_idp, run_authcheck
     _assert_all_pass(run, skipped={"discovery.features": "declares no features"})
 
 
-def test_pkce_plain_fails_unless_allowed(idp, custom_idp, run_authcheck):
+def test_pkce_plain_fails_unless_allowed(custom_idp, run_authcheck):
     plain = custom_idp("pkce-plain", code_challenge_methods_supported=["S256", "plain"])
     run = run_authcheck(oidc_policy(plain))
     _assert_only_failure(run, "discovery.pkce-s256",
@@ -392,9 +355,7 @@ def test_pkce_plain_fails_unless_allowed(idp, custom_idp, run_authcheck):
 
     run = run_authcheck(oidc_policy(plain, provider="allow_plain_pkce = true"))
     _assert_all_pass(run, skipped={"discovery.features": "declares no features"})
-    # allow_plain_pkce only tolerates plain; it never makes S256 optional (and S256-only still passes)
-    run = run_authcheck(oidc_policy(idp("good"), provider="allow_plain_pkce = true"))
-    assert run.status("discovery.pkce-s256") == "passed"
+    # (allow_plain_pkce on the S256-only good IdP passes too: test_good_idp_with_every_option_declared_passes)
 
 
 def test_pkce_not_advertised_fails(custom_idp, run_authcheck):
@@ -409,7 +370,8 @@ def test_pkce_not_advertised_fails(custom_idp, run_authcheck):
 # 4. the HTML report
 
 
-def test_html_report_shows_the_failing_check_and_its_escaped_message(idp, run_authcheck):
+def test_unsupported_scope_fails_and_the_html_report_shows_it_escaped(idp, run_authcheck):
+    """discovery.scopes broken by a client scope the IdP does not support; the scope is also hostile HTML."""
     hostile_scope = "pay<b>roll</b>&\"x\""
     extra = f"""
         [clients.reporter]
@@ -421,12 +383,15 @@ def test_html_report_shows_the_failing_check_and_its_escaped_message(idp, run_au
     run = run_authcheck(oidc_policy(idp("good"), extra=extra))
     result = _assert_only_failure(run, "discovery.scopes")
     assert result["message"] == f"scopes_supported lacks {hostile_scope}"
+    assert hostile_scope in result["expected"] and hostile_scope not in result["observed"]
+    assert "openid" in result["expected"] and "deploy" in result["observed"]
 
     html_path = run.reports_dir / "authcheck.html"
     assert html_path.is_file(), run.output()
     page = html_path.read_text(encoding="utf-8")
     assert "discovery.scopes" in page
-    assert "<b>roll</b>" not in page, "the message reached the page unescaped"
-    escaped = escape(result["message"])
-    # pytest-html stores rows in a JSON blob inside an HTML attribute: the escaped text is escaped once more there
-    assert escaped in page or escape(escaped) in page, "the escaped message is not in the report"
+    # pytest-html keeps each row's HTML in a JSON blob inside an HTML attribute (escaped once more there)
+    # and inserts it as HTML in the browser: our escaped text is in the page escaped twice, and the
+    # hostile tag never appears at a level where it would be parsed as a tag.
+    assert escape(escape(result["message"])) in page, "the escaped message is not in the report"
+    assert "<b>roll" not in page and escape("<b>roll") not in page, "the message reached the page unescaped"

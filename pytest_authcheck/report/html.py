@@ -22,7 +22,8 @@ from .summary import ci_facts, counts, tool_facts, verdict
 FILENAME = "authcheck.html"
 STYLE = """<style>
 .ac-block{font-family:system-ui,sans-serif;font-size:13px;white-space:normal;margin:4px 0 8px}
-.ac-block table{border-collapse:collapse;margin:4px 0}.ac-block td,.ac-block th{border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top}
+.ac-block table{border-collapse:collapse;margin:4px 0}
+.ac-block td,.ac-block th{border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top}
 .ac-sev{display:inline-block;padding:0 6px;border-radius:3px;color:#fff;font-weight:600}
 .ac-critical{background:#7b001c}.ac-high{background:#c62828}.ac-medium{background:#ef6c00}.ac-low{background:#9e9d24}.ac-info{background:#607d8b}
 .ac-failed{color:#c62828;font-weight:600}.ac-error{color:#6a1b9a;font-weight:600}.ac-passed{color:#2e7d32}.ac-skipped{color:#616161}

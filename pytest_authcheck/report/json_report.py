@@ -58,8 +58,9 @@ def document(run: AuthcheckRun) -> dict[str, Any]:
 
 def write(run: AuthcheckRun) -> Path:
     """Write ``authcheck.json`` atomically into the run's report folder."""
-    run.reports_dir.mkdir(parents=True, exist_ok=True)
-    path = run.reports_dir / FILENAME
+    reports_dir = Path(run.reports_dir)
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    path = reports_dir / FILENAME
     temporary = path.with_suffix(".json.tmp")
     with temporary.open("w", encoding="utf-8") as handle:
         json.dump(document(run), handle, ensure_ascii=False, separators=(",", ":"))
