@@ -3,16 +3,39 @@
 The public surface for teams writing their own checks: the ``check`` decorator, the ``CheckRecord`` a
 check fills with evidence, ``Secret`` for credentials, and the exceptions. Fixtures are documented in
 ``pytest --fixtures`` and the README.
+
+Names are imported on first use, so a pytest run without ``--authcheck`` does not pay for httpx,
+cryptography and jsonschema.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-from ._checks import Check, check  # noqa: E402
-from ._errors import AuthcheckError, EvaluationError, PolicyError, ResponseError, TransportError  # noqa: E402
-from ._record import CheckFailed, CheckRecord  # noqa: E402
-from ._redact import Secret  # noqa: E402
-
+_EXPORTS = {
+    "AuthcheckError": "._errors", "EvaluationError": "._errors", "PolicyError": "._errors",
+    "ResponseError": "._errors", "TransportError": "._errors",
+    "Check": "._checks", "check": "._checks",
+    "CheckFailed": "._record", "CheckRecord": "._record",
+    "Secret": "._redact",
+}
 __all__ = ["AuthcheckError", "Check", "CheckFailed", "CheckRecord", "EvaluationError", "PolicyError",
            "ResponseError", "Secret", "TransportError", "__version__", "check"]
+
+if TYPE_CHECKING:
+    from ._checks import Check, check
+    from ._errors import AuthcheckError, EvaluationError, PolicyError, ResponseError, TransportError
+    from ._record import CheckFailed, CheckRecord
+    from ._redact import Secret
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pytest_authcheck' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value

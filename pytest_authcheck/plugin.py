@@ -7,20 +7,14 @@ registers two plugins for the run: the public fixtures (``_fixtures``) and the r
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import pytest
 
-from . import _fixtures
-from ._checks import register_markers
-from ._errors import PolicyError
-from ._fixtures import run_key
-from ._policy import find_policy, load_policy
-from ._run import AuthcheckRun
-from ._session import AuthcheckSession
-
 # Modules of public fixtures, registered as plugins only for --authcheck runs (one per area of suites).
-FIXTURE_MODULES = [_fixtures]
+# Everything is imported inside pytest_configure, so a run without --authcheck pays for nothing.
+FIXTURE_MODULES = ["pytest_authcheck._fixtures"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -40,6 +34,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     if not (config.getoption("authcheck") or config.getini("authcheck")):
         return
+    from ._checks import register_markers
+    from ._errors import PolicyError
+    from ._fixtures import run_key
+    from ._policy import find_policy, load_policy
+    from ._run import AuthcheckRun
+    from ._session import AuthcheckSession
+
     explicit = config.getoption("authcheck_policy") or config.getini("authcheck_policy") or None
     try:
         path, is_pyproject = find_policy(Path(str(config.rootpath)), explicit)
@@ -58,6 +59,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[run_key] = run
     run.install_log_redaction()
     register_markers(config)
-    for module in FIXTURE_MODULES:
-        config.pluginmanager.register(module, f"authcheck-{module.__name__.rsplit('.', 1)[-1].strip('_')}")
+    for name in FIXTURE_MODULES:
+        config.pluginmanager.register(importlib.import_module(name), f"authcheck-{name.rsplit('.', 1)[-1].strip('_')}")
     config.pluginmanager.register(AuthcheckSession(config, run), "authcheck-session")

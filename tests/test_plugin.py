@@ -290,3 +290,10 @@ def test_readme_lists_every_shipped_check() -> None:
     readme = (ROOT / "README.md").read_text()
     assert checks_table() in readme
     assert len(shipped_checks()) >= 27
+
+
+def test_loading_the_plugin_without_the_option_imports_nothing_heavy() -> None:
+    code = ("import sys, pytest_authcheck.plugin, pytest_authcheck; "
+            "print(sorted(m for m in ('httpx', 'jsonschema', 'cryptography', 'jwt') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -62,7 +62,7 @@ def write(run: AuthcheckRun) -> Path:
     reports_dir.mkdir(parents=True, exist_ok=True)
     path = reports_dir / FILENAME
     temporary = path.with_suffix(".json.tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        json.dump(document(run), handle, ensure_ascii=False, separators=(",", ":"))
+    # One dumps() call: the C encoder is many times faster than json.dump's chunked writes.
+    temporary.write_text(json.dumps(document(run), ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
     os.replace(temporary, path)
     return path
