@@ -36,6 +36,6 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'pytest_authcheck' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+    # Not cached in globals(): the submodule in sys.modules stays the one source (pytester's in-process
+    # runs drop and re-import submodules between sessions).
+    return getattr(importlib.import_module(module, __name__), name)
