@@ -1,0 +1,138 @@
+"""Pure pieces: redaction, durations, policy resolution and line numbers, host matching, JWK judgement."""
+
+from __future__ import annotations
+
+import base64
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+from pytest_authcheck._duration import format_duration, parse_duration
+from pytest_authcheck._errors import PolicyError
+from pytest_authcheck._jwk import can_sign, private_members, strength_problem, structure_problems
+from pytest_authcheck._jwt import jwk_thumbprint
+from pytest_authcheck._policy import load_policy
+from pytest_authcheck._policy_lines import key_lines
+from pytest_authcheck._redact import MASK, Redactor, Secret
+from pytest_authcheck._tls import Certificate
+
+SECRET = "s3cr3t-Value/with+chars=="
+
+
+# ---- redaction -----------------------------------------------------------------------------------------
+def test_secret_never_shows_in_repr_or_str() -> None:
+    secret = Secret(SECRET, label="clients.x.client_secret")
+    assert SECRET not in repr(secret) and SECRET not in str(secret) and SECRET not in f"{secret}"
+    assert secret.reveal() == SECRET
+
+
+def test_redactor_hides_values_and_their_encodings() -> None:
+    redactor = Redactor([Secret(SECRET)])
+    redactor.add_basic_credentials("client", SECRET)
+    text = " ".join([SECRET, urllib.parse.quote(SECRET, safe=""), urllib.parse.quote_plus(SECRET),
+                     base64.b64encode(f"client:{SECRET}".encode()).decode()])
+    assert redactor.text(text) == " ".join([MASK] * 4)
+
+
+def test_redactor_hides_credentials_by_key_structure_and_shape() -> None:
+    redactor = Redactor()
+    data = {"client_secret": "abc123456", "nested": {"refresh_token": "r-token-1"}, "ok": "visible",
+            "keys": [{"kty": "RSA", "n": "AQAB", "e": "AQAB", "d": "private-part", "p": "prime"}],
+            "note": "token eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl here"}
+    out = redactor.data(data)
+    assert out["client_secret"] == MASK and out["nested"]["refresh_token"] == MASK and out["ok"] == "visible"
+    assert out["keys"][0]["d"] == MASK and out["keys"][0]["p"] == MASK and out["keys"][0]["n"] == "AQAB"
+    assert out["note"] == f"token {MASK} here"
+    headers = redactor.headers([("Authorization", "Bearer abc.def"), ("Cookie", "sid=1"), ("Accept", "x")])
+    assert headers == [["Authorization", f"Bearer {MASK}"], ["Cookie", MASK], ["Accept", "x"]]
+    url = redactor.url("https://user:pw@idp.test/cb?code=abc&state=xyz")
+    assert "pw" not in url and "code=[REDACTED]" in url and "state=xyz" in url
+    assert redactor.form("grant_type=client_credentials&client_secret=zzz") == \
+        "grant_type=client_credentials&client_secret=[REDACTED]"
+
+
+def test_short_values_are_not_treated_as_secrets() -> None:
+    # A one-letter "secret" would blank out every occurrence of that letter in every report.
+    redactor = Redactor(["ab"])
+    assert redactor.text("abc") == "abc"
+
+
+# ---- durations -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("text", "seconds"), [("30s", 30), ("15m", 900), ("1h", 3600), ("29d", 2505600), (45, 45)])
+def test_durations(text: str | int, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("bad", ["1 hour", "10", "-5s", "1w", True])
+def test_bad_durations_are_refused(bad: object) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(bad)  # type: ignore[arg-type]
+
+
+def test_format_duration() -> None:
+    assert [format_duration(s) for s in (60, 3600, 86400, 90, 1.5)] == ["1m", "1h", "1d", "90s", "1.5s"]
+
+
+# ---- policy ------------------------------------------------------------------------------------------
+def test_variables_resolve_everywhere_and_only_secret_fields_become_secrets(tmp_path: Path) -> None:
+    policy_file = tmp_path / "authcheck.toml"
+    policy_file.write_text('[providers.sso]\nkind = "oidc"\nissuer = "https://${HOST}/realm"\n\n'
+                           '[clients.d]\nprovider = "sso"\nclient_id = "id-$${literal}"\nclient_secret = "${SECRET}"\n')
+    policy = load_policy(policy_file, environ={"HOST": "idp.test", "SECRET": SECRET})
+    assert policy.data["providers"]["sso"]["issuer"] == "https://idp.test/realm"
+    assert policy.data["clients"]["d"]["client_id"] == "id-${literal}"
+    secret = policy.data["clients"]["d"]["client_secret"]
+    assert isinstance(secret, Secret) and secret.reveal() == SECRET
+    assert policy.secrets == (secret,)
+    assert policy.line("clients", "d", "client_secret") == 8
+
+
+def test_a_missing_variable_names_itself_and_its_key(tmp_path: Path) -> None:
+    policy_file = tmp_path / "authcheck.toml"
+    policy_file.write_text('[providers.sso]\nkind = "oidc"\nissuer = "${NOPE}"\n')
+    with pytest.raises(PolicyError, match=r"authcheck.toml:3: providers.sso.issuer: environment variable NOPE is not set"):
+        load_policy(policy_file, environ={})
+
+
+def test_key_lines_follow_tables_arrays_and_inline_tables() -> None:
+    text = ('[settings]\ntimeout = "1s"\n\n[[waivers]]\ncheck = "a"\n[[waivers]]\ncheck = "b"\n'
+            '[apis.p.principals]\nviewer = { client = "c" }\n"quoted.key" = 1\n')
+    lines = key_lines(text)
+    assert lines[("settings", "timeout")] == 2
+    assert lines[("waivers", 0, "check")] == 5 and lines[("waivers", 1, "check")] == 7
+    assert lines[("apis", "p", "principals", "viewer")] == 9
+    assert lines[("apis", "p", "principals", "quoted.key")] == 10
+
+
+# ---- TLS host matching -----------------------------------------------------------------------------------
+def _cert(*sans: str) -> Certificate:
+    return Certificate(subject="", issuer="", sans=list(sans), not_before="", not_after="", serial="", sha256="",
+                       days_left=30)
+
+
+def test_host_matching() -> None:
+    assert _cert("IP:127.0.0.1").matches_host("127.0.0.1")
+    assert not _cert("DNS:127.0.0.1").matches_host("127.0.0.1")  # an IP literal matches only IP SANs
+    assert _cert("DNS:*.example.com").matches_host("auth.example.com")
+    assert not _cert("DNS:*.example.com").matches_host("a.b.example.com")
+    assert not _cert("DNS:idp.invalid").matches_host("127.0.0.1")
+
+
+# ---- JWK judgement ---------------------------------------------------------------------------------------
+def test_jwk_judgement() -> None:
+    weak = {"kty": "RSA", "n": base64.urlsafe_b64encode((1 << 1023).to_bytes(128, "big")).rstrip(b"=").decode(), "e": "AQAB"}
+    assert strength_problem(weak) == "RSA modulus of 1024 bits (at least 2048 required)"
+    assert strength_problem({"kty": "EC", "crv": "secp256k1", "x": "AA", "y": "AA"}).startswith("curve 'secp256k1'")
+    assert private_members({"kty": "EC", "crv": "P-256", "x": "a", "y": "b", "d": "c"}) == ["d"]
+    assert private_members({"kty": "oct", "k": "AAAA"}) == ["k (a symmetric key)"]
+    assert structure_problems({"kty": "RSA", "n": "not base64!"}) == [
+        "member 'n' is not unpadded base64url", "lacks 'e' required for kty RSA"]
+    assert can_sign({"kty": "EC", "crv": "P-256"}, "ES256") and not can_sign({"kty": "EC", "crv": "P-256"}, "ES384")
+    assert not can_sign({"kty": "RSA", "use": "enc"}, "RS256")
+    # RFC 7638 §3.1's example key and thumbprint.
+    example = {"kty": "RSA", "e": "AQAB", "n": (
+        "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMs"
+        "tn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91"
+        "CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw")}
+    assert jwk_thumbprint(example) == "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
