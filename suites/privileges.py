@@ -115,8 +115,10 @@ def test_effective(privilege_set, privilege_diff, authcheck_record):
         integration, exchanges = server.integration(str(principal.config["client_id"]))
         roles, role_exchanges = server.roles()
         authcheck_record.attach(*exchanges, *role_exchanges)
-        configured_ids = sorted(str(roles_by_name(roles)[n].get("id")) for n in (integration or {}).get(
-            "authorizationScopes", []) if isinstance(n, str) and n in roles_by_name(roles))
+        known = roles_by_name(roles)
+        scopes = (integration or {}).get("authorizationScopes")
+        configured_ids = sorted(str(known[n].get("id")) for n in (scopes if isinstance(scopes, list) else [])
+                                if isinstance(n, str) and n in known)
         token_ids = sorted(result.role_ids)
         observed["roles configured"] = configured_ids
         observed["roles in token scope"] = token_ids
