@@ -21,6 +21,7 @@ AREAS = {
     "jwks": "signing keys published by a provider (RFC 7517, RFC 7518)",
     "tls": "transport security of a provider's endpoints (RFC 9325, RFC 8996)",
     "clock": "clock agreement between a provider and this machine",
+    "jamf": "Jamf Pro authentication: URL, accounts, API clients and their tokens",
     "clients": "client registration, authentication, grants and tokens",
     "privileges": "privilege sets and least privilege",
     "api": "resource-server authorization and token validation",

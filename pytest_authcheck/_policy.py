@@ -24,6 +24,7 @@ import jsonschema
 
 from ._duration import parse_duration
 from ._errors import PolicyError
+from ._jamf.url import JamfUrlError, lint_url
 from ._policy_lines import KeyPath, key_lines, line_of
 from ._redact import Secret
 
@@ -262,6 +263,13 @@ def _check_references(data: Mapping[str, Any], shown: str, lines: Mapping[KeyPat
             raise PolicyError(f"no {what} named '{name}'{extra}", path=shown,
                               line=line_of(lines, prefix + path), key=_dotted(path))
 
+    for name, provider in providers.items():
+        if provider.get("kind") == "jamf":
+            try:
+                lint_url(provider["url"])
+            except JamfUrlError as exc:
+                raise PolicyError(str(exc), path=shown, line=line_of(lines, prefix + ("providers", name, "url")),
+                                  key=f"providers.{name}.url") from None
     for name, client in clients.items():
         require(client["provider"], providers, "provider", ("clients", name, "provider"))
     for name, user in users.items():

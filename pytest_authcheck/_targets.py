@@ -37,6 +37,9 @@ TARGET_KINDS: dict[str, TargetKind] = {
     "jamf_provider": TargetKind("providers", lambda p: list(p.providers_of_kind("jamf")),
                                 "the policy declares no jamf provider"),
     "jamf_client": TargetKind("clients", _clients_of_kind("jamf"), "the policy declares no client of a jamf provider"),
+    "jamf_user": TargetKind("users", lambda p: [n for n, u in p.section("users").items()
+                                                if p.section("providers").get(u["provider"], {}).get("kind") == "jamf"],
+                            "the policy declares no user of a jamf provider"),
     "privilege_set": TargetKind("privileges", lambda p: list(p.section("privileges")),
                                 "the policy declares no privilege set"),
     "api": TargetKind("apis", lambda p: list(p.section("apis")), "the policy declares no api"),

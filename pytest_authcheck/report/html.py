@@ -16,6 +16,7 @@ import pytest
 from .._checks import SEVERITIES
 from .._results import STATUSES
 from .._run import AuthcheckRun
+from .._jamf.grants import PRIVILEGE_DIFF_FACT
 from .json_report import targets
 from .summary import ci_facts, counts, tool_facts, verdict
 
@@ -120,6 +121,9 @@ def render_result(result: dict[str, Any], exchanges: dict[str, dict[str, Any]]) 
         parts.append(f'<br>Spec: {escape("; ".join(result["refs"]))} ({escape(result.get("level", ""))})')
     evidence = result.get("evidence", {})
     for name, value in evidence.get("facts", {}).items():
+        if name == PRIVILEGE_DIFF_FACT and isinstance(value, dict):
+            parts.append(render_privilege_diff(value))
+            continue
         parts.append(f'<details><summary>{escape(name)}</summary><pre>{_pretty(value)}</pre></details>')
     for token in evidence.get("jwts", []):
         parts.append(f'<details><summary>JWT {escape(str(token.get("label", "")))} {escape(str(token.get("fingerprint", "")))}'
@@ -130,6 +134,45 @@ def render_result(result: dict[str, Any], exchanges: dict[str, dict[str, Any]]) 
             parts.append(_exchange(exchange))
     parts.append("</div>")
     return "".join(parts)
+
+
+# Rows of the privilege diff table: fact member, label, whether each name shows the source of its grant.
+_DIFF_ROWS = (("required", "Required", False), ("derived", "Derived from calls", False), ("granted", "Granted", True),
+              ("missing", "Missing", False), ("derived_missing", "Missing for calls", False),
+              ("excess", "Excess", True), ("forbidden", "Forbidden", True), ("unknown", "Unknown names", False))
+
+
+def render_privilege_diff(diff: dict[str, Any]) -> str:
+    """The ``privilege diff`` fact as a table: one row per category, each name with its evidence."""
+    sources = diff.get("sources") if isinstance(diff.get("sources"), dict) else {}
+
+    def item(value: Any, with_source: bool) -> str:
+        if isinstance(value, dict) and "pattern" in value:
+            name = str(value.get("privilege"))
+            text = f"{name} (matches {value.get('pattern')})"
+        elif isinstance(value, dict):
+            name, text = str(value.get("name")), str(value.get("finding", value.get("name")))
+        else:
+            name = text = str(value)
+        origin = sources.get(name) if with_source else None
+        if isinstance(origin, list) and origin:
+            text += " \u2190 " + ", ".join(map(str, origin))
+        return f"<li>{escape(text)}</li>"
+
+    rows = []
+    for key, label, with_source in _DIFF_ROWS:
+        values = diff.get(key)
+        if not isinstance(values, list):
+            continue
+        css = ' class="ac-failed"' if key in ("missing", "derived_missing", "excess", "forbidden", "unknown") and values else ""
+        names = "".join(item(v, with_source) for v in values)
+        rows.append(f'<tr><th{css}>{escape(label)}</th><td>{len(values)}</td><td><ul>{names}</ul></td></tr>')
+    notes = diff.get("notes")
+    if isinstance(notes, list) and notes:
+        rows.append(f'<tr><th>Notes</th><td>{len(notes)}</td><td><ul>{"".join(f"<li>{escape(str(n))}</li>" for n in notes)}</ul></td></tr>')
+    caption = f'Privilege diff of {diff.get("principal")}' + (f' ({diff.get("catalogue")})' if diff.get("catalogue") else "")
+    return (f'<details open class="ac-privilege-diff"><summary>{escape(caption)}</summary><table>'
+            f'<tr><th>Category</th><th>Count</th><th>Privileges (\u2190 granted by)</th></tr>{"".join(rows)}</table></details>')
 
 
 def _exchange(x: dict[str, Any]) -> str:

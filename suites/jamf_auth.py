@@ -1,0 +1,247 @@
+"""Jamf Pro authentication: the URL, accounts and API clients authenticate as declared, tokens live as long
+as the policy allows and die when invalidated.
+
+Non-destructive: the only tokens invalidated or renewed are ones these checks minted for the purpose; no
+secret is rotated and no role or client is changed.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_authcheck import check
+from pytest_authcheck._duration import format_duration, parse_duration
+from pytest_authcheck._errors import EvaluationError
+from pytest_authcheck._jamf.api import EXPIRED_PASSWORD, TokenResult
+from pytest_authcheck._redact import Secret
+
+JAMF_USER_TOKEN_DEFAULT = 1800.0  # Jamf Pro's user tokens last 30 minutes by default
+REFUSAL_STATUSES = (400, 401)  # RFC 6749 §5.2 says 400/401 for invalid_client; Jamf's CLI treats 401 so
+
+
+def _lifetime(seconds: float) -> str:
+    return f"{format_duration(round(seconds))} ({round(seconds)} s)"
+
+
+@check("jamf.url-canonical", title="The Jamf Pro URL is written in canonical form",
+       severity="low", area="jamf", level="SHOULD", refs=["RFC 3986 §6.2.3", "JamfMCP troubleshooting: Invalid Server URL"],
+       remediation="Write the URL as https://host (with :port only for a custom port), without a trailing slash; "
+                   "give clients such as JamfMCP the same form.")
+def test_url_canonical(jamf_provider, authcheck_record):
+    lint = jamf_provider.lint
+    authcheck_record.fact("Jamf Pro URL", {"written": lint.written, "used": lint.url, "normalised": list(lint.normalised),
+                                           "notes": list(lint.notes)})
+    if lint.normalised:
+        authcheck_record.fail(f"url {lint.written!r} was normalised to {lint.url!r} ({'; '.join(lint.normalised)})",
+                              expected=lint.url, observed=lint.written)
+
+
+@check("jamf.auditor-login", title="The auditor account gets a Jamf Pro API token",
+       severity="high", area="jamf", refs=["Jamf Pro API: POST /v1/auth/token", "RFC 7617 §2"],
+       remediation="Check the auditor account's username and password, that it is enabled and not SSO-only, and "
+                   "change an expired password; give it Read API Roles and Read API Integrations.")
+def test_auditor_login(jamf_provider, jamf_auditor, authcheck_record):
+    if not jamf_auditor.ok:
+        authcheck_record.fail(f"the auditor account of {jamf_provider.target} was refused: {jamf_auditor.refusal}",
+                              expected="HTTP 200 with a token", observed=jamf_auditor.refusal)
+
+
+@check("jamf.user-login", title="A declared user account authenticates, and its password has not expired",
+       severity="high", area="jamf", refs=["Jamf Pro API: POST /v1/auth/token", "RFC 7617 §2"],
+       remediation="Fix the account's credentials; if the password expired or must be changed, change it in Jamf "
+                   "Pro (Settings > User accounts) and update the secret store. Prefer an API client over a user.")
+def test_user_login(jamf_user, jamf_user_token, authcheck_record):
+    result = jamf_user_token
+    if result.code == EXPIRED_PASSWORD:
+        authcheck_record.fail(f"the password of {jamf_user.target} has expired: {result.refusal}",
+                              expected="HTTP 200 with a token", observed=f"401 {EXPIRED_PASSWORD}")
+    if not result.ok:
+        authcheck_record.fail(f"{jamf_user.target} was refused: {result.refusal}",
+                              expected="HTTP 200 with a token", observed=result.refusal)
+
+
+@check("jamf.user-token-lifetime", title="User tokens expire within the policy's bound",
+       severity="medium", area="jamf", refs=["Jamf Pro API: POST /v1/auth/token", "RFC 6819 §5.1.5.3"],
+       remediation="Shorten the token lifetime; Jamf Pro issues 30-minute user tokens by default.")
+def test_user_token_lifetime(jamf_user, jamf_user_token, authcheck_run, authcheck_record):
+    result = jamf_user_token
+    token = result.require()
+    if result.expires_at is None:
+        authcheck_record.fail("the token response has no readable 'expires' (ISO-8601 UTC)",
+                              expected="expires", observed=None)
+    raw = jamf_user.config.get("token_max") or jamf_user.server.config.get("user_token_max")
+    bound = parse_duration(raw) if raw else JAMF_USER_TOKEN_DEFAULT
+    lifetime = result.expires_at - result.response.received_at
+    skew = authcheck_run.policy.settings.max_clock_skew
+    authcheck_record.jwt(f"{jamf_user.target} token", token.reveal())
+    authcheck_record.fact("user token lifetime", {"seconds": round(lifetime), "bound": bound, "clock skew allowed": skew})
+    if lifetime > bound + skew:
+        authcheck_record.fail(f"{jamf_user.target}'s token lives {_lifetime(lifetime)}, more than {_lifetime(bound)}",
+                              expected=f"<= {format_duration(bound)}", observed=_lifetime(lifetime))
+
+
+@check("jamf.client-authenticates", title="The API client's credentials get a token",
+       severity="high", area="jamf", refs=["RFC 6749 §4.4", "Jamf Pro API: POST /v1/oauth/token"],
+       remediation="Check client_id and client_secret; if the client was disabled or its secret rotated, enable it "
+                   "or store the new secret (the old one stops working at rotation).")
+def test_client_authenticates(jamf_client, jamf_client_token, authcheck_record):
+    result = jamf_client_token
+    if jamf_client.config.get("state", "active") != "active":
+        authcheck_record.fact("state", jamf_client.config.get("state"))
+        return  # jamf.client-enabled judges a client the policy declares disabled or removed
+    if not result.ok:
+        authcheck_record.fail(f"{jamf_client.target} got no token from {result.path}: {result.refusal}",
+                              expected="HTTP 200 with an access_token", observed=result.refusal)
+    authcheck_record.jwt(f"{jamf_client.target} token", result.token.reveal())
+    missing = [k for k, v in (("expires_in", result.expires_in), ("scope", result.scope)) if v is None]
+    if missing:
+        authcheck_record.fail(f"the token response lacks {', '.join(missing)} (clients such as JamfMCP fail without them)",
+                              expected="access_token, scope, token_type, expires_in", observed=f"missing {missing}")
+
+
+@check("jamf.client-wrong-secret-refused", title="A wrong client secret is refused with invalid_client",
+       severity="critical", area="jamf", refs=["RFC 6749 §5.2", "Jamf Pro API: POST /v1/oauth/token"],
+       remediation="The server issued a token for a wrong secret: treat the instance as compromised and contact Jamf.")
+def test_client_wrong_secret_refused(jamf_client, authcheck_record):
+    result = jamf_client.server.wrong_secret_attempt(jamf_client.target, str(jamf_client.config["client_id"]))
+    authcheck_record.attach(*result.exchanges)
+    status = result.response.status
+    if result.ok:
+        authcheck_record.fail(f"a random secret for {jamf_client.target} got a token (HTTP {status})",
+                              expected="401 invalid_client", observed=f"HTTP {status} with an access_token")
+    if status not in REFUSAL_STATUSES or result.code != "invalid_client":
+        authcheck_record.fail(f"a wrong secret was refused with HTTP {status} {result.code}, not the documented error",
+                              expected="401 (or 400) invalid_client", observed=f"HTTP {status} {result.code}")
+
+
+@check("jamf.client-enabled", title="The API client is enabled (or refused, when the policy says it is disabled)",
+       severity="high", area="jamf", refs=["Jamf Pro API: GET /v1/api-integrations", "RFC 6749 §5.2"],
+       remediation="Enable the API client in Settings > API roles and clients, or mark it state = \"disabled\" in the "
+                   "policy if it should stay off. Disabling does not revoke tokens already issued.")
+def test_client_enabled(jamf_client, authcheck_record):
+    server, config = jamf_client.server, jamf_client.config
+    state = config.get("state", "active")
+    if not server.has_auditor:
+        raise EvaluationError(f"reading {jamf_client.target}'s settings needs the auditor account of {server.target}")
+    authcheck_record.attach(*server.auditor().exchanges)
+    integration, exchanges = server.integration(str(config["client_id"]))
+    authcheck_record.attach(*exchanges)
+    enabled = integration.get("enabled") if integration is not None else None
+    authcheck_record.fact("API client", integration)
+    if state == "active":
+        if integration is None:
+            authcheck_record.fail(f"no API client with {jamf_client.target}'s clientId exists",
+                                  expected="an enabled API client", observed="not listed")
+        if enabled is not True:
+            authcheck_record.fail(f"{jamf_client.target} ('{integration.get('displayName')}') is disabled",
+                                  expected={"enabled": True}, observed={"enabled": enabled})
+        if integration.get("appType") not in (None, "CLIENT_CREDENTIALS"):
+            authcheck_record.fail(f"{jamf_client.target} has appType {integration.get('appType')!r}: no client "
+                                  "credentials were generated", expected="CLIENT_CREDENTIALS",
+                                  observed=integration.get("appType"))
+        return
+    if state == "disabled" and integration is not None and enabled is not False:
+        authcheck_record.fail(f"{jamf_client.target} should be disabled but is enabled",
+                              expected={"enabled": False}, observed={"enabled": enabled})
+    if state == "removed" and integration is not None:
+        authcheck_record.fail(f"{jamf_client.target} should be removed but is still listed",
+                              expected="not listed", observed=integration.get("displayName"))
+    if config.get("client_secret"):
+        result = server.client_token(jamf_client.target, str(config["client_id"]), config["client_secret"])
+        authcheck_record.attach(*result.exchanges)
+        if result.ok:
+            authcheck_record.fail(f"{jamf_client.target} is {state} in the policy but got a token",
+                                  expected="invalid_client", observed="an access_token")
+
+
+@check("jamf.client-token-lifetime", title="API client tokens expire within the policy's bound",
+       severity="medium", area="jamf", refs=["RFC 6749 §5.1", "RFC 6819 §5.1.5.3", "Jamf Pro: accessTokenLifetimeSeconds"],
+       remediation="Lower the API client's Access Token Lifetime in Jamf Pro to at most the policy's access_token_max.")
+def test_client_token_lifetime(jamf_client, authcheck_record):
+    raw = jamf_client.config.get("access_token_max")
+    if not raw:
+        pytest.skip(f"{jamf_client.target} declares no access_token_max")
+    bound = parse_duration(raw)
+    server, observed = jamf_client.server, {}
+    if server.has_auditor:
+        integration, exchanges = server.integration(str(jamf_client.config["client_id"]))
+        authcheck_record.attach(*server.auditor().exchanges, *exchanges)
+        configured = integration.get("accessTokenLifetimeSeconds") if integration else None
+        if isinstance(configured, int) and not isinstance(configured, bool):
+            observed["accessTokenLifetimeSeconds"] = configured
+    result: TokenResult | None = None
+    if jamf_client.config.get("client_secret"):
+        result = server.client_token(jamf_client.target, str(jamf_client.config["client_id"]),
+                                     jamf_client.config["client_secret"])
+        authcheck_record.attach(*result.exchanges)
+        if result.expires_in is not None:
+            observed["expires_in"] = result.expires_in
+    if not observed:
+        raise EvaluationError(f"neither the client's settings nor a token of {jamf_client.target} could be read")
+    authcheck_record.fact("token lifetime", {**observed, "bound": bound})
+    longest = max(observed.values())
+    if longest > bound:
+        authcheck_record.fail(f"{jamf_client.target}'s tokens live {_lifetime(longest)}, more than "
+                              f"{_lifetime(bound)}", expected={"at most": int(bound)}, observed=observed)
+    configured, expires_in = observed.get("accessTokenLifetimeSeconds"), observed.get("expires_in")
+    if configured is not None and expires_in is not None and not configured - 1 <= expires_in <= configured:
+        authcheck_record.fail(f"expires_in {expires_in} disagrees with accessTokenLifetimeSeconds {configured}",
+                              expected=f"{configured - 1}..{configured}", observed=expires_in)
+
+
+def _mint(server, authcheck_record) -> TokenResult:
+    """A fresh auditor token for a check to spend (never the run's shared one)."""
+    if not server.has_auditor:
+        pytest.skip(f"{server.target} declares no auditor account to mint a token with")
+    result = server.user_token(f"token minted by this check on {server.target}", str(server.config["username"]),
+                               server.config["password"], fresh=True)
+    authcheck_record.attach(*result.exchanges)
+    result.require()
+    return result
+
+
+@check("jamf.token-invalidation", title="An invalidated token is refused afterwards",
+       severity="high", area="jamf", refs=["Jamf Pro API: POST /v1/auth/invalidate-token", "RFC 7009 §2.2"],
+       remediation="Jamf Pro kept accepting a token after invalidate-token answered; report it to Jamf and keep "
+                   "token lifetimes short until fixed.")
+def test_token_invalidation(jamf_provider, authcheck_record):
+    minted = _mint(jamf_provider, authcheck_record)
+    token = minted.token
+    before = jamf_provider.request("GET", "/api/v1/auth", token)
+    invalidated = jamf_provider.request("POST", "/api/v1/auth/invalidate-token", token)
+    after = jamf_provider.request("GET", "/api/v1/auth", token)
+    authcheck_record.attach(before.exchange, invalidated.exchange, after.exchange)
+    if before.status != 200:
+        raise EvaluationError(f"the freshly minted token was not accepted (GET /api/v1/auth: HTTP {before.status})")
+    if invalidated.status not in (200, 204):
+        authcheck_record.fail(f"invalidate-token answered HTTP {invalidated.status}",
+                              expected="204", observed=invalidated.status)
+    if after.status != 401:
+        authcheck_record.fail(f"the token invalidated by this check still answers HTTP {after.status} at /api/v1/auth",
+                              expected="401 INVALID_TOKEN", observed=f"HTTP {after.status}")
+
+
+@check("jamf.keep-alive", title="Keep-alive replaces a user token and the old one stops working",
+       severity="medium", area="jamf", refs=["Jamf Pro API: POST /v1/auth/keep-alive", "RFC 6819 §5.1.5.3"],
+       remediation="Jamf Pro kept the old token alive after keep-alive; report it to Jamf.")
+def test_keep_alive(jamf_provider, authcheck_run, authcheck_record):
+    minted = _mint(jamf_provider, authcheck_record)
+    renewed = jamf_provider.request("POST", "/api/v1/auth/keep-alive", minted.token)
+    authcheck_record.attach(renewed.exchange)
+    body = renewed.json() if renewed.status == 200 else None
+    new = body.get("token") if isinstance(body, dict) else None
+    if not isinstance(new, str) or not new:
+        authcheck_record.fail(f"keep-alive answered HTTP {renewed.status} without a new token",
+                              expected="200 {token, expires}", observed=f"HTTP {renewed.status}")
+    authcheck_run.redactor.add(new)
+    new_token = Secret(new, label="renewed token")
+    old_after = jamf_provider.request("GET", "/api/v1/auth", minted.token)
+    new_after = jamf_provider.request("GET", "/api/v1/auth", new_token)
+    cleanup = jamf_provider.request("POST", "/api/v1/auth/invalidate-token", new_token)
+    authcheck_record.attach(old_after.exchange, new_after.exchange, cleanup.exchange)
+    if new_after.status != 200:
+        authcheck_record.fail(f"the renewed token is refused (HTTP {new_after.status})",
+                              expected="200", observed=new_after.status)
+    if old_after.status != 401:
+        authcheck_record.fail(f"the token replaced by keep-alive still answers HTTP {old_after.status}",
+                              expected="401 INVALID_TOKEN", observed=f"HTTP {old_after.status}")

@@ -1,0 +1,157 @@
+"""Privilege sets: a Jamf principal holds every privilege it needs and nothing more, under names that exist.
+
+Declared privileges are read with the provider's auditor account (an API client's roles) or from
+``GET /api/v1/auth`` (a user's); effective ones are probed with the principal's own token (harmless GETs,
+judged by status) and, for an API client, read from its token's ``scope``. Every check records the
+privilege diff (required / granted / missing / excess / forbidden / unknown, with the source of each
+granted privilege) as evidence.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_authcheck import check
+from pytest_authcheck._errors import EvaluationError
+from pytest_authcheck._jamf.grants import client_grant, roles_by_name, token_grant
+from pytest_authcheck._jamf.probes import is_probeable, probe_params, probe_path
+from pytest_authcheck._jamf_fixtures import principal_token
+
+LEAST_PRIVILEGE = "RFC 9700 §2.3"
+
+
+def _names(items: list[str], limit: int = 12) -> str:
+    shown = ", ".join(f"'{n}'" for n in items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+@check("privileges.names-known", title="Privilege names in the policy exist in the declared Jamf Pro version",
+       severity="medium", area="privileges", refs=["Jamf Pro API: GET /v1/api-role-privileges"],
+       remediation="Replace each unknown name with the name the finding gives (names are case-sensitive and change "
+                   "between Jamf Pro versions); set the provider's version to the server's.")
+def test_names_known(privilege_set, privilege_diff, authcheck_record):
+    if privilege_diff.catalogue is None:
+        version = privilege_set.principal.server.version
+        pytest.skip(f"no privilege catalogue ships for Jamf Pro {version}" if version
+                    else f"{privilege_set.principal.server.target} declares no version")
+    if privilege_diff.unknown:
+        findings = [u["finding"] for u in privilege_diff.unknown]
+        authcheck_record.fail(f"{len(findings)} name(s) of privileges.{privilege_set.name} are not in "
+                              f"{privilege_diff.catalogue}: " + "; ".join(findings),
+                              expected="names from the catalogue",
+                              observed={u["name"]: u["now"] for u in privilege_diff.unknown})
+
+
+@check("privileges.required-granted", title="Every required privilege is granted",
+       severity="high", area="privileges", refs=["Jamf Pro API Overview: privileges", "RFC 6750 §3.1"],
+       remediation="Add the missing privileges to the principal's API role (or account); for an API client, "
+                   "rotate its secret afterwards if you assigned a new role.")
+def test_required_granted(privilege_set, privilege_diff, authcheck_record):
+    if privilege_diff.missing:
+        authcheck_record.fail(f"{privilege_diff.principal} lacks {len(privilege_diff.missing)} required "
+                              f"privilege(s): {_names(privilege_diff.missing)}",
+                              expected=privilege_diff.required, observed={"missing": privilege_diff.missing})
+
+
+@check("privileges.none-forbidden", title="No granted privilege matches a forbidden pattern",
+       severity="critical", area="privileges", refs=[LEAST_PRIVILEGE, "OWASP API Security Top 10 2023 API5"],
+       remediation="Remove the forbidden privileges from the principal's API roles (or account).")
+def test_none_forbidden(privilege_set, privilege_diff, authcheck_record):
+    if privilege_diff.forbidden:
+        pairs = [f"'{f['privilege']}' (forbidden by '{f['pattern']}', from "
+                 f"{', '.join(privilege_diff.granted[f['privilege']])})" for f in privilege_diff.forbidden[:10]]
+        authcheck_record.fail(f"{privilege_diff.principal} holds {len(privilege_diff.forbidden)} forbidden "
+                              f"privilege(s): " + "; ".join(pairs),
+                              expected={"forbid": privilege_diff.forbid},
+                              observed=[f["privilege"] for f in privilege_diff.forbidden])
+
+
+@check("privileges.excess", title="Nothing is granted beyond what is required or derived (least privilege)",
+       severity="medium", area="privileges", level="SHOULD", refs=[LEAST_PRIVILEGE, "RFC 6819 §5.1.5.1"],
+       remediation="Remove the excess privileges from the principal's API role, or add them to the policy's "
+                   "require list if they are really needed.")
+def test_excess(privilege_set, privilege_diff, authcheck_record):
+    if privilege_set.config.get("allow_excess"):
+        pytest.skip(f"privileges.{privilege_set.name} sets allow_excess = true")
+    if privilege_diff.excess:
+        authcheck_record.fail(f"{privilege_diff.principal} holds {len(privilege_diff.excess)} privilege(s) beyond "
+                              f"require and derive: {_names(privilege_diff.excess)}",
+                              expected=sorted(set(privilege_diff.required) | set(privilege_diff.derived)),
+                              observed={"excess": privilege_diff.excess})
+
+
+@check("privileges.derived-calls-granted", title="The privileges the declared API calls need are granted",
+       severity="high", area="privileges", refs=["Jamf Pro API: x-required-privileges", LEAST_PRIVILEGE],
+       remediation="Grant the derived privileges the principal lacks (its calls are refused with 403 otherwise), "
+                   "and remove the ones no call needs.")
+def test_derived_calls_granted(privilege_set, jamf_derivation, authcheck_record, request):
+    if jamf_derivation is None:
+        pytest.skip(f"privileges.{privilege_set.name} declares no derive calls")
+    privilege_diff = request.getfixturevalue("privilege_diff")  # only now: without derive there is nothing to read
+    unknown = jamf_derivation.unknown_calls
+    if unknown:
+        raise EvaluationError("cannot derive privileges for " + "; ".join(f"{c.call!r} ({c.source})" for c in unknown))
+    if privilege_diff.derived_missing:
+        calls = [c.call for c in jamf_derivation.calls
+                 if any(n.label() in privilege_diff.derived_missing for n in c.needs)]
+        authcheck_record.fail(f"{privilege_diff.principal} lacks {_names(privilege_diff.derived_missing)}, so "
+                              f"{_names(calls)} would be refused", expected=privilege_diff.derived,
+                              observed={"missing": privilege_diff.derived_missing})
+
+
+@check("privileges.effective", title="Effective privileges equal the declared ones (probed with the principal's token)",
+       severity="high", area="privileges", refs=[LEAST_PRIVILEGE, "RFC 9068 §2.2.3", "Jamf Pro: Rotating a Client Secret"],
+       remediation="After adding or removing a role on an API client, rotate its client secret: Jamf Pro applies role "
+                   "changes to a client only then. A read privilege refused despite the role may be a site restriction.")
+def test_effective(privilege_set, privilege_diff, authcheck_record):
+    principal = privilege_set.principal
+    server = principal.server
+    result = principal_token(principal)
+    authcheck_record.attach(*result.exchanges)
+    token = result.require()
+    problems: list[str] = []
+    observed: dict[str, object] = {}
+    if principal.kind == "client" and server.has_auditor:
+        integration, exchanges = server.integration(str(principal.config["client_id"]))
+        roles, role_exchanges = server.roles()
+        authcheck_record.attach(*exchanges, *role_exchanges)
+        known = roles_by_name(roles)
+        scopes = (integration or {}).get("authorizationScopes")
+        configured_ids = sorted(str(known[n].get("id")) for n in (scopes if isinstance(scopes, list) else [])
+                                if isinstance(n, str) and n in known)
+        token_ids = sorted(result.role_ids)
+        observed["roles configured"] = configured_ids
+        observed["roles in token scope"] = token_ids
+        if integration is not None and result.scope is not None and configured_ids != token_ids:
+            declared = client_grant(integration, roles).names
+            effective = token_grant(token_ids, roles).names
+            gained, lost = sorted(effective - declared), sorted(declared - effective)
+            observed["effective beyond declared"], observed["declared but not effective"] = gained, lost
+            problems.append(
+                f"the token's scope names roles {token_ids} but the client is configured with {configured_ids}: a role "
+                f"change has not taken effect (the secret was not rotated since); effective beyond declared: "
+                f"{_names(gained) or 'none'}; declared but not effective: {_names(lost) or 'none'}")
+    probes: dict[str, object] = {}
+    # Only what the policy requires or the calls need: probing every excess privilege would cost a request each.
+    wanted = [p for p in dict.fromkeys(privilege_diff.required + privilege_diff.derived)
+              if p in privilege_diff.granted and is_probeable(p)]
+    refused = []
+    for privilege in wanted:
+        path = probe_path(privilege)
+        if path is None:
+            probes[privilege] = "no harmless GET needs exactly this privilege; not probed"
+            continue
+        response = server.request("GET", path, token, params=probe_params(path))
+        authcheck_record.attach(response.exchange)
+        probes[privilege] = f"GET {path} -> {response.status}"
+        if response.status == 401:
+            raise EvaluationError(f"{principal.target}'s token was refused (401) at {path}")
+        if response.status == 403:
+            refused.append(privilege)
+    authcheck_record.fact("probes", probes)
+    if refused:
+        observed["granted but refused"] = refused
+        problems.append(f"{len(refused)} granted privilege(s) are refused with 403: {_names(refused)}")
+    if problems:
+        authcheck_record.fail(f"{principal.target}: " + "; ".join(problems),
+                              expected="effective privileges = declared privileges", observed=observed)
