@@ -17,7 +17,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .._errors import EvaluationError, ResponseError
@@ -61,7 +61,7 @@ class TokenResult:
         return self.token
 
 
-def bearer(token: Secret) -> dict[str, Secret]:
+def bearer(token: Secret) -> dict[str, Secret | str]:
     """An Authorization header whose value stays a ``Secret`` until it goes onto the wire."""
     return {"Authorization": Secret("Bearer " + token.reveal(), label="bearer"), **JSON}
 
@@ -83,7 +83,7 @@ def _error_codes(body: Any) -> list[str]:
 def _parse_expires(value: Any) -> float | None:
     if isinstance(value, str) and len(value) <= 64:
         try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc).timestamp()
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC).timestamp()
         except ValueError:
             return None
     if isinstance(value, int) and not isinstance(value, bool):  # the deprecated endpoints' epoch milliseconds

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from .._checks import SEVERITIES
+from .._jamf.grants import PRIVILEGE_DIFF_FACT
 from .._results import STATUSES
 from .._run import AuthcheckRun
-from .._jamf.grants import PRIVILEGE_DIFF_FACT
 from .json_report import targets
 from .summary import ci_facts, counts, tool_facts, verdict
 
@@ -154,7 +154,7 @@ def render_privilege_diff(diff: dict[str, Any]) -> str:
             name, text = str(value.get("name")), str(value.get("finding", value.get("name")))
         else:
             name = text = str(value)
-        origin = sources.get(name) if with_source else None
+        origin = sources.get(name) if with_source and sources else None
         if isinstance(origin, list) and origin:
             text += " \u2190 " + ", ".join(map(str, origin))
         return f"<li>{escape(text)}</li>"
