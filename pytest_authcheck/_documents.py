@@ -31,14 +31,16 @@ class Document:
     def json(self) -> Any:
         """The parsed body; raises the fetch error, or ``ResponseError`` for a non-200 or non-JSON answer."""
         if self.error is not None:
-            raise self.error
+            # The same exception object is raised by every check that reads the document: drop the
+            # frames of earlier raises, or its traceback grows with each check that renders it.
+            raise self.error.with_traceback(None)
         assert self.response is not None
         if self._parsed is _UNPARSED:
             if self.response.status != 200:
                 self.error = ResponseError(f"{self.name} at {self.exchange.url if self.exchange else self.url} "
                                            f"answered HTTP {self.response.status}, not 200")
                 self.error.exchange = self.exchange  # type: ignore[attr-defined]
-                raise self.error
+                raise self.error.with_traceback(None)
             self._parsed = self.response.json()
         return self._parsed
 

@@ -77,7 +77,7 @@ def oidc_discovery(oidc_provider: OidcProvider, authcheck_record: CheckRecord) -
     document = oidc_provider.discovery()
     authcheck_record.attach(document.exchange)
     if document.error is not None and document.response is None:
-        raise document.error
+        raise document.error.with_traceback(None)
     return document
 
 

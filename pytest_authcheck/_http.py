@@ -92,7 +92,7 @@ class Response:
         """The body as JSON; ``ResponseError`` names the status and content type otherwise."""
         try:
             return json.loads(self.content)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ResponseError(
                 f"{self.exchange.method} {self.exchange.url} answered {self.status} with "
                 f"{self.content_type or 'no content type'}, not JSON"
@@ -177,7 +177,10 @@ class HttpClient:
         origin = _origin(url)
         with self._lock:
             dead = self._dead_origins.get(origin)
-        request = self._client.build_request(method, url, headers=headers, data=data, params=params)
+        try:
+            request = self._client.build_request(method, url, headers=headers, data=data, params=params)
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError) as exc:
+            raise TransportError(f"cannot send a request to {self.redactor.text(url[:200])}: {exc}") from None
         if auth is not None:
             request = next(auth.auth_flow(request))
         exchange = self._new_exchange(request)
@@ -226,7 +229,14 @@ class HttpClient:
             chunks: list[bytes] = []
             size = 0
             tls_version = _tls_version(stream)
+            # httpx's timeout is per read: a server trickling bytes could hold a check for hours.
+            deadline = time.monotonic() + self.timeout
             for chunk in stream.iter_raw():
+                if time.monotonic() > deadline:
+                    exchange.status = stream.status_code
+                    exchange.error = f"no complete answer within {self.timeout:g}s (body still arriving)"
+                    self._keep(exchange)
+                    raise _transport_error(f"{request.method} {exchange.url}: {exchange.error}", exchange)
                 size += len(chunk)
                 if size > self.max_response_bytes:
                     exchange.status = stream.status_code
@@ -262,7 +272,7 @@ class HttpClient:
             return
         try:
             body = json.loads(response.content)
-        except ValueError:
+        except (ValueError, RecursionError):
             return
         if isinstance(body, dict):
             self.redactor.add(*(body[k] for k in TOKEN_MEMBERS if isinstance(body.get(k), str)))
@@ -289,7 +299,7 @@ class HttpClient:
         if content_type.endswith("json"):
             try:
                 text = json.dumps(self.redactor.data(json.loads(content)), indent=1, ensure_ascii=False)
-            except ValueError:
+            except (ValueError, RecursionError):
                 text = self.redactor.text(content.decode("utf-8", errors="replace"))
         else:
             text = self.redactor.text(content.decode("utf-8", errors="replace"))
@@ -338,7 +348,9 @@ def _describe_transport(exc: Exception, url: str) -> str:
         return f"{type(exc).__name__}: no answer from {origin} in time"
     if _is_tls_error(exc):
         return f"TLS handshake with {origin} failed: {text}"
-    return f"cannot connect to {origin}: {text}"
+    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+        return f"cannot connect to {origin}: {text}"
+    return f"exchange with {origin} failed: {text}"
 
 
 def _retry_after(value: str | None) -> float:

@@ -74,7 +74,7 @@ def strength_problem(key: dict[str, Any]) -> str | None:
         bits = rsa_bits(key)
         if bits is not None and bits < MIN_RSA_BITS:
             return f"RSA modulus of {bits} bits (at least {MIN_RSA_BITS} required)"
-    elif kty in ALLOWED_CURVES:
+    elif isinstance(kty, str) and kty in ALLOWED_CURVES:
         if key.get("crv") not in ALLOWED_CURVES[kty]:
             return f"curve {key.get('crv')!r} (allowed: {', '.join(ALLOWED_CURVES[kty])})"
     return None

@@ -21,7 +21,7 @@ def decode_unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     try:
         header = json.loads(b64url_decode(parts[0]))
         claims = json.loads(b64url_decode(parts[1]))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise ValueError("header or payload is not base64url-encoded JSON") from None
     if not isinstance(header, dict) or not isinstance(claims, dict):
         raise ValueError("header and payload must be JSON objects")

@@ -101,18 +101,28 @@ class OidcProvider:
         return value
 
     def https_origins(self) -> list[str]:
-        """One URL per https host:port among the issuer and the advertised endpoints (issuer first)."""
+        """One URL per https host:port among the issuer and the advertised endpoints (issuer first).
+
+        Only hosts the policy trusts (the issuer's and ``allowed_hosts``) are contacted: a hostile metadata
+        document must not make the auditor connect wherever it likes. Endpoints elsewhere are a finding of
+        ``discovery.endpoints-on-issuer-host``.
+        """
         try:
             metadata = self.metadata()
         except EvaluationError:
             metadata = {}
+        trusted = {urllib.parse.urlsplit(self.issuer).hostname, *self.config.get("allowed_hosts", [])}
         urls = [self.issuer] + [v for k, v in metadata.items()
-                                if isinstance(v, str) and (k.endswith("_endpoint") or k == "jwks_uri")]
+                                if isinstance(v, str) and len(v) < 2048 and (k.endswith("_endpoint") or k == "jwks_uri")]
         seen: dict[tuple[str, int], str] = {}
         for url in urls:
-            parts = urllib.parse.urlsplit(url)
-            if parts.scheme == "https" and parts.hostname:
-                seen.setdefault((parts.hostname, parts.port or 443), url)
+            try:
+                parts = urllib.parse.urlsplit(url)
+                port = parts.port or 443
+            except ValueError:
+                continue
+            if parts.scheme == "https" and parts.hostname and parts.hostname in trusted:
+                seen.setdefault((parts.hostname, port), url)
         return list(seen.values())
 
     def tls(self, url: str | None = None) -> TlsFacts:

@@ -75,11 +75,15 @@ class AuthcheckSession:
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
         report: pytest.TestReport = yield
         run = self.run
+        final = report.when == "call" or (report.when == "setup" and not report.passed)
         if call.excinfo is not None and isinstance(call.excinfo.value, EvaluationError) and report.failed:
             # The cause is the whole story; a traceback through the HTTP stack only buries it.
             report.longrepr = f"could not evaluate: {call.excinfo.value}"
+            # Raised in the test body (a token request, say), it is still "could not evaluate": pytest,
+            # JUnit and pytest-html then call it an error, as they would had a fixture raised it.
+            report.when = "setup"
         redact_report(report, run.redactor)
-        if report.when == "call" or (report.when == "setup" and not report.passed):
+        if final:
             report.authcheck = build_result(item, report, call, run.redactor)  # type: ignore[attr-defined]
             fresh = [e.to_dict() for e in exchanges_of(item, call) if e.id not in run.shipped_exchanges]
             if fresh:

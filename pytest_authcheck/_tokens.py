@@ -54,7 +54,7 @@ class TokenSource:
                 self._cache[key] = exc
         cached = self._cache[key]
         if isinstance(cached, EvaluationError):
-            raise cached
+            raise cached.with_traceback(None)
         return cached
 
     def _request(self, name: str, scope: str | None, resource: str | None) -> Token:
@@ -109,6 +109,6 @@ def _parse(client: str, response: Response) -> Token:
     )
     try:
         token.header, token.claims = decode_unverified(body["access_token"])
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
     return token

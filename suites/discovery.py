@@ -31,6 +31,17 @@ SIGNING_ALG_MEMBERS = ("id_token_signing_alg_values_supported", "userinfo_signin
                        "revocation_endpoint_auth_signing_alg_values_supported")
 
 
+def string_list(metadata, member, record, default=None):
+    """A metadata member that must be an array of strings; anything else fails the check that reads it."""
+    value = metadata.get(member, default)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        record.fail(f"{member} is not an array of strings", expected="an array of strings",
+                    observed=value if len(repr(value)) < 300 else repr(value)[:300] + "...")
+    return value
+
+
 @cache
 def metadata_schema() -> dict[str, Any]:
     text = resources.files("pytest_authcheck").joinpath("schemas/oidc-discovery.schema.json").read_text("utf-8")
@@ -89,6 +100,8 @@ def test_metadata_schema(oidc_metadata, authcheck_record):
 def test_issuer_matches(oidc_provider, oidc_metadata, authcheck_record):
     observed = oidc_metadata.get("issuer")
     authcheck_record.expect(oidc_provider.issuer, observed)
+    if not isinstance(observed, str):
+        authcheck_record.fail(f"metadata issuer is {type(observed).__name__}, not the policy's issuer {oidc_provider.issuer!r}")
     if observed != oidc_provider.issuer:
         authcheck_record.fail(f"metadata issuer {observed!r} is not the policy's issuer {oidc_provider.issuer!r}")
     parts = urllib.parse.urlsplit(observed)
@@ -142,7 +155,7 @@ def test_rfc8414_metadata(oidc_provider, oidc_metadata, authcheck_record):
        severity="high", area="discovery", refs=["RFC 7636 §4.2", "RFC 8414 §2", "RFC 9700 §2.1.1"],
        remediation="Enable PKCE with the S256 method and disable 'plain' (unless the policy sets allow_plain_pkce).")
 def test_pkce_advertised(oidc_provider, oidc_metadata, authcheck_record):
-    methods = oidc_metadata.get("code_challenge_methods_supported")
+    methods = string_list(oidc_metadata, "code_challenge_methods_supported", authcheck_record)
     authcheck_record.expect(["S256"], methods)
     if not isinstance(methods, list) or "S256" not in methods:
         authcheck_record.fail(f"code_challenge_methods_supported is {methods!r}; S256 is not advertised")
@@ -164,7 +177,7 @@ def _allowed_grants(oidc_provider, policy) -> list[str] | None:
        remediation="Disable the grant types no declared client uses (above all 'password' and 'implicit'), or declare "
                    "them in the policy (provider grant_types or a client's grant_types).")
 def test_grant_types(oidc_provider, oidc_metadata, authcheck_policy, authcheck_record):
-    advertised = oidc_metadata.get("grant_types_supported", DEFAULT_GRANT_TYPES)
+    advertised = string_list(oidc_metadata, "grant_types_supported", authcheck_record, DEFAULT_GRANT_TYPES)
     allowed = _allowed_grants(oidc_provider, authcheck_policy)
     authcheck_record.expect(allowed if allowed is not None else "no password or implicit grant", advertised)
     if allowed is None:
@@ -190,7 +203,7 @@ def test_grant_types(oidc_provider, oidc_metadata, authcheck_policy, authcheck_r
        remediation="Disable the implicit and token-returning hybrid response types ('token', 'id_token token', "
                    "'code token', 'code id_token token'); use the authorization code flow with PKCE.")
 def test_response_types(oidc_provider, oidc_metadata, authcheck_record):
-    advertised = oidc_metadata.get("response_types_supported") or []
+    advertised = string_list(oidc_metadata, "response_types_supported", authcheck_record) or []
     declared = oidc_provider.config.get("response_types")
     if declared is not None:
         unexpected = [r for r in advertised if r not in declared]
@@ -209,7 +222,7 @@ def test_response_types(oidc_provider, oidc_metadata, authcheck_record):
 def test_scopes(oidc_provider, oidc_metadata, authcheck_policy, authcheck_record):
     import pytest
 
-    supported = oidc_metadata.get("scopes_supported")
+    supported = string_list(oidc_metadata, "scopes_supported", authcheck_record)
     if supported is None:
         pytest.skip("the provider does not publish scopes_supported (RECOMMENDED, not required)")
     wanted = sorted({"openid"} | {s for c in authcheck_policy.clients_of(oidc_provider.name).values()
@@ -225,7 +238,7 @@ def test_scopes(oidc_provider, oidc_metadata, authcheck_policy, authcheck_record
        remediation="Remove 'none' from every *_signing_alg_values_supported list and limit the ID token algorithms to "
                    "the policy's signing_algs.")
 def test_signing_algs(oidc_provider, oidc_metadata, authcheck_record):
-    with_none = [m for m in SIGNING_ALG_MEMBERS if "none" in (oidc_metadata.get(m) or [])]
+    with_none = [m for m in SIGNING_ALG_MEMBERS if "none" in (string_list(oidc_metadata, m, authcheck_record) or [])]
     advertised = oidc_metadata.get("id_token_signing_alg_values_supported") or []
     allowed = oidc_provider.config.get("signing_algs")
     authcheck_record.expect(allowed or "no 'none'", advertised)
@@ -245,7 +258,8 @@ def test_signing_algs(oidc_provider, oidc_metadata, authcheck_record):
        remediation="Disable the client authentication methods the policy does not declare; offer 'none' only when "
                    "public clients are declared.")
 def test_token_auth_methods(oidc_provider, oidc_metadata, authcheck_policy, authcheck_record):
-    advertised = oidc_metadata.get("token_endpoint_auth_methods_supported", DEFAULT_AUTH_METHODS)
+    advertised = string_list(oidc_metadata, "token_endpoint_auth_methods_supported", authcheck_record,
+                             DEFAULT_AUTH_METHODS)
     declared = oidc_provider.config.get("token_endpoint_auth_methods")
     clients = authcheck_policy.clients_of(oidc_provider.name).values()
     has_public = any(c.get("type") == "public" for c in clients)

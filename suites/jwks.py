@@ -132,7 +132,7 @@ def test_use_alg_coherent(oidc_jwks, authcheck_record):
         if isinstance(alg, str) and not alg.startswith(("RSA", "ECDH", "A1", "A2", "dir")) and not alg_fits(alg, key):
             kind = " ".join(str(p) for p in (key.get("kty"), key.get("crv")) if p)
             problems.append(f"{describe(key, index)} has alg {alg} that a {kind} key cannot carry")
-    uses = {k.get("use") for k in keys}
+    uses = {k.get("use") if isinstance(k.get("use"), (str, type(None))) else "?" for k in keys}
     if "enc" in uses and None in uses:
         problems.append("signing and encryption keys are mixed, but not every key says its use")
     authcheck_record.fact("keys", _summary(keys))
@@ -145,7 +145,8 @@ def test_use_alg_coherent(oidc_jwks, authcheck_record):
        remediation="Publish a signing key for each algorithm in id_token_signing_alg_values_supported, or stop "
                    "advertising algorithms the provider has no key for.")
 def test_algs_backed(oidc_metadata, oidc_jwks, authcheck_record):
-    advertised = [a for a in oidc_metadata.get("id_token_signing_alg_values_supported") or []
+    listed = oidc_metadata.get("id_token_signing_alg_values_supported")
+    advertised = [a for a in (listed if isinstance(listed, list) else [])
                   if isinstance(a, str) and a != "none" and not a.startswith("HS")]
     keys = [k for k in _keys(oidc_jwks) if isinstance(k, dict)]
     unbacked = [alg for alg in advertised if not any(can_sign(k, alg) for k in keys)]
@@ -176,7 +177,8 @@ def test_token_signature(oidc_provider, oidc_metadata, oidc_jwks, authcheck_poli
     header = token.header or {}
     problems = [f"header carries {k!r}" for k in FORBIDDEN_HEADER_KEYS if k in header]
     alg = header.get("alg")
-    advertised = set(oidc_metadata.get("id_token_signing_alg_values_supported") or [])
+    listed = oidc_metadata.get("id_token_signing_alg_values_supported")
+    advertised = {a for a in (listed if isinstance(listed, list) else []) if isinstance(a, str)}
     if alg == "none" or not isinstance(alg, str):
         authcheck_record.fail(f"the access token is not signed (alg {alg!r})")
     keys = [k for k in _keys(oidc_jwks) if isinstance(k, dict)]
@@ -197,7 +199,8 @@ def test_token_signature(oidc_provider, oidc_metadata, oidc_jwks, authcheck_poli
             continue
     if not verified:
         problems.append(f"the signature does not verify with the published key(s) for kid {header.get('kid')!r}")
-    if advertised and alg not in advertised and alg not in (oidc_metadata.get("access_token_signing_alg_values_supported") or []):
+    at_algs = oidc_metadata.get("access_token_signing_alg_values_supported")
+    if advertised and alg not in advertised and not (isinstance(at_algs, list) and alg in at_algs):
         authcheck_record.fact("note", f"alg {alg} is not among id_token_signing_alg_values_supported")
     if problems:
         authcheck_record.fail("; ".join(problems))

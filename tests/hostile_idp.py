@@ -28,11 +28,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import trustme
 
-Body = Union[bytes, str, Callable[["Request"], Union[bytes, str, Iterable[bytes]]]]
+Body = bytes | str | Callable[["Request"], bytes | str | Iterable[bytes]]
 
 
 @dataclass
@@ -316,7 +316,7 @@ class Blackhole:
         while not self._stopping.is_set():
             try:
                 connection, _ = self._listener.accept()
-            except (socket.timeout, BlockingIOError):
+            except (TimeoutError, BlockingIOError):
                 continue
             except OSError:
                 return
