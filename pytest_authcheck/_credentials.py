@@ -78,6 +78,8 @@ def inspect_file(path: Path) -> FileFacts:
         return FileFacts(path=path, exists=False, kind=f"unreadable ({exc.strerror})", symlink_to=symlink_to)
     real = path.resolve()
     directory = real.parent
+    dir_mode: int | None
+    dir_uid: int | None
     try:
         dir_info = directory.stat()
         dir_mode, dir_uid = stat.S_IMODE(dir_info.st_mode), dir_info.st_uid
@@ -237,6 +239,8 @@ def stored_token(document: Mapping[str, Any], label: str) -> StoredToken | None:
         expires_at = parse_expires_at(document["expires_at"]) if "expires_at" in document else None
     except ValueError:
         expires_at = None
+    header: dict[str, Any] | None
+    claims: dict[str, Any] | None
     try:
         header, claims = decode_unverified(access)
     except ValueError:

@@ -148,8 +148,8 @@ def credential_provider_jwks(credential_file: CredentialFile, stored_access_toke
     The only network access of the credentials suite. Skipped when there is nothing to verify (no oidc
     provider declared, an opaque token); an *error* when the provider cannot be reached.
     """
-    name = credential_file.config.get("provider")
-    provider = authcheck_run.policy.section("providers").get(name) if name else None
+    name = str(credential_file.config.get("provider", ""))
+    provider = authcheck_run.policy.section("providers").get(name)
     if provider is None or provider.get("kind") != "oidc":
         pytest.skip(f"{credential_file.target} declares no oidc provider whose keys could verify its token")
     if not stored_access_token.is_jwt:
@@ -193,7 +193,7 @@ def client_env(client_config: ClientConfig, authcheck_run: AuthcheckRun, authche
 
 
 @pytest.fixture
-def policy_file(request: pytest.FixtureRequest, authcheck_policy: Policy) -> Policy:
+def policy_file(authcheck_policy: Policy) -> Policy:
     """The policy as its author wrote it (``.source``, ``.unresolved``), for checks of the policy itself."""
     return authcheck_policy
 
