@@ -114,9 +114,15 @@ def shipped_checks() -> list[Check]:
     return found
 
 
-def checks_table() -> str:
-    """The Markdown table of shipped checks that the README carries."""
+def checks_table(area: str | None = None) -> str:
+    """The Markdown table of shipped checks (of one area, when given) that the README carries.
+
+    The README has one table per area, so suites of different areas add their rows without touching
+    each other's tables.
+    """
     rows = ["| id | severity | level | title | spec |", "| --- | --- | --- | --- | --- |"]
     for c in shipped_checks():
+        if area is not None and c.area != area:
+            continue
         rows.append(f"| `{c.id}` | {c.severity} | {c.level} | {c.title} | {'; '.join(c.refs)} |")
     return "\n".join(rows)

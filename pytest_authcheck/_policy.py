@@ -74,6 +74,11 @@ class Policy:
     secrets: tuple[Secret, ...]
     _lines: Mapping[KeyPath, int] = field(repr=False, default_factory=dict)
     _prefix: KeyPath = ()
+    # The file as written and the document before ``${VAR}`` resolution: the literal-secret checks read
+    # what the author wrote, not what the environment supplied. Never shown (repr=False): they may hold
+    # the very literals those checks report.
+    source: str = field(repr=False, default="")
+    unresolved: Mapping[str, Any] = field(repr=False, default_factory=dict)
 
     def section(self, name: str) -> Mapping[str, Any]:
         """A top-level table such as ``providers`` or ``clients`` (empty when absent)."""
@@ -155,6 +160,8 @@ def load_policy(path: Path, *, pyproject: bool = False, environ: Mapping[str, st
         secrets=tuple(secrets),
         _lines=lines,
         _prefix=prefix,
+        source=text,
+        unresolved=document,
     )
 
 
@@ -276,9 +283,33 @@ def _check_references(data: Mapping[str, Any], shown: str, lines: Mapping[KeyPat
         require(user["provider"], providers, "provider", ("users", name, "provider"))
     for name, pset in data.get("privileges", {}).items():
         require(pset["principal"], {**clients, **users}, "client or user", ("privileges", name, "principal"))
-    for name, cred in data.get("credentials", {}).items():
+    credentials = data.get("credentials", {})
+    for name, cred in credentials.items():
         if "provider" in cred:
             require(cred["provider"], providers, "provider", ("credentials", name, "provider"))
+        if "client" in cred:
+            require(cred["client"], clients, "client", ("credentials", name, "client"))
+            client_provider = clients[cred["client"]]["provider"]
+            if "provider" in cred and cred["provider"] != client_provider:
+                raise PolicyError(f"clients.{cred['client']} belongs to provider '{client_provider}', not "
+                                  f"'{cred['provider']}'", path=shown,
+                                  line=line_of(lines, prefix + ("credentials", name, "client")),
+                                  key=f"credentials.{name}.client")
+    for name, client in clients.items():
+        kind = providers[client["provider"]].get("kind")
+        for variable, rule in client.get("env", {}).items():
+            where = ("clients", name, "env", variable, "equals")
+            reference = rule.get("equals", "")
+            if reference.startswith("credentials."):
+                require(reference.removeprefix("credentials."), credentials, "credentials file", where)
+            elif reference == "issuer" and kind != "oidc":
+                raise PolicyError(f"provider '{client['provider']}' is not an oidc provider and has no issuer "
+                                  "(use provider_url)", path=shown, line=line_of(lines, prefix + where),
+                                  key=_dotted(where))
+        if "env_pointer" in client and not str(client.get("env_file", "")).endswith(".json"):
+            where = ("clients", name, "env_pointer")
+            raise PolicyError("env_pointer needs a .json env_file", path=shown, line=line_of(lines, prefix + where),
+                              key=_dotted(where))
     for name, api in data.get("apis", {}).items():
         if "provider" in api:
             require(api["provider"], providers, "provider", ("apis", name, "provider"))

@@ -45,4 +45,9 @@ TARGET_KINDS: dict[str, TargetKind] = {
     "api": TargetKind("apis", lambda p: list(p.section("apis")), "the policy declares no api"),
     "credential_file": TargetKind("credentials", lambda p: list(p.section("credentials")),
                                   "the policy declares no credentials file"),
+    "client_config": TargetKind("clients", lambda p: [n for n, c in p.section("clients").items()
+                                                      if c.get("env") or c.get("env_file")],
+                                "the policy declares no client with env or env_file"),
+    # The policy file itself (target ``policy.authcheck.toml``), for checks of what its author wrote.
+    "policy_file": TargetKind("policy", lambda p: [p.path.name], "there is no policy file"),
 }

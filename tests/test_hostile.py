@@ -72,6 +72,15 @@ def ca_pem(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
+def run_authcheck(run_authcheck: Callable[..., Any]) -> Callable[..., Any]:
+    """Only the provider suites: the hostile IdP is theirs to face; the offline local hygiene checks
+    (which reach a verdict whatever the IdP answers) have their own tests."""
+    def run(policy_text: str, *args: str, **kwargs: Any) -> Any:
+        return run_authcheck(policy_text, "-m", "discovery or jwks or tls or clock", *args, **kwargs)
+    return run
+
+
+@pytest.fixture
 def hostile(ca: trustme.CA) -> Iterator[Callable[..., HostileIdp]]:
     """``hostile(routes)``: a started HostileIdp, stopped at teardown."""
     started: list[HostileIdp] = []

@@ -40,6 +40,17 @@ GOOD_ADVERTISED_AUTH_METHODS = ["client_secret_basic", "client_secret_jwt", "cli
 # ---------------------------------------------------------------------------------------------------
 # helpers
 
+PROVIDER_AREAS = "discovery or jwks or tls or clock"
+
+
+@pytest.fixture
+def run_authcheck(run_authcheck):
+    """Only the provider suites: the other areas (local credential hygiene, ...) have their own tests."""
+    def run(policy: str, *args: str, **kwargs):
+        return run_authcheck(policy, "-m", PROVIDER_AREAS, *args, **kwargs)
+    return run
+
+
 
 def _fill(pattern: str, idp) -> str:
     """A regex with {issuer}, {base} and {port} replaced by the IdP's (escaped) values."""
@@ -361,9 +372,13 @@ def test_pkce_plain_fails_unless_allowed(custom_idp, run_authcheck):
 def test_pkce_not_advertised_fails(custom_idp, run_authcheck):
     none = custom_idp("pkce-not-advertised", code_challenge_methods_supported=None)
     run = run_authcheck(oidc_policy(none))
-    result = _assert_only_failure(run, "discovery.pkce-s256",
-                                  r"^code_challenge_methods_supported is None; S256 is not advertised$")
+    # Not _assert_only_failure: its evidence rule wants an observed value, and here the member is absent.
+    _assert_all_provider_checks_ran(run)
+    assert run.not_passed() == {"discovery.pkce-s256": "failed"}, run.output()
+    result = run.by_check()["discovery.pkce-s256"]
+    assert re.search(r"^code_challenge_methods_supported is None; S256 is not advertised$", result["message"])
     assert result["expected"] == ["S256"] and result["observed"] is None
+    assert result["evidence"]["exchanges"]
 
 
 # ---------------------------------------------------------------------------------------------------
