@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from . import _fixtures
+from . import _client_fixtures, _fixtures
 from ._checks import register_markers
 from ._errors import PolicyError
 from ._fixtures import run_key
@@ -20,7 +20,7 @@ from ._run import AuthcheckRun
 from ._session import AuthcheckSession
 
 # Modules of public fixtures, registered as plugins only for --authcheck runs (one per area of suites).
-FIXTURE_MODULES = [_fixtures]
+FIXTURE_MODULES = [_fixtures, _client_fixtures]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
