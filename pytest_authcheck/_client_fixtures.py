@@ -126,7 +126,8 @@ def authz_baseline(active_client: PolicyClient, authz_probe: Callable[..., Authz
     if outcome.refused or outcome.kind != "proceeds to login":
         raise EvaluationError(f"the ordinary authorization request of {active_client.target} is not accepted "
                               f"({outcome.describe()}), so refusals of variations prove nothing; see "
-                              "redirect-uri.registered-accepted")
+                              + ("client-auth.public-client-known" if outcome.error == "invalid_client"
+                                 else "redirect-uri.registered-accepted"))
     return outcome
 
 

@@ -58,6 +58,7 @@ BROKEN = (cc("stale-secret", "ci-deployer", access_token_max="15m").replace("${D
           + client("legacy", "legacy-portal", state="removed", redirect_uris=["https://app.test/auth/callback"])
           + client("portal-as-public", "web-portal", type="public", application="web", grant_types=["authorization_code"],
                    redirect_uris=["https://app.test/auth/callback"], scopes=["openid", "profile", "email", "read"])
+          + web("portal-moved", "web-portal").replace("https://app.test/auth/callback", "https://app.test/callback")
           + cc("deployer-wide", "ci-deployer-wide")
           + cc("deployer-long", "ci-deployer-long", access_token_max="1h")
           + cc("deployer-8h", "ci-deployer-8h", access_token_max="1h")
