@@ -7,13 +7,14 @@ whose login is not an HTML form (an API, a JavaScript page, MFA): override it in
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from ._authz import AuthzOutcome, authorization_params, probe
 from ._clients import PolicyClient
-from ._codeflow import CodeFlows
+from ._codeflow import CodeFlows, UserTokens
 from ._errors import EvaluationError
 from ._http import Response
 from ._login import FormLogin, LoginFlow, LoginStep
@@ -21,6 +22,7 @@ from ._oidc import OidcProvider
 from ._record import CheckRecord
 from ._redact import Secret
 from ._run import AuthcheckRun
+from ._tokens import Token
 
 
 def provider_hosts(provider: OidcProvider) -> set[str]:
@@ -161,6 +163,31 @@ def authcheck_code_flows(authcheck_run: AuthcheckRun, authcheck_login: LoginStep
     yield CodeFlows(authcheck_run.http, authcheck_run.oidc_providers, authcheck_login, provider_hosts)
 
 
+@dataclass
+class ClientToken:
+    """The run's token for a client: ``token`` (a ``Token``), and ``user`` when it came from a login."""
+
+    token: Token
+    user: UserTokens | None = None
+
+
+@pytest.fixture
+def client_token(active_client: PolicyClient, client_metadata: dict[str, Any], authcheck_token: Callable[..., Token],
+                 authcheck_code_flows: CodeFlows, authcheck_record: CheckRecord) -> ClientToken:
+    """The run's token for the client under test (client credentials when declared, else the cached login's).
+
+    Skips when the client has neither; an *error* when the token cannot be had.
+    """
+    if active_client.declares("client_credentials") and active_client.secret is not None:
+        return ClientToken(authcheck_token(active_client.name))
+    if active_client.uses_login:
+        tokens = authcheck_code_flows.tokens(active_client)
+        authcheck_record.attach(*tokens.exchanges)
+        return ClientToken(tokens.token, tokens)
+    pytest.skip(f"{active_client.target} declares neither client_credentials with a secret nor authorization_code "
+                "with redirect_uris: no token to look at")
+
+
 def iter_fixture_names() -> Iterator[str]:
     """The public fixture names of the client suites (documented in the README)."""
-    yield from ("oidc_client", "authcheck_login", "authcheck_code_flows", "token_request", "authz_probe")
+    yield from ("oidc_client", "authcheck_login", "authcheck_code_flows", "token_request", "authz_probe", "client_token")

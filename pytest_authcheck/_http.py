@@ -255,6 +255,14 @@ class HttpClient:
 
     def _register_tokens(self, response: Response) -> None:
         # Tokens become secrets the moment they arrive, before anything is recorded or shown.
+        location = response.headers.get("location")
+        if location and ("code=" in location or "token=" in location):
+            # an authorization response: the code (query) or tokens (fragment) are echoed in the body as well
+            parts = urllib.parse.urlsplit(location)
+            for query in (parts.query, parts.fragment):
+                for key, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
+                    if key in TOKEN_MEMBERS or key == "code":
+                        self.redactor.add(value)
         if b"token" not in response.content and b"device_code" not in response.content:
             return
         try:

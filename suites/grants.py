@@ -52,9 +52,10 @@ def test_declared_grants_work(active_client, token_request, authz_probe, authche
             problems.append("authorization_code is declared without redirect_uris")
         else:
             outcome = authz_probe()
-            if outcome.error == "invalid_client":
-                raise EvaluationError(f"the provider does not know {active_client.label} (invalid_client); see "
-                                      "client-auth.public-client-known")
+            if outcome.kind == "error page":
+                raise EvaluationError(f"the authorization endpoint refuses {active_client.label} ({outcome.describe()}); "
+                                      "see " + ("client-auth.public-client-known" if outcome.error == "invalid_client"
+                                                else "redirect-uri.registered-accepted"))
             observed["authorization_code"] = outcome.describe()
             if outcome.kind != "proceeds to login":
                 problems.append(f"authorization_code: the authorization request gets {outcome.describe()}")
