@@ -63,7 +63,7 @@ def assess_access_token(*, expires_in: Any, claims: dict[str, Any] | None, recei
             report.observed["exp - iat"] = int(lifetime)
             if declared is not None and abs(lifetime - declared) > skew:
                 report.problems.append(f"the JWT lives {_span(lifetime)} (exp - iat) but expires_in says {_span(declared)}")
-            if lifetime > max_seconds and (declared is None or declared <= max_seconds):
+            if lifetime > max_seconds + skew and (declared is None or declared <= max_seconds):
                 report.problems.append(f"the JWT lives {_span(lifetime)} (exp - iat), more than the policy's "
                                        f"{format_duration(max_seconds)}")
     if declared is None and (exp is None or iat is None) and expires_in is None:
