@@ -150,18 +150,17 @@ class HttpClient:
         Redirects are followed only when asked, only for requests without credentials, and never
         to another origin with credentials.
         """
+        # Secrets stay wrapped in every frame's arguments and locals (tracebacks with --showlocals print them);
+        # they are revealed only inside the expression that builds the request.
         method = method.upper()
-        plain_headers = {k: reveal(v) for k, v in (headers or {}).items()}
-        plain_data = {k: reveal(v) for k, v in data.items()} if data is not None else None
-        plain_params = {k: reveal(v) for k, v in params.items()} if params is not None else None
+        headers = dict(headers or {})
         basic = None
         if auth is not None:
-            user, password = auth[0], reveal(auth[1])
-            self.redactor.add_basic_credentials(user, password)
-            basic = httpx.BasicAuth(user, password)
-        has_credentials = basic is not None or any(k.lower() in ("authorization", "cookie") for k in plain_headers)
+            self.redactor.add_basic_credentials(auth[0], reveal(auth[1]))
+            basic = httpx.BasicAuth(auth[0], reveal(auth[1]))
+        has_credentials = basic is not None or any(k.lower() in ("authorization", "cookie") for k in headers)
         for hop in range(MAX_REDIRECTS + 1):
-            response = self._send(method, url, plain_headers, plain_data, plain_params, basic)
+            response = self._send(method, url, headers, data, params, basic)
             location = response.headers.get("location")
             if not (follow_redirects and method in IDEMPOTENT and response.status in (301, 302, 303, 307, 308)
                     and location and hop < MAX_REDIRECTS):
@@ -169,16 +168,17 @@ class HttpClient:
             target = urllib.parse.urljoin(url, location)
             if has_credentials and _origin(target) != _origin(url):
                 return response
-            url, plain_params = target, None
+            url, params = target, None
         return response
 
-    def _send(self, method: str, url: str, headers: dict[str, str], data: dict[str, Any] | None,
-              params: dict[str, Any] | None, auth: httpx.BasicAuth | None) -> Response:
+    def _send(self, method: str, url: str, headers: Mapping[str, Any], data: Mapping[str, Any] | None,
+              params: Mapping[str, Any] | None, auth: httpx.BasicAuth | None) -> Response:
         origin = _origin(url)
         with self._lock:
             dead = self._dead_origins.get(origin)
         try:
-            request = self._client.build_request(method, url, headers=headers, data=data, params=params)
+            request = self._client.build_request(method, url, headers=_revealed(headers), data=_revealed(data),
+                                                 params=_revealed(params))
         except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError) as exc:
             raise TransportError(f"cannot send a request to {self.redactor.text(url[:200])}: {exc}") from None
         if auth is not None:
@@ -268,6 +268,14 @@ class HttpClient:
 
     def _register_tokens(self, response: Response) -> None:
         # Tokens become secrets the moment they arrive, before anything is recorded or shown.
+        location = response.headers.get("location")
+        if location and ("code=" in location or "token=" in location):
+            # an authorization response: the code (query) or tokens (fragment) are echoed in the body as well
+            parts = urllib.parse.urlsplit(location)
+            for query in (parts.query, parts.fragment):
+                for key, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
+                    if key in TOKEN_MEMBERS or key == "code":
+                        self.redactor.add(value)
         if b"token" not in response.content and b"device_code" not in response.content:
             return
         try:
@@ -309,6 +317,10 @@ class HttpClient:
 
     def _keep(self, exchange: Exchange) -> None:
         self.exchanges[exchange.id] = exchange
+
+
+def _revealed(values: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    return {k: reveal(v) for k, v in values.items()} if values is not None else None
 
 
 def make_ssl_context(ca_bundle: Path | None) -> ssl.SSLContext:

@@ -143,6 +143,9 @@ class Redactor:
                 value = f"{scheme} {MASK}".strip()
             elif lower in SECRET_KEYS:
                 value = MASK
+            elif lower in ("location", "content-location", "refresh"):
+                # authorization responses carry the code (query) or tokens (fragment) in the redirect
+                value = self.url(value)
             else:
                 value = self.text(value)
             out.append([name, value])
@@ -160,7 +163,13 @@ class Redactor:
             query = urllib.parse.urlencode(
                 [(k, MASK if k.lower() in SECRET_KEYS else v) for k, v in pairs], safe="[]"
             )
-        return self.text(urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment)))
+        fragment = parts.fragment
+        if fragment and "=" in fragment:
+            pairs = urllib.parse.parse_qsl(fragment, keep_blank_values=True)
+            fragment = urllib.parse.urlencode(
+                [(k, MASK if k.lower() in SECRET_KEYS else v) for k, v in pairs], safe="[]"
+            )
+        return self.text(urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, fragment)))
 
     def form(self, body: str) -> str:
         """Redact an ``application/x-www-form-urlencoded`` body by field name and value."""

@@ -15,7 +15,7 @@ import pytest
 # Modules of public fixtures, registered as plugins only for --authcheck runs (one per area of suites).
 # Everything is imported inside pytest_configure, so a run without --authcheck pays for nothing.
 FIXTURE_MODULES = ["pytest_authcheck._fixtures", "pytest_authcheck._jamf_fixtures",
-                   "pytest_authcheck._credentials_fixtures"]
+                   "pytest_authcheck._credentials_fixtures", "pytest_authcheck._client_fixtures"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -102,11 +102,17 @@ class AuthcheckRun:
 def run_authcheck(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Callable[..., AuthcheckRun]:
     """Write ``authcheck.toml`` into a fresh directory and run ``pytest --authcheck`` there.
 
-    ``subprocess=True`` runs it in a child process (needed for xdist and for logging tests).
+    ``subprocess=True`` runs it in a child process (needed for xdist and for logging tests); ``clients=True``
+    keeps the client suites, which are deselected otherwise.
     """
     monkeypatch.setenv("DEPLOYER_SECRET", DEPLOYER_SECRET)
 
-    def run(policy: str, *args: str, subprocess: bool = False, env: dict[str, str] | None = None) -> AuthcheckRun:
+    def run(policy: str, *args: str, subprocess: bool = False, env: dict[str, str] | None = None,
+            clients: bool = False) -> AuthcheckRun:
+        # The client suites (area "clients") have their own tests (test_suites_clients.py); the provider-level
+        # tests deselect them unless asked, so their expectations stay about providers.
+        if not clients and "-m" not in args:
+            args = ("-m", "not clients", *args)
         pytester.path.joinpath("authcheck.toml").write_text(policy)
         for key, value in (env or {}).items():
             monkeypatch.setenv(key, value)

@@ -2,7 +2,9 @@
 
 The world is the project's test IdP (oidc-provider over TLS, see tests/idp): ``sso`` configured well,
 ``legacy`` with deliberate misconfigurations (a certificate about to expire, a 1024-bit key in its JWKS,
-'none' advertised as an ID token signing algorithm, its clock 10 minutes fast).
+'none' advertised as an ID token signing algorithm, its clock 10 minutes fast). ``sso`` also registers a few
+clients more permissively than the policy declares (prefix-matched redirect URIs, 8-hour tokens, no refresh
+rotation, a removed client still registered).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.idp.world import DEPLOYER_SECRET, VARIANTS, IdpWorld, default_signing_keys, public_jwks, weak_rsa_jwk
+from tests.idp.world import (DEPLOYER_SECRET, VARIANTS, WEB_PORTAL_SECRET, IdpSpec, IdpWorld, client_matrix_clients,
+                             default_signing_keys, public_jwks, weak_rsa_jwk)
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = Path(__file__).resolve().parent / "authcheck.toml"
@@ -35,10 +38,13 @@ def legacy_spec():
 def main(argv: list[str]) -> int:
     reports = ROOT / "reports"
     with tempfile.TemporaryDirectory(prefix="authcheck-demo-") as scratch, IdpWorld(Path(scratch)) as world:
-        sso = world.start(VARIANTS["good"])
+        # the good IdP, plus the test world's broken clients (each with one defect) beside the good ones
+        sso = world.start(IdpSpec(name="sso", clients=[c for c in client_matrix_clients()
+                                                       if c["client_id"] != "web-portal-implicit"]))
         legacy = world.start(legacy_spec())
         env = dict(os.environ, DEMO_CA_BUNDLE=str(world.ca_pem_path), DEMO_SSO_ISSUER=sso.issuer,
-                   DEMO_LEGACY_ISSUER=legacy.issuer, DEMO_DEPLOYER_SECRET=DEPLOYER_SECRET)
+                   DEMO_LEGACY_ISSUER=legacy.issuer, DEMO_DEPLOYER_SECRET=DEPLOYER_SECRET,
+                   DEMO_PORTAL_SECRET=WEB_PORTAL_SECRET, DEMO_TEST_PASSWORD="demo-alice-password")
         print(f"demo world: sso at {sso.issuer}, legacy at {legacy.issuer}", flush=True)
         command = [sys.executable, "-m", "pytest", "--authcheck", "--authcheck-policy", str(POLICY),
                    "--authcheck-reports", str(reports), "-p", "no:cacheprovider", "-q", "-rfE", *argv]

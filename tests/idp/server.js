@@ -140,6 +140,22 @@ const resourceScopes = new Set(
 );
 const accessTokenAlg = config.access_token_alg || 'RS256';
 
+// Deliberate per-client defects (client metadata `authcheck_defects`), so a broken client differs from
+// its control only in the one defect a check must find. See README.md.
+const CLIENT_DEFECTS = new Set([
+  'pkce-optional', // PKCE not required for this client (an authorization request without code_challenge proceeds)
+  'redirect-prefix-match', // redirect_uri accepted when a registered URI is a prefix of it
+  'loopback-exact-port', // a native loopback redirect URI must match the port exactly (no RFC 8252 7.3)
+  'no-refresh-rotation', // refresh tokens are never rotated
+  'understated-expires-in', // token responses say expires_in <= 3600 whatever the real lifetime
+  'revocation-ignored', // the revocation endpoint answers 200 and revokes nothing
+]);
+
+function defects(client) {
+  const value = client?.metadata?.().authcheck_defects;
+  return Array.isArray(value) ? value : [];
+}
+
 function clientTtl(client) {
   const ttl = client?.metadata?.().access_token_ttl;
   return Number.isInteger(ttl) && ttl > 0 ? ttl : defaultAccessTokenTtl;
@@ -174,10 +190,14 @@ const providerConfig = {
   responseTypes: config.response_types || ['code'],
   scopes: ['openid', 'offline_access', 'profile', 'email', ...(config.extra_scopes || ['deploy', 'read', 'admin'])],
   extraClientMetadata: {
-    properties: ['access_token_ttl'],
+    properties: ['access_token_ttl', 'authcheck_defects'],
     validator(ctx, key, value) {
       if (key === 'access_token_ttl' && value !== undefined && !(Number.isInteger(value) && value > 0)) {
         throw new errors.InvalidClientMetadata('access_token_ttl must be a positive integer');
+      }
+      if (key === 'authcheck_defects' && value !== undefined
+        && !(Array.isArray(value) && value.every((d) => CLIENT_DEFECTS.has(d)))) {
+        throw new errors.InvalidClientMetadata(`authcheck_defects must be a list of ${[...CLIENT_DEFECTS].join(', ')}`);
       }
     },
   },
@@ -226,7 +246,17 @@ const providerConfig = {
   pkce: {
     // S256 is the only method oidc-provider 9 supports; require it for every client
     // (config pkce_required: "public" falls back to oidc-provider's default policy).
-    required: (ctx, client) => (config.pkce_required === 'public' ? client.clientAuthMethod === 'none' : true),
+    required: (ctx, client) => {
+      if (defects(client).includes('pkce-optional')) return false;
+      return config.pkce_required === 'public' ? client.clientAuthMethod === 'none' : true;
+    },
+  },
+  rotateRefreshToken(ctx) {
+    const { RefreshToken: refreshToken, Client: client } = ctx.oidc.entities;
+    if (defects(client).includes('no-refresh-rotation')) return false;
+    // oidc-provider's default: rotate public clients' tokens, others when 70% of the lifetime has passed
+    if (client.clientAuthMethod === 'none' && !refreshToken.isSenderConstrained()) return true;
+    return refreshToken.ttlPercentagePassed() >= 70;
   },
   ttl: {
     AccessToken: (ctx, token, client) => token.resourceServer?.accessTokenTTL || clientTtl(client),
@@ -258,7 +288,16 @@ provider.use(async (ctx, next) => {
       ctx.body = publishedJwks;
       return;
     }
+    if (ctx.method === 'POST' && ctx.path === '/token/revocation' && await revocationIgnored(ctx)) {
+      ctx.status = 200;
+      ctx.body = '';
+      return;
+    }
     await next();
+    if (ctx.method === 'POST' && ctx.path === '/token' && ctx.status === 200 && ctx.body?.expires_in
+        && defects(ctx.oidc?.client).includes('understated-expires-in')) {
+      ctx.body = { ...ctx.body, expires_in: Math.min(ctx.body.expires_in, 3600) };
+    }
     if (
       DISCOVERY_PATHS.has(ctx.path)
       && ctx.status === 200
@@ -278,6 +317,28 @@ provider.use(async (ctx, next) => {
     log(ctx.method, ctx.req.originalUrl || ctx.url, ctx.status, `${ms.toFixed(1)}ms`);
   }
 });
+
+// redirect URI defects: wrap the model's matcher for the clients that carry them
+const exactRedirectAllowed = provider.Client.prototype.redirectUriAllowed;
+provider.Client.prototype.redirectUriAllowed = function redirectUriAllowed(value) {
+  const flaws = defects(this);
+  if (flaws.includes('redirect-prefix-match')) {
+    return this.redirectUris.some((registered) => String(value).startsWith(registered));
+  }
+  if (flaws.includes('loopback-exact-port')) return this.redirectUris.includes(value);
+  return exactRedirectAllowed.call(this, value);
+};
+
+// The client of a revocation request, from its Basic credentials (confidential clients only): enough to
+// answer for a 'revocation-ignored' client before oidc-provider reads the body.
+async function revocationIgnored(ctx) {
+  const header = ctx.get('authorization') || '';
+  if (!header.toLowerCase().startsWith('basic ')) return false;
+  const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
+  const clientId = decodeURIComponent(decoded.split(':')[0]);
+  const client = await provider.Client.find(clientId).catch(() => undefined);
+  return defects(client).includes('revocation-ignored');
+}
 
 provider.on('server_error', (ctx, err) => log('server_error', err?.stack || err));
 provider.on('grant.error', (ctx, err) => log('grant.error', err?.name, err?.message, err?.error_description || ''));

@@ -183,6 +183,43 @@ def default_clients() -> list[dict]:
     ]
 
 
+def _variant_of(client_id: str, new_id: str, **changes: Any) -> dict:
+    """A copy of a default client under another client_id, with ``changes`` (its one defect)."""
+    base = next(c for c in default_clients() if c["client_id"] == client_id)
+    return {**copy.deepcopy(base), "client_id": new_id, **changes}
+
+
+def client_matrix_clients() -> list[dict]:
+    """The default (control) clients plus one broken client per client check; see README.md."""
+    rt_portal = _variant_of("web-portal", "web-portal-rt", grant_types=["authorization_code", "refresh_token"],
+                            scope="openid profile email offline_access")
+    return [
+        *default_clients(),
+        rt_portal,
+        # a client the policy lists as removed but the provider still knows
+        _variant_of("web-portal", "legacy-portal"),
+        _variant_of("ci-deployer", "ci-deployer-wide", scope="deploy read admin"),
+        _variant_of("ci-deployer", "ci-deployer-long", access_token_ttl=8 * 3600),
+        _variant_of("ci-deployer", "ci-deployer-8h", access_token_ttl=8 * 3600,
+                    authcheck_defects=["understated-expires-in"]),
+        _variant_of("web-portal", "web-portal-cc", grant_types=["authorization_code", "client_credentials"]),
+        _variant_of("web-portal", "web-portal-implicit", grant_types=["authorization_code", "implicit"],
+                    response_types=["code", "id_token token"]),
+        _variant_of("web-portal", "web-portal-prefix", authcheck_defects=["redirect-prefix-match"]),
+        {**copy.deepcopy(rt_portal), "client_id": "web-portal-norevoke", "authcheck_defects": ["revocation-ignored"]},
+        _variant_of("enclii-cli", "cli-pkce-optional", authcheck_defects=["pkce-optional"]),
+        _variant_of("enclii-cli", "cli-exact-port", authcheck_defects=["loopback-exact-port"]),
+        _variant_of("enclii-cli", "cli-no-rotation", authcheck_defects=["no-refresh-rotation"]),
+    ]
+
+
+def client_matrix_spec() -> IdpSpec:
+    """The good IdP with the broken clients registered beside the controls; implicit is enabled at the
+    provider (for the one client registered for it), so only the clients differ."""
+    return IdpSpec(name="clients", clients=client_matrix_clients(),
+                   extra_config={"response_types": ["code", "id_token token"]})
+
+
 # ---------------------------------------------------------------------------------------
 # specs
 
@@ -689,6 +726,8 @@ __all__ = [
     "VARIANTS",
     "VARIANT_FACTORIES",
     "WEB_PORTAL_SECRET",
+    "client_matrix_clients",
+    "client_matrix_spec",
     "default_clients",
     "default_signing_keys",
     "public_jwk",

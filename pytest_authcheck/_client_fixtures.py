@@ -1,0 +1,193 @@
+"""Fixtures of the client suites: the client under test, probes of its provider's endpoints, and logins.
+
+Registered only when ``--authcheck`` is given. ``authcheck_login`` is the extension point for providers
+whose login is not an HTML form (an API, a JavaScript page, MFA): override it in a ``conftest.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from ._authz import AuthzOutcome, authorization_params, probe
+from ._clients import PolicyClient
+from ._codeflow import CodeFlows, UserTokens
+from ._errors import EvaluationError
+from ._http import Response
+from ._login import FormLogin, LoginFlow, LoginStep
+from ._oidc import OidcProvider
+from ._record import CheckRecord
+from ._redact import Secret
+from ._run import AuthcheckRun
+from ._tokens import Token
+
+
+def provider_hosts(provider: OidcProvider) -> set[str]:
+    """The hosts a login may pass through: the issuer's, its endpoints' and ``allowed_hosts``."""
+    import urllib.parse
+
+    hosts = {(urllib.parse.urlsplit(provider.issuer).hostname or "").lower()}
+    hosts.update(h.lower() for h in provider.config.get("allowed_hosts", []))
+    try:
+        hosts.add((urllib.parse.urlsplit(provider.endpoint("authorization_endpoint")).hostname or "").lower())
+    except EvaluationError:
+        pass
+    return hosts
+
+
+@pytest.fixture
+def oidc_client(request: pytest.FixtureRequest, authcheck_run: AuthcheckRun) -> PolicyClient:
+    """The policy client under test (tests using it run once per client of an oidc provider)."""
+    return PolicyClient.from_policy(request.param, authcheck_run.policy.section("clients")[request.param])
+
+
+@pytest.fixture
+def active_client(oidc_client: PolicyClient) -> PolicyClient:
+    """The client under test, skipped when the policy marks it removed or disabled."""
+    if not oidc_client.active:
+        pytest.skip(f"{oidc_client.target} is {oidc_client.state}: only client-auth.removed-client-refused applies")
+    return oidc_client
+
+
+@pytest.fixture
+def client_provider(oidc_client: PolicyClient, authcheck_run: AuthcheckRun) -> OidcProvider:
+    """The OIDC provider the client under test is registered with."""
+    return authcheck_run.oidc_providers[oidc_client.provider]
+
+
+@pytest.fixture
+def client_metadata(client_provider: OidcProvider, authcheck_record: CheckRecord) -> dict[str, Any]:
+    """The client's provider's discovery document (an *error* when it cannot be had)."""
+    authcheck_record.attach(client_provider.discovery().exchange)
+    return client_provider.metadata()
+
+
+@pytest.fixture
+def token_request(oidc_client: PolicyClient, client_provider: OidcProvider, client_metadata: dict[str, Any],
+                  authcheck_run: AuthcheckRun, authcheck_record: CheckRecord) -> Callable[..., Response]:
+    """``token_request(form, secret=None, method=None, client=None)``: POST to the token endpoint as the client.
+
+    The client's declared authentication is added (``secret``/``method`` override it for probes); the
+    exchange is attached as evidence. Credentials are never sent over plain http.
+    """
+    endpoint = client_provider.endpoint("token_endpoint")
+    if not endpoint.startswith("https://") and not client_provider.http_tolerated(endpoint):
+        raise EvaluationError(f"the token endpoint {endpoint} is not https; client credentials are never sent "
+                              "over plain http")
+
+    def send(form: dict[str, Any], *, secret: Secret | str | None = None, method: str | None = None,
+             client: PolicyClient | None = None) -> Response:
+        who = client or oidc_client
+        data, auth = who.credentials(form, secret=secret, method=method)
+        response = authcheck_run.http.post(endpoint, data=data, auth=auth)
+        authcheck_record.attach(response.exchange)
+        return response
+
+    return send
+
+
+@pytest.fixture
+def authz_probe(oidc_client: PolicyClient, client_provider: OidcProvider, client_metadata: dict[str, Any],
+                authcheck_run: AuthcheckRun, authcheck_record: CheckRecord) -> Callable[..., AuthzOutcome]:
+    """``authz_probe(redirect_uri=None, **params)``: one pre-login authorization request, never followed.
+
+    Starts from an ordinary code-flow request for the client (its first registered redirect URI, PKCE S256,
+    state, nonce, the policy's scopes); keyword arguments replace members (``None`` removes one).
+    """
+    endpoint = client_provider.endpoint("authorization_endpoint")
+    hosts = provider_hosts(client_provider)
+
+    def send(redirect_uri: str | None = None, **params: str | None) -> AuthzOutcome:
+        uri = redirect_uri if redirect_uri is not None else (oidc_client.redirect_uris[0] if oidc_client.redirect_uris else "")
+        request = authorization_params(oidc_client.client_id, uri, scope=oidc_client.scope_request())
+        for key, value in params.items():
+            if value is None:
+                request.pop(key, None)
+            else:
+                request[key] = value
+        outcome = probe(authcheck_run.http, endpoint, request, provider_hosts=hosts)
+        authcheck_record.attach(outcome.exchange)
+        return outcome
+
+    return send
+
+
+@pytest.fixture
+def authz_baseline(active_client: PolicyClient, authz_probe: Callable[..., AuthzOutcome]) -> AuthzOutcome:
+    """The control probe: an ordinary request with the first registered redirect URI must proceed to login.
+
+    Probes that expect a refusal use it to prove the refusal is about their variation, not the client;
+    when the control itself is refused the test is an *error* (see redirect-uri.registered-accepted).
+    """
+    if not active_client.declares("authorization_code") or not active_client.redirect_uris:
+        pytest.skip(f"{active_client.target} declares no authorization_code grant with redirect_uris")
+    outcome = authz_probe()
+    if outcome.refused or outcome.kind != "proceeds to login":
+        raise EvaluationError(f"the ordinary authorization request of {active_client.target} is not accepted "
+                              f"({outcome.describe()}), so refusals of variations prove nothing; see "
+                              + ("client-auth.public-client-known" if outcome.error == "invalid_client"
+                                 else "redirect-uri.registered-accepted"))
+    return outcome
+
+
+def _default_login(run: AuthcheckRun) -> LoginStep:
+    def login(flow: LoginFlow) -> str:
+        provider = run.policy.section("providers").get(flow.provider, {})
+        user = provider.get("test_user")
+        if not user:
+            pytest.skip(f"needs a user's login: providers.{flow.provider} declares no test_user and no "
+                        "authcheck_login fixture is plugged in")
+        return FormLogin(run.http, str(user["username"]), user["password"])(flow)
+    return login
+
+
+@pytest.fixture(scope="session")
+def authcheck_login(authcheck_run: AuthcheckRun) -> LoginStep:
+    """The login step of authorization-code flows: ``login(flow) -> callback URL``.
+
+    The default logs ``providers.NAME.test_user`` in through the provider's HTML forms (login, consent;
+    hidden inputs and cookies kept per flow) and skips the check when no test user is declared. Override
+    it for an API login, a JavaScript page or MFA: ``flow.authorization_url`` is where the browser would
+    go, ``flow.is_callback(url)`` recognises the redirect back to ``flow.redirect_uri``; return that URL
+    (with ``code`` and ``state``) without requesting it.
+    """
+    return _default_login(authcheck_run)
+
+
+@pytest.fixture(scope="session")
+def authcheck_code_flows(authcheck_run: AuthcheckRun, authcheck_login: LoginStep) -> Iterator[CodeFlows]:
+    """Authorization-code flows for the run's clients (one cached token set per client, fresh ones on demand)."""
+    yield CodeFlows(authcheck_run.http, authcheck_run.oidc_providers, authcheck_login, provider_hosts)
+
+
+@dataclass
+class ClientToken:
+    """The run's token for a client: ``token`` (a ``Token``), and ``user`` when it came from a login."""
+
+    token: Token
+    user: UserTokens | None = None
+
+
+@pytest.fixture
+def client_token(active_client: PolicyClient, client_metadata: dict[str, Any], authcheck_token: Callable[..., Token],
+                 authcheck_code_flows: CodeFlows, authcheck_record: CheckRecord) -> ClientToken:
+    """The run's token for the client under test (client credentials when declared, else the cached login's).
+
+    Skips when the client has neither; an *error* when the token cannot be had.
+    """
+    if active_client.declares("client_credentials") and active_client.secret is not None:
+        return ClientToken(authcheck_token(active_client.name))
+    if active_client.uses_login:
+        tokens = authcheck_code_flows.tokens(active_client)
+        authcheck_record.attach(*tokens.exchanges)
+        return ClientToken(tokens.token, tokens)
+    pytest.skip(f"{active_client.target} declares neither client_credentials with a secret nor authorization_code "
+                "with redirect_uris: no token to look at")
+
+
+def iter_fixture_names() -> Iterator[str]:
+    """The public fixture names of the client suites (documented in the README)."""
+    yield from ("oidc_client", "authcheck_login", "authcheck_code_flows", "token_request", "authz_probe", "client_token")

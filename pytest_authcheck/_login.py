@@ -1,0 +1,223 @@
+"""Logging a test user in without a browser: a generic driver for HTML form logins.
+
+The driver starts at the authorization URL and walks the provider's pages through the run's HTTP layer:
+it follows redirects on the provider's own hosts, fills the form that has a password field with the test
+account, submits consent forms (hidden inputs such as CSRF tokens included), and keeps cookies in a jar
+of its own for the one flow. It stops at the first redirect to the client's redirect URI and returns
+that URL: the redirect URI is never requested.
+
+Logins that are an API, a JavaScript page or need MFA plug in their own step by overriding the
+``authcheck_login`` fixture with a callable of the same shape: ``login(flow) -> callback URL``.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from typing import Any
+
+from ._authz import REDIRECT_STATUSES, same_target
+from ._errors import EvaluationError
+from ._http import Exchange, HttpClient, Response
+from ._oidc import is_loopback
+from ._redact import Secret
+
+USERNAME_FIELDS = ("username", "login", "email", "user", "userid", "user_id", "identifier", "j_username")
+MAX_STEPS = 15
+
+
+@dataclass
+class LoginFlow:
+    """One login to perform: where it starts and what ends it."""
+
+    client: str
+    provider: str
+    authorization_url: str
+    redirect_uri: str
+    provider_hosts: set[str]
+    exchanges: list[Exchange] = field(default_factory=list)
+
+    def is_callback(self, url: str) -> bool:
+        """Whether ``url`` is the redirect back to the client (any port for a loopback URI, RFC 8252 §7.3)."""
+        if same_target(url, self.redirect_uri):
+            return True
+        a, b = urllib.parse.urlsplit(url), urllib.parse.urlsplit(self.redirect_uri)
+        return (b.scheme == "http" and is_loopback(b.hostname or "") and b.port is None
+                and (a.scheme, a.hostname, a.path) == (b.scheme, b.hostname, b.path))
+
+
+LoginStep = Callable[[LoginFlow], str]
+
+
+class CookieJar:
+    """Cookies of one login flow: host-only, path-scoped, dropped when expired (RFC 6265, simplified)."""
+
+    def __init__(self) -> None:
+        self._cookies: dict[tuple[str, str, str], tuple[str, float | None]] = {}
+
+    def update(self, url: str, set_cookie_headers: list[str]) -> None:
+        """Store the cookies a response set for ``url``."""
+        parts = urllib.parse.urlsplit(url)
+        host = (parts.hostname or "").lower()
+        default_path = parts.path.rsplit("/", 1)[0] or "/"
+        for header in set_cookie_headers:
+            pieces = [p.strip() for p in header.split(";")]
+            if "=" not in pieces[0]:
+                continue
+            name, value = pieces[0].split("=", 1)
+            path, expires = default_path, None
+            for attribute in pieces[1:]:
+                key, _, val = attribute.partition("=")
+                key = key.strip().lower()
+                if key == "path" and val.startswith("/"):
+                    path = val
+                elif key == "max-age":
+                    try:
+                        expires = time.time() + int(val)
+                    except ValueError:
+                        pass
+            if expires is not None and expires <= time.time():
+                self._cookies.pop((host, path, name), None)
+            else:
+                self._cookies[(host, path, name)] = (value, expires)
+
+    def header(self, url: str) -> str | None:
+        """The Cookie header for a request to ``url``, or None."""
+        parts = urllib.parse.urlsplit(url)
+        host, path = (parts.hostname or "").lower(), parts.path or "/"
+        now = time.time()
+        pairs = [f"{name}={value}" for (h, p, name), (value, expires) in sorted(self._cookies.items(), key=lambda i: -len(i[0][1]))
+                 if h == host and (path == p or path.startswith(p.rstrip("/") + "/")) and (expires is None or expires > now)]
+        return "; ".join(pairs) or None
+
+
+@dataclass
+class Form:
+    """An HTML form: where it goes and the values it would submit."""
+
+    action: str
+    method: str
+    fields: list[tuple[str, str, str]] = field(default_factory=list)  # (type, name, value)
+    buttons: list[tuple[str, str]] = field(default_factory=list)  # (name, value) of named submit buttons
+
+    @property
+    def has_password(self) -> bool:
+        """A login form."""
+        return any(kind == "password" for kind, _, _ in self.fields)
+
+
+class _FormParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.forms: list[Form] = []
+        self._current: Form | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k.lower(): (v or "") for k, v in attrs}
+        if tag == "form":
+            self._current = Form(action=a.get("action", ""), method=(a.get("method") or "get").upper())
+            self.forms.append(self._current)
+        elif self._current is not None and tag == "input" and a.get("name"):
+            kind = a.get("type", "text").lower()
+            if kind in ("submit", "image"):
+                self._current.buttons.append((a["name"], a.get("value", "")))
+            elif kind not in ("checkbox", "radio") or "checked" in a:
+                self._current.fields.append((kind, a["name"], a.get("value", "")))
+        elif self._current is not None and tag == "button" and a.get("name") and a.get("type", "submit") == "submit":
+            self._current.buttons.append((a["name"], a.get("value", "")))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._current = None
+
+
+def parse_forms(html: str) -> list[Form]:
+    """The forms of a page (malformed HTML yields what could be read)."""
+    parser = _FormParser()
+    try:
+        parser.feed(html)
+        parser.close()
+    except Exception:  # a hostile page must not crash the run; keep what was parsed
+        pass
+    return parser.forms
+
+
+class FormLogin:
+    """Logs the test account in through HTML forms (login, then consent), one cookie jar per flow."""
+
+    def __init__(self, http: HttpClient, username: str, password: Secret, *, max_steps: int = MAX_STEPS) -> None:
+        self.http = http
+        self.username = username
+        self.password = password
+        self.max_steps = max_steps
+
+    def __call__(self, flow: LoginFlow) -> str:
+        """Walk from the authorization URL to the redirect back to the client; return that URL."""
+        jar = CookieJar()
+        url, method, data = flow.authorization_url, "GET", None
+        submitted_password = False
+        for step in range(1, self.max_steps + 1):
+            host = (urllib.parse.urlsplit(url).hostname or "").lower()
+            if host not in flow.provider_hosts:
+                raise EvaluationError(f"the login left the provider's hosts at step {step} ({host}); add the host to "
+                                      "allowed_hosts or plug in your own login step (authcheck_login)")
+            cookie = jar.header(url)
+            response = self.http.request(method, url, data=data, headers={"Cookie": cookie} if cookie else None)
+            flow.exchanges.append(response.exchange)
+            jar.update(url, response.headers.get_list("set-cookie"))
+            if response.status in REDIRECT_STATUSES and response.headers.get("location"):
+                target = urllib.parse.urljoin(url, response.headers["location"])
+                if flow.is_callback(target):
+                    return target
+                url, method, data = target, "GET", None
+                continue
+            if response.status != 200:
+                raise EvaluationError(f"the login stopped at step {step}: HTTP {response.status} from "
+                                      f"{_short(url)}" + _error_hint(response))
+            form = self._choose(parse_forms(response.text[:262144]), submitted_password, step, url)
+            values: dict[str, Any] = {name: value for kind, name, value in form.fields}
+            if form.has_password:
+                submitted_password = True
+                for kind, name, _ in form.fields:
+                    if kind == "password":
+                        values[name] = self.password
+                    elif kind in ("text", "email") and (name.lower() in USERNAME_FIELDS or len(form.fields) <= 3):
+                        values[name] = self.username
+            if form.buttons:
+                values.setdefault(*form.buttons[0])
+            url = urllib.parse.urljoin(url, form.action or url)
+            method, data = ("POST", values) if form.method == "POST" else ("GET", None)
+            if method == "GET":
+                url = url.split("?", 1)[0] + "?" + urllib.parse.urlencode({k: v.reveal() if isinstance(v, Secret) else v
+                                                                            for k, v in values.items()})
+        raise EvaluationError(f"the login did not return to {flow.redirect_uri} within {self.max_steps} steps")
+
+    @staticmethod
+    def _choose(forms: list[Form], submitted_password: bool, step: int, url: str) -> Form:
+        with_password = [f for f in forms if f.has_password]
+        if with_password:
+            if submitted_password:
+                raise EvaluationError("the provider showed the login form again after the test account's password was "
+                                      "submitted: check providers.*.test_user (or the account needs MFA: plug in "
+                                      "your own login step with the authcheck_login fixture)")
+            return with_password[0]
+        posting = [f for f in forms if f.method == "POST"]
+        if posting:
+            return posting[0]
+        raise EvaluationError(f"the login stopped at step {step}: {_short(url)} shows no form to submit "
+                              "(a JavaScript login? plug in your own login step with the authcheck_login fixture)")
+
+
+def _short(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def _error_hint(response: Response) -> str:
+    from ._authz import _ERROR_WORD
+
+    match = _ERROR_WORD.search(response.text[:65536])
+    return f" ({match.group(1)})" if match else ""

@@ -1,0 +1,72 @@
+"""The lifetime arithmetic of lifetimes.access-token and lifetimes.id-token, at a frozen clock."""
+
+from __future__ import annotations
+
+from freezegun import freeze_time
+
+from pytest_authcheck._lifetimes import assess_access_token, assess_id_token
+
+NOW = 1_800_000_000
+
+
+@freeze_time("2027-01-15 08:00:00")
+def test_one_hour_token_that_says_one_hour_passes():
+    import time
+    now = time.time()
+    report = assess_access_token(expires_in=3600, claims={"iat": now, "exp": now + 3600}, received_at=now,
+                                 max_seconds=3600)
+    assert report.problems == [] and report.observed == {"expires_in": 3600, "exp - iat": 3600}
+
+
+@freeze_time("2027-01-15 08:00:00")
+def test_says_one_hour_but_lives_eight_fails():
+    import time
+    now = time.time()
+    report = assess_access_token(expires_in=3600, claims={"iat": now, "exp": now + 8 * 3600}, received_at=now,
+                                 max_seconds=3600)
+    assert report.problems == ["the JWT lives 28800s (8h) (exp - iat) but expires_in says 3600s (1h)",
+                               "the JWT lives 28800s (8h) (exp - iat), more than the policy's 1h"]
+
+
+def test_disagreement_within_the_skew_passes():
+    report = assess_access_token(expires_in=3600, claims={"iat": NOW, "exp": NOW + 3630}, received_at=NOW,
+                                 max_seconds=3600, skew=60, now=NOW)
+    assert report.problems == []
+
+
+def test_expires_in_over_the_bound_and_under_the_minimum():
+    assert assess_access_token(expires_in=2_505_600, claims=None, received_at=NOW, max_seconds=3600, now=NOW).problems == \
+        ["expires_in 2505600s (29d) exceeds the policy's 1h"]
+    assert assess_access_token(expires_in=30, claims=None, received_at=NOW, max_seconds=3600, min_seconds=300,
+                               now=NOW).problems == ["expires_in 30s is below the policy's minimum 5m"]
+
+
+def test_malformed_expires_in_is_a_problem_not_a_crash():
+    for value in ("3600", -5, 0, 1.5, True, [1]):
+        problems = assess_access_token(expires_in=value, claims=None, received_at=NOW, max_seconds=3600, now=NOW).problems
+        assert problems and "is not a positive whole number of seconds" in problems[0], value
+
+
+def test_future_iat_and_nbf_beyond_the_skew():
+    claims = {"iat": NOW + 600, "nbf": NOW + 30, "exp": NOW + 1200}
+    problems = assess_access_token(expires_in=600, claims=claims, received_at=NOW, max_seconds=3600, skew=60,
+                                   now=NOW).problems
+    assert problems == ["iat is 600s in the future (max_clock_skew 1m)"]
+
+
+def test_expired_and_unknown_lifetimes():
+    assert "exp is already in the past" in assess_access_token(
+        expires_in=600, claims={"iat": NOW - 700, "exp": NOW - 100}, received_at=NOW, max_seconds=3600, now=NOW).problems
+    assert assess_access_token(expires_in=None, claims=None, received_at=NOW, max_seconds=3600, now=NOW).problems == \
+        ["the response has no expires_in and the token no exp/iat: its lifetime is unknown"]
+
+
+@freeze_time("2027-01-15 08:00:00")
+def test_id_token_bounds():
+    import time
+    now = time.time()
+    assert assess_id_token({"iat": now, "exp": now + 3600}, received_at=now, max_seconds=3600).problems == []
+    assert assess_id_token({"iat": now, "exp": now + 7200}, received_at=now, max_seconds=3600).problems == \
+        ["the ID token lives 7200s (2h), more than the policy's 1h"]
+    assert assess_id_token({"exp": now}, received_at=now, max_seconds=None).problems == \
+        ["the ID token lacks iat or exp (OIDC Core §2)"]

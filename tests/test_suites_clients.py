@@ -1,0 +1,302 @@
+"""The client suites against a real oidc-provider IdP: control clients pass, each broken client fails its check.
+
+The "clients" IdP (``tests.idp.world.client_matrix_spec``) registers the good clients and, beside them, one
+broken client per check that differs from its control only in its defect. One ``pytest --authcheck`` run
+over a policy listing them all gives the whole matrix.
+"""
+
+from __future__ import annotations
+
+import httpcore  # noqa: F401  (pins one httpcore for pytester's in-process runs; see test_suites_oidc)
+
+import re
+import textwrap
+
+import pytest
+
+from tests.conftest import oidc_policy
+from tests.idp.world import WEB_PORTAL_SECRET, client_matrix_spec
+
+STALE_SECRET = "dpl_stale_0000000000000000000000000000000000"
+TEST_PASSWORD = "alice-test-password-1234"
+
+
+def client(name: str, client_id: str, **keys: object) -> str:
+    lines = [f"[clients.{name}]", 'provider = "sso"', f'client_id = "{client_id}"']
+    for key, value in keys.items():
+        if isinstance(value, bool):
+            lines.append(f"{key} = {str(value).lower()}")
+        elif isinstance(value, (list, tuple)):
+            lines.append(f"{key} = [" + ", ".join(f'"{v}"' for v in value) + "]")
+        else:
+            lines.append(f'{key} = "{value}"')
+    return "\n".join(lines) + "\n\n"
+
+
+def cc(name: str, client_id: str, **keys: object) -> str:
+    return client(name, client_id, client_secret="${DEPLOYER_SECRET}", type="confidential", application="service",
+                  grant_types=["client_credentials"], scopes=["deploy", "read"], **keys)
+
+
+def native(name: str, client_id: str, **keys: object) -> str:
+    return client(name, client_id, type="public", application="native",
+                  grant_types=["authorization_code", "refresh_token"], redirect_uris=["http://127.0.0.1/callback"],
+                  scopes=["openid", "profile", "email", "deploy", "read"], pkce="S256", refresh_token_rotation=True, **keys)
+
+
+def web(name: str, client_id: str, *, refresh: bool = False, **keys: object) -> str:
+    grants = ["authorization_code", "refresh_token"] if refresh else ["authorization_code"]
+    scopes = ["openid", "profile", "email"] if refresh else ["openid", "profile", "email", "read"]
+    return client(name, client_id, client_secret="${WEB_PORTAL_SECRET}", type="confidential", application="web",
+                  grant_types=grants, redirect_uris=["https://app.test/auth/callback"], scopes=scopes, **keys)
+
+
+CONTROLS = (cc("deployer", "ci-deployer", access_token_max="15m") + native("cli", "enclii-cli")
+            + web("portal", "web-portal") + web("portal-rt", "web-portal-rt", refresh=True)
+            + client("retired", "retired-app", state="removed", redirect_uris=["https://app.test/auth/callback"]))
+BROKEN = (cc("stale-secret", "ci-deployer", access_token_max="15m").replace("${DEPLOYER_SECRET}", "${STALE_SECRET}")
+          + client("legacy", "legacy-portal", state="removed", redirect_uris=["https://app.test/auth/callback"])
+          + client("portal-as-public", "web-portal", type="public", application="web", grant_types=["authorization_code"],
+                   redirect_uris=["https://app.test/auth/callback"], scopes=["openid", "profile", "email", "read"])
+          + web("portal-moved", "web-portal").replace("https://app.test/auth/callback", "https://app.test/callback")
+          + cc("deployer-wide", "ci-deployer-wide")
+          + cc("deployer-long", "ci-deployer-long", access_token_max="1h")
+          + cc("deployer-8h", "ci-deployer-8h", access_token_max="1h")
+          + web("portal-cc", "web-portal-cc") + web("portal-implicit", "web-portal-implicit")
+          + web("portal-prefix", "web-portal-prefix") + web("portal-norevoke", "web-portal-norevoke", refresh=True)
+          + native("cli-pkce-optional", "cli-pkce-optional") + native("cli-exact-port", "cli-exact-port")
+          + native("cli-no-rotation", "cli-no-rotation") + native("ghost-cli", "unregistered-cli"))
+
+
+def matrix_policy(idp, *, clients: str = CONTROLS + BROKEN, test_user: bool = True) -> str:
+    provider = 'test_user = { username = "alice", password = "${SSO_TEST_PASSWORD}" }' if test_user else ""
+    head = oidc_policy(idp, provider=provider)
+    return head[:head.index("[clients.deployer]")] + textwrap.dedent(clients)
+
+
+ENV = {"WEB_PORTAL_SECRET": WEB_PORTAL_SECRET, "STALE_SECRET": STALE_SECRET, "SSO_TEST_PASSWORD": TEST_PASSWORD}
+
+
+@pytest.fixture(scope="module")
+def clients_idp(idp_world):
+    return idp_world.start(client_matrix_spec())
+
+
+def results_by_target(run) -> dict[str, dict[str, dict]]:
+    out: dict[str, dict[str, dict]] = {}
+    for result in run.report["results"]:
+        out.setdefault(result["target"], {})[result["check"]] = result
+    return out
+
+
+CLIENT_CHECKS = {
+    "client-auth.secret-accepted", "client-auth.wrong-secret-refused", "client-auth.unknown-client-refused",
+    "client-auth.removed-client-refused", "client-auth.public-client-known", "client-auth.auth-method",
+    "grants.declared-work", "grants.undeclared-refused", "grants.response-types",
+    "redirect-uri.registered-accepted", "redirect-uri.unregistered-refused", "redirect-uri.exact-match",
+    "redirect-uri.loopback-any-port", "pkce.required", "pkce.plain-refused", "pkce.verifier-enforced",
+    "scopes.out-of-policy-refused", "scopes.granted-within-policy", "scopes.openid-id-token",
+    "lifetimes.access-token", "lifetimes.id-token", "refresh.rotation", "revocation.revoked-inactive",
+}
+
+# broken client -> the one check it must fail, and the message that says why
+EXPECTED_FAILURES = {
+    "clients.stale-secret": ("client-auth.secret-accepted",
+                             r"^the token endpoint refused clients\.stale-secret \(ci-deployer\) with its declared "
+                             r"client_secret_basic secret: HTTP 401 error='invalid_client'$"),
+    "clients.legacy": ("client-auth.removed-client-refused",
+                       r"^clients\.legacy \(legacy-portal\) is marked removed but the provider still knows it: "),
+    "clients.portal-as-public": ("client-auth.auth-method",
+                                 r"declares none: the client is refused without a secret \(invalid_client\): "
+                                 r"it is not registered as public$"),
+    "clients.ghost-cli": ("client-auth.public-client-known",
+                          r"^the authorization endpoint does not know clients\.ghost-cli \(unregistered-cli\): "
+                          r"error page HTTP 400 \(invalid_client\)$"),
+    "clients.portal-cc": ("grants.undeclared-refused",
+                          r"may use grant\(s\) the policy does not declare: client_credentials \(a token was issued\)$"),
+    "clients.portal-implicit": ("grants.response-types", r"'id_token token' \(proceeds to login \(HTTP 303\)\)$"),
+    "clients.portal-moved": ("redirect-uri.registered-accepted",
+                             r"^redirect URI mismatch: the provider refuses registered URI\(s\) of clients\.portal-moved "
+                             r"\(web-portal\): https://app\.test/callback \(error page HTTP 400 \(invalid_redirect_uri\)\)$"),
+    "clients.portal-prefix": ("redirect-uri.exact-match",
+                              r"^6 variant\(s\) of the registered redirect URI\(s\) of clients\.portal-prefix "
+                              r"\(web-portal-prefix\) are accepted: suffix appended \(https://app\.test/auth/callbackx\), "
+                              r"extra path segment .*'\.\.' traversal .*trailing slash .*added query .*fragment"),
+    "clients.cli-exact-port": ("redirect-uri.loopback-any-port",
+                               r"^port changed during callback: the provider refuses clients\.cli-exact-port "
+                               r"\(cli-exact-port\)'s loopback redirect URI on another port: http://127\.0\.0\.1:53682/callback"),
+    "clients.cli-pkce-optional": ("pkce.required",
+                                  r"^PKCE is not required for clients\.cli-pkce-optional \(cli-pkce-optional\): a request "
+                                  r"without code_challenge gets proceeds to login"),
+    "clients.deployer-wide": ("scopes.out-of-policy-refused",
+                              r"^clients\.deployer-wide \(ci-deployer-wide\) was granted scope\(s\) outside the policy: "
+                              r"admin \(policy: deploy read\)$"),
+    "clients.deployer-long": ("lifetimes.access-token",
+                              r"^access token of clients\.deployer-long \(ci-deployer-long\): expires_in 28800s \(8h\) "
+                              r"exceeds the policy's 1h"),
+    "clients.deployer-8h": ("lifetimes.access-token",
+                            r"the JWT lives 28800s \(8h\) \(exp - iat\) but expires_in says 3600s \(1h\)"),
+    "clients.cli-no-rotation": ("refresh.rotation",
+                                r"^refresh tokens of clients\.cli-no-rotation \(cli-no-rotation\) are not rotated: the "
+                                r"refresh returned same refresh token; the old refresh token still works after it was used$"),
+    "clients.portal-norevoke": ("revocation.revoked-inactive",
+                                r"revoked through RFC 7009 still works: introspection still says active=True; the "
+                                r"revoked refresh token still refreshes$"),
+}
+CONTROL_TARGETS = {"clients.deployer", "clients.cli", "clients.portal", "clients.portal-rt", "clients.retired"}
+# checks a control must reach a verdict on (pass), not skip: every check passes on some control
+CONTROL_PASSES = {
+    "clients.deployer": {"client-auth.secret-accepted", "client-auth.wrong-secret-refused", "client-auth.auth-method",
+                         "client-auth.unknown-client-refused", "grants.declared-work", "grants.undeclared-refused",
+                         "scopes.out-of-policy-refused", "scopes.granted-within-policy", "lifetimes.access-token"},
+    "clients.cli": {"client-auth.public-client-known", "client-auth.auth-method", "redirect-uri.registered-accepted",
+                    "redirect-uri.unregistered-refused", "redirect-uri.exact-match", "redirect-uri.loopback-any-port",
+                    "pkce.required", "pkce.plain-refused", "pkce.verifier-enforced", "grants.response-types",
+                    "scopes.openid-id-token", "lifetimes.access-token", "lifetimes.id-token", "refresh.rotation",
+                    "revocation.revoked-inactive", "scopes.granted-within-policy"},
+    "clients.portal": {"client-auth.secret-accepted", "redirect-uri.exact-match", "grants.undeclared-refused",
+                       "scopes.out-of-policy-refused"},
+    "clients.portal-rt": {"revocation.revoked-inactive"},
+    "clients.retired": {"client-auth.removed-client-refused"},
+}
+
+
+@pytest.fixture(scope="module")
+def matrix_run(clients_idp, pytester_module_run):
+    return pytester_module_run(matrix_policy(clients_idp))
+
+
+@pytest.fixture(scope="module")
+def pytester_module_run(tmp_path_factory):
+    """One subprocess ``pytest --authcheck -m clients`` run per module (the matrix is big: run it once)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    def run(policy: str, *args: str) -> dict:
+        folder = tmp_path_factory.mktemp("client-matrix")
+        (folder / "authcheck.toml").write_text(policy)
+        env = {**os.environ, **ENV, "DEPLOYER_SECRET": __import__("tests.idp.world", fromlist=["x"]).DEPLOYER_SECRET}
+        completed = subprocess.run([sys.executable, "-m", "pytest", "--authcheck", "-p", "no:cacheprovider", "-m", "clients",
+                                    "-q", "-rfE", *args], cwd=folder, env=env, capture_output=True, text=True, timeout=600)
+        report = json.loads((folder / "reports" / "authcheck.json").read_text())
+        html = (folder / "reports" / "authcheck.html").read_text()
+        return {"report": report, "output": completed.stdout + completed.stderr, "html": html, "code": completed.returncode}
+
+    return run
+
+
+def by_target(report: dict) -> dict[str, dict[str, dict]]:
+    out: dict[str, dict[str, dict]] = {}
+    for result in report["results"]:
+        out.setdefault(result["target"], {})[result["check"]] = result
+    return out
+
+
+def test_every_client_check_runs_for_every_client(matrix_run):
+    targets = by_target(matrix_run["report"])
+    assert set(targets) == CONTROL_TARGETS | set(EXPECTED_FAILURES) | {"clients.cli-exact-port"}
+    for target, checks in targets.items():
+        assert set(checks) == CLIENT_CHECKS, (target, CLIENT_CHECKS ^ set(checks))
+
+
+def test_controls_pass_every_check_that_applies(matrix_run):
+    targets = by_target(matrix_run["report"])
+    for target in CONTROL_TARGETS:
+        statuses = {c: r["status"] for c, r in targets[target].items()}
+        assert set(statuses.values()) <= {"passed", "skipped"}, (target, statuses, matrix_run["output"][-3000:])
+        passed = {c for c, s in statuses.items() if s == "passed"}
+        assert CONTROL_PASSES[target] <= passed, (target, CONTROL_PASSES[target] - passed)
+        for result in targets[target].values():
+            if result["status"] == "skipped":
+                assert result["message"], result  # a skip always says why
+    assert set().union(*CONTROL_PASSES.values()) == CLIENT_CHECKS, "every check passes on some control"
+
+
+@pytest.mark.parametrize("target", sorted(EXPECTED_FAILURES))
+def test_broken_client_fails_its_check(matrix_run, target):
+    check_id, pattern = EXPECTED_FAILURES[target]
+    checks = by_target(matrix_run["report"])[target]
+    failed = {c for c, r in checks.items() if r["status"] == "failed"}
+    assert failed == {check_id}, (target, {c: checks[c]["message"] for c in failed})
+    result = checks[check_id]
+    assert re.search(pattern, result["message"]), result["message"]
+    assert result["expected"] is not None and result["observed"] is not None
+    assert result["evidence"]["exchanges"], result
+    checks_table = matrix_run["report"]["checks"]
+    check = checks_table[check_id] if isinstance(checks_table, dict) else next(c for c in checks_table if c["id"] == check_id)
+    assert check["remediation"] and check["refs"]
+    # what else could not be evaluated points at the failing check instead of failing too
+    for other, r in checks.items():
+        if r["status"] == "error":
+            assert "see " in r["message"] or "could not evaluate" in r["message"], (other, r["message"])
+
+
+def test_evidence_never_holds_a_secret_or_token(matrix_run):
+    from tests.idp.world import DEPLOYER_SECRET
+
+    blob = matrix_run["output"] + matrix_run["html"] + __import__("json").dumps(matrix_run["report"])
+    for secret in (DEPLOYER_SECRET, WEB_PORTAL_SECRET, STALE_SECRET, TEST_PASSWORD):
+        assert secret not in blob
+    assert not re.search(r"eyJ[A-Za-z0-9_-]{10,}\.eyJ", blob), "a raw JWT reached an output"
+    leak = re.search(r".{200}[?&#]code=[A-Za-z0-9_-]{10}.{100}", blob, re.S)
+    assert not leak, f"an authorization code reached an output: {leak.group(0) if leak else ''}"
+    # decoded JWTs are evidence (header and claims only)
+    jwts = [j for r in matrix_run["report"]["results"] for j in r.get("evidence", {}).get("jwts", [])]
+    assert any(j.get("claims", {}).get("iss") for j in jwts)
+
+
+def test_html_report_shows_client_findings(matrix_run):
+    html = matrix_run["html"]
+    for check_id in ("redirect-uri.exact-match", "refresh.rotation", "lifetimes.access-token"):
+        assert check_id in html
+
+
+def test_without_a_test_user_the_login_checks_skip_with_the_reason(clients_idp, run_authcheck):
+    clients = cc("deployer", "ci-deployer") + native("cli", "enclii-cli")
+    run = run_authcheck(matrix_policy(clients_idp, clients=clients, test_user=False), "-m", "clients", env=ENV)
+    results = by_target(run.report)["clients.cli"]
+    reason = "needs a user's login: providers.sso declares no test_user and no authcheck_login fixture is plugged in"
+    for check_id in ("pkce.verifier-enforced", "refresh.rotation", "lifetimes.access-token", "scopes.openid-id-token"):
+        assert results[check_id]["status"] == "skipped" and reason in results[check_id]["message"], results[check_id]
+    # the pre-login probes still reach their verdicts
+    assert results["redirect-uri.exact-match"]["status"] == "passed"
+    assert run.not_passed() == {}, run.output()
+
+
+def test_a_plugged_in_login_step_is_used(clients_idp, run_authcheck, pytester):
+    """A team whose login is an API overrides authcheck_login; here it wraps the form driver to prove it runs."""
+    pytester.makeconftest("""
+        import pytest
+        from pytest_authcheck._login import FormLogin
+        from pytest_authcheck._redact import Secret
+
+        CALLS = []
+
+        @pytest.fixture(scope="session")
+        def authcheck_login(authcheck_run):
+            def login(flow):
+                CALLS.append(flow.client)
+                return FormLogin(authcheck_run.http, "alice", Secret("own-login-step-pw"))(flow)
+            return login
+
+        def pytest_terminal_summary(terminalreporter):
+            terminalreporter.write_line(f"custom login used {len(CALLS)} times")
+    """)
+    run = run_authcheck(matrix_policy(clients_idp, clients=native("cli", "enclii-cli"), test_user=False),
+                        "-m", "clients", "-k", "rotation", env=ENV)
+    assert run.status("refresh.rotation") == "passed", run.output()
+    assert "custom login used 1 times" in run.output()
+
+
+def test_parallel_run_gives_the_same_results(clients_idp, pytester_module_run, matrix_run):
+    clients = cc("deployer-long", "ci-deployer-long", access_token_max="1h") + native("cli", "enclii-cli") \
+        + web("portal-prefix", "web-portal-prefix")
+    policy = matrix_policy(clients_idp, clients=clients)
+    serial = pytester_module_run(policy)["report"]
+    parallel = pytester_module_run(policy, "-n", "2")["report"]
+    key = lambda report: sorted((r["nodeid"], r["status"]) for r in report["results"])  # noqa: E731
+    assert key(serial) == key(parallel)
+    assert ("clients.portal-prefix", "failed") in {(r["target"], r["status"]) for r in parallel["results"]
+                                                    if r["check"] == "redirect-uri.exact-match"}
