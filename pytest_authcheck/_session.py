@@ -93,7 +93,7 @@ class AuthcheckSession:
                 # An accepted finding reads as xfail everywhere pytest reports (terminal, JUnit, pytest-html),
                 # so pytest's own outputs agree with the result model.
                 report.outcome = "skipped"
-                report.wasxfail = waiver_text(result["waiver"])  # type: ignore[attr-defined]
+                report.wasxfail = waiver_text(result["waiver"])
             # JUnit XML writes the properties of the teardown report, which pytest builds from the item.
             item.user_properties.extend(result_properties(result))
             report.authcheck = result  # type: ignore[attr-defined]

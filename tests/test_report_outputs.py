@@ -362,7 +362,7 @@ def test_the_html_report_loads_filters_and_prints_in_chromium(idp, run_authcheck
 PAYLOAD = "\"'><img src=x onerror=\"window.__acPwned=1\">"
 
 
-def test_hostile_idp_strings_show_escaped_in_chromium(hostile, ca_pem, run_authcheck, browser) -> None:
+def test_hostile_idp_strings_show_escaped_in_chromium(hostile, ca_pem, run_authcheck, browser) -> None:  # noqa: F811
     idp = hostile()
     idp.routes.update(_strings(idp.url))
     idp.routes[DISCOVERY] = json_answer(metadata(
