@@ -354,6 +354,13 @@ def test_the_html_report_loads_filters_and_prints_in_chromium(idp, run_authcheck
     assert "mitigated" in threats and "not assessed" in threats
     screenshot = browser.screenshot(tmp_path / "report.png")
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and screenshot.stat().st_size > 20_000
+    closed = "document.querySelectorAll('details:not([open])').length"
+    before = browser.evaluate(closed)
+    assert before > 0
+    browser.evaluate("window.dispatchEvent(new Event('beforeprint'))")  # printing shows every evidence block
+    assert browser.evaluate(closed) == 0
+    browser.evaluate("window.dispatchEvent(new Event('afterprint'))")
+    assert browser.evaluate(closed) == before
     pdf = browser.pdf(tmp_path / "report.pdf")
     assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 20_000
     assert browser.problems() == []
