@@ -4,6 +4,7 @@ The tree::
 
     AuthcheckError                 base of everything the plugin raises on purpose
     ├── PolicyError                the policy file is missing, unreadable or invalid: stops the run
+    ├── BaselineError              --authcheck-baseline names no readable authcheck.json: stops the run
     └── EvaluationError            a check could not be evaluated (an *error*, never a *failure*)
         ├── TransportError         connect / TLS / timeout / protocol failure on the way to a system
         └── ResponseError          the system answered, but not with something we can evaluate
@@ -34,6 +35,10 @@ class PolicyError(AuthcheckError):
             where = f"{where}:{line}"
         text = f"{where}: {key}: {message}" if key else f"{where}: {message}"
         super().__init__(text)
+
+
+class BaselineError(AuthcheckError):
+    """The baseline report given with ``--authcheck-baseline`` cannot be read as an authcheck.json."""
 
 
 class EvaluationError(AuthcheckError):

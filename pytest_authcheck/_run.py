@@ -41,6 +41,9 @@ class AuthcheckRun:
         self.duration: float | None = None
         self.exit_status: int | None = None
         self.html_path: Any = None
+        # The gate, waiver states, baseline comparison and threat roll-up (``_outcome.decide``), set once
+        # on the controller at the end of the run and read by every writer.
+        self.outcome: dict[str, Any] | None = None
 
     @property
     def http(self) -> HttpClient:

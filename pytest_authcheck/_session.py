@@ -10,12 +10,16 @@ from typing import Any
 
 import pytest
 
-from ._checks import check_of
-from ._errors import EvaluationError
+from ._baseline import load_baseline
+from ._checks import SEVERITIES, check_of
+from ._errors import BaselineError, EvaluationError
+from ._outcome import DEFAULT_FAIL_ON, GateSettings, decide, exit_status
 from ._results import build_result, exchanges_of
 from ._run import AuthcheckRun
+from ._waivers import apply_waiver, today_utc, waiver_text, waivers_of
+from .report import artifacts, terminal
 from .report import html as html_report
-from .report import json_report, terminal
+from .report.junit import result_properties
 from .report.redacted import redact_report
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
@@ -37,8 +41,11 @@ class AuthcheckSession:
         self.is_worker = hasattr(config, "workerinput")
         self.suites = suites_dir()
         self._shared_dir: Path | None = None
+        self.waivers = waivers_of(run.policy)
+        self.today = today_utc()
         self._collect(run.policy.settings.checks)
         if not self.is_worker:
+            self.gate_settings, self.baseline = _gate_options(config)
             html_report.configure(config, run)
 
     def _collect(self, extra: tuple[Path, ...]) -> None:
@@ -84,7 +91,16 @@ class AuthcheckSession:
             report.when = "setup"
         redact_report(report, run.redactor)
         if final:
-            report.authcheck = build_result(item, report, call, run.redactor)  # type: ignore[attr-defined]
+            result = build_result(item, report, call, run.redactor)
+            apply_waiver(result, self.waivers, self.today)
+            if result["status"] == "waived":
+                # An accepted finding reads as xfail everywhere pytest reports (terminal, JUnit, pytest-html),
+                # so pytest's own outputs agree with the result model.
+                report.outcome = "skipped"
+                report.wasxfail = waiver_text(result["waiver"])
+            # JUnit XML writes the properties of the teardown report, which pytest builds from the item.
+            item.user_properties.extend(result_properties(result))
+            report.authcheck = result  # type: ignore[attr-defined]
             fresh = [e.to_dict() for e in exchanges_of(item, call) if e.id not in run.shipped_exchanges]
             if fresh:
                 run.shipped_exchanges.update(e["id"] for e in fresh)
@@ -115,11 +131,21 @@ class AuthcheckSession:
         node.workerinput["authcheck_run_id"] = self.run.run_id
         node.workerinput["authcheck_shared_dir"] = str(self._shared_dir)
 
-    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+    @pytest.hookimpl(wrapper=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> Generator[None, None, None]:
+        # Before the other implementations (pytest-html renders during its own): decide the outcome once and
+        # set the exit status pytest returns. After them (JUnit XML and HTML are written by then): write ours.
         if self.is_worker:
-            return
-        self.run.finish(int(exitstatus))
-        json_report.write(self.run)
+            return (yield)
+        run = self.run
+        run.outcome = decide(run.results, policy=run.policy, waivers=self.waivers, today=self.today,
+                             settings=self.gate_settings, baseline=self.baseline)
+        session.exitstatus = exit_status(int(session.exitstatus), run.outcome)
+        run.finish(int(session.exitstatus))
+        try:
+            return (yield)
+        finally:
+            artifacts.write_all(run, self.config)
 
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
         if not self.is_worker:
@@ -130,3 +156,23 @@ class AuthcheckSession:
             shutil.rmtree(self._shared_dir, ignore_errors=True)
         self.run.close()
         self.run.remove_log_redaction()
+
+
+def _gate_options(config: pytest.Config) -> tuple[GateSettings, dict[str, dict[str, Any]] | None]:
+    fail_on = config.getoption("authcheck_fail_on") or config.getini("authcheck_fail_on") or DEFAULT_FAIL_ON
+    if fail_on not in SEVERITIES:
+        raise pytest.UsageError(f"authcheck_fail_on: {fail_on!r} is not one of {', '.join(SEVERITIES)}")
+    baseline_path = config.getoption("authcheck_baseline") or config.getini("authcheck_baseline") or None
+    new_only = bool(config.getoption("authcheck_fail_on_new") or config.getini("authcheck_fail_on_new"))
+    if new_only and not baseline_path:
+        raise pytest.UsageError("--authcheck-fail-on-new needs --authcheck-baseline PATH (the previous authcheck.json)")
+    baseline = None
+    if baseline_path:
+        path = Path(baseline_path)
+        if not path.is_absolute():
+            path = Path(str(config.invocation_params.dir)) / path
+        try:
+            baseline = load_baseline(path)
+        except BaselineError as exc:
+            raise pytest.UsageError(f"authcheck baseline: {exc}") from None
+    return GateSettings(fail_on=fail_on, new_only=new_only, baseline_path=baseline_path), baseline

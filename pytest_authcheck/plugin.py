@@ -26,9 +26,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="policy file (default: authcheck.toml, else [tool.authcheck] in pyproject.toml)")
     group.addoption("--authcheck-reports", metavar="DIR", default=None,
                     help="folder for authcheck.html and authcheck.json (default: settings.reports, else reports)")
+    group.addoption("--authcheck-fail-on", metavar="SEVERITY", default=None,
+                    choices=("critical", "high", "medium", "low", "info"),
+                    help="lowest severity of a failed or unevaluated check that fails the run "
+                         "(critical, high, medium, low, info; default: info, any failure)")
+    group.addoption("--authcheck-baseline", metavar="PATH", default=None,
+                    help="a previous run's authcheck.json: findings are marked new, fixed or unchanged")
+    group.addoption("--authcheck-fail-on-new", action="store_true", default=False,
+                    help="with --authcheck-baseline: only findings new since the baseline fail the run")
     parser.addini("authcheck", type="bool", default=False, help="always run as if --authcheck were given")
     parser.addini("authcheck_policy", type="string", default="", help="policy file for --authcheck")
     parser.addini("authcheck_reports", type="string", default="", help="report folder for --authcheck")
+    parser.addini("authcheck_fail_on", type="string", default="", help="gate threshold, as --authcheck-fail-on")
+    parser.addini("authcheck_baseline", type="string", default="", help="baseline report, as --authcheck-baseline")
+    parser.addini("authcheck_fail_on_new", type="bool", default=False, help="as --authcheck-fail-on-new")
 
 
 @pytest.hookimpl(tryfirst=True)

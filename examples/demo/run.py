@@ -47,9 +47,11 @@ def main(argv: list[str]) -> int:
                    DEMO_PORTAL_SECRET=WEB_PORTAL_SECRET, DEMO_TEST_PASSWORD="demo-alice-password")
         print(f"demo world: sso at {sso.issuer}, legacy at {legacy.issuer}", flush=True)
         command = [sys.executable, "-m", "pytest", "--authcheck", "--authcheck-policy", str(POLICY),
-                   "--authcheck-reports", str(reports), "-p", "no:cacheprovider", "-q", "-rfE", *argv]
+                   "--authcheck-reports", str(reports), "--junitxml", str(reports / "junit.xml"),
+                   "-p", "no:cacheprovider", "-q", "-rfE", *argv]
         code = subprocess.call(command, cwd=ROOT, env=env)
-    print(f"\nreport: {reports / 'authcheck.html'}\n        {reports / 'authcheck.json'}")
+    names = ("authcheck.html", "authcheck.json", "authcheck.sarif", "authcheck.md", "junit.xml", "authcheck.sha256")
+    print("\nreport: " + "\n        ".join(str(reports / name) for name in names))
     # Exit 1 means "the audit found problems", which is what the demo world is built to show.
     if code not in (0, 1):
         print(f"pytest --authcheck did not complete (exit status {code})", file=sys.stderr)

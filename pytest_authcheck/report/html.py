@@ -17,6 +17,7 @@ from .._checks import SEVERITIES
 from .._jamf.grants import PRIVILEGE_DIFF_FACT
 from .._results import STATUSES
 from .._run import AuthcheckRun
+from . import html_audit
 from .json_report import targets
 from .summary import ci_facts, counts, tool_facts, verdict
 
@@ -56,7 +57,8 @@ class HtmlHooks:
 
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str], postfix: list[str],
                                     session: pytest.Session) -> None:
-        prefix.extend([STYLE, render_run(self.run)])
+        prefix.extend([STYLE, html_audit.STYLE, html_audit.render_gate(self.run), render_run(self.run)])
+        postfix.extend(html_audit.sections(self.run, render_result))
 
     def pytest_html_results_table_header(self, cells: list[str]) -> None:
         cells.insert(2, '<th class="sortable" data-column-type="check">Check</th>')
@@ -84,11 +86,13 @@ def render_run(run: AuthcheckRun) -> str:
     facts = [
         ("Run", run.run_id),
         ("Started (UTC)", run.started.isoformat(timespec="seconds")),
+        ("Finished (UTC)", run.finished.isoformat(timespec="seconds") if run.finished else "running"),
+        ("Duration", f"{run.duration} s" if run.duration is not None else ""),
         ("Tool", f"{tool['name']} {tool['version']}, Python {tool['python']}, pytest {tool['pytest']}"),
         ("Command", " ".join(run.argv)),
         ("Policy", f"{run.policy.path}"),
         ("Policy sha256", run.policy.sha256),
-        ("Verdict", verdict(totals)),
+        ("Verdict", verdict(totals, run.outcome)),
     ]
     facts += [(f"CI {k}", v) for k, v in ci_facts().items()]
     rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in facts)
@@ -115,8 +119,10 @@ def render_result(result: dict[str, Any], exchanges: dict[str, dict[str, Any]]) 
     if "expected" in result or "observed" in result:
         parts.append(f'<table><tr><th>Expected</th><td><pre>{_pretty(result.get("expected"))}</pre></td></tr>'
                      f'<tr><th>Observed</th><td><pre>{_pretty(result.get("observed"))}</pre></td></tr></table>')
-    if result["status"] in ("failed", "error"):
+    if result["status"] in ("failed", "error", "waived"):
         parts.append(f'<br>Remediation: {escape(result["remediation"])}')
+    if result.get("waiver"):
+        parts.append(html_audit.render_waiver_note(result["waiver"]))
     if result.get("refs"):
         parts.append(f'<br>Spec: {escape("; ".join(result["refs"]))} ({escape(result.get("level", ""))})')
     evidence = result.get("evidence", {})

@@ -10,7 +10,8 @@ from typing import Any
 from .._run import AuthcheckRun
 from .summary import ci_facts, counts, tool_facts, verdict
 
-SCHEMA_VERSION = "1.0"
+# 1.1 added the gate, waivers, baseline comparison, threat roll-up and requirement-level rates (additive).
+SCHEMA_VERSION = "1.1"
 FILENAME = "authcheck.json"
 # Result members that repeat the check's definition; they live once in the "checks" table.
 _CHECK_MEMBERS = ("title", "area", "level", "refs", "remediation")
@@ -34,6 +35,7 @@ def document(run: AuthcheckRun) -> dict[str, Any]:
                                             **{k: result[k] for k in _CHECK_MEMBERS}})
         results.append({k: v for k, v in result.items() if k not in _CHECK_MEMBERS})
     summary = counts(run.results)
+    outcome = run.outcome or {}
     referenced = {x for r in run.results for x in r.get("evidence", {}).get("exchanges", ())}
     return {
         "schema_version": SCHEMA_VERSION,
@@ -49,7 +51,12 @@ def document(run: AuthcheckRun) -> dict[str, Any]:
         },
         "policy": {"path": str(run.policy.path), "sha256": run.policy.sha256},
         "targets": targets(run),
-        "summary": {**summary, "verdict": verdict(summary)},
+        "summary": {**summary, "verdict": verdict(summary, outcome)},
+        "gate": outcome.get("gate"),
+        "waivers": outcome.get("waivers", {"applied": [], "expired": [], "stale": []}),
+        "baseline": outcome.get("baseline"),
+        "threats": outcome.get("threats", []),
+        "levels": outcome.get("levels", {}),
         "checks": dict(sorted(checks.items())),
         "results": results,
         "exchanges": {k: v for k, v in run.exchanges.items() if k in referenced},

@@ -32,8 +32,10 @@ def counts(results: Iterable[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def verdict(summary: dict[str, Any]) -> str:
-    """``passed`` when nothing failed or errored, else ``failed``."""
+def verdict(summary: dict[str, Any], outcome: dict[str, Any] | None = None) -> str:
+    """The gate's decision once the run's outcome is known; before that, ``failed`` on any failure or error."""
+    if outcome and outcome.get("gate"):
+        return str(outcome["gate"]["decision"])
     status = summary["by_status"]
     return "failed" if status["failed"] or status["error"] else "passed"
 

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from .._checks import SEVERITIES
 from .._run import AuthcheckRun
-from .json_report import FILENAME
+from . import json_report, manifest, markdown, sarif
 from .summary import counts, verdict
 
 
 def summary(terminalreporter: Any, run: AuthcheckRun) -> None:
-    """Counts by status, failures by severity, and where the reports are."""
+    """Counts by status, failures by severity, the gate's decision, waiver and baseline news, the reports."""
     totals = counts(run.results)
+    outcome = run.outcome or {}
     status = totals["by_status"]
     terminalreporter.write_sep("=", "authcheck summary")
     parts = [f"{n} {s}" for s, n in status.items() if n]
@@ -20,6 +22,25 @@ def summary(terminalreporter: Any, run: AuthcheckRun) -> None:
     failing = [(sev, totals["by_severity"][sev]["failed"]) for sev in SEVERITIES if totals["by_severity"][sev]["failed"]]
     if failing:
         terminalreporter.write_line("failed by severity: " + ", ".join(f"{n} {sev}" for sev, n in failing))
-    terminalreporter.write_line(f"verdict: {verdict(totals)}; policy sha256:{run.policy.sha256}")
-    written = [str(p) for p in (run.html_path, run.reports_dir / FILENAME) if p is not None]
+    gate = outcome.get("gate")
+    if gate:
+        scope = ", new findings only" if gate["new_only"] else ""
+        why = "; ".join(gate["reasons"]) or "nothing at or above the threshold"
+        terminalreporter.write_line(f"gate (fail on {gate['fail_on']}{scope}): {gate['decision']}: {why}",
+                                    red=gate["decision"] == "failed", green=gate["decision"] == "passed")
+    waivers = outcome.get("waivers") or {}
+    for entry in waivers.get("expired", []):
+        terminalreporter.write_line(f"expired waiver (policy line {entry.get('line')}): {entry['check']} on "
+                                    f"{entry['target']}, expired {entry['expires']}", red=True)
+    for entry in waivers.get("stale", []):
+        terminalreporter.write_line(f"stale waiver (policy line {entry.get('line')}): {entry['check']} on "
+                                    f"{entry['target']}: {entry['why']}", yellow=True)
+    baseline = outcome.get("baseline")
+    if baseline:
+        terminalreporter.write_line(f"against the baseline: {baseline['new']} new, {baseline['unchanged']} unchanged, "
+                                    f"{len(baseline['fixed'])} fixed")
+    terminalreporter.write_line(f"verdict: {verdict(totals, outcome)}; policy sha256:{run.policy.sha256}")
+    reports = Path(run.reports_dir)
+    written = [str(p) for p in (run.html_path, reports / json_report.FILENAME, reports / sarif.FILENAME,
+                                reports / markdown.FILENAME, reports / manifest.SUMS) if p is not None]
     terminalreporter.write_line("reports: " + "  ".join(written))

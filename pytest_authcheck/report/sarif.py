@@ -1,0 +1,148 @@
+"""``authcheck.sarif``: SARIF 2.1.0 for code-scanning dashboards.
+
+Every finding is located in the user's policy file, at the line that declares its target (GitHub rejects
+a whole upload when one result has no repository location). Rule ids are the stable check ids, each rule
+carries a numeric ``security-severity``, each target gets its own run (``automationDetails`` category),
+waived findings carry a ``suppressions`` entry with the waiver's reason, and passed checks are not
+results (code scanning would show them as alerts).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from .._run import AuthcheckRun
+
+FILENAME = "authcheck.sarif"
+SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+INFORMATION_URI = "https://pypi.org/project/pytest-authcheck/"
+# GitHub's bands: >= 9.0 critical, 7.0-8.9 high, 4.0-6.9 medium, 0.1-3.9 low.
+SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "3.0", "info": "0.0"}
+LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note", "info": "note"}
+SRCROOT = "SRCROOT"
+
+
+def repo_root(start: Path) -> Path:
+    """The enclosing git work tree of ``start`` (where code scanning resolves paths), else ``start`` itself."""
+    for candidate in (start, *start.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return start
+
+
+def policy_uri(policy_path: Path, root: Path) -> str:
+    """The policy's path relative to ``root``, with forward slashes (its name alone when outside ``root``)."""
+    try:
+        return policy_path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return policy_path.name
+
+
+def target_line(run: AuthcheckRun, target: str | None) -> int:
+    """The policy line declaring ``providers.sso`` (1 when unknown: SARIF lines start at 1)."""
+    if target and "." in target:
+        section, name = target.split(".", 1)
+        return run.policy.line(section, name) or 1
+    return 1
+
+
+def _rule(check: Mapping[str, Any]) -> dict[str, Any]:
+    refs = "; ".join(check["refs"])
+    return {
+        "id": check["check"],
+        "name": "".join(part.capitalize() for part in check["check"].replace(".", "-").split("-")),
+        "shortDescription": {"text": check["title"]},
+        "fullDescription": {"text": f"{check['title']} ({check.get('level') or 'MUST'}: {refs})"},
+        "help": {"text": f"{check['remediation']}\nSpec: {refs}",
+                 "markdown": f"{check['remediation']}\n\nSpec: {refs}"},
+        "defaultConfiguration": {"level": LEVEL[check["severity"]]},
+        "properties": {"security-severity": SECURITY_SEVERITY[check["severity"]], "precision": "high",
+                       "problem.severity": "error" if LEVEL[check["severity"]] == "error" else "warning",
+                       "tags": ["security", "authcheck", check.get("area") or "custom"],
+                       "requirement-level": check.get("level") or "MUST"},
+    }
+
+
+def _result(result: Mapping[str, Any], rule_index: int, uri: str, line: int) -> dict[str, Any]:
+    failed = result["status"] in ("failed", "waived")
+    message = result.get("message") or result["title"]
+    if result.get("expected") is not None or result.get("observed") is not None:
+        message += (f"\nExpected: {json.dumps(result.get('expected'), ensure_ascii=False, default=str)[:500]}"
+                    f"\nObserved: {json.dumps(result.get('observed'), ensure_ascii=False, default=str)[:500]}")
+    out: dict[str, Any] = {
+        "ruleId": result["check"],
+        "ruleIndex": rule_index,
+        # "could not evaluate" is not a failure: SARIF's kind "open" (level must then be "none").
+        "kind": "fail" if failed else "open",
+        "level": LEVEL[result["severity"]] if failed else "none",
+        "message": {"text": message},
+        "locations": [{
+            "physicalLocation": {"artifactLocation": {"uri": uri, "uriBaseId": SRCROOT}, "region": {"startLine": line}},
+            "logicalLocations": [{"fullyQualifiedName": result.get("target") or result["nodeid"], "kind": "resource"}],
+        }],
+        "partialFingerprints": {
+            "authcheckFinding/v1": hashlib.sha256(f"{result['check']}@{result.get('target')}".encode()).hexdigest()},
+        "properties": {"status": result["status"], "target": result.get("target"), "nodeid": result["nodeid"],
+                       "severity": result["severity"], "blocking": bool(result.get("blocking"))},
+    }
+    waiver = result.get("waiver")
+    if result["status"] == "waived" and waiver:
+        out["suppressions"] = [{"kind": "external", "status": "accepted", "justification": waiver["reason"],
+                                "properties": {k: waiver[k] for k in ("expires", "owner", "ticket") if waiver.get(k)}}]
+    if result.get("baseline"):
+        out["baselineState"] = result["baseline"]
+    return out
+
+
+def document(run: AuthcheckRun, root: Path) -> dict[str, Any]:
+    """The SARIF log: one run per target, all sharing the rule list of every check that ran."""
+    definitions: dict[str, Mapping[str, Any]] = {}
+    for result in run.results:
+        definitions.setdefault(result["check"], result)
+    rule_ids = sorted(definitions)
+    rules = [_rule(definitions[i]) for i in rule_ids]
+    uri = policy_uri(Path(run.policy.path), root)
+    by_target: dict[str, list[dict[str, Any]]] = {}
+    for result in run.results:
+        by_target.setdefault(result.get("target") or "run", [])
+        if result["status"] in ("failed", "waived", "error"):
+            by_target[result.get("target") or "run"].append(
+                _result(result, rule_ids.index(result["check"]), uri, target_line(run, result.get("target"))))
+    invocation = {
+        "executionSuccessful": run.exit_status in (0, 1),
+        "commandLine": " ".join(run.argv),
+        "startTimeUtc": run.started.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "exitCode": run.exit_status if run.exit_status is not None else 0,
+    }
+    if run.finished is not None:
+        invocation["endTimeUtc"] = run.finished.isoformat(timespec="seconds").replace("+00:00", "Z")
+    runs = []
+    for target, results in sorted(by_target.items()):
+        runs.append({
+            "tool": {"driver": {"name": "pytest-authcheck", "version": __version__, "semanticVersion": __version__,
+                                "informationUri": INFORMATION_URI, "rules": rules}},
+            "automationDetails": {"id": f"authcheck/{target}/{run.run_id}"},
+            "originalUriBaseIds": {SRCROOT: {"uri": root.resolve().as_uri() + "/"}},
+            "artifacts": [{"location": {"uri": uri, "uriBaseId": SRCROOT},
+                           "hashes": {"sha-256": run.policy.sha256}}],
+            "invocations": [invocation],
+            "results": results,
+            "properties": {"run_id": run.run_id, "target": target, "policy_sha256": run.policy.sha256,
+                           "gate": (run.outcome or {}).get("gate")},
+        })
+    return {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": runs}
+
+
+def write(run: AuthcheckRun, root: Path) -> Path:
+    """Write ``authcheck.sarif`` into the run's report folder."""
+    path = Path(run.reports_dir) / FILENAME
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(document(run, root), ensure_ascii=False, indent=1), encoding="utf-8")
+    os.replace(temporary, path)
+    return path

