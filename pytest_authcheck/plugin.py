@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from . import _fixtures
+from . import _api_fixtures, _fixtures
 from ._checks import register_markers
 from ._errors import PolicyError
 from ._fixtures import run_key
@@ -20,7 +20,7 @@ from ._run import AuthcheckRun
 from ._session import AuthcheckSession
 
 # Modules of public fixtures, registered as plugins only for --authcheck runs (one per area of suites).
-FIXTURE_MODULES = [_fixtures]
+FIXTURE_MODULES = [_fixtures, _api_fixtures]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -31,9 +31,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="policy file (default: authcheck.toml, else [tool.authcheck] in pyproject.toml)")
     group.addoption("--authcheck-reports", metavar="DIR", default=None,
                     help="folder for authcheck.html and authcheck.json (default: settings.reports, else reports)")
+    group.addoption("--authcheck-allow-mutations", action="store_true", default=False,
+                    help="also probe API rules declared mutating = true (requests with side effects, e.g. POST)")
     parser.addini("authcheck", type="bool", default=False, help="always run as if --authcheck were given")
     parser.addini("authcheck_policy", type="string", default="", help="policy file for --authcheck")
     parser.addini("authcheck_reports", type="string", default="", help="report folder for --authcheck")
+    parser.addini("authcheck_allow_mutations", type="bool", default=False,
+                  help="as --authcheck-allow-mutations: probe API rules declared mutating = true")
 
 
 @pytest.hookimpl(tryfirst=True)

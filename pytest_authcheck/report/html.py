@@ -17,6 +17,7 @@ from .._checks import SEVERITIES
 from .._results import STATUSES
 from .._run import AuthcheckRun
 from .json_report import targets
+from .matrix import render_matrices
 from .summary import ci_facts, counts, tool_facts, verdict
 
 FILENAME = "authcheck.html"
@@ -54,7 +55,7 @@ class HtmlHooks:
 
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str], postfix: list[str],
                                     session: pytest.Session) -> None:
-        prefix.extend([STYLE, render_run(self.run)])
+        prefix.extend([STYLE, render_run(self.run), render_matrices(self.run.policy, self.run.results)])
 
     def pytest_html_results_table_header(self, cells: list[str]) -> None:
         cells.insert(2, '<th class="sortable" data-column-type="check">Check</th>')
