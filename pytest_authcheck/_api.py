@@ -22,6 +22,9 @@ DEFAULT_LEEWAY = 60.0
 # Parameter values of matrix tests: "api#rule-index#principal" (names cannot contain '#').
 CELL_SEPARATOR = "#"
 
+MATRIX_CHECK = "api.authorization-matrix"
+MATRIX_FACT = "matrix cell"  # the evidence fact of each matrix result; the HTML matrix is built from it
+
 ALLOW = "allow"
 DENY_403 = "403"
 DENY_401 = "401"

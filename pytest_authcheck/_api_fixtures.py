@@ -10,15 +10,13 @@ from typing import Any
 
 import pytest
 
-from ._api import ApiPrincipal, ApiRule, ApiSpec, Expectation, api_spec, parse_cell
+from ._api import MATRIX_FACT, ApiPrincipal, ApiRule, ApiSpec, Expectation, api_spec, parse_cell
 from ._errors import EvaluationError
 from ._http import Response
 from ._record import CheckRecord
 from ._redact import Secret
 from ._run import AuthcheckRun
 from ._tokens import Token
-
-MATRIX_FACT = "matrix cell"
 
 
 @dataclass

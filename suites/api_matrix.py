@@ -11,8 +11,7 @@ from __future__ import annotations
 import pytest
 
 from pytest_authcheck import check
-from pytest_authcheck._api import matrix_finding
-from pytest_authcheck._api_fixtures import MATRIX_FACT
+from pytest_authcheck._api import MATRIX_FACT, matrix_finding
 from pytest_authcheck._errors import EvaluationError
 
 

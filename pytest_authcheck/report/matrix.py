@@ -10,11 +10,9 @@ from collections.abc import Iterable
 from html import escape
 from typing import Any
 
-from .._api import api_spec
+from .._api import MATRIX_CHECK, MATRIX_FACT, api_spec
 from .._policy import Policy
 
-MATRIX_CHECK = "api.authorization-matrix"
-MATRIX_FACT = "matrix cell"
 STYLE = """<style>
 .ac-matrix td.ac-cell-passed{background:#e8f5e9}.ac-matrix td.ac-cell-failed{background:#ffcdd2;font-weight:600}
 .ac-matrix td.ac-cell-error{background:#e1bee7}.ac-matrix td.ac-cell-skipped,.ac-matrix td.ac-cell-missing{background:#f5f5f5;color:#616161}
