@@ -80,6 +80,21 @@ def altered_signature(token: str) -> str:
     return f"{parts[0]}.{parts[1]}.{b64url(flipped)}"
 
 
+def stripped_signature(token: str) -> str:
+    """The real token with its signature removed, ``alg`` unchanged (the "null signature" form)."""
+    parts = token.split(".")
+    split(token)
+    return f"{parts[0]}.{parts[1]}."
+
+
+def altered_claims(token: str) -> str:
+    """The real token with one claim changed (``sub`` gets a suffix) and the original signature kept."""
+    parts = token.split(".")
+    _, claims, _ = split(token)
+    claims["sub"] = f"{claims.get('sub', '')}-authcheck"
+    return f"{parts[0]}.{_json_segment(claims)}.{parts[2]}"
+
+
 def alg_none(token: str, spelling: str = "none") -> str:
     """The real token's claims re-encoded unsigned (``alg`` = ``spelling``, empty signature, RFC 7519 §6.1)."""
     header, claims, _ = split(token)

@@ -72,12 +72,15 @@ def test_malformed_token(api, api_baseline, authcheck_record):
     _fail_if_accepted(authcheck_record, "malformed tokens", problems, len(tokens))
 
 
-@check("api.altered-signature", title="A token whose signature was altered is refused",
+@check("api.altered-signature", title="A token whose signature or claims were altered is refused",
        severity="critical", area="api", refs=["RFC 7515 §5.2", "RFC 9068 §4", "RFC 8725 §3.1"],
        remediation="Verify every token's signature against the issuer's published keys before using its claims.")
 def test_altered_signature(api, api_baseline, authcheck_record):
     try:
-        tokens = {"real token, one signature bit flipped": forge.altered_signature(api_baseline.token.reveal())}
+        real = api_baseline.token.reveal()
+        tokens = {"real token, one signature bit flipped": forge.altered_signature(real),
+                  "real token, signature removed": forge.stripped_signature(real),
+                  "real token, sub changed, old signature kept": forge.altered_claims(real)}
     except forge.ForgeError as exc:
         raise EvaluationError(f"cannot alter the real token: {exc}") from None
     problems = _send_probes(api, api_baseline, authcheck_record, tokens)
@@ -131,7 +134,8 @@ def _send_real(api, api_baseline, authcheck_record, probe: str, label: str) -> d
 
 
 @check("api.other-audience", title="A valid token issued for another audience is refused",
-       severity="high", area="api", refs=["RFC 9068 §4", "RFC 7519 §4.1.3", "RFC 8707 §2", "RFC 8725 §3.9"],
+       severity="high", area="api", refs=["RFC 9068 §4", "RFC 7519 §4.1.3", "RFC 8707 §2", "RFC 8725 §3.9",
+                                          "RFC 9700 §2.3"],
        remediation="Check that the token's aud contains this API's audience identifier and refuse it otherwise.")
 def test_other_audience(api, api_baseline, authcheck_record):
     token = api.probe_token("other_audience")
@@ -195,7 +199,7 @@ def test_expired_token(api, api_baseline, authcheck_record):
 
 
 @check("api.not-yet-valid", title="A real token whose nbf is in the future is refused",
-       severity="medium", area="api", refs=["RFC 7519 §4.1.5", "RFC 8725 §3.10"],
+       severity="medium", area="api", refs=["RFC 7519 §4.1.5", "RFC 9068 §4"],
        remediation="Refuse tokens whose nbf (minus a small clock leeway) is still in the future.")
 def test_not_yet_valid(api, api_baseline, authcheck_record):
     token = api.probe_token("not_yet_valid")

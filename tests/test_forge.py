@@ -55,6 +55,15 @@ def test_altered_signature_keeps_claims_and_no_longer_verifies(token: str, key: 
     assert forge.split(forged)[1] == CLAIMS
 
 
+def test_stripped_signature_and_altered_claims(token: str, key: rsa.RSAPrivateKey) -> None:
+    stripped = forge.stripped_signature(token)
+    assert forge.split(stripped)[2] == b"" and forge.split(stripped)[0]["alg"] == "RS256"
+    changed = forge.altered_claims(token)
+    assert changed.split(".")[2] == token.split(".")[2]
+    assert forge.split(changed)[1] == {**CLAIMS, "sub": "-authcheck"}
+    assert not _verifies(stripped, key) and not _verifies(changed, key)
+
+
 @pytest.mark.parametrize("spelling", forge.NONE_SPELLINGS)
 def test_alg_none_is_unsigned_with_the_real_claims(token: str, spelling: str) -> None:
     forged = forge.alg_none(token, spelling)
