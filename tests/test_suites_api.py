@@ -371,3 +371,23 @@ def test_policy_errors_name_key_and_line(api_world: ApiWorld, run_authcheck, ext
         run = run_authcheck(api_world.policy(api, extra=extra), env=api_world.env())
     assert run.result.ret == pytest.ExitCode.USAGE_ERROR
     assert re.search(r"authcheck.toml:\d+: " + message, run.output()), run.output()
+
+
+def test_readme_example_policy_loads_and_expands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_authcheck._api import api_spec, cell_id, matrix_cells
+    from pytest_authcheck._policy import load_policy
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = re.search(r"```toml\n(.*?)```", readme, re.S).group(1)
+    for name in set(re.findall(r"\$\{(\w+)\}", block)):
+        monkeypatch.setenv(name, f"value-of-{name.lower()}")
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "corp-ca.pem").write_text("placeholder")
+    (tmp_path / "authcheck.toml").write_text(block)
+    policy = load_policy(tmp_path / "authcheck.toml")
+    ids = [cell_id(policy, c) for c in matrix_cells(policy)]
+    assert "platform|POST /v1/services/demo/deploy|read-key" in ids and "platform|GET /v1/users/me|anonymous" in ids
+    spec = api_spec(policy, "platform")
+    deploy = spec.rules[1]
+    assert {n: spec.expectation(deploy, p).label for n, p in spec.principals.items()} == {
+        "developer": "allowed", "ci": "403", "read-key": "403", "old-key": "401", "anonymous": "401"}
