@@ -13,6 +13,7 @@ import httpcore  # noqa: F401
 import json
 import re
 import ssl
+import textwrap
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -365,7 +366,7 @@ def test_xdist_gives_the_same_results(audit) -> None:
      r"apis.platform.rules\[4\].allow: no principal named 'nobody'"),
     ('[[apis.platform.rules]]\nrequest = "GET /v1/services"\n', r"apis.platform.rules: more than one rule for GET /v1/services"),
     ('[[apis.platform.rules]]\nrequest = "FETCH /x"\n', r"apis.platform.rules\[4\].request: .*does not have the expected form"),
-])
+], ids=["anonymous-reserved", "unknown-min-role", "unknown-principal", "duplicate-rule", "bad-method"])
 def test_policy_errors_name_key_and_line(api_world: ApiWorld, run_authcheck, extra: str, message: str) -> None:
     with api_world.api() as api:
         run = run_authcheck(api_world.policy(api, extra=extra), env=api_world.env())
@@ -391,3 +392,26 @@ def test_readme_example_policy_loads_and_expands(tmp_path: Path, monkeypatch: py
     deploy = spec.rules[1]
     assert {n: spec.expectation(deploy, p).label for n, p in spec.principals.items()} == {
         "developer": "allowed", "ci": "403", "read-key": "403", "old-key": "401", "anonymous": "401"}
+
+
+def test_html_matrix_escapes_and_highlights(tmp_path: Path) -> None:
+    from pytest_authcheck._policy import load_policy
+    from pytest_authcheck.report.matrix import render_matrices
+
+    (tmp_path / "authcheck.toml").write_text(textwrap.dedent("""\
+        [apis.x]
+        base_url = "https://api.invalid/<b>"
+        roles = ["viewer"]
+        principals = { v = { bearer = "tok-123456", role = "viewer" } }
+        [[apis.x.rules]]
+        request = "GET /<script>alert(1)</script>"
+        min_role = "viewer"
+        """))
+    policy = load_policy(tmp_path / "authcheck.toml")
+    results = [{"check": "api.authorization-matrix", "status": "failed", "message": "<img src=x onerror=1>",
+                "evidence": {"facts": {"matrix cell": {"api": "x", "rule": 0, "principal": "v", "observed": 404}}}}]
+    html = render_matrices(policy, results)
+    assert "<script>" not in html and "<img" not in html and "<b>" not in html
+    assert "&lt;script&gt;" in html and 'class="ac-cell-failed"' in html and "allowed / HTTP 404" in html
+    assert "401 / not run" in html  # the anonymous cell did not run
+    assert "tok-123456" not in html
