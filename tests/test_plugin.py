@@ -154,7 +154,8 @@ def test_selection_by_area_severity_and_check_id(pytester: pytest.Pytester) -> N
     critical = pytester.runpytest_inprocess("--authcheck", "-p", "no:cacheprovider", "--collect-only", "-q",
                                             "-m", "severity_critical", "--strict-markers")
     names = {line.split("::")[1].split("[")[0] for line in critical.stdout.lines if "::" in line}
-    assert names == {"test_issuer_matches", "test_no_private_material", "test_chain_trusted", "test_hostname_matches"}
+    assert names == {"test_issuer_matches", "test_no_private_material", "test_chain_trusted", "test_hostname_matches",
+                     "test_alg_none", "test_altered_signature", "test_key_confusion", "test_other_issuer"}
 
 
 def test_xdist_gives_the_same_results(idp, run_authcheck) -> None:
