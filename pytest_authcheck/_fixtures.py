@@ -154,7 +154,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             continue
         names = kind.names(policy)
         if names:
-            metafunc.parametrize(fixture, names, ids=names, indirect=True)
+            metafunc.parametrize(fixture, names, ids=[kind.id_of(policy, n) for n in names], indirect=True)
         else:
             metafunc.parametrize(fixture, [pytest.param(None, marks=pytest.mark.skip(reason=kind.none_reason))],
                                  ids=[f"no-{fixture.replace('_', '-')}"], indirect=True)

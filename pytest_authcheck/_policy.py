@@ -13,7 +13,7 @@ import json
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -313,9 +313,64 @@ def _check_references(data: Mapping[str, Any], shown: str, lines: Mapping[KeyPat
     for name, api in data.get("apis", {}).items():
         if "provider" in api:
             require(api["provider"], providers, "provider", ("apis", name, "provider"))
-        for pname, principal in api.get("principals", {}).items():
-            if "client" in principal:
-                require(principal["client"], clients, "client", ("apis", name, "principals", pname, "client"))
+        _check_api(name, api, require, clients, users, shown, lines, prefix)
+
+
+# The implicit principal of every API that sends no credential (see _api.ANONYMOUS).
+_ANONYMOUS = "anonymous"
+_CREDENTIAL_KINDS = ("client", "user", "header", "bearer")
+
+
+def _check_api(name: str, api: Mapping[str, Any], require: Callable[..., None], clients: Mapping[str, Any],
+               users: Mapping[str, Any], shown: str, lines: Mapping[KeyPath, int], prefix: KeyPath) -> None:
+    """An API's principals, roles, rules and probes must refer to one another consistently."""
+    base: KeyPath = ("apis", name)
+
+    def error(message: str, path: KeyPath) -> PolicyError:
+        return PolicyError(message, path=shown, line=line_of(lines, prefix + path), key=_dotted(path))
+
+    roles = list(api.get("roles", []))
+    principals = api.get("principals", {})
+    for pname, principal in principals.items():
+        path = base + ("principals", pname)
+        if pname == _ANONYMOUS:
+            raise error("'anonymous' is reserved: it is the implicit principal that sends no credential", path)
+        kinds = [k for k in _CREDENTIAL_KINDS if k in principal]
+        if len(kinds) != 1:
+            raise error("a principal needs exactly one of client, user, header (with value) or bearer"
+                        + (f", not {', '.join(kinds)}" if kinds else ""), path)
+        if "header" in principal and "value" not in principal:
+            raise error("an API key principal needs a value", path)
+        if "value" in principal and "header" not in principal:
+            raise error("value belongs to an API key principal (with header)", path + ("value",))
+        if "client" in principal:
+            require(principal["client"], clients, "client", path + ("client",))
+        if "user" in principal:
+            require(principal["user"], users, "user", path + ("user",))
+        if "role" in principal and principal["role"] not in roles:
+            raise error(f"role '{principal['role']}' is not one of the API's roles ({', '.join(roles) or 'none declared'})",
+                        path + ("role",))
+    known = [*principals, _ANONYMOUS]
+    for index, rule in enumerate(api.get("rules", [])):
+        path = base + ("rules", index)
+        if "min_role" in rule and rule["min_role"] not in roles:
+            raise error(f"min_role '{rule['min_role']}' is not one of the API's roles ({', '.join(roles) or 'none declared'})",
+                        path + ("min_role",))
+        for key in ("allow", "deny"):
+            for principal_name in rule.get(key, []):
+                if principal_name not in known:
+                    raise error(f"no principal named '{principal_name}' (declared: {', '.join(known)})", path + (key,))
+        both = set(rule.get("allow", [])) & set(rule.get("deny", []))
+        if both:
+            raise error(f"{', '.join(sorted(both))} both allowed and denied", path)
+    requests = [r["request"] for r in api.get("rules", [])]
+    duplicates = sorted({r for r in requests if requests.count(r) > 1})
+    if duplicates:
+        raise error(f"more than one rule for {duplicates[0]}", base + ("rules",))
+    for probe, source in api.get("probes", {}).items():
+        if "client" in source:
+            require(source["client"], clients, "client", base + ("probes", probe, "client"))
+
 
 
 def _settings(raw: Mapping[str, Any], base: Path, shown: str, lines: Mapping[KeyPath, int], prefix: KeyPath) -> Settings:

@@ -29,7 +29,7 @@ def target_of(item: pytest.Item) -> str | None:
     for fixture, kind in TARGET_KINDS.items():
         value = callspec.params.get(fixture)
         if isinstance(value, str):
-            return f"{kind.section}.{value}"
+            return kind.target_of(value)
     return None
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ._api import cell_id, cell_target, matrix_cells
 from ._policy import Policy
 
 
@@ -21,6 +22,17 @@ class TargetKind:
     section: str
     names: Callable[[Policy], list[str]]
     none_reason: str
+    # The test id of a name (default: the name), and the result's target (default: "section.name").
+    test_id: Callable[[Policy, str], str] | None = None
+    target: Callable[[str], str] | None = None
+
+    def id_of(self, policy: Policy, name: str) -> str:
+        """The test id shown for the target ``name``."""
+        return self.test_id(policy, name) if self.test_id is not None else name
+
+    def target_of(self, name: str) -> str:
+        """The target named in results (``providers.sso``, ``apis.platform``)."""
+        return self.target(name) if self.target is not None else f"{self.section}.{name}"
 
 
 def _clients_of_kind(kind: str) -> Callable[[Policy], list[str]]:
@@ -43,6 +55,9 @@ TARGET_KINDS: dict[str, TargetKind] = {
     "privilege_set": TargetKind("privileges", lambda p: list(p.section("privileges")),
                                 "the policy declares no privilege set"),
     "api": TargetKind("apis", lambda p: list(p.section("apis")), "the policy declares no api"),
+    # One test per (rule, principal) of every API: its id shows both, its result names the API.
+    "api_cell": TargetKind("apis", matrix_cells, "the policy declares no api with rules",
+                           test_id=cell_id, target=cell_target),
     "credential_file": TargetKind("credentials", lambda p: list(p.section("credentials")),
                                   "the policy declares no credentials file"),
     "client_config": TargetKind("clients", lambda p: [n for n, c in p.section("clients").items()

@@ -15,7 +15,8 @@ import pytest
 # Modules of public fixtures, registered as plugins only for --authcheck runs (one per area of suites).
 # Everything is imported inside pytest_configure, so a run without --authcheck pays for nothing.
 FIXTURE_MODULES = ["pytest_authcheck._fixtures", "pytest_authcheck._jamf_fixtures",
-                   "pytest_authcheck._credentials_fixtures", "pytest_authcheck._client_fixtures"]
+                   "pytest_authcheck._credentials_fixtures", "pytest_authcheck._client_fixtures",
+                   "pytest_authcheck._api_fixtures"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -40,6 +41,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("authcheck_fail_on", type="string", default="", help="gate threshold, as --authcheck-fail-on")
     parser.addini("authcheck_baseline", type="string", default="", help="baseline report, as --authcheck-baseline")
     parser.addini("authcheck_fail_on_new", type="bool", default=False, help="as --authcheck-fail-on-new")
+    group.addoption("--authcheck-allow-mutations", action="store_true", default=False,
+                    help="also probe API rules declared mutating = true (requests with side effects, e.g. POST)")
+    parser.addini("authcheck_allow_mutations", type="bool", default=False,
+                  help="as --authcheck-allow-mutations: probe API rules declared mutating = true")
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -159,7 +159,8 @@ def test_selection_by_area_severity_and_check_id(pytester: pytest.Pytester) -> N
     names = {line.split("::")[1].split("[")[0] for line in critical.stdout.lines if "::" in line}
     assert names == {"test_issuer_matches", "test_no_private_material", "test_chain_trusted", "test_hostname_matches",
                      "test_client_wrong_secret_refused", "test_none_forbidden",
-                     "test_wrong_secret_refused", "test_unregistered_refused"}
+                     "test_wrong_secret_refused", "test_unregistered_refused",
+                     "test_alg_none", "test_altered_signature", "test_key_confusion", "test_other_issuer"}
 
 
 def test_xdist_gives_the_same_results(idp, run_authcheck) -> None:

@@ -19,6 +19,7 @@ from .._results import STATUSES
 from .._run import AuthcheckRun
 from . import html_audit
 from .json_report import targets
+from .matrix import render_matrices
 from .summary import ci_facts, counts, tool_facts, verdict
 
 FILENAME = "authcheck.html"
@@ -57,7 +58,8 @@ class HtmlHooks:
 
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str], postfix: list[str],
                                     session: pytest.Session) -> None:
-        prefix.extend([STYLE, html_audit.STYLE, html_audit.render_gate(self.run), render_run(self.run)])
+        prefix.extend([STYLE, html_audit.STYLE, html_audit.render_gate(self.run), render_run(self.run),
+                       render_matrices(self.run.policy, self.run.results)])
         postfix.extend(html_audit.sections(self.run, render_result))
 
     def pytest_html_results_table_header(self, cells: list[str]) -> None:

@@ -23,6 +23,8 @@ def targets(run: AuthcheckRun) -> list[dict[str, Any]]:
     for name, provider in run.policy.section("providers").items():
         address = provider.get("issuer") or provider.get("url")
         out.append({"id": f"providers.{name}", "kind": provider.get("kind"), "address": run.redactor.text(str(address))})
+    for name, api in run.policy.section("apis").items():
+        out.append({"id": f"apis.{name}", "kind": "api", "address": run.redactor.text(str(api.get("base_url")))})
     return out
 
 

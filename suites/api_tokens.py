@@ -1,0 +1,259 @@
+"""Token validation at the resource server: the API refuses every credential it should refuse.
+
+Probes are sent to the API's first GET rule only (a safe request). Forged tokens are built locally from
+the claims of a real token the API accepts there (``api_baseline``): nothing here can sign with the
+provider's key, so tokens that are wrong only in their claims (another audience, another issuer,
+expired, not yet valid) are real tokens from the probe sources the policy declares in ``[apis.X.probes]``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+import pytest
+
+from pytest_authcheck import check
+from pytest_authcheck import _forge as forge
+from pytest_authcheck._api import refusal_problem
+from pytest_authcheck._errors import EvaluationError
+
+PROBES_FACT = "probes"
+
+
+def _send_probes(api, baseline, record, tokens: dict[str, str], *, malformed: bool = False) -> dict[str, str]:
+    """Send each labelled token to the baseline request; the labels the API did not refuse, with what it did."""
+    outcomes, problems = [], {}
+    for label, token in tokens.items():
+        response = api.send(baseline.rule, api.bearer(token))
+        record.attach(response.exchange)
+        problem = refusal_problem(response.status, malformed=malformed)
+        outcomes.append({"token": label, "status": response.status, "verdict": "refused" if problem is None else problem})
+        if problem is not None:
+            problems[label] = problem
+    record.fact(PROBES_FACT, {"request": baseline.rule.request, "outcomes": outcomes})
+    return problems
+
+
+def _fail_if_accepted(record, what: str, problems: dict[str, str], total: int) -> None:
+    record.expect("HTTP 401 for every probe", problems or "HTTP 401 for every probe")
+    if problems:
+        record.fail(f"{len(problems)} of {total} {what} not refused: "
+                    + "; ".join(f"{label}: {problem}" for label, problem in problems.items()))
+
+
+@check("api.no-credential", title="A request without credentials gets 401 with a Bearer challenge",
+       severity="medium", area="api", refs=["RFC 6750 §3", "RFC 6750 §3.1", "RFC 9110 §11.6.1", "RFC 9110 §15.5.2"],
+       remediation="Answer requests that carry no credential with 401 and a WWW-Authenticate: Bearer challenge "
+                   "(realm optional, no error code), so clients know how to authenticate.")
+def test_no_credential(api, authcheck_record):
+    rule = api.spec.safe_rule()
+    if rule is None:
+        pytest.skip(f"apis.{api.name} has no GET rule to probe safely")
+    response = api.send(rule, {})
+    authcheck_record.attach(response.exchange)
+    challenges = response.headers.get_list("www-authenticate")
+    bearer = [c for c in challenges if c.strip().lower().split(" ", 1)[0] == "bearer"]
+    authcheck_record.expect("HTTP 401 with WWW-Authenticate: Bearer ...",
+                            {"status": response.status, "www-authenticate": challenges or None})
+    if response.status != 401:
+        authcheck_record.fail(f"{rule.request} without credentials answered HTTP {response.status} instead of 401")
+    if not bearer:
+        authcheck_record.fail(f"{rule.request} without credentials answered 401 without a WWW-Authenticate: Bearer "
+                              f"challenge (got {challenges or 'no WWW-Authenticate header'})")
+
+
+@check("api.malformed-token", title="Malformed bearer tokens are refused",
+       severity="high", area="api", refs=["RFC 6750 §3.1", "RFC 7519 §7.2"],
+       remediation="Reject any bearer value that is not a well-formed, verifiable token with 401 invalid_token.")
+def test_malformed_token(api, api_baseline, authcheck_record):
+    tokens = forge.malformed()
+    problems = _send_probes(api, api_baseline, authcheck_record, tokens, malformed=True)
+    _fail_if_accepted(authcheck_record, "malformed tokens", problems, len(tokens))
+
+
+@check("api.altered-signature", title="A token whose signature or claims were altered is refused",
+       severity="critical", area="api", refs=["RFC 7515 §5.2", "RFC 9068 §4", "RFC 8725 §3.1"],
+       remediation="Verify every token's signature against the issuer's published keys before using its claims.")
+def test_altered_signature(api, api_baseline, authcheck_record):
+    try:
+        real = api_baseline.token.reveal()
+        tokens = {"real token, one signature bit flipped": forge.altered_signature(real),
+                  "real token, signature removed": forge.stripped_signature(real),
+                  "real token, sub changed, old signature kept": forge.altered_claims(real)}
+    except forge.ForgeError as exc:
+        raise EvaluationError(f"cannot alter the real token: {exc}") from None
+    problems = _send_probes(api, api_baseline, authcheck_record, tokens)
+    _fail_if_accepted(authcheck_record, "tokens with an altered signature", problems, len(tokens))
+
+
+@check("api.alg-none", title="Unsigned tokens (alg none, in any spelling) are refused",
+       severity="critical", area="api", refs=["RFC 8725 §2.1", "RFC 8725 §3.1", "RFC 7519 §6", "RFC 9068 §4"],
+       remediation="Accept only the signing algorithms the issuer uses (an explicit allow-list such as RS256); "
+                   "never 'none', whatever its case.")
+def test_alg_none(api, api_baseline, authcheck_record):
+    try:
+        tokens = {f"alg={s!r}, real claims, no signature": forge.alg_none(api_baseline.token.reveal(), s)
+                  for s in forge.NONE_SPELLINGS}
+    except forge.ForgeError as exc:
+        raise EvaluationError(f"cannot re-encode the real token: {exc}") from None
+    problems = _send_probes(api, api_baseline, authcheck_record, tokens)
+    _fail_if_accepted(authcheck_record, "unsigned tokens", problems, len(tokens))
+
+
+@check("api.key-confusion", title="HS256 tokens keyed with the provider's public key are refused",
+       severity="critical", area="api", refs=["RFC 8725 §2.1", "RFC 8725 §3.1", "RFC 8725 §3.2"],
+       remediation="Bind each key to its algorithm: verify RS256/ES256 tokens with public keys only and never "
+                   "accept an HMAC algorithm keyed with a public key (pin the allowed algorithms).")
+def test_key_confusion(api, api_baseline, authcheck_record, authcheck_run):
+    provider = authcheck_run.oidc_providers.get(api.spec.provider or "")
+    if provider is None:
+        pytest.skip(f"apis.{api.name} names no oidc provider, so there is no public key to confuse")
+    jwks = provider.jwks()
+    authcheck_record.attach(jwks.exchange)
+    kid = forge.split(api_baseline.token.reveal())[0].get("kid")
+    keys = [k for k in jwks.json_object().get("keys", []) if isinstance(k, dict) and k.get("kty") == "RSA"]
+    chosen = [k for k in keys if k.get("kid") == kid] or keys
+    if not chosen:
+        pytest.skip(f"providers.{provider.name} publishes no RSA key, so HMAC key confusion does not apply")
+    try:
+        tokens = forge.key_confusion(api_baseline.token.reveal(), chosen[0])
+    except forge.ForgeError as exc:
+        raise EvaluationError(f"cannot build the HS256 tokens: {exc}") from None
+    authcheck_record.fact("public key used as HMAC secret", {"kid": chosen[0].get("kid"), "encodings": list(tokens)})
+    problems = _send_probes(api, api_baseline, authcheck_record, tokens)
+    _fail_if_accepted(authcheck_record, "HS256 tokens keyed with the public key", problems, len(tokens))
+
+
+def _send_real(api, api_baseline, authcheck_record, probe: str, label: str) -> dict[str, str]:
+    token = api.probe_token(probe)
+    if token.obtained is not None:
+        authcheck_record.attach(token.obtained.response.exchange)
+    authcheck_record.jwt(f"{label} (from {token.source})", token.token.reveal())
+    return _send_probes(api, api_baseline, authcheck_record, {f"{label} from {token.source}": token.token.reveal()})
+
+
+@check("api.other-audience", title="A valid token issued for another audience is refused",
+       severity="high", area="api", refs=["RFC 9068 §4", "RFC 7519 §4.1.3", "RFC 8707 §2", "RFC 8725 §3.9",
+                                          "RFC 9700 §2.3"],
+       remediation="Check that the token's aud contains this API's audience identifier and refuse it otherwise.")
+def test_other_audience(api, api_baseline, authcheck_record):
+    token = api.probe_token("other_audience")
+    audiences = (token.claims or {}).get("aud")
+    audiences = [audiences] if isinstance(audiences, str) else audiences if isinstance(audiences, list) else []
+    if api.spec.audience is None:
+        pytest.skip(f"apis.{api.name} declares no audience")
+    if api.spec.audience in audiences:
+        raise EvaluationError(f"the other_audience token from {token.source} has this API's audience "
+                              f"{api.spec.audience!r} (aud {audiences}); it cannot show whether aud is checked")
+    authcheck_record.fact("audiences", {"api": api.spec.audience, "probe token": audiences})
+    problems = _send_real(api, api_baseline, authcheck_record, "other_audience", "valid token for another audience")
+    _fail_if_accepted(authcheck_record, "tokens for another audience", problems, 1)
+
+
+@check("api.other-issuer", title="A valid token from another issuer is refused",
+       severity="critical", area="api", refs=["RFC 9068 §4", "RFC 7519 §4.1.1", "RFC 8725 §3.8"],
+       remediation="Accept tokens only from the configured issuer: compare iss exactly and verify with that "
+                   "issuer's keys only, never with keys discovered from the token's own iss.")
+def test_other_issuer(api, api_baseline, authcheck_record):
+    token = api.probe_token("other_issuer")
+    issuer = (token.claims or {}).get("iss")
+    if api.issuer is not None and issuer == api.issuer:
+        raise EvaluationError(f"the other_issuer token from {token.source} was issued by the API's own issuer "
+                              f"{issuer!r}; it cannot show whether iss is checked")
+    authcheck_record.fact("issuers", {"api": api.issuer, "probe token": issuer})
+    problems = _send_real(api, api_baseline, authcheck_record, "other_issuer", "valid token from another issuer")
+    _fail_if_accepted(authcheck_record, "tokens from another issuer", problems, 1)
+
+
+@check("api.expired-token", title="A real token is refused once it has expired",
+       severity="high", area="api", refs=["RFC 7519 §4.1.4", "RFC 9068 §4", "RFC 6750 §3.1"],
+       remediation="Require exp and refuse tokens whose exp (plus a small clock leeway) has passed.")
+def test_expired_token(api, api_baseline, authcheck_record):
+    # What is tested: a real token of the short_lived probe client, accepted while valid, sent again after its
+    # exp plus the API's leeway. A re-signed expired token cannot be made without the provider's private key.
+    token = api.probe_token("short_lived")
+    if token.obtained is not None:
+        authcheck_record.attach(token.obtained.response.exchange)
+    authcheck_record.jwt(f"short-lived token (from {token.source})", token.token.reveal())
+    wait = forge.expiry_wait(token.claims or {}, api.spec.leeway)
+    if wait is None and token.obtained is not None and isinstance(token.obtained.expires_in, (int, float)):
+        wait = max(0.0, token.obtained.obtained_at + token.obtained.expires_in + api.spec.leeway + 1.0 - time.time())
+    if wait is None:
+        pytest.skip(f"the token from {token.source} states no expiry (no exp claim, no expires_in)")
+    if wait > api.spec.max_expiry_wait:
+        pytest.skip(f"the token from {token.source} expires (plus the API's leeway of {api.spec.leeway:g}s) in "
+                    f"{wait:.0f}s, more than max_expiry_wait ({api.spec.max_expiry_wait:g}s): declare a client "
+                    "whose tokens live seconds as probes.short_lived")
+    fresh = api.send(api_baseline.rule, api.bearer(token.token.reveal()))
+    authcheck_record.attach(fresh.exchange)
+    if (fresh.status == 401 or fresh.status >= 500) and wait > 0:
+        raise EvaluationError(f"the short_lived token was refused (HTTP {fresh.status}) before it expired; "
+                              "refusing it afterwards would prove nothing")
+    authcheck_record.fact("expiry", {"accepted before expiry": fresh.status if wait > 0 else None,
+                                     "waited seconds": round(wait, 1), "leeway seconds": api.spec.leeway})
+    time.sleep(wait)
+    problems = _send_probes(api, api_baseline, authcheck_record,
+                            {f"real token from {token.source}, expired": token.token.reveal()})
+    _fail_if_accepted(authcheck_record, "expired tokens", problems, 1)
+
+
+@check("api.not-yet-valid", title="A real token whose nbf is in the future is refused",
+       severity="medium", area="api", refs=["RFC 7519 §4.1.5", "RFC 9068 §4"],
+       remediation="Refuse tokens whose nbf (minus a small clock leeway) is still in the future.")
+def test_not_yet_valid(api, api_baseline, authcheck_record):
+    token = api.probe_token("not_yet_valid")
+    authcheck_record.jwt(f"not-yet-valid token (from {token.source})", token.token.reveal())
+    remaining = forge.not_yet_valid_for(token.claims or {}, api.spec.leeway)
+    if remaining is None:
+        pytest.skip(f"the token from {token.source} is valid now (no nbf beyond the API's leeway of "
+                    f"{api.spec.leeway:g}s); declare a source of tokens whose nbf is in the future")
+    problems = _send_probes(api, api_baseline, authcheck_record,
+                            {f"real token from {token.source}, nbf in {remaining:.0f}s": token.token.reveal()})
+    _fail_if_accepted(authcheck_record, "not-yet-valid tokens", problems, 1)
+
+
+def _key_headers(api) -> list[str]:
+    return sorted({p.header for p in api.spec.api_key_principals() if p.header})
+
+
+@check("api.unknown-api-key", title="An unknown API key is refused",
+       severity="high", area="api", refs=["RFC 9110 §15.5.2", "OWASP API Security Top 10 2023 API2"],
+       remediation="Look API keys up in the key store and answer 401 for any key that is not there.")
+def test_unknown_api_key(api, authcheck_record):
+    rule = api.spec.safe_rule()
+    headers = _key_headers(api)
+    if rule is None or not headers:
+        pytest.skip(f"apis.{api.name} has " + ("no GET rule to probe safely" if rule is None else "no API key principal"))
+    outcomes, problems = [], {}
+    for header in headers:
+        response = api.send(rule, {header: f"authcheck-unknown-{secrets.token_hex(16)}"})
+        authcheck_record.attach(response.exchange)
+        problem = refusal_problem(response.status)
+        outcomes.append({"header": header, "status": response.status, "verdict": problem or "refused"})
+        if problem is not None:
+            problems[header] = problem
+    authcheck_record.fact(PROBES_FACT, {"request": rule.request, "outcomes": outcomes})
+    _fail_if_accepted(authcheck_record, "unknown API keys", {f"random key in {h}": p for h, p in problems.items()},
+                      len(headers))
+
+
+@check("api.revoked-api-key", title="A revoked API key is refused",
+       severity="high", area="api", refs=["RFC 9110 §15.5.2", "OWASP API Security Top 10 2023 API2"],
+       remediation="Delete or disable revoked keys in the key store at once, and answer 401 for them as for unknown keys.")
+def test_revoked_api_key(api, authcheck_record):
+    rule = api.spec.safe_rule()
+    revoked = [p for p in api.spec.principals.values() if p.revoked]
+    if rule is None or not revoked:
+        pytest.skip(f"apis.{api.name} has " + ("no GET rule to probe safely" if rule is None else
+                                               "no principal declared revoked = true"))
+    outcomes, problems = [], {}
+    for principal in revoked:
+        response = api.send(rule, api.credential(principal, authcheck_record))
+        authcheck_record.attach(response.exchange)
+        problem = refusal_problem(response.status)
+        outcomes.append({"principal": principal.name, "status": response.status, "verdict": problem or "refused"})
+        if problem is not None:
+            problems[principal.name] = problem
+    authcheck_record.fact(PROBES_FACT, {"request": rule.request, "outcomes": outcomes})
+    _fail_if_accepted(authcheck_record, "revoked credentials", problems, len(revoked))

@@ -1,0 +1,417 @@
+"""The API suites (authorization matrix, token validation) against the real resource API and real IdPs.
+
+The resource API (Starlette + uvicorn over TLS) validates RS256 access tokens from the test oidc-provider.
+Every check passes on the correct instance; each instance with one defect fails exactly the checks
+(and matrix cells) that defect breaks, with a message naming what was due and what was observed.
+"""
+
+from __future__ import annotations
+
+# See test_suites_oidc.py: pin one httpcore for pytester's in-process runs.
+import httpcore  # noqa: F401
+
+import json
+import re
+import ssl
+import textwrap
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import jwt
+import pytest
+from jwt.algorithms import RSAAlgorithm
+
+from pytest_authcheck._api import matrix_finding, refusal_problem
+from pytest_authcheck._api import ALLOW, DENY_401, DENY_403, Expectation
+from tests.conftest import oidc_policy
+from tests.idp.world import IdpSpec, IdpWorld, RunningIdp, default_clients, default_signing_keys
+from tests.resource_api import DEFECTS, ApiConfig, ResourceApi
+
+AUDIENCE = "https://api.test"
+OTHER_AUDIENCE = "https://billing.test"
+CLIENT_SECRET = "cs_test_4Jq8Zr2Wn6Xb1Ty5Pv9Lm3Hd7Kf0Sg"
+READ_KEY = "ek_test_read_5m2q9x7w1c"
+OLD_KEY = "ek_test_old_8p4r6t2y0u"
+# The probe clients get a role too, so a token the API should refuse for its claims would otherwise be let in.
+ROLE_OF = {"ci-viewer": "viewer", "ci-deployer": "developer", "ci-admin": "admin", "billing": "viewer",
+           "expiry-probe": "viewer", "staging-cli": "viewer"}
+MATRIX = "api.authorization-matrix"
+TOKEN_CHECKS = {"api.no-credential", "api.malformed-token", "api.altered-signature", "api.alg-none",
+                "api.key-confusion", "api.other-audience", "api.other-issuer", "api.expired-token",
+                "api.not-yet-valid", "api.unknown-api-key", "api.revoked-api-key"}
+ME, SERVICES, MEMBERS, DEPLOY = ("GET /v1/users/me", "GET /v1/services", "GET /v1/orgs/madfam/members",
+                                 "POST /v1/services/demo/deploy")
+PRINCIPALS = ("viewer", "developer", "admin", "read-key", "old-key", "anonymous")
+# The cells where the correct API answers 403 (authenticated, not allowed).
+FORBIDDEN_CELLS = {(MEMBERS, "viewer"), (DEPLOY, "viewer"), (MEMBERS, "developer"), (SERVICES, "read-key"),
+                   (MEMBERS, "read-key"), (DEPLOY, "read-key")}
+
+
+def _client(client_id: str, **extra: object) -> dict:
+    return {"client_id": client_id, "client_secret": CLIENT_SECRET, "grant_types": ["client_credentials"],
+            "response_types": [], "redirect_uris": [], "token_endpoint_auth_method": "client_secret_basic",
+            "scope": "read admin deploy", **extra}
+
+
+@dataclass
+class ApiWorld:
+    sso: RunningIdp
+    staging: RunningIdp
+    jwks_url: str
+    cert_pem: Path
+    key_pem: Path
+    nbf_token: str
+
+    def api(self, *defects: str) -> ResourceApi:
+        config = ApiConfig(issuer=self.sso.issuer, jwks_url=self.jwks_url, audience=AUDIENCE,
+                           ca_pem=self.sso.ca_pem_path, role_of=dict(ROLE_OF), defects=set(defects), leeway=1.0,
+                           api_keys={READ_KEY: {"scopes": ["read"], "name": "read-key"},
+                                     OLD_KEY: {"scopes": ["read", "deploy"], "name": "old-key", "revoked": True}})
+        return ResourceApi(config, self.cert_pem, self.key_pem)
+
+    def policy(self, api: ResourceApi, *, mutating: bool = True, extra: str = "") -> str:
+        return oidc_policy(self.sso, extra=f"""
+            [providers.staging]
+            kind = "oidc"
+            issuer = "{self.staging.served_issuer}"
+
+            [clients.viewer]
+            provider = "sso"
+            client_id = "ci-viewer"
+            client_secret = "${{API_CLIENT_SECRET}}"
+            grant_types = ["client_credentials"]
+            scopes = ["read"]
+
+            [clients.admin]
+            provider = "sso"
+            client_id = "ci-admin"
+            client_secret = "${{API_CLIENT_SECRET}}"
+            grant_types = ["client_credentials"]
+            scopes = ["read", "admin"]
+
+            [clients.billing]
+            provider = "sso"
+            client_id = "billing"
+            client_secret = "${{API_CLIENT_SECRET}}"
+            grant_types = ["client_credentials"]
+            resource = "{OTHER_AUDIENCE}"
+
+            [clients.expiry-probe]
+            provider = "sso"
+            client_id = "expiry-probe"
+            client_secret = "${{API_CLIENT_SECRET}}"
+            grant_types = ["client_credentials"]
+
+            [clients.staging-cli]
+            provider = "staging"
+            client_id = "staging-cli"
+            client_secret = "${{API_CLIENT_SECRET}}"
+            grant_types = ["client_credentials"]
+
+            [apis.platform]
+            base_url = "{api.url}"
+            provider = "sso"
+            audience = "{AUDIENCE}"
+            roles = ["viewer", "developer", "admin", "owner"]
+            leeway = "1s"
+
+            [apis.platform.principals]
+            viewer = {{ client = "viewer", role = "viewer" }}
+            developer = {{ client = "deployer", role = "developer" }}
+            admin = {{ client = "admin", role = "admin" }}
+            read-key = {{ header = "X-API-Key", value = "${{READ_KEY}}" }}
+            old-key = {{ header = "X-API-Key", value = "${{OLD_KEY}}", revoked = true }}
+
+            [apis.platform.probes]
+            other_audience = {{ client = "billing" }}
+            other_issuer = {{ client = "staging-cli" }}
+            short_lived = {{ client = "expiry-probe" }}
+            not_yet_valid = {{ bearer = "${{NBF_TOKEN}}" }}
+
+            [[apis.platform.rules]]
+            request = "{ME}"
+            min_role = "viewer"
+            allow = ["read-key"]
+
+            [[apis.platform.rules]]
+            request = "{SERVICES}"
+            min_role = "viewer"
+
+            [[apis.platform.rules]]
+            request = "{MEMBERS}"
+            min_role = "admin"
+
+            [[apis.platform.rules]]
+            request = "{DEPLOY}"
+            min_role = "developer"
+            deny = ["read-key"]
+            mutating = {str(mutating).lower()}
+            {extra}
+            """)
+
+    def env(self) -> dict[str, str]:
+        return {"API_CLIENT_SECRET": CLIENT_SECRET, "READ_KEY": READ_KEY, "OLD_KEY": OLD_KEY, "NBF_TOKEN": self.nbf_token}
+
+
+def _nbf_token(idp: RunningIdp) -> str:
+    """A real token signed with the IdP's own key whose nbf is an hour ahead (no IdP issues such tokens)."""
+    private = next(k for k in default_signing_keys() if k["kty"] == "RSA")
+    key = RSAAlgorithm.from_jwk(json.dumps(private))
+    now = int(time.time())
+    claims = {"iss": idp.issuer, "aud": AUDIENCE, "client_id": "ci-viewer", "sub": "ci-viewer", "scope": "read",
+              "iat": now, "nbf": now + 3600, "exp": now + 7200, "jti": "nbf-probe"}
+    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": private["kid"], "typ": "at+jwt"})
+
+
+@pytest.fixture(scope="module")
+def api_world(idp_world: IdpWorld, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiWorld]:
+    sso = idp_world.start(IdpSpec(
+        name="api-sso",
+        clients=[*default_clients(), _client("ci-viewer"), _client("ci-admin"), _client("billing"),
+                 _client("expiry-probe", access_token_ttl=1)],
+        extra_config={"resource_servers": {OTHER_AUDIENCE: {"scope": "read"}}}))
+    staging = idp_world.start(IdpSpec(name="api-staging", clients=[_client("staging-cli")]))
+    ctx = ssl.create_default_context(cafile=str(sso.ca_pem_path))
+    with urllib.request.urlopen(sso.discovery_url, context=ctx) as response:  # noqa: S310 (loopback https)
+        jwks_url = json.load(response)["jwks_uri"]
+    directory = tmp_path_factory.mktemp("resource-api-tls")
+    leaf = idp_world.ca.issue_cert("127.0.0.1")
+    leaf.private_key_pem.write_to_path(str(directory / "key.pem"))
+    (directory / "cert.pem").write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
+    yield ApiWorld(sso=sso, staging=staging, jwks_url=jwks_url, cert_pem=directory / "cert.pem",
+                   key_pem=directory / "key.pem", nbf_token=_nbf_token(sso))
+    sso.stop()
+    staging.stop()
+
+
+@pytest.fixture
+def audit(api_world: ApiWorld, run_authcheck: Callable[..., object]) -> Callable[..., object]:
+    """``audit(*defects, mutating=True, args=())``: run the API checks against a resource API with those defects."""
+
+    def run(*defects: str, mutating: bool = True, args: tuple[str, ...] = (), subprocess: bool = False,
+            extra: str = "") -> object:
+        with api_world.api(*defects) as api:
+            policy = api_world.policy(api, mutating=mutating, extra=extra)
+            flags = ("--authcheck-allow-mutations",) if mutating else ()
+            result = run_authcheck(policy, "-m", "api", *flags, *args, subprocess=subprocess, env=api_world.env())
+            result.deployments = list(api.state.deployments)  # type: ignore[attr-defined]
+        return result
+
+    return run
+
+
+def _cell(result: dict) -> tuple[str, str] | None:
+    match = re.search(r"\[platform\|(.+)\|([\w.-]+)\]$", result["nodeid"])
+    return (match.group(1), match.group(2)) if match else None
+
+
+def _outcomes(run) -> tuple[dict[str, str], dict[tuple[str, str], dict]]:
+    """Token checks by id, and matrix cells by (request, principal)."""
+    checks, cells = {}, {}
+    for result in run.report["results"]:
+        if result["check"] == MATRIX:
+            cells[_cell(result)] = result
+        else:
+            checks[result["check"]] = result
+    return checks, cells
+
+
+def _assert_complete(run) -> None:
+    checks, cells = _outcomes(run)
+    assert set(checks) == TOKEN_CHECKS, run.output()
+    assert set(cells) == {(r, p) for r in (ME, SERVICES, MEMBERS, DEPLOY) for p in PRINCIPALS}, sorted(cells)
+    for result in run.report["results"]:
+        assert result["target"] == "apis.platform", result
+        assert CLIENT_SECRET not in json.dumps(result) and READ_KEY not in json.dumps(result)
+
+
+def _failed(run) -> tuple[set[str], set[tuple[str, str]]]:
+    checks, cells = _outcomes(run)
+    errors = {k: r["message"] for k, r in checks.items() if r["status"] == "error"}
+    errors |= {str(k): r["message"] for k, r in cells.items() if r["status"] == "error"}
+    assert not errors, errors
+    return ({k for k, r in checks.items() if r["status"] == "failed"},
+            {k for k, r in cells.items() if r["status"] == "failed"})
+
+
+# ---------------------------------------------------------------------------------------------------
+# pure parts
+
+
+def test_matrix_findings_name_due_and_observed() -> None:
+    allow, forbid, unauth = (Expectation(ALLOW, "r"), Expectation(DENY_403, "r"), Expectation(DENY_401, "r"))
+    assert matrix_finding(allow, "viewer", 200) is None and matrix_finding(allow, "viewer", 404) is None
+    assert "refused with HTTP 403 where the policy allows" in matrix_finding(allow, "viewer", 403)
+    assert matrix_finding(forbid, "viewer", 403) is None and matrix_finding(unauth, "anonymous", 401) is None
+    assert "HTTP 404 where 403 is due" in matrix_finding(forbid, "viewer", 404)
+    assert "HTTP 200 where 403 is due" in matrix_finding(forbid, "viewer", 200)
+    assert "HTTP 401 where 403 is due" in matrix_finding(forbid, "viewer", 401)
+    assert "HTTP 403 where 401 is due" in matrix_finding(unauth, "old-key", 403)
+    assert refusal_problem(401) is None and refusal_problem(400, malformed=True) is None
+    assert refusal_problem(400) == "HTTP 400 instead of 401" and refusal_problem(200) == "accepted (HTTP 200)"
+
+
+# ---------------------------------------------------------------------------------------------------
+# the correct instance
+
+
+def test_correct_api_passes_every_check(audit) -> None:
+    run = audit()
+    _assert_complete(run)
+    assert _failed(run) == (set(), set()), run.output()
+    checks, cells = _outcomes(run)
+    assert {k for k, r in checks.items() if r["status"] != "passed"} == set(), checks
+    assert all(r["status"] == "passed" for r in cells.values()), {k: r["message"] for k, r in cells.items()}
+    assert run.result.ret == 0
+    # the allowed mutations really happened, the refused ones did not
+    assert sorted(run.deployments) == [("demo", "ci-admin"), ("demo", "ci-deployer")]
+    cell = cells[(MEMBERS, "viewer")]
+    assert cell["evidence"]["facts"]["matrix cell"] == {
+        "api": "platform", "rule": 2, "request": MEMBERS, "principal": "viewer", "expected": "403",
+        "reason": "role viewer < admin", "observed": 403}
+    probes = checks["api.alg-none"]["evidence"]["facts"]["probes"]["outcomes"]
+    assert [o["status"] for o in probes] == [401, 401, 401, 401]
+    html = (run.reports_dir / "authcheck.html").read_text()
+    assert "Authorization matrix: apis.platform" in html and 'class="ac-cell-failed"' not in html
+    assert html.count('class="ac-cell-passed"') == 4 * len(PRINCIPALS)
+
+
+def test_mutations_are_skipped_visibly_without_the_option(audit) -> None:
+    run = audit(mutating=False)
+    _, cells = _outcomes(run)
+    deploy = {p: cells[(DEPLOY, p)] for p in PRINCIPALS}
+    assert {r["status"] for r in deploy.values()} == {"skipped"}
+    assert all("POST has side effects and the rule does not say mutating = true" in r["message"]
+               for r in deploy.values())
+    assert run.deployments == []
+
+
+def test_mutating_rule_needs_the_option(api_world: ApiWorld, run_authcheck) -> None:
+    with api_world.api() as api:
+        run = run_authcheck(api_world.policy(api, mutating=True), "-m", "api", env=api_world.env())
+        assert api.state.deployments == []
+    _, cells = _outcomes(run)
+    assert {cells[(DEPLOY, p)]["message"] for p in PRINCIPALS} == {
+        "mutating request: probed only with --authcheck-allow-mutations"}
+
+
+# ---------------------------------------------------------------------------------------------------
+# one defect at a time
+
+EXPECTED_FAILURES: dict[str, tuple[dict[str, str], dict[tuple[str, str], str]]] = {
+    "accept-alg-none": ({"api.alg-none": r"4 of 4 unsigned tokens not refused: alg='none'.*accepted \(HTTP 200\)"}, {}),
+    "skip-signature": ({"api.altered-signature": r"3 of 3 tokens with an altered signature not refused: real token, one signature bit flipped: accepted"}, {}),
+    "key-confusion": ({"api.key-confusion": r"HS256 tokens keyed with the public key not refused: PEM"}, {}),
+    "skip-exp": ({"api.expired-token": r"1 of 1 expired tokens not refused: real token from clients.expiry-probe"}, {}),
+    "skip-nbf": ({"api.not-yet-valid": r"1 of 1 not-yet-valid tokens not refused.*accepted \(HTTP 200\)"}, {}),
+    "ignore-aud": ({"api.other-audience": r"tokens for another audience not refused.*clients.billing.*accepted"}, {}),
+    "any-issuer": ({"api.other-issuer": r"tokens from another issuer not refused.*clients.staging-cli.*accepted"}, {}),
+    "viewer-can-deploy": ({}, {(DEPLOY, "viewer"): r"answered HTTP 202 where 403 is due: viewer was let through"}),
+    "accept-revoked-key": (
+        {"api.revoked-api-key": r"1 of 1 revoked credentials not refused: old-key: accepted \(HTTP 200\)"},
+        {(ME, "old-key"): r"answered HTTP 200 where 401 is due",
+         (SERVICES, "old-key"): r"answered HTTP 403 where 401 is due: the credential was accepted",
+         (MEMBERS, "old-key"): r"answered HTTP 403 where 401 is due",
+         (DEPLOY, "old-key"): r"answered HTTP 202 where 401 is due"}),
+    "404-instead-of-403": ({}, {cell: r"answered HTTP 404 where 403 is due: the refusal is disguised"
+                                for cell in FORBIDDEN_CELLS}),
+    "200-instead-of-403": ({}, {cell: r"answered HTTP 200 where 403 is due" for cell in FORBIDDEN_CELLS}),
+    "no-www-authenticate": ({"api.no-credential": r"answered 401 without a WWW-Authenticate: Bearer challenge"}, {}),
+}
+
+
+def test_every_defect_has_expectations() -> None:
+    assert set(EXPECTED_FAILURES) == set(DEFECTS)
+
+
+@pytest.mark.parametrize("defect", sorted(EXPECTED_FAILURES))
+def test_each_defect_fails_exactly_its_checks(audit, defect: str) -> None:
+    run = audit(defect)
+    _assert_complete(run)
+    checks_due, cells_due = EXPECTED_FAILURES[defect]
+    failed_checks, failed_cells = _failed(run)
+    assert (failed_checks, failed_cells) == (set(checks_due), set(cells_due)), run.output()
+    checks, cells = _outcomes(run)
+    for check_id, pattern in checks_due.items():
+        assert re.search(pattern, checks[check_id]["message"]), (pattern, checks[check_id]["message"])
+        assert checks[check_id]["expected"] and checks[check_id]["observed"]
+    for cell, pattern in cells_due.items():
+        assert re.search(pattern, cells[cell]["message"]), (cell, pattern, cells[cell]["message"])
+    assert run.result.ret == pytest.ExitCode.TESTS_FAILED
+    if cells_due:
+        html = (run.reports_dir / "authcheck.html").read_text()
+        assert html.count('class="ac-cell-failed"') == len(cells_due)
+
+
+# ---------------------------------------------------------------------------------------------------
+# xdist and policy errors
+
+
+def test_xdist_gives_the_same_results(audit) -> None:
+    serial = audit("404-instead-of-403")
+    parallel = audit("404-instead-of-403", args=("-n", "2"), subprocess=True)
+    assert {r["nodeid"]: r["status"] for r in parallel.report["results"]} == \
+        {r["nodeid"]: r["status"] for r in serial.report["results"]}
+    assert len(parallel.report["results"]) == len(TOKEN_CHECKS) + 4 * len(PRINCIPALS)
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ('[apis.platform.principals.anonymous]\nbearer = "x"\n', r"apis.platform.principals.anonymous: 'anonymous' is reserved"),
+    ('[[apis.platform.rules]]\nrequest = "GET /x"\nmin_role = "boss"\n',
+     r"apis.platform.rules\[4\].min_role: min_role 'boss' is not one of the API's roles"),
+    ('[[apis.platform.rules]]\nrequest = "GET /x"\nallow = ["nobody"]\n',
+     r"apis.platform.rules\[4\].allow: no principal named 'nobody'"),
+    ('[[apis.platform.rules]]\nrequest = "GET /v1/services"\n', r"apis.platform.rules: more than one rule for GET /v1/services"),
+    ('[[apis.platform.rules]]\nrequest = "FETCH /x"\n', r"apis.platform.rules\[4\].request: .*does not have the expected form"),
+], ids=["anonymous-reserved", "unknown-min-role", "unknown-principal", "duplicate-rule", "bad-method"])
+def test_policy_errors_name_key_and_line(api_world: ApiWorld, run_authcheck, extra: str, message: str) -> None:
+    with api_world.api() as api:
+        run = run_authcheck(api_world.policy(api, extra=extra), env=api_world.env())
+    assert run.result.ret == pytest.ExitCode.USAGE_ERROR
+    assert re.search(r"authcheck.toml:\d+: " + message, run.output()), run.output()
+
+
+def test_readme_example_policy_loads_and_expands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_authcheck._api import api_spec, cell_id, matrix_cells
+    from pytest_authcheck._policy import load_policy
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = re.search(r"```toml\n(.*?)```", readme, re.S).group(1)
+    for name in set(re.findall(r"\$\{(\w+)\}", block)):
+        monkeypatch.setenv(name, f"value-of-{name.lower()}")
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "corp-ca.pem").write_text("placeholder")
+    (tmp_path / "authcheck.toml").write_text(block)
+    policy = load_policy(tmp_path / "authcheck.toml")
+    ids = [cell_id(policy, c) for c in matrix_cells(policy)]
+    assert "platform|POST /v1/services/demo/deploy|read-key" in ids and "platform|GET /v1/users/me|anonymous" in ids
+    spec = api_spec(policy, "platform")
+    deploy = spec.rules[1]
+    assert {n: spec.expectation(deploy, p).label for n, p in spec.principals.items()} == {
+        "developer": "allowed", "ci": "403", "read-key": "403", "old-key": "401", "anonymous": "401"}
+
+
+def test_html_matrix_escapes_and_highlights(tmp_path: Path) -> None:
+    from pytest_authcheck._policy import load_policy
+    from pytest_authcheck.report.matrix import render_matrices
+
+    (tmp_path / "authcheck.toml").write_text(textwrap.dedent("""\
+        [apis.x]
+        base_url = "https://api.invalid/<b>"
+        roles = ["viewer"]
+        principals = { v = { bearer = "tok-123456", role = "viewer" } }
+        [[apis.x.rules]]
+        request = "GET /<script>alert(1)</script>"
+        min_role = "viewer"
+        """))
+    policy = load_policy(tmp_path / "authcheck.toml")
+    results = [{"check": "api.authorization-matrix", "status": "failed", "message": "<img src=x onerror=1>",
+                "evidence": {"facts": {"matrix cell": {"api": "x", "rule": 0, "principal": "v", "observed": 404}}}}]
+    html = render_matrices(policy, results)
+    assert "<script>" not in html and "<img" not in html and "<b>" not in html
+    assert "&lt;script&gt;" in html and 'class="ac-cell-failed"' in html and "allowed / HTTP 404" in html
+    assert "401 / not run" in html  # the anonymous cell did not run
+    assert "tok-123456" not in html
