@@ -146,14 +146,15 @@ class ApiSpec:
 
 
 def _principal(name: str, raw: Mapping[str, Any]) -> ApiPrincipal:
-    common = {"name": name, "role": raw.get("role"), "revoked": bool(raw.get("revoked", False))}
+    role, revoked = raw.get("role"), bool(raw.get("revoked", False))
     if "client" in raw:
-        return ApiPrincipal(kind="client", client=raw["client"], **common)
+        return ApiPrincipal(kind="client", client=raw["client"], name=name, role=role, revoked=revoked)
     if "user" in raw:
-        return ApiPrincipal(kind="user", user=raw["user"], **common)
+        return ApiPrincipal(kind="user", user=raw["user"], name=name, role=role, revoked=revoked)
     if "header" in raw:
-        return ApiPrincipal(kind="api_key", header=raw["header"], value=raw.get("value"), **common)
-    return ApiPrincipal(kind="bearer", value=raw.get("bearer"), **common)
+        return ApiPrincipal(kind="api_key", header=raw["header"], value=raw.get("value"), name=name, role=role,
+                            revoked=revoked)
+    return ApiPrincipal(kind="bearer", value=raw.get("bearer"), name=name, role=role, revoked=revoked)
 
 
 def api_spec(policy: Policy, name: str) -> ApiSpec:
@@ -178,7 +179,7 @@ def api_spec(policy: Policy, name: str) -> ApiSpec:
 
 def matrix_cells(policy: Policy) -> list[str]:
     """Every (api, rule, principal) as ``api#index#principal``, in policy order: one matrix test each."""
-    cells = []
+    cells: list[str] = []
     for name in policy.section("apis"):
         spec = api_spec(policy, name)
         for rule in spec.rules:

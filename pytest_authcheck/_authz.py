@@ -156,7 +156,7 @@ def _error_in(response: Response, body: str) -> str | None:
         except Exception:
             data = None
         if isinstance(data, dict) and isinstance(data.get("error"), str):
-            return data["error"][:100]
+            return str(data["error"])[:100]
     match = _ERROR_WORD.search(body)
     return match.group(1) if match else None
 

@@ -12,7 +12,7 @@ import os
 import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -182,7 +182,7 @@ def parse_expires_at(value: Any) -> datetime:
         raise ValueError("is a boolean, not a time")
     if isinstance(value, (int, float)):
         try:
-            return datetime.fromtimestamp(value, tz=timezone.utc)
+            return datetime.fromtimestamp(value, tz=UTC)
         except (OverflowError, OSError, ValueError):
             raise ValueError("is a number out of range for a time") from None
     if not isinstance(value, str):
@@ -193,7 +193,7 @@ def parse_expires_at(value: Any) -> datetime:
         raise ValueError(f"{value[:40]!r} is not an RFC 3339 time") from None
     if parsed.tzinfo is None:
         raise ValueError(f"{value[:40]!r} has no time zone offset")
-    return parsed.astimezone(timezone.utc)
+    return parsed.astimezone(UTC)
 
 
 def _json_type(value: Any) -> str:
@@ -224,7 +224,7 @@ class StoredToken:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return None
         try:
-            return datetime.fromtimestamp(value, tz=timezone.utc)
+            return datetime.fromtimestamp(value, tz=UTC)
         except (OverflowError, OSError, ValueError):
             return None
 
@@ -264,7 +264,7 @@ def audiences(claims: Mapping[str, Any]) -> list[str]:
 # ---- time -------------------------------------------------------------------------------------------
 def utcnow() -> datetime:
     """Now, in UTC (one place, so tests can freeze it)."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def seconds_until(moment: datetime, now: datetime | None = None) -> float:
@@ -296,7 +296,7 @@ def human_duration(seconds: float) -> str:
 
 def format_time(moment: datetime) -> str:
     """``2026-02-24T00:00:00Z``."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # ---- signature ----------------------------------------------------------------------------------------

@@ -192,7 +192,7 @@ def url_form_problem(value: str, form: str) -> str | None:
     if not host:
         return "has no host"
     try:
-        parts.port
+        _ = parts.port  # urlsplit parses the port lazily; a bad one raises only here
     except ValueError:
         return "has an invalid port"
     if parts.scheme == "http" and not _is_loopback(host):

@@ -298,7 +298,7 @@ def _check_references(data: Mapping[str, Any], shown: str, lines: Mapping[KeyPat
     for name, client in clients.items():
         kind = providers[client["provider"]].get("kind")
         for variable, rule in client.get("env", {}).items():
-            where = ("clients", name, "env", variable, "equals")
+            where: KeyPath = ("clients", name, "env", variable, "equals")
             reference = rule.get("equals", "")
             if reference.startswith("credentials."):
                 require(reference.removeprefix("credentials."), credentials, "credentials file", where)
@@ -307,9 +307,9 @@ def _check_references(data: Mapping[str, Any], shown: str, lines: Mapping[KeyPat
                                   "(use provider_url)", path=shown, line=line_of(lines, prefix + where),
                                   key=_dotted(where))
         if "env_pointer" in client and not str(client.get("env_file", "")).endswith(".json"):
-            where = ("clients", name, "env_pointer")
-            raise PolicyError("env_pointer needs a .json env_file", path=shown, line=line_of(lines, prefix + where),
-                              key=_dotted(where))
+            pointer: KeyPath = ("clients", name, "env_pointer")
+            raise PolicyError("env_pointer needs a .json env_file", path=shown, line=line_of(lines, prefix + pointer),
+                              key=_dotted(pointer))
     for name, api in data.get("apis", {}).items():
         if "provider" in api:
             require(api["provider"], providers, "provider", ("apis", name, "provider"))

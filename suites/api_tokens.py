@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from pytest_authcheck import check
 from pytest_authcheck import _forge as forge
+from pytest_authcheck import check
 from pytest_authcheck._api import refusal_problem
 from pytest_authcheck._errors import EvaluationError
 

@@ -15,8 +15,8 @@ from pytest_authcheck import check
 from pytest_authcheck._authz import random_token
 from pytest_authcheck._clients import SECRET_METHODS
 from pytest_authcheck._errors import EvaluationError
-from pytest_authcheck._token_answers import (BOGUS_CODE_PREFIX, authenticated, error_of, harmless_form,
-                                             invalid_client_problems, issued_token)
+from pytest_authcheck._token_answers import BOGUS_CODE_PREFIX, authenticated, error_of, harmless_form, invalid_client_problems, issued_token
+
 
 @check("client-auth.secret-accepted", title="A confidential client authenticates with its declared secret",
        severity="high", area="clients", refs=["RFC 6749 §2.3.1", "RFC 6749 §3.2.1", "RFC 6749 §5.2"],

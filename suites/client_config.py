@@ -12,9 +12,9 @@ import pytest
 
 from pytest_authcheck import check
 from pytest_authcheck._credentials import current_uid, describe_bits, describe_user, format_mode, inspect_file
+from pytest_authcheck._credentials_fixtures import policy_relative
 from pytest_authcheck._envcheck import normalise_url, same_path, show, url_form_problem
 from pytest_authcheck._errors import EvaluationError
-from pytest_authcheck._credentials_fixtures import policy_relative
 from pytest_authcheck._secrets_scan import credential_kind, is_secret_name
 
 
