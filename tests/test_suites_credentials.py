@@ -614,8 +614,11 @@ base_url = "https://api.test"
 audience = "https://api.test?key={GITHUB_TOKEN}"
 
 [apis.platform.principals]
-reader = {{ header = "Authorization", bearer = "Bearer ${{READER_TOKEN}}" }}
-signer = {{ header = "X-Key", role = "{PRIVATE_KEY_PEM}" }}
+reader = {{ bearer = "${{READER_TOKEN}}" }}
+
+[users.signer]
+provider = "sso"
+username = "{PRIVATE_KEY_PEM}"
 """, settings='checks = []  # old token: eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJl')
     run = _run(run_authcheck, policy, env={"READER_TOKEN": "rt-0123456789"})
     lines = policy.splitlines()
@@ -626,7 +629,7 @@ signer = {{ header = "X-Key", role = "{PRIVATE_KEY_PEM}" }}
     _assert_statuses(run, POLICY_CHECKS, credentials__policy_secret_refs="failed",
                      credentials__policy_no_credentials="failed")
     secret_line, password_line = line_of("client_secret = \"dpl"), line_of("hunter2")
-    audience_line, signer_line, comment_line = line_of("?key="), line_of("signer"), line_of("old token")
+    audience_line, signer_line, comment_line = line_of("?key="), line_of("BEGIN PRIVATE KEY"), line_of("old token")
     _message(run, "credentials.policy-secret-refs",
              rf"clients.portal.client_secret \(line {secret_line}\): a literal value of {len(DEPLOYER_SECRET)} "
              r"characters",
@@ -634,7 +637,7 @@ signer = {{ header = "X-Key", role = "{PRIVATE_KEY_PEM}" }}
     assert "READER_TOKEN" not in run.by_check()["credentials.policy-secret-refs"]["message"]
     _message(run, "credentials.policy-no-credentials",
              rf"apis.platform.audience \(line {audience_line}\): a GitHub token",
-             rf"apis.platform.principals.signer.role \(line {signer_line}\): a PEM private key",
+             rf"users.signer.username \(line {signer_line}\): a PEM private key",
              rf"comment \(line {comment_line}\): a JWT of \d+ characters")
     _assert_never_shown(run, DEPLOYER_SECRET, "hunter2", GITHUB_TOKEN, "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC",
                         "eyJzdWIiOiIxMjM0NTY3ODkwIn0")
