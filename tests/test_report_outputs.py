@@ -154,7 +154,7 @@ def test_threats_map_only_existing_checks_and_unassessed_is_never_mitigated() ->
     assert states["T-9700-4.8"] == "mitigated"
     assert states["T-9700-4.4"] == "open"
     assert states["T-9700-4.3"] == "not assessed"  # its only check was skipped
-    assert states["T-9700-4.1"] == "not assessed"  # no check of it exists yet
+    assert states["T-9700-4.1"] == "not assessed"  # none of its checks ran
     assert states["T-6819-4.3.3"] == "accepted"
     assert states["T-6819-4.6.3"] == "not assessed"
 
