@@ -26,7 +26,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--authcheck-policy", metavar="PATH", default=None,
                     help="policy file (default: authcheck.toml, else [tool.authcheck] in pyproject.toml)")
     group.addoption("--authcheck-reports", metavar="DIR", default=None,
-                    help="folder for authcheck.html and authcheck.json (default: settings.reports, else reports)")
+                    help="folder for the reports (authcheck.html, .json, .sarif, .md, .sha256; default: settings.reports, "
+                         "else reports)")
     group.addoption("--authcheck-fail-on", metavar="SEVERITY", default=None,
                     choices=("critical", "high", "medium", "low", "info"),
                     help="lowest severity of a failed or unevaluated check that fails the run "
