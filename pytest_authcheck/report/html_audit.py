@@ -104,6 +104,14 @@ def _sort_key(result: Mapping[str, Any]) -> tuple[Any, ...]:
             result["check"])
 
 
+NOT_APPLICABLE = "not applicable (the policy declares no target of this kind)"
+
+
+def _target_rank(target: str, results: list[dict[str, Any]]) -> tuple[Any, ...]:
+    # What failed comes first: targets by their worst status, the checks without any target last.
+    return (target == NOT_APPLICABLE, min(STATUS_ORDER.index(r["status"]) for r in results), target)
+
+
 def render_findings(run: AuthcheckRun, render_result: Any) -> str:
     """Every result, grouped by target, ordered by area then status and severity; filterable and sortable."""
     controls = ['<div class="ac-controls" id="ac-controls"><b>Severity:</b> ']
@@ -116,9 +124,9 @@ def render_findings(run: AuthcheckRun, render_result: Any) -> str:
                     f'<span id="ac-shown">{len(run.results)}</span> of {len(run.results)} shown</div>')
     by_target: dict[str, list[dict[str, Any]]] = {}
     for result in run.results:
-        by_target.setdefault(result.get("target") or "(no target)", []).append(result)
+        by_target.setdefault(result.get("target") or NOT_APPLICABLE, []).append(result)
     parts = ["<h3>Findings by target and area</h3>", "".join(controls)]
-    for target in sorted(by_target):
+    for target in sorted(by_target, key=lambda t: _target_rank(t, by_target[t])):
         results = sorted(by_target[target], key=_sort_key)
         counts = {s: sum(1 for r in results if r["status"] == s) for s in STATUS_ORDER}
         summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
