@@ -53,4 +53,9 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except KeyboardInterrupt:
+        # The demo world is already stopped: the with-blocks unwound on the way here.
+        print("\ninterrupted; the demo world is stopped", file=sys.stderr)
+        sys.exit(130)

@@ -23,18 +23,38 @@ import ssl
 import time
 import urllib.request
 from contextlib import ExitStack
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from jwt.algorithms import RSAAlgorithm
 
-from tests.idp.world import (DEPLOYER_SECRET, VARIANTS, WEB_PORTAL_SECRET, IdpSpec, IdpWorld, RunningIdp,
-                             client_matrix_clients, default_signing_keys, public_jwks, run_authorization_code_flow,
-                             weak_rsa_jwk)
-from tests.jamf_sim import (AUDITOR_PASSWORD, BASIC_PASSWORD, LONG_TOKEN_LIFETIME_SECONDS, MCP_CLIENT_ID,
-                            MCP_CLIENT_SECRET, MCP_ROLE_NAME, JamfSimulator, Tenant, good_tenant)
+from tests.idp.world import (
+    DEPLOYER_SECRET,
+    VARIANTS,
+    WEB_PORTAL_SECRET,
+    IdpSpec,
+    IdpWorld,
+    RunningIdp,
+    client_matrix_clients,
+    default_signing_keys,
+    public_jwks,
+    run_authorization_code_flow,
+    weak_rsa_jwk,
+)
+from tests.jamf_sim.presets import (
+    AUDITOR_PASSWORD,
+    BASIC_PASSWORD,
+    LONG_TOKEN_LIFETIME_SECONDS,
+    MCP_CLIENT_ID,
+    MCP_CLIENT_SECRET,
+    MCP_ROLE_NAME,
+    good_tenant,
+)
+from tests.jamf_sim.server import JamfSimulator
+from tests.jamf_sim.tenant import Tenant
 from tests.resource_api import ApiConfig, ResourceApi
 
 API_AUDIENCE = "https://api.test"
@@ -50,7 +70,7 @@ JAMF_EXTRA_PRIVILEGE = "Delete Computers"
 API_DEFECT = "404-instead-of-403"
 
 
-def _api_client(client_id: str, scope: str, **extra: Any) -> dict:
+def _api_client(client_id: str, scope: str, **extra: Any) -> dict[str, Any]:
     return {"client_id": client_id, "client_secret": API_CLIENT_SECRET, "grant_types": ["client_credentials"],
             "response_types": [], "redirect_uris": [], "token_endpoint_auth_method": "client_secret_basic",
             "scope": scope, **extra}
@@ -101,7 +121,7 @@ def not_yet_valid_token(idp: RunningIdp) -> str:
     """A token signed with the IdP's own key whose nbf is an hour ahead: no client of the demo IdP can ask for
     one, and the API's not-yet-valid check needs a real signature."""
     private = next(k for k in default_signing_keys() if k["kty"] == "RSA")
-    key = RSAAlgorithm.from_jwk(json.dumps(private))
+    key = cast(RSAPrivateKey, RSAAlgorithm.from_jwk(json.dumps(private)))
     now = int(time.time())
     claims = {"iss": idp.issuer, "aud": API_AUDIENCE, "client_id": "ci-viewer", "sub": "ci-viewer", "scope": "read",
               "iat": now, "nbf": now + 3600, "exp": now + 7200, "jti": "demo-nbf-probe"}
@@ -114,7 +134,7 @@ def write_cli_credentials(idp: RunningIdp, path: Path) -> None:
                                         extra_params={"prompt": "consent", "resource": API_AUDIENCE})
     exp = jwt.decode(login["access_token"], options={"verify_signature": False})["exp"]
     document = {"access_token": login["access_token"], "refresh_token": login["refresh_token"], "token_type": "Bearer",
-                "expires_at": datetime.fromtimestamp(exp, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+                "expires_at": datetime.fromtimestamp(exp, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2))
     os.chmod(path, 0o644)
@@ -137,7 +157,7 @@ class DemoWorld:
         self.addresses: dict[str, str] = {}
         self._stack = ExitStack()
 
-    def __enter__(self) -> "DemoWorld":
+    def __enter__(self) -> DemoWorld:
         try:
             self._start()
         except BaseException:
