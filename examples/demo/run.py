@@ -1,57 +1,50 @@
-"""Start the demo world, run ``pytest --authcheck`` on it with the bundled policy, and say where the report is.
+"""Start the demo world, run ``pytest --authcheck`` on it with the bundled policy, and say where the reports are.
 
-The world is the project's test IdP (oidc-provider over TLS, see tests/idp): ``sso`` configured well,
-``legacy`` with deliberate misconfigurations (a certificate about to expire, a 1024-bit key in its JWKS,
-'none' advertised as an ID token signing algorithm, its clock 10 minutes fast). ``sso`` also registers a few
-clients more permissively than the policy declares (prefix-matched redirect URIs, 8-hour tokens, no refresh
-rotation, a removed client still registered).
+The world (examples/demo/world.py) is two OpenID Providers (``sso`` configured well, ``legacy`` with
+deliberate misconfigurations), a Jamf Pro server, the platform API, and a credentials file and a JamfMCP
+``.env`` in a scratch folder; each has one or two deliberate defects. Everything listens on 127.0.0.1 and is
+stopped when the run ends, also on Ctrl-C, SIGTERM or an error.
+
+    python -m examples.demo.run [--reports DIR] [pytest arguments...]
 """
 
 from __future__ import annotations
 
+import argparse
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from types import FrameType
 
-from tests.idp.world import (DEPLOYER_SECRET, VARIANTS, WEB_PORTAL_SECRET, IdpSpec, IdpWorld, client_matrix_clients,
-                             default_signing_keys, public_jwks, weak_rsa_jwk)
+from examples.demo.world import DemoWorld
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = Path(__file__).resolve().parent / "authcheck.toml"
+REPORT_NAMES = ("authcheck.html", "authcheck.json", "authcheck.sarif", "authcheck.md", "junit.xml",
+                "authcheck.sha256")
 
 
-def legacy_spec():
-    """The good IdP with four deliberate misconfigurations."""
-    spec = VARIANTS["good"]
-    spec.name = "legacy"
-    spec.cert = "expiring"
-    spec.clock_skew_seconds = 600
-    spec.metadata_overrides = {"id_token_signing_alg_values_supported": ["RS256", "ES256", "none"]}
-    published = public_jwks(spec.signing_keys or default_signing_keys())
-    published["keys"].append(weak_rsa_jwk())
-    spec.published_jwks = published
-    return spec
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # SystemExit unwinds the with-blocks, so the servers are stopped as on Ctrl-C.
+    raise SystemExit(128 + signum)
 
 
 def main(argv: list[str]) -> int:
-    reports = ROOT / "reports"
-    with tempfile.TemporaryDirectory(prefix="authcheck-demo-") as scratch, IdpWorld(Path(scratch)) as world:
-        # the good IdP, plus the test world's broken clients (each with one defect) beside the good ones
-        sso = world.start(IdpSpec(name="sso", clients=[c for c in client_matrix_clients()
-                                                       if c["client_id"] != "web-portal-implicit"]))
-        legacy = world.start(legacy_spec())
-        env = dict(os.environ, DEMO_CA_BUNDLE=str(world.ca_pem_path), DEMO_SSO_ISSUER=sso.issuer,
-                   DEMO_LEGACY_ISSUER=legacy.issuer, DEMO_DEPLOYER_SECRET=DEPLOYER_SECRET,
-                   DEMO_PORTAL_SECRET=WEB_PORTAL_SECRET, DEMO_TEST_PASSWORD="demo-alice-password")
-        print(f"demo world: sso at {sso.issuer}, legacy at {legacy.issuer}", flush=True)
+    parser = argparse.ArgumentParser(prog="python -m examples.demo.run", description=__doc__.splitlines()[0])
+    parser.add_argument("--reports", type=Path, default=ROOT / "reports", help="where the reports go")
+    options, pytest_args = parser.parse_known_args(argv)
+    reports = options.reports.resolve()
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    with tempfile.TemporaryDirectory(prefix="authcheck-demo-") as scratch, DemoWorld(Path(scratch)) as world:
+        print("demo world: " + ", ".join(f"{name} at {url}" for name, url in world.addresses.items()), flush=True)
         command = [sys.executable, "-m", "pytest", "--authcheck", "--authcheck-policy", str(POLICY),
                    "--authcheck-reports", str(reports), "--junitxml", str(reports / "junit.xml"),
-                   "-p", "no:cacheprovider", "-q", "-rfE", *argv]
-        code = subprocess.call(command, cwd=ROOT, env=env)
-    names = ("authcheck.html", "authcheck.json", "authcheck.sarif", "authcheck.md", "junit.xml", "authcheck.sha256")
-    print("\nreport: " + "\n        ".join(str(reports / name) for name in names))
+                   "-p", "no:cacheprovider", "-q", "-rfE", *pytest_args]
+        code = subprocess.call(command, cwd=ROOT, env={**os.environ, **world.env})
+    print("\nreport: " + "\n        ".join(str(reports / name) for name in REPORT_NAMES))
     # Exit 1 means "the audit found problems", which is what the demo world is built to show.
     if code not in (0, 1):
         print(f"pytest --authcheck did not complete (exit status {code})", file=sys.stderr)
@@ -60,4 +53,9 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except KeyboardInterrupt:
+        # The demo world is already stopped: the with-blocks unwound on the way here.
+        print("\ninterrupted; the demo world is stopped", file=sys.stderr)
+        sys.exit(130)
