@@ -429,7 +429,9 @@ def test_readme_example_policy_loads_and_expands(tmp_path: Path, monkeypatch: py
     spec = api_spec(policy, "platform")
     deploy = spec.rules[1]
     assert {n: spec.expectation(deploy, p).label for n, p in spec.principals.items()} == {
-        "developer": "allowed", "ci": "403", "read-key": "403", "old-key": "401", "anonymous": "401"}
+        "developer": "allowed", "alice": "403", "ci": "403", "read-key": "403", "old-key": "401", "anonymous": "401"}
+    alice = spec.principals["alice"]
+    assert (alice.kind, alice.user, alice.client) == ("user", "alice", "cli")
 
 
 def test_html_matrix_escapes_and_highlights(tmp_path: Path) -> None:
