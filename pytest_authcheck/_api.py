@@ -32,7 +32,8 @@ DENY_401 = "401"
 
 @dataclass(frozen=True)
 class ApiPrincipal:
-    """Who calls the API: a policy client's token, an API key, a bearer token, or nobody."""
+    """Who calls the API: a policy client's token, a policy user's token (logged in through a client's
+    authorization-code flow), an API key, a bearer token, or nobody."""
 
     name: str
     kind: str  # "client", "user", "api_key", "bearer", "anonymous"
@@ -138,7 +139,7 @@ class ApiSpec:
 
     def token_principals(self) -> list[ApiPrincipal]:
         """Principals that present a bearer token the API should accept."""
-        return [p for p in self.principals.values() if p.kind in ("client", "bearer") and not p.revoked]
+        return [p for p in self.principals.values() if p.kind in ("client", "user", "bearer") and not p.revoked]
 
     def api_key_principals(self) -> list[ApiPrincipal]:
         """Principals that present an API key."""
@@ -147,10 +148,11 @@ class ApiSpec:
 
 def _principal(name: str, raw: Mapping[str, Any]) -> ApiPrincipal:
     role, revoked = raw.get("role"), bool(raw.get("revoked", False))
+    if "user" in raw:  # the policy check guarantees its client (the one whose login flow it goes through)
+        return ApiPrincipal(kind="user", user=raw["user"], client=raw.get("client"), name=name, role=role,
+                            revoked=revoked)
     if "client" in raw:
         return ApiPrincipal(kind="client", client=raw["client"], name=name, role=role, revoked=revoked)
-    if "user" in raw:
-        return ApiPrincipal(kind="user", user=raw["user"], name=name, role=role, revoked=revoked)
     if "header" in raw:
         return ApiPrincipal(kind="api_key", header=raw["header"], value=raw.get("value"), name=name, role=role,
                             revoked=revoked)

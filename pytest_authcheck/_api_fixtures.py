@@ -1,5 +1,8 @@
 """Fixtures of the API suites (``api_matrix``, ``api_tokens``): the API under test, its principals' credentials
 and the cells of its authorization matrix. Registered only when ``--authcheck`` is given.
+
+A user principal's token comes from the login driver (``authcheck_code_flows``, so a team's ``authcheck_login``
+override is honoured); it is only requested when an API has user principals.
 """
 
 from __future__ import annotations
@@ -11,8 +14,11 @@ from typing import Any
 import pytest
 
 from ._api import MATRIX_FACT, ApiPrincipal, ApiRule, ApiSpec, Expectation, api_spec, parse_cell
+from ._clients import PolicyClient
+from ._codeflow import CodeFlows, UserTokens
 from ._errors import EvaluationError
 from ._http import Response
+from ._login import LoginUser
 from ._record import CheckRecord
 from ._redact import Secret
 from ._run import AuthcheckRun
@@ -45,6 +51,7 @@ class ApiUnderTest:
     def __init__(self, spec: ApiSpec, run: AuthcheckRun) -> None:
         self.spec = spec
         self.run = run
+        self.code_flows: CodeFlows | None = None  # set by the fixtures when the API has user principals
         self._baseline: Baseline | EvaluationError | None = None
 
     @property
@@ -63,6 +70,17 @@ class ApiUnderTest:
         """A client-credentials token (one request per client and resource per run)."""
         return self.run.tokens.client_credentials(client, resource=resource)
 
+    def user_token(self, principal: ApiPrincipal) -> UserTokens:
+        """A user principal's tokens: its user logged in through its client's authorization-code flow (PKCE,
+        the API's audience as RFC 8707 ``resource``), once per (user, client) per run; failures are errors."""
+        assert principal.user is not None and principal.client is not None  # the policy check guarantees both
+        if self.code_flows is None:
+            raise EvaluationError(f"no login driver for {principal.name}: the authcheck_code_flows fixture was not set up")
+        account = self.run.policy.section("users")[principal.user]
+        user = LoginUser(name=principal.user, username=str(account["username"]), password=account["password"])
+        client = PolicyClient.from_policy(principal.client, self.run.policy.section("clients")[principal.client])
+        return self.code_flows.user_tokens(client, user, self.spec.audience)
+
     def credential(self, principal: ApiPrincipal, record: CheckRecord | None = None) -> dict[str, Any]:
         """The headers that carry ``principal``'s credential (values are ``Secret``)."""
         if principal.kind == "anonymous":
@@ -79,8 +97,14 @@ class ApiUnderTest:
             if record is not None:
                 record.attach(token.response.exchange)
             return self.bearer(token.access_token.reveal())
-        pytest.skip(f"principal {principal.name} is a user: user logins need the login driver, "
-                    "which this release does not have")
+        if principal.kind == "user":
+            tokens = self.user_token(principal)
+            if record is not None:
+                record.attach(tokens.token.response.exchange)
+                record.fact("credential", f"access token of users.{principal.user} logged in through "
+                                          f"clients.{principal.client} (authorization code + PKCE)")
+            return self.bearer(tokens.token.access_token.reveal())
+        raise EvaluationError(f"principal {principal.name} has no credential kind this release knows ({principal.kind})")
 
     def bearer(self, token: str) -> dict[str, Any]:
         """An ``Authorization: Bearer`` header for ``token`` (registered as a secret first)."""
@@ -177,11 +201,15 @@ class MatrixCell:
 _apis_key = pytest.StashKey[dict[str, ApiUnderTest]]()
 
 
-def _api_under_test(config: pytest.Config, run: AuthcheckRun, name: str) -> ApiUnderTest:
-    apis = config.stash.setdefault(_apis_key, {})
+def _api_under_test(request: pytest.FixtureRequest, run: AuthcheckRun, name: str) -> ApiUnderTest:
+    apis = request.config.stash.setdefault(_apis_key, {})
     if name not in apis:
         apis[name] = ApiUnderTest(api_spec(run.policy, name), run)
-    return apis[name]
+    target = apis[name]
+    # Only APIs with user principals pull in the login step (a team's override may be costly to set up).
+    if target.code_flows is None and any(p.kind == "user" for p in target.spec.principals.values()):
+        target.code_flows = request.getfixturevalue("authcheck_code_flows")
+    return target
 
 
 @pytest.fixture(scope="session")
@@ -194,7 +222,7 @@ def authcheck_allow_mutations(pytestconfig: pytest.Config) -> bool:
 def api(request: pytest.FixtureRequest, authcheck_run: AuthcheckRun) -> ApiUnderTest:
     """The API this test runs against (tests using it are parametrized by API name): ``.spec`` (principals,
     rules, roles, probes), ``.credential(principal)``, ``.send(rule, headers)``, ``.baseline()``, ``.probe_token(name)``."""
-    return _api_under_test(request.config, authcheck_run, request.param)
+    return _api_under_test(request, authcheck_run, request.param)
 
 
 @pytest.fixture
@@ -218,7 +246,7 @@ def api_cell(request: pytest.FixtureRequest, authcheck_run: AuthcheckRun, authch
     """One cell of an API's authorization matrix: ``.rule``, ``.principal``, ``.expectation`` (from the policy
     alone); tests using it run once per (rule, principal) of every API."""
     name, index, principal_name = parse_cell(request.param)
-    target = _api_under_test(request.config, authcheck_run, name)
+    target = _api_under_test(request, authcheck_run, name)
     rule = target.spec.rules[index]
     principal = target.spec.principals[principal_name]
     cell = MatrixCell(api=target, rule=rule, principal=principal, expectation=target.spec.expectation(rule, principal))

@@ -135,6 +135,8 @@ def authz_baseline(active_client: PolicyClient, authz_probe: Callable[..., Authz
 
 def _default_login(run: AuthcheckRun) -> LoginStep:
     def login(flow: LoginFlow) -> str:
+        if flow.user is not None:
+            return FormLogin(run.http, flow.user.username, flow.user.password)(flow)
         provider = run.policy.section("providers").get(flow.provider, {})
         user = provider.get("test_user")
         if not user:
@@ -149,7 +151,9 @@ def authcheck_login(authcheck_run: AuthcheckRun) -> LoginStep:
     """The login step of authorization-code flows: ``login(flow) -> callback URL``.
 
     The default logs ``providers.NAME.test_user`` in through the provider's HTML forms (login, consent;
-    hidden inputs and cookies kept per flow) and skips the check when no test user is declared. Override
+    hidden inputs and cookies kept per flow) and skips the check when no test user is declared; a flow
+    for an API's user principal carries that ``[users.NAME]`` account in ``flow.user`` (``.username``,
+    ``.password`` a ``Secret``), which the default logs in instead. Override
     it for an API login, a JavaScript page or MFA: ``flow.authorization_url`` is where the browser would
     go, ``flow.is_callback(url)`` recognises the redirect back to ``flow.redirect_uri``; return that URL
     (with ``code`` and ``state``) without requesting it.

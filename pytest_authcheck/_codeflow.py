@@ -4,7 +4,8 @@
 redirect, and checks state and ``iss`` on the way; ``redeem`` exchanges the code (optionally with a
 missing or wrong verifier, for the PKCE probes); ``tokens`` does both and checks the ID token's nonce.
 Every token obtained here was minted for the check that asked for it; a token set for read-only checks
-(scopes, lifetimes) is cached once per client per run.
+(scopes, lifetimes) is cached once per client per run, and a named user's token for an API
+(``user_tokens``) once per (client, user, resource) per run (per xdist worker: tokens are never shared).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from ._clients import PolicyClient
 from ._errors import EvaluationError
 from ._http import Exchange, HttpClient, Response
 from ._jwt import decode_unverified
-from ._login import LoginFlow, LoginStep
+from ._login import LoginFlow, LoginStep, LoginUser
 from ._oidc import OidcProvider
 from ._redact import Secret
 from ._tokens import Token, _parse
@@ -41,6 +42,7 @@ class Authorization:
     callback: dict[str, str]
     exchanges: list[Exchange]
     problems: list[str] = field(default_factory=list)
+    resource: str | None = None  # RFC 8707: sent again with the code, so the token is for that resource
 
 
 @dataclass
@@ -69,7 +71,7 @@ class CodeFlows:
         self.providers = providers
         self.login = login
         self.provider_hosts = provider_hosts
-        self._cache: dict[tuple[str, str], UserTokens | EvaluationError] = {}
+        self._cache: dict[tuple[str, ...], UserTokens | EvaluationError] = {}
 
     def scope_for(self, client: PolicyClient, metadata: dict[str, Any]) -> str:
         """The policy's scopes, plus offline_access when the client declares refresh_token (OIDC Core §11)."""
@@ -80,8 +82,9 @@ class CodeFlows:
             scopes.append("offline_access")
         return " ".join(scopes)
 
-    def authorize(self, client: PolicyClient, *, scope: str | None = None, **extra: str) -> Authorization:
-        """Log the test user in for ``client``; the code comes back with state and iss checked."""
+    def authorize(self, client: PolicyClient, *, scope: str | None = None, user: LoginUser | None = None,
+                  **extra: str) -> Authorization:
+        """Log the test user (or ``user``) in for ``client``; the code comes back with state and iss checked."""
         provider = self.providers[client.provider]
         metadata = provider.metadata()
         endpoint = provider.endpoint("authorization_endpoint")
@@ -98,7 +101,7 @@ class CodeFlows:
             params.setdefault("prompt", "consent")  # OIDC Core §11: offline_access needs consent
         url = endpoint + ("&" if "?" in endpoint else "?") + urllib.parse.urlencode(params)
         flow = LoginFlow(client=client.name, provider=client.provider, authorization_url=url,
-                         redirect_uri=redirect_uri, provider_hosts=self.provider_hosts(provider))
+                         redirect_uri=redirect_uri, provider_hosts=self.provider_hosts(provider), user=user)
         try:
             callback_url = self.login(flow)
         except EvaluationError as exc:
@@ -119,7 +122,7 @@ class CodeFlows:
         self.http.redactor.add(code)
         return Authorization(client=client, redirect_uri=redirect_uri, verifier=verifier, state=state, nonce=nonce,
                              code=code, callback={k: v for k, v in answer.items() if k != "code"},
-                             exchanges=list(flow.exchanges), problems=problems)
+                             exchanges=list(flow.exchanges), problems=problems, resource=extra.get("resource"))
 
     def redeem(self, authorization: Authorization, *, verifier: Any = _DEFAULT) -> Response:
         """Exchange the code; ``verifier=None`` leaves code_verifier out, a string replaces it."""
@@ -130,12 +133,15 @@ class CodeFlows:
         verifier = authorization.verifier if verifier is _DEFAULT else verifier
         if verifier is not None:
             form["code_verifier"] = verifier
+        if authorization.resource:
+            form["resource"] = authorization.resource
         form, auth = client.credentials(form)
         return self.http.post(provider.endpoint("token_endpoint"), data=form, auth=auth)
 
-    def fresh_tokens(self, client: PolicyClient, *, scope: str | None = None, **extra: str) -> UserTokens:
+    def fresh_tokens(self, client: PolicyClient, *, scope: str | None = None, user: LoginUser | None = None,
+                     **extra: str) -> UserTokens:
         """A new login and redemption, for a check that will use up or revoke what it gets."""
-        authorization = self.authorize(client, scope=scope, **extra)
+        authorization = self.authorize(client, scope=scope, user=user, **extra)
         response = self.redeem(authorization)
         try:
             token = _parse(client.name, response)
@@ -169,6 +175,31 @@ class CodeFlows:
         cached = self._cache[key]
         if isinstance(cached, EvaluationError):
             raise cached
+        return cached
+
+    def user_tokens(self, client: PolicyClient, user: LoginUser, resource: str | None) -> UserTokens:
+        """``user``'s tokens through ``client`` for ``resource`` (RFC 8707), one login per run; failures cached.
+
+        Only the policy's scopes are asked for (no offline_access: an API principal needs no refresh token).
+        Whatever the login step raises becomes an ``EvaluationError`` naming the user and client, so a failed
+        login is an error of every check that needed it, never a pass.
+        """
+        key = (client.name, user.name, resource or "")
+        if key not in self._cache:
+            extra = {"resource": resource} if resource else {}
+            try:
+                self._cache[key] = self.fresh_tokens(client, scope=client.scope_request(), user=user, **extra)
+            except EvaluationError as exc:
+                failure = EvaluationError(f"no token for {user.target} through {client.target}: {exc}")
+                failure.exchange = getattr(exc, "exchange", None)  # type: ignore[attr-defined]
+                self._cache[key] = failure
+            except Exception as exc:  # a team's authcheck_login plug-in: its failure must still end in an error
+                self._cache[key] = EvaluationError(
+                    f"no token for {user.target} through {client.target}: the login step (authcheck_login) raised "
+                    f"{type(exc).__name__}: {str(exc)[:300]}")
+        cached = self._cache[key]
+        if isinstance(cached, EvaluationError):
+            raise cached.with_traceback(None)
         return cached
 
 

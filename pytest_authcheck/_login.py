@@ -7,7 +7,9 @@ of its own for the one flow. It stops at the first redirect to the client's redi
 that URL: the redirect URI is never requested.
 
 Logins that are an API, a JavaScript page or need MFA plug in their own step by overriding the
-``authcheck_login`` fixture with a callable of the same shape: ``login(flow) -> callback URL``.
+``authcheck_login`` fixture with a callable of the same shape: ``login(flow) -> callback URL``. A flow
+that logs a named policy user in (an API's user principal) carries that user in ``flow.user``; otherwise
+the provider's ``test_user`` logs in.
 """
 
 from __future__ import annotations
@@ -29,6 +31,20 @@ USERNAME_FIELDS = ("username", "login", "email", "user", "userid", "user_id", "i
 MAX_STEPS = 15
 
 
+@dataclass(frozen=True)
+class LoginUser:
+    """A ``[users.NAME]`` account a flow must log in (an API's user principal), password kept a ``Secret``."""
+
+    name: str
+    username: str
+    password: Secret
+
+    @property
+    def target(self) -> str:
+        """``users.NAME``."""
+        return f"users.{self.name}"
+
+
 @dataclass
 class LoginFlow:
     """One login to perform: where it starts and what ends it."""
@@ -39,6 +55,7 @@ class LoginFlow:
     redirect_uri: str
     provider_hosts: set[str]
     exchanges: list[Exchange] = field(default_factory=list)
+    user: LoginUser | None = None  # None: the provider's test_user
 
     def is_callback(self, url: str) -> bool:
         """Whether ``url`` is the redirect back to the client (any port for a loopback URI, RFC 8252 §7.3)."""

@@ -313,7 +313,7 @@ def _check_references(data: Mapping[str, Any], shown: str, lines: Mapping[KeyPat
     for name, api in data.get("apis", {}).items():
         if "provider" in api:
             require(api["provider"], providers, "provider", ("apis", name, "provider"))
-        _check_api(name, api, require, clients, users, shown, lines, prefix)
+        _check_api(name, api, require, providers, clients, users, shown, lines, prefix)
 
 
 # The implicit principal of every API that sends no credential (see _api.ANONYMOUS).
@@ -321,8 +321,9 @@ _ANONYMOUS = "anonymous"
 _CREDENTIAL_KINDS = ("client", "user", "header", "bearer")
 
 
-def _check_api(name: str, api: Mapping[str, Any], require: Callable[..., None], clients: Mapping[str, Any],
-               users: Mapping[str, Any], shown: str, lines: Mapping[KeyPath, int], prefix: KeyPath) -> None:
+def _check_api(name: str, api: Mapping[str, Any], require: Callable[..., None], providers: Mapping[str, Any],
+               clients: Mapping[str, Any], users: Mapping[str, Any], shown: str, lines: Mapping[KeyPath, int],
+               prefix: KeyPath) -> None:
     """An API's principals, roles, rules and probes must refer to one another consistently."""
     base: KeyPath = ("apis", name)
 
@@ -336,8 +337,10 @@ def _check_api(name: str, api: Mapping[str, Any], require: Callable[..., None], 
         if pname == _ANONYMOUS:
             raise error("'anonymous' is reserved: it is the implicit principal that sends no credential", path)
         kinds = [k for k in _CREDENTIAL_KINDS if k in principal]
+        if "user" in principal and "client" in principal:
+            kinds.remove("client")  # a user logs in through a client: one credential
         if len(kinds) != 1:
-            raise error("a principal needs exactly one of client, user, header (with value) or bearer"
+            raise error("a principal needs exactly one of client, user (with client), header (with value) or bearer"
                         + (f", not {', '.join(kinds)}" if kinds else ""), path)
         if "header" in principal and "value" not in principal:
             raise error("an API key principal needs a value", path)
@@ -347,6 +350,7 @@ def _check_api(name: str, api: Mapping[str, Any], require: Callable[..., None], 
             require(principal["client"], clients, "client", path + ("client",))
         if "user" in principal:
             require(principal["user"], users, "user", path + ("user",))
+            _check_user_principal(api, principal, providers, clients, users, path, error)
         if "role" in principal and principal["role"] not in roles:
             raise error(f"role '{principal['role']}' is not one of the API's roles ({', '.join(roles) or 'none declared'})",
                         path + ("role",))
@@ -371,6 +375,43 @@ def _check_api(name: str, api: Mapping[str, Any], require: Callable[..., None], 
         if "client" in source:
             require(source["client"], clients, "client", base + ("probes", probe, "client"))
 
+
+
+def _check_user_principal(api: Mapping[str, Any], principal: Mapping[str, Any], providers: Mapping[str, Any],
+                          clients: Mapping[str, Any], users: Mapping[str, Any], path: KeyPath,
+                          error: Callable[[str, KeyPath], PolicyError]) -> None:
+    """A user principal logs its user in through its client's authorization-code flow at the API's provider.
+
+    ``user`` without ``client`` is refused rather than guessed: which client (redirect URI, scopes) the
+    login goes through decides what token the API sees.
+    """
+    user_name = principal["user"]
+    user = users[user_name]
+    if "client" not in principal:
+        raise error(f"a user principal needs client = NAME: the client whose authorization-code flow logs "
+                    f"users.{user_name} in", path)
+    if principal.get("revoked"):
+        raise error("revoked applies to API keys, bearer tokens and clients: a user principal is logged in, so "
+                    "there would be no credential to send", path + ("revoked",))
+    if "password" not in user:
+        raise error(f"users.{user_name} has no password, so it cannot log in (declare password, or plug in your "
+                    "own login step and still name the account's password)", path + ("user",))
+    api_provider = api.get("provider", user["provider"])
+    if user["provider"] != api_provider:
+        raise error(f"users.{user_name} belongs to provider '{user['provider']}', not the API's provider "
+                    f"'{api_provider}'", path + ("user",))
+    if providers[user["provider"]].get("kind", "oidc") != "oidc":
+        raise error(f"users.{user_name} belongs to provider '{user['provider']}', which is not an oidc provider: "
+                    "no authorization-code login", path + ("user",))
+    client_name = principal["client"]
+    client = clients[client_name]
+    if client["provider"] != user["provider"]:
+        raise error(f"clients.{client_name} belongs to provider '{client['provider']}', not '{user['provider']}' "
+                    f"(the provider of users.{user_name})", path + ("client",))
+    grants = client.get("grant_types") or ["authorization_code"]
+    if "authorization_code" not in grants or not client.get("redirect_uris"):
+        raise error(f"clients.{client_name} declares no authorization_code grant with redirect_uris, so "
+                    f"users.{user_name} cannot log in through it", path + ("client",))
 
 
 def _settings(raw: Mapping[str, Any], base: Path, shown: str, lines: Mapping[KeyPath, int], prefix: KeyPath) -> Settings:

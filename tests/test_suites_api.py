@@ -37,8 +37,45 @@ READ_KEY = "ek_test_read_5m2q9x7w1c"
 OLD_KEY = "ek_test_old_8p4r6t2y0u"
 # The probe clients get a role too, so a token the API should refuse for its claims would otherwise be let in.
 ROLE_OF = {"ci-viewer": "viewer", "ci-deployer": "developer", "ci-admin": "admin", "billing": "viewer",
-           "expiry-probe": "viewer", "staging-cli": "viewer"}
+           "expiry-probe": "viewer", "staging-cli": "viewer",
+           # users logged in through enclii-cli (not in this map): their role comes from sub, the username
+           "alice": "viewer", "bob": "developer"}
 MATRIX = "api.authorization-matrix"
+# The test IdP's dev login accepts any password; these are canaries that must never reach an output.
+ALICE_PASSWORD = "pw-alice-Qz7Rk2Vn9Tb4"
+BOB_PASSWORD = "pw-bob-Lm5Hx8Wc3Jd6"
+# Users logged in through the native CLI client (authorization code + PKCE), with the API's audience as resource.
+USERS = """
+    [clients.cli-api]
+    provider = "sso"
+    client_id = "enclii-cli"
+    type = "public"
+    application = "native"
+    grant_types = ["authorization_code"]
+    redirect_uris = ["http://127.0.0.1/callback"]
+    scopes = ["openid", "read"]
+
+    [users.alice]
+    provider = "sso"
+    username = "alice"
+    password = "${ALICE_PASSWORD}"
+
+    [users.bob]
+    provider = "sso"
+    username = "bob"
+    password = "${BOB_PASSWORD}"
+
+    [apis.platform.principals.alice]
+    user = "alice"
+    client = "cli-api"
+    role = "viewer"
+
+    [apis.platform.principals.bob]
+    user = "bob"
+    client = "cli-api"
+    role = "developer"
+"""
+USER_PRINCIPALS = ("alice", "bob")
 TOKEN_CHECKS = {"api.no-credential", "api.malformed-token", "api.altered-signature", "api.alg-none",
                 "api.key-confusion", "api.other-audience", "api.other-issuer", "api.expired-token",
                 "api.not-yet-valid", "api.unknown-api-key", "api.revoked-api-key"}
@@ -153,7 +190,8 @@ class ApiWorld:
             """)
 
     def env(self) -> dict[str, str]:
-        return {"API_CLIENT_SECRET": CLIENT_SECRET, "READ_KEY": READ_KEY, "OLD_KEY": OLD_KEY, "NBF_TOKEN": self.nbf_token}
+        return {"API_CLIENT_SECRET": CLIENT_SECRET, "READ_KEY": READ_KEY, "OLD_KEY": OLD_KEY, "NBF_TOKEN": self.nbf_token,
+                "ALICE_PASSWORD": ALICE_PASSWORD, "BOB_PASSWORD": BOB_PASSWORD}
 
 
 def _nbf_token(idp: RunningIdp) -> str:
@@ -391,7 +429,9 @@ def test_readme_example_policy_loads_and_expands(tmp_path: Path, monkeypatch: py
     spec = api_spec(policy, "platform")
     deploy = spec.rules[1]
     assert {n: spec.expectation(deploy, p).label for n, p in spec.principals.items()} == {
-        "developer": "allowed", "ci": "403", "read-key": "403", "old-key": "401", "anonymous": "401"}
+        "developer": "allowed", "alice": "403", "ci": "403", "read-key": "403", "old-key": "401", "anonymous": "401"}
+    alice = spec.principals["alice"]
+    assert (alice.kind, alice.user, alice.client) == ("user", "alice", "cli")
 
 
 def test_html_matrix_escapes_and_highlights(tmp_path: Path) -> None:
@@ -415,3 +455,137 @@ def test_html_matrix_escapes_and_highlights(tmp_path: Path) -> None:
     assert "&lt;script&gt;" in html and 'class="ac-cell-failed"' in html and "allowed / HTTP 404" in html
     assert "401 / not run" in html  # the anonymous cell did not run
     assert "tok-123456" not in html
+
+
+# ---------------------------------------------------------------------------------------------------
+# user principals: logged in through the login driver (authorization code + PKCE, RFC 8707 resource)
+
+FAILING_LOGIN = '''
+import pytest
+
+class LoginRefused(Exception):
+    pass
+
+@pytest.fixture(scope="session")
+def authcheck_login():
+    def login(flow):
+        if flow.user is not None and flow.user.name == "alice":
+            raise LoginRefused("account locked for " + flow.user.username)
+        raise AssertionError("only alice logs in here")
+    return login
+'''
+
+
+def _user_cells(run) -> dict[tuple[str, str], dict]:
+    _, cells = _outcomes(run)
+    return {k: r for k, r in cells.items() if k[1] in USER_PRINCIPALS}
+
+
+def _assert_no_secret(run, *texts: str) -> None:
+    blobs = {"terminal": run.output(), "json": (run.reports_dir / "authcheck.json").read_text(),
+             "html": (run.reports_dir / "authcheck.html").read_text(), **dict(enumerate(texts))}
+    for name, blob in blobs.items():
+        for secret in (ALICE_PASSWORD, BOB_PASSWORD, CLIENT_SECRET):
+            assert secret not in blob, f"a password or secret leaked into {name}"
+        assert not re.search(r"eyJ[A-Za-z0-9_-]{10,}\.eyJ", blob), f"a raw JWT reached {name}"
+        # the authorization code and PKCE verifier go out in the token request: only redacted
+        assert not re.search(r"\bcode=(?!\[REDACTED|%5BREDACTED)[A-Za-z0-9_-]{16,}", blob), f"a code reached {name}"
+
+
+def test_user_principals_get_their_roles_through_a_login(audit) -> None:
+    run = audit(extra=USERS, args=("-rA", "--showlocals"))
+    checks, cells = _outcomes(run)
+    assert set(cells) == {(r, p) for r in (ME, SERVICES, MEMBERS, DEPLOY) for p in (*PRINCIPALS, *USER_PRINCIPALS)}
+    assert _failed(run) == (set(), set()), run.output()
+    users = _user_cells(run)
+    assert {k: r["status"] for k, r in users.items()} == {k: "passed" for k in users}, run.output()
+    facts = {k: r["evidence"]["facts"]["matrix cell"] for k, r in users.items()}
+    assert {k: (f["expected"], f["observed"]) for k, f in facts.items()} == {
+        (ME, "alice"): ("allowed", 200), (SERVICES, "alice"): ("allowed", 200), (MEMBERS, "alice"): ("403", 403),
+        (DEPLOY, "alice"): ("403", 403), (ME, "bob"): ("allowed", 200), (SERVICES, "bob"): ("allowed", 200),
+        (MEMBERS, "bob"): ("403", 403), (DEPLOY, "bob"): ("allowed", 202)}
+    assert users[(ME, "alice")]["evidence"]["facts"]["credential"] == (
+        "access token of users.alice logged in through clients.cli-api (authorization code + PKCE)")
+    # one login per (user, client) per run, asking for the API's audience (RFC 8707); code and verifier redacted
+    redemptions = [x for x in run.report["exchanges"].values()
+                   if "grant_type=authorization_code" in (x.get("request_body") or "")]
+    assert len(redemptions) == 2, redemptions
+    assert all("resource=https%3A%2F%2Fapi.test" in x["request_body"] and "code=[REDACTED]" in x["request_body"]
+               and "code_verifier=[REDACTED]" in x["request_body"] for x in redemptions)
+    # bob (developer) deployed as himself; alice (viewer) was refused
+    assert ("demo", "bob") in run.deployments and ("demo", "alice") not in run.deployments
+    assert all(r["status"] == "passed" for r in checks.values() if r["status"] != "skipped"), checks
+    _assert_no_secret(run)
+
+
+def test_user_principal_cell_fails_when_the_api_lets_a_viewer_deploy(audit) -> None:
+    run = audit("viewer-can-deploy", extra=USERS)
+    _, failed_cells = _failed(run)
+    assert failed_cells == {(DEPLOY, "viewer"), (DEPLOY, "alice")}, run.output()
+    assert re.search(r"answered HTTP 202 where 403 is due: alice was let through",
+                     _user_cells(run)[(DEPLOY, "alice")]["message"])
+    assert ("demo", "alice") in run.deployments
+
+
+def test_failed_user_login_is_an_error_never_a_pass(audit, pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(FAILING_LOGIN)
+    run = audit(extra=USERS)
+    users = _user_cells(run)
+    assert {k: r["status"] for k, r in users.items()} == {k: "error" for k in users}, run.output()
+    alice = users[(ME, "alice")]["message"]
+    assert "no token for users.alice through clients.cli-api" in alice and "LoginRefused: account locked for alice" in alice
+    assert "no token for users.bob through clients.cli-api" in users[(ME, "bob")]["message"]
+    _, cells = _outcomes(run)
+    assert all(r["status"] == "passed" for k, r in cells.items() if k[1] not in USER_PRINCIPALS)
+    assert not any(user == "alice" for _, user in run.deployments)
+    assert run.result.ret != 0
+    _assert_no_secret(run)
+
+
+def test_user_principals_under_xdist(audit) -> None:
+    serial = audit("viewer-can-deploy", extra=USERS)
+    parallel = audit("viewer-can-deploy", extra=USERS, args=("-n", "2"), subprocess=True)
+    assert {r["nodeid"]: r["status"] for r in parallel.report["results"]} == \
+        {r["nodeid"]: r["status"] for r in serial.report["results"]}
+    assert {k: r["status"] for k, r in _user_cells(parallel).items()} == {
+        (ME, "alice"): "passed", (SERVICES, "alice"): "passed", (MEMBERS, "alice"): "passed",
+        (DEPLOY, "alice"): "failed", (ME, "bob"): "passed", (SERVICES, "bob"): "passed",
+        (MEMBERS, "bob"): "passed", (DEPLOY, "bob"): "passed"}
+    _assert_no_secret(parallel)
+
+
+_ALICE = '[users.alice]\nprovider = "sso"\nusername = "alice"\npassword = "x"\n'
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (_ALICE + '[apis.platform.principals.alice]\nuser = "alice"\nrole = "viewer"\n',
+     r"apis.platform.principals.alice: a user principal needs client = NAME"),
+    (_ALICE + '[apis.platform.principals.alice]\nuser = "alice"\nclient = "deployer"\n',
+     r"apis.platform.principals.alice.client: clients.deployer declares no authorization_code grant"),
+    ('[users.alice]\nprovider = "sso"\nusername = "alice"\n[apis.platform.principals.alice]\nuser = "alice"\nclient = "cli"\n',
+     r"apis.platform.principals.alice.user: users.alice has no password"),
+    ('[users.alice]\nprovider = "staging"\nusername = "alice"\npassword = "x"\n'
+     '[apis.platform.principals.alice]\nuser = "alice"\nclient = "cli"\n',
+     r"apis.platform.principals.alice.user: users.alice belongs to provider 'staging', not the API's provider 'sso'"),
+    (_ALICE + '[apis.platform.principals.alice]\nuser = "alice"\nclient = "cli"\nrevoked = true\n',
+     r"apis.platform.principals.alice.revoked: revoked applies to API keys"),
+    (_ALICE + '[apis.platform.principals.alice]\nuser = "alice"\nclient = "cli"\nbearer = "t"\n',
+     r"apis.platform.principals.alice: a principal needs exactly one of .*, not user, bearer"),
+], ids=["user-without-client", "client-without-code-grant", "no-password", "other-provider", "revoked-user", "two-kinds"])
+def test_user_principal_policy_errors(api_world: ApiWorld, run_authcheck, extra: str, message: str) -> None:
+    with api_world.api() as api:
+        run = run_authcheck(api_world.policy(api, extra=extra), env=api_world.env())
+    assert run.result.ret == pytest.ExitCode.USAGE_ERROR
+    assert re.search(r"authcheck.toml:\d+: " + message, run.output()), run.output()
+
+
+def test_user_login_refused_by_the_provider_is_an_error(audit) -> None:
+    # A real refusal by the IdP through the default login driver: the client's redirect URI is not registered.
+    extra = USERS.replace('redirect_uris = ["http://127.0.0.1/callback"]', 'redirect_uris = ["http://127.0.0.1/elsewhere"]')
+    run = audit(extra=extra)
+    users = _user_cells(run)
+    assert {r["status"] for r in users.values()} == {"error"}, run.output()
+    message = users[(DEPLOY, "bob")]["message"]
+    assert "no token for users.bob through clients.cli-api: the login stopped at step 1: HTTP 400" in message, message
+    assert not any(user in ("alice", "bob") for _, user in run.deployments)
+    _assert_no_secret(run)
