@@ -99,6 +99,7 @@ CLIENT_CHECKS = {
     "redirect-uri.loopback-any-port", "pkce.required", "pkce.plain-refused", "pkce.verifier-enforced",
     "scopes.out-of-policy-refused", "scopes.granted-within-policy", "scopes.openid-id-token",
     "lifetimes.access-token", "lifetimes.id-token", "refresh.rotation", "revocation.revoked-inactive",
+    "revocation.refused-by-api",  # skips here (no [apis.*]); control and broken API in test_revocation_api.py
 }
 
 # broken client -> the one check it must fail, and the message that says why
@@ -224,7 +225,8 @@ def test_controls_pass_every_check_that_applies(matrix_run):
         for result in targets[target].values():
             if result["status"] == "skipped":
                 assert result["message"], result  # a skip always says why
-    assert set().union(*CONTROL_PASSES.values()) == CLIENT_CHECKS, "every check passes on some control"
+    assert set().union(*CONTROL_PASSES.values()) == CLIENT_CHECKS - {"revocation.refused-by-api"}, \
+        "every check passes on some control"
 
 
 @pytest.mark.parametrize("target", sorted(EXPECTED_FAILURES))
