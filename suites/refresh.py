@@ -1,4 +1,5 @@
-"""Refresh-token rotation and revocation, probed only with tokens these checks mint for themselves.
+"""Refresh-token rotation and revocation (at the provider and at the policy's APIs), probed only with tokens
+these checks mint for themselves.
 
 Seed symptom: "Invalid or Expired Token: token revoked"; "refresh token if available". A rotated refresh
 token must die when used (RFC 9700 §4.14), and a revoked token must be reported inactive (RFC 7009, RFC 7662).
@@ -6,14 +7,18 @@ token must die when used (RFC 9700 §4.14), and a revoked token must be reported
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
 from pytest_authcheck import check
+from pytest_authcheck._api import ALLOW, api_spec
+from pytest_authcheck._duration import format_duration
 from pytest_authcheck._errors import EvaluationError
 from pytest_authcheck._redact import Secret
 from pytest_authcheck._token_answers import body_of, error_of, issued_token
+from pytest_authcheck._tokens import _parse
 
 
 def _needs_refresh(client) -> None:
@@ -105,3 +110,79 @@ def test_revoked_inactive(active_client, client_provider, client_metadata, token
     authcheck_record.expect({"active after": False, "refresh with it": "refused"}, observed)
     if problems:
         authcheck_record.fail(f"a {hint} of {active_client.label} revoked through RFC 7009 still works: " + "; ".join(problems))
+
+
+def _apis_accepting(client, authcheck_run) -> list:
+    """The policy's APIs of the client's provider with a GET rule the client's own principal may call."""
+    found = []
+    for name, raw in authcheck_run.policy.section("apis").items():
+        if raw.get("provider") != client.provider:
+            continue
+        spec = api_spec(authcheck_run.policy, name)
+        rule = spec.safe_rule()
+        principal = next((p for p in spec.token_principals() if p.client == client.name), None)
+        if rule is not None and principal is not None and spec.expectation(rule, principal).outcome == ALLOW:
+            found.append((spec, rule))
+    return found
+
+
+@check("revocation.refused-by-api", title="A revoked access token is refused by the policy's APIs",
+       severity="high", area="clients", refs=["RFC 7009 §2", "RFC 7009 §2.2", "RFC 7662 §2.2", "RFC 9700 §4.14",
+                                              "RFC 6750 §3.1"],
+       remediation="Make the APIs notice revocation: validate access tokens by introspection (RFC 7662) or against "
+                   "a revocation list, or issue opaque tokens to them; if they must validate JWTs locally, keep access "
+                   "tokens short-lived (minutes), since a revoked self-contained JWT stays valid until its exp.")
+def test_revoked_refused_by_api(active_client, client_provider, client_metadata, token_request, authcheck_run,
+                                authcheck_record):
+    if not active_client.declares("client_credentials") or active_client.secret is None:
+        pytest.skip(f"{active_client.target} declares no client_credentials grant with a secret, so no token can be "
+                    "minted for this check alone")
+    apis = _apis_accepting(active_client, authcheck_run)
+    if not apis:
+        pytest.skip(f"no [apis.*] of providers.{client_provider.name} allows {active_client.target} at a GET rule")
+    revocation = client_metadata.get("revocation_endpoint")
+    if not isinstance(revocation, str):
+        pytest.skip(f"providers.{client_provider.name} advertises no revocation_endpoint")
+    observed: dict[str, Any] = {}
+    problems = []
+    for spec, rule in apis:
+        where = f"apis.{spec.name} {rule.request}"
+        form: dict[str, Any] = {"grant_type": "client_credentials"}
+        scopes = [s for s in active_client.scopes if s != "openid"]
+        if scopes:
+            form["scope"] = " ".join(scopes)
+        if spec.audience:
+            form["resource"] = spec.audience
+        # a token of its own: the run's shared token of the client is never revoked
+        token = _parse(active_client.name, token_request(form))
+        bearer = Secret(f"Bearer {token.access_token.reveal()}", label="authorization")
+        before = authcheck_run.http.request(rule.method, spec.url(rule.path), headers={"Authorization": bearer})
+        authcheck_record.attach(before.exchange)
+        if not 200 <= before.status < 300:
+            raise EvaluationError(f"{where} refuses a fresh token of {active_client.label} (HTTP {before.status}) where "
+                                  "the policy allows it; see api.authorization-matrix")
+        form, auth = active_client.credentials({"token": token.access_token, "token_type_hint": "access_token"})
+        revoked = authcheck_run.http.post(revocation, data=form, auth=auth)
+        authcheck_record.attach(revoked.exchange)
+        after = authcheck_run.http.request(rule.method, spec.url(rule.path), headers={"Authorization": bearer})
+        authcheck_record.attach(after.exchange)
+        revocation_answer = f"HTTP {revoked.status}" + (f" error={error_of(revoked)!r}" if revoked.status != 200 else "")
+        observed[where] = {"before revocation": f"HTTP {before.status}", "revocation": revocation_answer,
+                           "after revocation": f"HTTP {after.status}"}
+        if after.status == 401:
+            continue
+        exp = (token.claims or {}).get("exp")
+        if token.claims is not None and isinstance(exp, (int, float)) and not isinstance(exp, bool):
+            authcheck_record.jwt(f"the revoked access token for {where}", token.access_token.reveal())
+            residual = max(0, int(exp - time.time()))
+            observed[where]["residual validity"] = f"{residual}s"
+            readable = format_duration(residual)
+            lasting = f"{residual}s" + (f" ({readable})" if readable != f"{residual}s" else "")
+            problems.append(f"{where} answered HTTP {after.status} to the revoked token (revocation: {revocation_answer}): "
+                            f"it is a self-contained JWT that stays valid for another {lasting} until its exp, because "
+                            "the API never learns of the revocation")
+        else:
+            problems.append(f"{where} answered HTTP {after.status} to the revoked token (revocation: {revocation_answer})")
+    authcheck_record.expect({where: {"after revocation": "HTTP 401"} for where in observed}, observed)
+    if problems:
+        authcheck_record.fail(f"a revoked access token of {active_client.label} still works: " + "; ".join(problems))

@@ -6,6 +6,7 @@
 // JSON line is written to stdout:
 //   {"ready": true, "port": N, "issuer": "...", "base_url": "https://127.0.0.1:N"}
 // Everything else (request log, oidc-provider notices) goes to stderr.
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import { inspect } from 'node:util';
@@ -149,6 +150,9 @@ const CLIENT_DEFECTS = new Set([
   'no-refresh-rotation', // refresh tokens are never rotated
   'understated-expires-in', // token responses say expires_in <= 3600 whatever the real lifetime
   'revocation-ignored', // the revocation endpoint answers 200 and revokes nothing
+  'pkce-plain-accepted', // code_challenge_method=plain is accepted (rewritten to its S256 equivalent)
+  'verifier-not-enforced', // the token endpoint redeems the client's codes whatever code_verifier it gets
+  'open-redirect', // an unregistered redirect_uri gets a 302 to it with an error instead of an error page
 ]);
 
 function defects(client) {
@@ -288,6 +292,7 @@ provider.use(async (ctx, next) => {
       ctx.body = publishedJwks;
       return;
     }
+    if (ctx.method === 'GET' && ctx.path === '/auth' && await authorizationDefect(ctx)) return;
     if (ctx.method === 'POST' && ctx.path === '/token/revocation' && await revocationIgnored(ctx)) {
       ctx.status = 200;
       ctx.body = '';
@@ -327,6 +332,56 @@ provider.Client.prototype.redirectUriAllowed = function redirectUriAllowed(value
   }
   if (flaws.includes('loopback-exact-port')) return this.redirectUris.includes(value);
   return exactRedirectAllowed.call(this, value);
+};
+
+// Authorization-endpoint defects (GET requests, the way the probes and browsers send them). Returns true
+// when the defect answered the request itself.
+async function authorizationDefect(ctx) {
+  const query = ctx.query;
+  if (typeof query.client_id !== 'string') return false;
+  const client = await provider.Client.find(query.client_id).catch(() => undefined);
+  const flaws = defects(client);
+  if (flaws.includes('pkce-plain-accepted') && typeof query.code_challenge === 'string'
+      && (query.code_challenge_method === 'plain' || query.code_challenge_method === undefined)) {
+    // A provider that allows plain compares the verifier itself with the challenge at the token endpoint;
+    // the S256 equivalent of the challenge makes oidc-provider do exactly that (RFC 7636 section 4.6).
+    const s256 = createHash('sha256').update(query.code_challenge, 'ascii').digest('base64url');
+    ctx.query = { ...query, code_challenge: s256, code_challenge_method: 'S256' };
+  }
+  if (flaws.includes('open-redirect') && typeof query.redirect_uri === 'string'
+      && !client.redirectUriAllowed(query.redirect_uri)) {
+    if (!URL.canParse(query.redirect_uri)) return false;
+    // The IdP reports the error to whatever redirect_uri it was given (RFC 6749 4.1.2.1 forbids exactly this),
+    // appending to it verbatim (Koa's ctx.redirect would normalise it through URL and resolve '..').
+    const [uri, fragment] = query.redirect_uri.split('#', 2);
+    const answer = new URLSearchParams({
+      error: 'invalid_request', error_description: 'redirect_uri did not match any of the registered ones',
+    });
+    if (typeof query.state === 'string') answer.set('state', query.state);
+    ctx.status = 302;
+    ctx.set('Location', `${uri}${uri.includes('?') ? '&' : '?'}${answer}${fragment === undefined ? '' : `#${fragment}`}`);
+    ctx.body = '';
+    return true;
+  }
+  return false;
+}
+
+// verifier-not-enforced: the code of such a client is redeemed as if it had been issued without PKCE and
+// no code_verifier had been sent, so a missing, wrong or right verifier all work (the authorization
+// endpoint still demands a code_challenge). Provider.ctx is oidc-provider's request context.
+const findAuthorizationCode = provider.AuthorizationCode.find.bind(provider.AuthorizationCode);
+provider.AuthorizationCode.find = async function find(...args) {
+  const code = await findAuthorizationCode(...args);
+  if (code?.clientId) {
+    const client = await provider.Client.find(code.clientId).catch(() => undefined);
+    const params = Provider.ctx?.oidc?.params;
+    if (defects(client).includes('verifier-not-enforced') && params) {
+      code.codeChallenge = undefined;
+      code.codeChallengeMethod = undefined;
+      params.code_verifier = undefined;
+    }
+  }
+  return code;
 };
 
 // The client of a revocation request, from its Basic credentials (confidential clients only): enough to
