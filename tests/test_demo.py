@@ -43,6 +43,10 @@ DELIBERATE_FINDINGS = {
     ("jamf.client-token-lifetime", "clients.jamfmcp"): 1,
     # the platform API answers 404 where 403 is due (viewer, developer, read-key on the admin-only request)
     ("api.authorization-matrix", "apis.platform"): 3,
+    # ... and, validating JWTs locally, keeps accepting a revoked access token until its exp
+    ("revocation.refused-by-api", "clients.viewer"): 1,
+    ("revocation.refused-by-api", "clients.deployer"): 1,
+    ("revocation.refused-by-api", "clients.admin"): 1,
     # this machine: a world-readable credentials file, a JAMF_URL with a trailing slash
     ("credentials.file-mode", "credentials.cli"): 1,
     ("credentials.env-url-form", "clients.jamfmcp"): 1,
