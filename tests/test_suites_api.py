@@ -209,7 +209,7 @@ def api_world(idp_world: IdpWorld, tmp_path_factory: pytest.TempPathFactory) -> 
     sso = idp_world.start(IdpSpec(
         name="api-sso",
         clients=[*default_clients(), _client("ci-viewer"), _client("ci-admin"), _client("billing"),
-                 _client("expiry-probe", access_token_ttl=1)],
+                 _client("expiry-probe", access_token_ttl=3)],
         extra_config={"resource_servers": {OTHER_AUDIENCE: {"scope": "read"}}}))
     staging = idp_world.start(IdpSpec(name="api-staging", clients=[_client("staging-cli")]))
     ctx = ssl.create_default_context(cafile=str(sso.ca_pem_path))
