@@ -11,7 +11,9 @@ import pytest
 from pytest_authcheck import check
 from pytest_authcheck._clients import DEFAULT_ACCESS_TOKEN_MAX
 from pytest_authcheck._duration import format_duration
+from pytest_authcheck._jwt import decode_unverified
 from pytest_authcheck._lifetimes import assess_access_token, assess_id_token
+from pytest_authcheck._token_answers import body_of
 
 
 @check("lifetimes.access-token", title="Access tokens live no longer than the policy allows, and say so truthfully",
@@ -53,3 +55,60 @@ def test_id_token_lifetime(active_client, client_provider, client_metadata, auth
     authcheck_record.expect(f"at most {format_duration(maximum)}" if maximum else "iat now, exp after iat", report.observed)
     if report.problems:
         authcheck_record.fail(f"id_token of {active_client.label}: " + "; ".join(report.problems))
+
+
+def _refresh_lifetime(tokens, client, introspection, authcheck_run, authcheck_record):
+    """How long the refresh token lives, and where that was seen; (None, why not) when it cannot be seen."""
+    body = tokens.token.extra
+    if isinstance(body.get("refresh_expires_in"), (int, float)) and not isinstance(body.get("refresh_expires_in"), bool):
+        return float(body["refresh_expires_in"]), "refresh_expires_in of the token response"
+    claims = None
+    try:
+        claims = decode_unverified(tokens.token.refresh_token.reveal())[1]
+    except ValueError:
+        pass
+    if claims and _number(claims.get("exp")) is not None:
+        start = _number(claims.get("iat")) or tokens.token.response.received_at
+        return claims["exp"] - start, "exp - iat of the refresh token (a JWT)"
+    if not isinstance(introspection, str):
+        return None, "the refresh token is opaque, the token response has no refresh_expires_in, and the provider " \
+                     "advertises no introspection endpoint"
+    form, auth = client.credentials({"token": tokens.token.refresh_token, "token_type_hint": "refresh_token"})
+    response = authcheck_run.http.post(introspection, data=form, auth=auth)
+    authcheck_record.attach(response.exchange)
+    answer = body_of(response)
+    if answer.get("active") is not True or _number(answer.get("exp")) is None:
+        return None, f"introspection of the refresh token answered HTTP {response.status} without active and exp"
+    start = _number(answer.get("iat")) or tokens.token.response.received_at
+    return answer["exp"] - start, "exp - iat from introspection (RFC 7662)"
+
+
+def _number(value):
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+@check("lifetimes.refresh-token", title="Refresh tokens live no longer than the policy allows",
+       severity="medium", area="clients", level="SHOULD", refs=["RFC 9700 §4.14.2", "RFC 6819 §5.2.2.3", "RFC 7662 §2.2"],
+       remediation="Set the client's refresh token (and offline session) lifetime at the provider to at most the "
+                   "policy's refresh_token_max: a stolen refresh token mints access tokens for as long as it lives.")
+def test_refresh_token_lifetime(active_client, client_provider, client_metadata, authcheck_run, authcheck_code_flows,
+                                authcheck_record):
+    if not active_client.declares("refresh_token") or not active_client.uses_login:
+        pytest.skip(f"{active_client.target} declares no refresh_token grant with an authorization_code login")
+    maximum = active_client.duration("refresh_token_max")
+    if maximum is None:
+        pytest.skip(f"{active_client.target} declares no refresh_token_max")
+    # The run's shared login tokens: introspection reads them and changes nothing.
+    tokens = authcheck_code_flows.tokens(active_client)
+    authcheck_record.attach(*tokens.exchanges)
+    if tokens.token.refresh_token is None:
+        authcheck_record.fail(f"no refresh token was issued to {active_client.label} although it declares refresh_token",
+                              expected="a refresh_token", observed=None)
+    lifetime, source = _refresh_lifetime(tokens, active_client, client_metadata.get("introspection_endpoint"),
+                                         authcheck_run, authcheck_record)
+    if lifetime is None:
+        pytest.skip(f"the refresh token lifetime of {active_client.target} is not observable: {source}")
+    authcheck_record.expect(f"at most {format_duration(maximum)}", f"{format_duration(round(lifetime))} ({source})")
+    if lifetime > maximum + client_provider.max_clock_skew:
+        authcheck_record.fail(f"refresh tokens of {active_client.label} live {format_duration(round(lifetime))} "
+                              f"({source}); the policy allows at most {format_duration(maximum)}")

@@ -51,7 +51,7 @@ def web(name: str, client_id: str, *, refresh: bool = False, **keys: object) -> 
                   grant_types=grants, redirect_uris=["https://app.test/auth/callback"], scopes=scopes, **keys)
 
 
-CONTROLS = (cc("deployer", "ci-deployer", access_token_max="15m") + native("cli", "enclii-cli")
+CONTROLS = (cc("deployer", "ci-deployer", access_token_max="15m") + native("cli", "enclii-cli", refresh_token_max="30d")
             + web("portal", "web-portal") + web("portal-rt", "web-portal-rt", refresh=True)
             + client("retired", "retired-app", state="removed", redirect_uris=["https://app.test/auth/callback"]))
 BROKEN = (cc("stale-secret", "ci-deployer", access_token_max="15m").replace("${DEPLOYER_SECRET}", "${STALE_SECRET}")
@@ -66,6 +66,7 @@ BROKEN = (cc("stale-secret", "ci-deployer", access_token_max="15m").replace("${D
           + web("portal-prefix", "web-portal-prefix") + web("portal-norevoke", "web-portal-norevoke", refresh=True)
           + native("cli-pkce-optional", "cli-pkce-optional") + native("cli-exact-port", "cli-exact-port")
           + native("cli-no-rotation", "cli-no-rotation") + native("ghost-cli", "unregistered-cli")
+          + native("cli-long-refresh", "cli-long-refresh", refresh_token_max="30d")
           + native("cli-pkce-plain", "cli-pkce-plain") + native("cli-verifier-ignored", "cli-verifier-ignored")
           + web("portal-open-redirect", "web-portal-open-redirect"))
 
@@ -98,7 +99,8 @@ CLIENT_CHECKS = {
     "redirect-uri.registered-accepted", "redirect-uri.unregistered-refused", "redirect-uri.exact-match",
     "redirect-uri.loopback-any-port", "pkce.required", "pkce.plain-refused", "pkce.verifier-enforced",
     "scopes.out-of-policy-refused", "scopes.granted-within-policy", "scopes.openid-id-token",
-    "lifetimes.access-token", "lifetimes.id-token", "refresh.rotation", "revocation.revoked-inactive",
+    "lifetimes.access-token", "lifetimes.id-token", "lifetimes.refresh-token", "refresh.rotation",
+    "revocation.revoked-inactive",
     "revocation.refused-by-api",  # skips here (no [apis.*]); control and broken API in test_revocation_api.py
 }
 
@@ -139,6 +141,9 @@ EXPECTED_FAILURES = {
                               r"exceeds the policy's 1h"),
     "clients.deployer-8h": ("lifetimes.access-token",
                             r"the JWT lives 28800s \(8h\) \(exp - iat\) but expires_in says 3600s \(1h\)"),
+    "clients.cli-long-refresh": ("lifetimes.refresh-token",
+                                 r"^refresh tokens of clients\.cli-long-refresh \(cli-long-refresh\) live 90d \(exp - iat "
+                                 r"from introspection \(RFC 7662\)\); the policy allows at most 30d$"),
     "clients.cli-no-rotation": ("refresh.rotation",
                                 r"^refresh tokens of clients\.cli-no-rotation \(cli-no-rotation\) are not rotated: the "
                                 r"refresh returned same refresh token; the old refresh token still works after it was used$"),
@@ -167,7 +172,7 @@ CONTROL_PASSES = {
                     "redirect-uri.unregistered-refused", "redirect-uri.exact-match", "redirect-uri.loopback-any-port",
                     "pkce.required", "pkce.plain-refused", "pkce.verifier-enforced", "grants.response-types",
                     "scopes.openid-id-token", "lifetimes.access-token", "lifetimes.id-token", "refresh.rotation",
-                    "revocation.revoked-inactive", "scopes.granted-within-policy"},
+                    "revocation.revoked-inactive", "scopes.granted-within-policy", "lifetimes.refresh-token"},
     "clients.portal": {"client-auth.secret-accepted", "redirect-uri.exact-match", "grants.undeclared-refused",
                        "scopes.out-of-policy-refused"},
     "clients.portal-rt": {"revocation.revoked-inactive"},

@@ -194,10 +194,11 @@ const providerConfig = {
   responseTypes: config.response_types || ['code'],
   scopes: ['openid', 'offline_access', 'profile', 'email', ...(config.extra_scopes || ['deploy', 'read', 'admin'])],
   extraClientMetadata: {
-    properties: ['access_token_ttl', 'authcheck_defects'],
+    properties: ['access_token_ttl', 'refresh_token_ttl', 'authcheck_defects'],
     validator(ctx, key, value) {
-      if (key === 'access_token_ttl' && value !== undefined && !(Number.isInteger(value) && value > 0)) {
-        throw new errors.InvalidClientMetadata('access_token_ttl must be a positive integer');
+      if ((key === 'access_token_ttl' || key === 'refresh_token_ttl') && value !== undefined
+        && !(Number.isInteger(value) && value > 0)) {
+        throw new errors.InvalidClientMetadata(`${key} must be a positive integer`);
       }
       if (key === 'authcheck_defects' && value !== undefined
         && !(Array.isArray(value) && value.every((d) => CLIENT_DEFECTS.has(d)))) {
@@ -267,7 +268,11 @@ const providerConfig = {
     ClientCredentials: (ctx, token, client) => token.resourceServer?.accessTokenTTL || clientTtl(client),
     AuthorizationCode: 60,
     IdToken: 3600,
-    RefreshToken: 14 * 24 * 3600,
+    // per client (refresh_token_ttl metadata) so a control and a long-lived broken client can differ
+    RefreshToken: (ctx, token, client) => {
+      const ttl = client?.metadata?.().refresh_token_ttl;
+      return Number.isInteger(ttl) && ttl > 0 ? ttl : 14 * 24 * 3600;
+    },
     Interaction: 3600,
     Session: 14 * 24 * 3600,
     Grant: 14 * 24 * 3600,

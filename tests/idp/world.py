@@ -210,6 +210,7 @@ def client_matrix_clients() -> list[dict]:
         _variant_of("enclii-cli", "cli-pkce-optional", authcheck_defects=["pkce-optional"]),
         _variant_of("enclii-cli", "cli-exact-port", authcheck_defects=["loopback-exact-port"]),
         _variant_of("enclii-cli", "cli-no-rotation", authcheck_defects=["no-refresh-rotation"]),
+        _variant_of("enclii-cli", "cli-long-refresh", refresh_token_ttl=90 * 24 * 3600),
         _variant_of("enclii-cli", "cli-pkce-plain", authcheck_defects=["pkce-plain-accepted"]),
         _variant_of("enclii-cli", "cli-verifier-ignored", authcheck_defects=["verifier-not-enforced"]),
         _variant_of("web-portal", "web-portal-open-redirect", authcheck_defects=["open-redirect"]),
