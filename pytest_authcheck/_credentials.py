@@ -18,6 +18,7 @@ from typing import Any
 
 import jwt
 
+from ._files import read_text_capped
 from ._jwt import decode_unverified
 from ._redact import PRIVATE_JWK_MEMBERS, Secret
 
@@ -135,21 +136,15 @@ def describe_user(uid: int | None) -> str | None:
 # ---- the file's content -----------------------------------------------------------------------------
 def read_json_object(path: Path, limit: int = MAX_FILE_BYTES) -> dict[str, Any]:
     """The file's JSON object; ``CredentialsUnreadable`` (naming the problem, never the content) otherwise."""
+    text = read_text_capped(path, limit, CredentialsUnreadable)
     try:
-        with path.open("rb") as handle:
-            data = handle.read(limit + 1)
-    except OSError as exc:
-        raise CredentialsUnreadable(f"cannot read {path}: {exc.strerror}") from None
-    if len(data) > limit:
-        raise CredentialsUnreadable(f"{path} is larger than {limit} bytes")
-    try:
-        document = json.loads(data.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise CredentialsUnreadable(f"{path} is not UTF-8 text (byte {exc.start})") from None
+        document = json.loads(text)
     except json.JSONDecodeError as exc:
         # exc.msg and the position only: str(exc) is safe too, but the document must never be quoted.
         raise CredentialsUnreadable(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno} "
                                     f"column {exc.colno}") from None
+    except RecursionError:
+        raise CredentialsUnreadable(f"{path} is JSON nested too deeply to read") from None
     if not isinstance(document, dict):
         raise CredentialsUnreadable(f"{path} holds JSON {type(document).__name__}, not an object")
     return document

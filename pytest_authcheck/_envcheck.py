@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ._files import read_text_capped
 from ._redact import Secret
 from ._secrets_scan import credential_kind, is_secret_name
 
@@ -99,17 +100,7 @@ def from_environment(names: list[str], environ: Mapping[str, str] | None = None)
 
 def from_file(path: Path, pointer: str | None = None) -> EnvSource:
     """Every variable of a dotenv file, or of the object at ``pointer`` in a JSON file."""
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_ENV_FILE_BYTES + 1)
-    except OSError as exc:
-        raise EnvUnreadable(f"cannot read {path}: {exc.strerror}") from None
-    if len(data) > MAX_ENV_FILE_BYTES:
-        raise EnvUnreadable(f"{path} is larger than {MAX_ENV_FILE_BYTES} bytes")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise EnvUnreadable(f"{path} is not UTF-8 text (byte {exc.start})") from None
+    text = read_text_capped(path, MAX_ENV_FILE_BYTES, EnvUnreadable)
     if path.suffix.lower() == ".json":
         raw = _json_env(text, path, pointer or "")
         where = f"{path} at {pointer}" if pointer else str(path)
@@ -124,6 +115,8 @@ def _json_env(text: str, path: Path, pointer: str) -> dict[str, str]:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise EnvUnreadable(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise EnvUnreadable(f"{path} is JSON nested too deeply to read") from None
     target = resolve_pointer(document, pointer, path)
     if not isinstance(target, dict):
         raise EnvUnreadable(f"{path}: {pointer or 'the document'} is not a JSON object of variables")
