@@ -25,6 +25,21 @@ def _rules_with(client_config, attribute, what):
     return rules
 
 
+def _judge_values(client_env, rules, problem_of):
+    """Each set variable of ``rules`` judged by ``problem_of(rule, value, shown)`` (``shown``: the value as it may be
+    printed); returns (problems, observed values)."""
+    problems, observed = [], {}
+    for rule in rules:
+        value = client_env.value(rule.name)
+        if value is None:
+            continue
+        observed[rule.name] = show(value, secret=rule.secret, quote=False)
+        problem = problem_of(rule, value, show(value, secret=rule.secret))
+        if problem:
+            problems.append(f"{rule.name} {problem}")
+    return problems, observed
+
+
 def _fail_all(authcheck_record, problems):
     if problems:
         authcheck_record.fail("; ".join(problems))
@@ -52,15 +67,10 @@ def test_env_required(client_config, client_env, authcheck_record):
                    "client_credentials), spelled exactly.")
 def test_env_allowed_values(client_config, client_env, authcheck_record):
     rules = _rules_with(client_config, "one_of", "one_of")
-    problems, observed = [], {}
-    for rule in rules:
-        value = client_env.value(rule.name)
-        if value is None:
-            continue
-        observed[rule.name] = show(value, secret=rule.secret, quote=False)
-        if value not in rule.one_of:
-            problems.append(f"{rule.name} is {show(value, secret=rule.secret)}, not one of "
-                            f"{', '.join(map(repr, rule.one_of))}")
+    problems, observed = _judge_values(
+        client_env, rules,
+        lambda rule, value, shown: None if value in rule.one_of
+        else f"is {shown}, not one of {', '.join(map(repr, rule.one_of))}")
     authcheck_record.expect({r.name: list(r.one_of) for r in rules}, observed)
     _fail_all(authcheck_record, problems)
 
@@ -71,15 +81,9 @@ def test_env_allowed_values(client_config, client_env, authcheck_record):
                    "where the tool allows a bare host, write it without a port.")
 def test_env_url_form(client_config, client_env, authcheck_record):
     rules = _rules_with(client_config, "form", "a form")
-    problems, observed = [], {}
-    for rule in rules:
-        value = client_env.value(rule.name)
-        if value is None:
-            continue
-        observed[rule.name] = show(value, secret=rule.secret, quote=False)
-        problem = url_form_problem(value, rule.form)
-        if problem:
-            problems.append(f"{rule.name} {show(value, secret=rule.secret)} {problem}")
+    problems, observed = _judge_values(client_env, rules,
+                                       lambda rule, value, shown: (problem := url_form_problem(value, rule.form))
+                                       and f"{shown} {problem}")
     authcheck_record.expect({r.name: r.form for r in rules}, observed)
     _fail_all(authcheck_record, problems)
 

@@ -9,6 +9,7 @@ from importlib import resources
 from typing import Any
 
 import jsonschema
+import pytest
 
 from pytest_authcheck import check
 
@@ -132,8 +133,6 @@ def test_endpoints_on_issuer_host(oidc_provider, oidc_metadata, authcheck_record
        remediation="Serve the same metadata at /.well-known/oauth-authorization-server (before the issuer's path), "
                    "or set rfc8414 = false for this provider in the policy.")
 def test_rfc8414_metadata(oidc_provider, oidc_metadata, authcheck_record):
-    import pytest
-
     if oidc_provider.config.get("rfc8414") is False:
         pytest.skip("the policy says this provider does not serve RFC 8414 metadata (rfc8414 = false)")
     document = oidc_provider.rfc8414()
@@ -220,8 +219,6 @@ def test_response_types(oidc_provider, oidc_metadata, authcheck_record):
        remediation="Advertise openid and the scopes the declared clients request in scopes_supported, or correct the "
                    "clients' scopes in the policy.")
 def test_scopes(oidc_provider, oidc_metadata, authcheck_policy, authcheck_record):
-    import pytest
-
     supported = string_list(oidc_metadata, "scopes_supported", authcheck_record)
     if supported is None:
         pytest.skip("the provider does not publish scopes_supported (RECOMMENDED, not required)")
@@ -281,8 +278,6 @@ def test_token_auth_methods(oidc_provider, oidc_metadata, authcheck_policy, auth
        remediation="Enable the declared features on the provider (revocation, introspection, ...) or remove them from "
                    "the provider's features in the policy.")
 def test_features(oidc_provider, oidc_metadata, authcheck_record):
-    import pytest
-
     features = oidc_provider.config.get("features")
     if not features:
         pytest.skip("the policy declares no features for this provider")
