@@ -306,7 +306,7 @@ class HttpClient:
             return None, False
         if content_type.endswith("json"):
             try:
-                text = json.dumps(self.redactor.data(json.loads(content)), indent=1, ensure_ascii=False)
+                text = json.dumps(self.redactor.wire(json.loads(content)), indent=1, ensure_ascii=False)
             except (ValueError, RecursionError):
                 text = self.redactor.text(content.decode("utf-8", errors="replace"))
         else:

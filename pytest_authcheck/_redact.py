@@ -16,6 +16,8 @@ import urllib.parse
 from collections.abc import Iterable
 from typing import Any
 
+import ahocorasick
+
 MASK = "[REDACTED]"
 
 # Names whose values are credentials wherever they appear: headers, form fields, JSON members.
@@ -29,6 +31,7 @@ SECRET_KEYS = frozenset({
 PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 _MIN_SECRET_LENGTH = 4  # shorter values would redact ordinary words; the policy refuses them anyway
+_KEY_LENGTH = 24
 
 
 class Secret:
@@ -65,30 +68,48 @@ def reveal(value: Any) -> Any:
 
 
 class Redactor:
-    """Replaces every known secret in text and in JSON-like structures with ``[REDACTED]``."""
+    """Replaces every known secret in text and in JSON-like structures with ``[REDACTED]``.
+
+    Matching costs the same per character scanned however many secrets the run holds: secrets are found
+    by an Aho-Corasick automaton over their last ``_KEY_LENGTH`` characters (tokens share headers, not
+    signatures), and each hit is confirmed against the whole secret. Secrets arrive one at a time (every
+    token the run receives), so automata are kept in levels of doubling size, like an LSM tree: adding a
+    secret rebuilds only levels of about its own size, and a scan walks log(n) automata.
+    """
 
     def __init__(self, secrets: Iterable[str | Secret] = ()) -> None:
         self._values: set[str] = set()
-        self._pattern: re.Pattern[str] | None = None
+        self._by_key: dict[str, list[str]] = {}
+        self._levels: tuple[_Level, ...] = ()
         self._lock = threading.Lock()
         self.add(*secrets)
 
     def add(self, *values: Any) -> None:
         """Register values to hide from now on (their encodings are registered too)."""
-        fresh = set()
+        forms: set[str] = set()
         for value in values:
             value = reveal(value)
-            if not isinstance(value, str) or len(value) < _MIN_SECRET_LENGTH:
-                continue
-            for form in _encodings(value):
-                if form not in self._values:
-                    fresh.add(form)
-        if not fresh:
-            return
+            if isinstance(value, str) and len(value) >= _MIN_SECRET_LENGTH:
+                forms |= _encodings(value)
         with self._lock:
+            fresh = forms - self._values
+            if not fresh:
+                return
             self._values |= fresh
-            ordered = sorted(self._values, key=len, reverse=True)
-            self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+            keys = set()
+            for form in fresh:
+                key = form[-_KEY_LENGTH:]
+                known = self._by_key.setdefault(key, [])
+                if not known:
+                    keys.add(key)
+                known.append(form)
+            levels = list(self._levels)
+            if keys:
+                levels.append(_Level.of(keys))
+            while len(levels) > 1 and len(levels[-2].keys) <= 2 * len(levels[-1].keys):
+                top = levels.pop()
+                levels[-1] = _Level.of(levels[-1].keys | top.keys)
+            self._levels = tuple(levels)
 
     def add_basic_credentials(self, user: str, password: str) -> None:
         """Hide an HTTP Basic pair in its base64 form as well."""
@@ -104,31 +125,52 @@ class Redactor:
         """Redact a string by value and by JWT shape."""
         if not text:
             return text
-        pattern = self._pattern
-        if pattern is not None:
-            text = pattern.sub(MASK, text)
+        levels = self._levels
+        if levels:
+            spans = self._spans(text, levels)
+            if spans:
+                text = _masked(text, spans)
         if "eyJ" in text:
             text = _JWT.sub(MASK, text)
         return text
 
-    def data(self, value: Any, key: str | None = None) -> Any:
-        """Redact a JSON-like structure by key name, by JWK structure and by value."""
-        if key is not None and key.lower() in SECRET_KEYS and value not in (None, "", [], {}):
-            if isinstance(value, (str, int, float, bool)) or isinstance(value, Secret):
-                return MASK
+    def _spans(self, text: str, levels: tuple[_Level, ...]) -> list[tuple[int, int]]:
+        spans = []
+        by_key = self._by_key
+        for level in levels:
+            for end, key in level.automaton.iter(text):
+                stop = end + 1
+                for form in by_key.get(key, ()):
+                    start = stop - len(form)
+                    if start >= 0 and text.startswith(form, start):
+                        spans.append((start, stop))
+        return spans
+
+    def data(self, value: Any) -> Any:
+        """Redact a JSON-like structure by value and by JWK structure (expected, observed, facts, claims).
+
+        Key names are left alone here: ``{"password": "refused"}`` is a finding about the password grant, and
+        every secret the run holds or received is hidden by value wherever it appears.
+        """
+        return self._walk(value, by_key=False)
+
+    def wire(self, value: Any) -> Any:
+        """Redact a JSON body seen on the wire: also by member name, since it may carry credentials the run
+        never learned (another party's tokens, a session handle)."""
+        return self._walk(value, by_key=True)
+
+    def _walk(self, value: Any, *, by_key: bool, key: str | None = None) -> Any:
         if isinstance(value, Secret):
+            return MASK
+        if by_key and key is not None and key.lower() in SECRET_KEYS and value not in (None, "", [], {}) \
+                and isinstance(value, (str, int, float, bool)):
             return MASK
         if isinstance(value, dict):
             is_jwk = "kty" in value
-            out = {}
-            for k, v in value.items():
-                if is_jwk and k in PRIVATE_JWK_MEMBERS:
-                    out[k] = MASK
-                else:
-                    out[k] = self.data(v, str(k))
-            return out
+            return {k: MASK if is_jwk and k in PRIVATE_JWK_MEMBERS else self._walk(v, by_key=by_key, key=str(k))
+                    for k, v in value.items()}
         if isinstance(value, (list, tuple)):
-            return [self.data(v) for v in value]
+            return [self._walk(v, by_key=by_key) for v in value]
         if isinstance(value, str):
             return self.text(value)
         return value
@@ -179,6 +221,41 @@ class Redactor:
         return self.text(urllib.parse.urlencode(
             [(k, MASK if k.lower() in SECRET_KEYS else v) for k, v in pairs], safe="[]"
         ))
+
+
+class _Level:
+    """One automaton over the match keys (secret suffixes) of a batch of secrets."""
+
+    __slots__ = ("automaton", "keys")
+
+    def __init__(self, keys: set[str], automaton: Any) -> None:
+        self.keys = keys
+        self.automaton = automaton
+
+    @classmethod
+    def of(cls, keys: set[str]) -> _Level:
+        automaton = ahocorasick.Automaton()
+        for key in keys:
+            automaton.add_word(key, key)
+        automaton.make_automaton()
+        return cls(keys, automaton)
+
+
+def _masked(text: str, spans: list[tuple[int, int]]) -> str:
+    """``text`` with the union of ``spans`` replaced by one mask per contiguous run."""
+    spans.sort()
+    out: list[str] = []
+    position = 0
+    run_start, run_stop = spans[0]
+    for start, stop in spans[1:]:
+        if start <= run_stop:
+            run_stop = max(run_stop, stop)
+            continue
+        out += (text[position:run_start], MASK)
+        position = run_stop
+        run_start, run_stop = start, stop
+    out += (text[position:run_start], MASK, text[run_stop:])
+    return "".join(out)
 
 
 def _encodings(value: str) -> set[str]:

@@ -40,7 +40,7 @@ def test_redactor_hides_credentials_by_key_structure_and_shape() -> None:
     data = {"client_secret": "abc123456", "nested": {"refresh_token": "r-token-1"}, "ok": "visible",
             "keys": [{"kty": "RSA", "n": "AQAB", "e": "AQAB", "d": "private-part", "p": "prime"}],
             "note": "token eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl here"}
-    out = redactor.data(data)
+    out = redactor.wire(data)
     assert out["client_secret"] == MASK and out["nested"]["refresh_token"] == MASK and out["ok"] == "visible"
     assert out["keys"][0]["d"] == MASK and out["keys"][0]["p"] == MASK and out["keys"][0]["n"] == "AQAB"
     assert out["note"] == f"token {MASK} here"
@@ -50,6 +50,37 @@ def test_redactor_hides_credentials_by_key_structure_and_shape() -> None:
     assert "pw" not in url and "code=[REDACTED]" in url and "state=xyz" in url
     assert redactor.form("grant_type=client_credentials&client_secret=zzz") == \
         "grant_type=client_credentials&client_secret=[REDACTED]"
+
+
+def test_findings_keep_key_names_and_lose_secret_values() -> None:
+    # Expected/observed name grants and members ("password", "refresh_token"): only values the run holds are secrets.
+    redactor = Redactor([Secret(SECRET)])
+    redactor.add("rt-received-from-the-idp")
+    observed = {"password": "refused (unsupported_grant_type)", "refresh_token": "rotated", "code": "HTTP_ERROR",
+                "client_secret_post": "accepted", "echo": f"sent rt-received-from-the-idp and {SECRET}",
+                "jwk": {"kty": "oct", "k": "c2VjcmV0"}}
+    out = redactor.data(observed)
+    assert {k: out[k] for k in ("password", "refresh_token", "code", "client_secret_post")} == \
+        {k: observed[k] for k in ("password", "refresh_token", "code", "client_secret_post")}
+    assert out["echo"] == f"sent {MASK} and {MASK}" and out["jwk"]["k"] == MASK
+
+
+def test_overlapping_and_nested_secrets_are_masked_whole() -> None:
+    # Two secrets overlapping in the text: the union is masked, so no tail of either survives.
+    redactor = Redactor(["abcdefgh", "efghijkl", "zzzz-inner-zzzz", "inner"])
+    assert redactor.text("<abcdefghijkl>") == f"<{MASK}>"
+    assert redactor.text("x zzzz-inner-zzzz y inner") == f"x {MASK} y {MASK}"
+
+
+def test_many_secrets_keep_few_automata_and_all_are_found() -> None:
+    # Scanning cost follows the number of automata, which grows with log2 of the secrets held, not with them.
+    tokens = [f"tok-{i:05d}-" + "q" * 40 + f"-{i * 7919 % 100003:06d}" for i in range(3000)]
+    redactor = Redactor()
+    for token in tokens:
+        redactor.add(token)
+    assert len(redactor._levels) <= 2 + len(tokens).bit_length()
+    text = " ".join(tokens[::97])
+    assert redactor.text(text) == " ".join([MASK] * len(tokens[::97]))
 
 
 def test_short_values_are_not_treated_as_secrets() -> None:
