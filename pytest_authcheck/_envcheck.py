@@ -8,7 +8,6 @@ The policy says which variables the tool needs and what their values must look l
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import re
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ._files import read_text_capped
+from ._net import is_loopback
 from ._redact import Secret
 from ._secrets_scan import credential_kind, is_secret_name
 
@@ -188,7 +188,7 @@ def url_form_problem(value: str, form: str) -> str | None:
         _ = parts.port  # urlsplit parses the port lazily; a bad one raises only here
     except ValueError:
         return "has an invalid port"
-    if parts.scheme == "http" and not _is_loopback(host):
+    if parts.scheme == "http" and not is_loopback(host):
         return "uses plain http"
     if value.endswith("/"):
         return "ends with a slash"
@@ -198,14 +198,6 @@ def url_form_problem(value: str, form: str) -> str | None:
         return "has a query or fragment"
     return None
 
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def normalise_url(value: str) -> str:

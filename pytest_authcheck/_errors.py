@@ -5,6 +5,8 @@ The tree::
     AuthcheckError                 base of everything the plugin raises on purpose
     ├── PolicyError                the policy file is missing, unreadable or invalid: stops the run
     ├── BaselineError              --authcheck-baseline names no readable authcheck.json: stops the run
+    ├── CredentialsWithheld        a request would carry credentials to an undeclared origin: not sent,
+    │                              and the check that needed it *fails* with this reason
     └── EvaluationError            a check could not be evaluated (an *error*, never a *failure*)
         ├── TransportError         connect / TLS / timeout / protocol failure on the way to a system
         └── ResponseError          the system answered, but not with something we can evaluate
@@ -39,6 +41,10 @@ class PolicyError(AuthcheckError):
 
 class BaselineError(AuthcheckError):
     """The baseline report given with ``--authcheck-baseline`` cannot be read as an authcheck.json."""
+
+
+class CredentialsWithheld(AuthcheckError):
+    """A request was not sent because it would carry credentials outside their declared destinations."""
 
 
 class EvaluationError(AuthcheckError):

@@ -28,7 +28,9 @@ import httpcore  # noqa: F401  (httpx imports it lazily; import it with us so it
 import httpx
 
 from . import __version__
-from ._errors import ResponseError, ResponseTooLarge, TransportError
+from ._confine import Confinement
+from ._errors import CredentialsWithheld, ResponseError, ResponseTooLarge, TransportError
+from ._net import origin as _origin
 from ._redact import Redactor, Secret, reveal
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -103,8 +105,10 @@ class HttpClient:
     """One per run (per xdist worker): pooled connections, no cookie jar, evidence for every call."""
 
     def __init__(self, *, redactor: Redactor, timeout: float = 10.0, ca_bundle: Path | None = None,
-                 max_response_bytes: int = 2 * 1024 * 1024, retries: int = 2, id_prefix: str = "x") -> None:
+                 max_response_bytes: int = 2 * 1024 * 1024, retries: int = 2, id_prefix: str = "x",
+                 confinement: Confinement | None = None) -> None:
         self.redactor = redactor
+        self.confinement = confinement
         self.timeout = timeout
         self.max_response_bytes = max_response_bytes
         self.retries = retries
@@ -160,7 +164,7 @@ class HttpClient:
             basic = httpx.BasicAuth(auth[0], reveal(auth[1]))
         has_credentials = basic is not None or any(k.lower() in ("authorization", "cookie") for k in headers)
         for hop in range(MAX_REDIRECTS + 1):
-            response = self._send(method, url, headers, data, params, basic)
+            response = self._send(method, url, headers, data, params, basic, auth[1] if auth else None)
             location = response.headers.get("location")
             if not (follow_redirects and method in IDEMPOTENT and response.status in (301, 302, 303, 307, 308)
                     and location and hop < MAX_REDIRECTS):
@@ -172,7 +176,7 @@ class HttpClient:
         return response
 
     def _send(self, method: str, url: str, headers: Mapping[str, Any], data: Mapping[str, Any] | None,
-              params: Mapping[str, Any] | None, auth: httpx.BasicAuth | None) -> Response:
+              params: Mapping[str, Any] | None, auth: httpx.BasicAuth | None, basic_password: Any = None) -> Response:
         origin = _origin(url)
         with self._lock:
             dead = self._dead_origins.get(origin)
@@ -184,6 +188,15 @@ class HttpClient:
         if auth is not None:
             request = next(auth.auth_flow(request))
         exchange = self._new_exchange(request)
+        if self.confinement is not None:
+            try:
+                self.confinement.check(method, url, headers=headers, data=data, params=params,
+                                       basic_password=basic_password)
+            except CredentialsWithheld as exc:
+                exchange.error = str(exc)
+                self._keep(exchange)
+                exc.exchange = exchange  # type: ignore[attr-defined]
+                raise
         if dead is not None:
             exchange.error = f"not sent: {dead} (earlier in this run)"
             self._keep(exchange)
@@ -267,7 +280,9 @@ class HttpClient:
             return response
 
     def _register_tokens(self, response: Response) -> None:
-        # Tokens become secrets the moment they arrive, before anything is recorded or shown.
+        # Tokens become secrets the moment they arrive, before anything is recorded or shown, and may travel
+        # only back to the provider that issued them (and the policy's APIs).
+        received: list[str] = []
         location = response.headers.get("location")
         if location and ("code=" in location or "token=" in location):
             # an authorization response: the code (query) or tokens (fragment) are echoed in the body as well
@@ -275,15 +290,18 @@ class HttpClient:
             for query in (parts.query, parts.fragment):
                 for key, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
                     if key in TOKEN_MEMBERS or key == "code":
-                        self.redactor.add(value)
-        if b"token" not in response.content and b"device_code" not in response.content:
-            return
-        try:
-            body = json.loads(response.content)
-        except (ValueError, RecursionError):
-            return
-        if isinstance(body, dict):
-            self.redactor.add(*(body[k] for k in TOKEN_MEMBERS if isinstance(body.get(k), str)))
+                        received.append(value)
+        if b"token" in response.content or b"device_code" in response.content:
+            try:
+                body = json.loads(response.content)
+            except (ValueError, RecursionError):
+                body = None
+            if isinstance(body, dict):
+                received += [body[k] for k in TOKEN_MEMBERS if isinstance(body.get(k), str)]
+        if received:
+            self.redactor.add(*received)
+            if self.confinement is not None:
+                self.confinement.learn(received, response.url)
 
     def _new_exchange(self, request: httpx.Request) -> Exchange:
         body = request.content.decode("utf-8", errors="replace") if request.content else None
@@ -336,12 +354,6 @@ def _transport_error(message: str, exchange: Exchange) -> TransportError:
     error = TransportError(message)
     error.exchange = exchange  # type: ignore[attr-defined]
     return error
-
-
-def _origin(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    port = parts.port or {"https": 443, "http": 80}.get(parts.scheme, 0)
-    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
 
 
 def _is_tls_error(exc: Exception) -> bool:

@@ -24,7 +24,7 @@ from typing import Any
 from ._authz import REDIRECT_STATUSES, same_target
 from ._errors import EvaluationError
 from ._http import Exchange, HttpClient, Response
-from ._oidc import is_loopback
+from ._net import is_loopback
 from ._redact import Secret
 
 USERNAME_FIELDS = ("username", "login", "email", "user", "userid", "user_id", "identifier", "j_username")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import urllib.parse
 from collections.abc import Mapping
 from typing import Any
@@ -11,22 +10,13 @@ from ._documents import Document, fetch
 from ._duration import parse_duration
 from ._errors import EvaluationError
 from ._http import HttpClient
+from ._net import is_loopback
 from ._policy import Settings
 from ._shared import SharedStore, dump_document, dump_tls, load_document, load_tls
 from ._tls import TlsFacts, inspect
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 RFC8414_SEGMENT = "/.well-known/oauth-authorization-server"
-
-
-def is_loopback(host: str) -> bool:
-    """127.0.0.0/8, ::1 or localhost (RFC 8252 §7.3, RFC 6761 §6.3)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class OidcProvider:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ._checks import Check, check_of
-from ._errors import EvaluationError
+from ._errors import CredentialsWithheld, EvaluationError
 from ._record import CheckFailed, CheckRecord
 from ._redact import Redactor
 from ._targets import TARGET_KINDS
@@ -94,6 +94,9 @@ def _status(report: pytest.TestReport, call: pytest.CallInfo[None], redactor: Re
         reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
         return "skipped", redactor.text(str(reason).removeprefix("Skipped: "))
     excinfo = call.excinfo
+    if excinfo is not None and isinstance(excinfo.value, CredentialsWithheld):
+        # the provider sends clients to an undeclared origin: that is a finding of the check that needed it
+        return "failed", _limit(redactor.text(str(excinfo.value)))
     if report.when == "call" and excinfo is not None and (
             isinstance(excinfo.value, (CheckFailed, AssertionError)) or excinfo.errisinstance(pytest.fail.Exception)):
         text = record.message if record is not None and record.message else _exception_text(excinfo.value)

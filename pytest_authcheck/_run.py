@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ._confine import Confinement
 from ._http import HttpClient, worker_prefix
 from ._oidc import OidcProvider
 from ._policy import Policy
@@ -52,7 +53,7 @@ class AuthcheckRun:
             settings = self.policy.settings
             self._http = HttpClient(redactor=self.redactor, timeout=settings.timeout, ca_bundle=settings.ca_bundle,
                                     max_response_bytes=settings.max_response_bytes, retries=settings.retries,
-                                    id_prefix=worker_prefix())
+                                    id_prefix=worker_prefix(), confinement=Confinement.from_policy(self.policy))
         return self._http
 
     @property

@@ -14,7 +14,7 @@ import pytest
 from pytest_authcheck import check
 from pytest_authcheck._authz import points_at
 from pytest_authcheck._errors import EvaluationError
-from pytest_authcheck._oidc import is_loopback
+from pytest_authcheck._net import is_loopback
 
 UNREGISTERED_URI = "https://authcheck-unregistered.invalid/callback"
 LOOPBACK_PROBE_PORT = 53682

@@ -129,7 +129,7 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, idp: HostileIdp, context: ssl.SSLContext) -> None:
         self.idp = idp
         self.context = context
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__((idp.host, 0), _Handler)
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         # The TLS handshake happens here, in the connection's own thread, so one stuck or broken
@@ -237,10 +237,12 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class HostileIdp:
-    """An HTTPS server on 127.0.0.1 whose answers are scripted per path (see the module docstring)."""
+    """An HTTPS server on ``host`` (127.0.0.1) whose answers are scripted per path (see the module docstring)."""
 
-    def __init__(self, routes: Mapping[str, Answer] | None = None, *, ca: trustme.CA | None = None) -> None:
+    def __init__(self, routes: Mapping[str, Answer] | None = None, *, ca: trustme.CA | None = None,
+                 host: str = "127.0.0.1") -> None:
         self.ca = ca or trustme.CA(organization_name="hostile idp test CA")
+        self.host = host
         self.routes: dict[str, Answer] = dict(routes or {})
         self.hits: Counter[str] = Counter()
         self.requests: list[Request] = []
@@ -261,8 +263,8 @@ class HostileIdp:
 
     @property
     def url(self) -> str:
-        """``https://127.0.0.1:PORT`` (no trailing slash)."""
-        return f"https://127.0.0.1:{self.port}"
+        """``https://HOST:PORT`` (no trailing slash)."""
+        return f"https://{self.host}:{self.port}"
 
     def write_ca(self, path: Path) -> Path:
         """Write the CA certificate (PEM) a client must trust, and return the path."""
@@ -271,7 +273,7 @@ class HostileIdp:
 
     def start(self) -> HostileIdp:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+        self.ca.issue_cert(self.host, "localhost").configure_cert(context)
         self._server = _Server(self, context)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=f"hostile-idp-{self.port}", daemon=True)
