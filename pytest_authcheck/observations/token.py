@@ -1,0 +1,102 @@
+"""Token endpoint answers (RFC 6749 §5.1, §5.2) read as untrusted input, in any server's dialect.
+
+A refusal is a refusal whatever its format: a 4xx with an RFC 6749 error, with an ``error`` object, or with an
+empty body. How it departs from §5.2 is kept apart (``format_problems``) for the check that judges formats,
+so a non-standard error never turns a refusal into an acceptance.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from .._http import Response
+from .answers import Kind, Observation
+
+THROTTLE_STATUSES = (429, 503)
+
+
+def body_object(response: Response) -> dict[str, Any] | None:
+    """The JSON object of an answer, or None (hostile bodies are not trusted)."""
+    try:
+        body = json.loads(response.content)
+    except (ValueError, RecursionError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def observe_token(response: Response, *, basic: bool = False) -> Observation:
+    """Judge one token endpoint answer; ``basic``: the client authenticated with HTTP Basic."""
+    status = response.status
+    body = body_object(response)
+    error = body.get("error") if body is not None else None
+    error_code = error[:100] if isinstance(error, str) else None
+    shape = _error_shape(response, body)
+    signature = (status, error_code or shape)
+    if status in THROTTLE_STATUSES:
+        retry_after = retry_after_seconds(response.headers.get("retry-after"))
+        if status == 429 or retry_after is not None:
+            return Observation(Kind.THROTTLED, f"HTTP {status}", response.exchange, status, error_code, signature,
+                               retry_after=retry_after)
+    if status == 200 and body is not None and isinstance(body.get("access_token"), str):
+        return Observation(Kind.ACCEPTED, "a token was issued", response.exchange, status, None, (status, "token"),
+                           details={"body": body})
+    if 400 <= status < 500:
+        problems = tuple(rfc6749_error_problems(response, body, basic=basic and error_code == "invalid_client"))
+        return Observation(Kind.REFUSED, f"HTTP {status} {error_code or shape}", response.exchange, status, error_code,
+                           signature, problems)
+    if status >= 500:
+        return Observation(Kind.UNREADABLE, f"HTTP {status} (a server error, not a refusal)", response.exchange, status,
+                           error_code, signature)
+    return Observation(Kind.UNREADABLE, f"HTTP {status} {shape} (neither a token nor an error)", response.exchange,
+                       status, error_code, signature)
+
+
+def rfc6749_error_problems(response: Response, body: dict[str, Any] | None, *, basic: bool) -> list[str]:
+    """How an error answer departs from RFC 6749 §5.2 (``basic``: a failed HTTP Basic authentication)."""
+    problems = []
+    if response.status not in (400, 401):
+        problems.append(f"HTTP {response.status}, not 400 or 401")
+    if response.content_type != "application/json":
+        problems.append(f"the body is {response.content_type or 'untyped'}, not application/json")
+    if body is None:
+        problems.append("the body is not a JSON object")
+    elif not isinstance(body.get("error"), str):
+        problems.append("the error member is " + ("missing" if "error" not in body else
+                                                   f"a {type(body['error']).__name__}, not a string"))
+    if basic and response.status != 401:
+        problems.append(f"HTTP {response.status} where a failed HTTP Basic authentication must get 401")
+    if basic and response.status == 401 and not response.headers.get("www-authenticate"):
+        problems.append("401 without WWW-Authenticate although the client used HTTP Basic")
+    return problems
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta or HTTP date), or None."""
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+
+
+def _error_shape(response: Response, body: dict[str, Any] | None) -> str:
+    if not response.content:
+        return "with an empty body"
+    if body is None:
+        return f"with a {response.content_type or 'untyped'} body"
+    error = body.get("error")
+    if isinstance(error, dict):
+        code = error.get("code") or error.get("type") or error.get("message")
+        return f"error object ({str(code)[:60]})" if code else "error object"
+    return "without an error member"
