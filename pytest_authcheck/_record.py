@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 
 import pytest
 
+from ._expect import matches, mismatches, shown
 from ._http import Exchange
 from ._jwt import decode_unverified, fingerprint
 from ._redact import Redactor
@@ -39,6 +40,8 @@ class CheckRecord:
         self.expected: Any = None
         self.observed: Any = None
         self.message: str | None = None
+        self.violations: list[str] = []
+        self._raw: tuple[Any, Any] | None = None
 
     def attach(self, *exchanges: Exchange | None) -> None:
         """Add HTTP exchanges (already redacted by the HTTP layer) to the evidence."""
@@ -47,9 +50,34 @@ class CheckRecord:
                 self.exchanges.append(exchange)
 
     def expect(self, expected: Any, observed: Any) -> None:
-        """State what the policy expects and what was observed (shown side by side)."""
-        self.expected = self._redactor.data(expected)
-        self.observed = self._redactor.data(observed)
+        """State what the policy expects and what was observed (shown side by side).
+
+        The result model holds the check to them: it cannot pass unless ``observed`` matches ``expected``
+        (see ``_expect``: plain values compare equal, matchers state bounds, observations match by kind).
+        """
+        self._raw = (expected, observed)
+        self.expected = self._redactor.data(shown(expected))
+        self.observed = self._redactor.data(shown(observed))
+
+    @property
+    def stated(self) -> bool:
+        """Whether the check stated what it expected and observed."""
+        return self._raw is not None
+
+    def expectation_mismatches(self) -> list[str]:
+        """Where the observed departs from the expected (empty when they match or nothing was stated)."""
+        if self._raw is None or matches(*self._raw):
+            return []
+        return [self._redactor.text(m) for m in mismatches(*self._raw)] or ["expected and observed differ"]
+
+    def violation(self, message: str) -> None:
+        """Record a violation as soon as it is seen: it is reported even if a later step of the check errors."""
+        self.violations.append(self._redactor.text(message))
+
+    def conclude(self, prefix: str = "") -> None:
+        """Fail with every recorded violation, if any (``prefix`` opens the message)."""
+        if self.violations:
+            self.fail(prefix + "; ".join(self.violations))
 
     def fact(self, name: str, value: Any) -> None:
         """Record one named piece of evidence (a certificate summary, a key list, ...)."""
@@ -70,6 +98,8 @@ class CheckRecord:
         if expected is not _UNSET or observed is not _UNSET:
             self.expect(None if expected is _UNSET else expected, None if observed is _UNSET else observed)
         self.message = self._redactor.text(message)
+        if self.message not in self.violations:
+            self.violations.append(self.message)
         raise CheckFailed(self.message, pytrace=False)
 
     def evidence(self) -> dict[str, Any]:

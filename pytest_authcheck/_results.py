@@ -42,12 +42,50 @@ def custom_check(item: pytest.Item) -> Check:
                  refs=(), remediation="See the check's own documentation.")
 
 
+def enforce_invariants(report: pytest.TestReport, call: pytest.CallInfo[None], record: CheckRecord | None, *,
+                       shipped: bool) -> tuple[str, str] | None:
+    """The (status, message) the result model imposes over pytest's outcome, or None to keep it.
+
+    - a violation recorded in a check is reported whatever happens after it (an error, a skip);
+    - a check cannot pass when its recorded expected and observed differ, nor (a shipped check) having
+      stated nothing it looked at: either is a defect of the check, reported as an error, never a pass.
+    """
+    if record is None:
+        return ("error", "could not evaluate: a shipped check passed having recorded nothing it looked at") \
+            if shipped and report.passed else None
+    excinfo = call.excinfo
+    failed_itself = excinfo is not None and isinstance(excinfo.value, (CheckFailed, AssertionError))
+    if record.violations and not report.passed and not failed_itself:
+        cause = _exception_text(excinfo.value) if excinfo is not None else str(report.longrepr)[:300]
+        then = "skipped" if report.skipped else "could not go on"
+        return "failed", _limit("; ".join(record.violations) + f" (the check then {then}: {cause})")
+    if not report.passed:
+        return None
+    if record.violations:
+        return "failed", _limit("; ".join(record.violations))
+    wrong = record.expectation_mismatches()
+    if wrong:
+        return "error", _limit("could not evaluate: the check passed against its own evidence (a defect of the check, "
+                               "not a pass): " + "; ".join(wrong))
+    if shipped and not record.stated:
+        return "error", "could not evaluate: the check passed without stating what it expected and observed"
+    return None
+
+
+def impose(report: pytest.TestReport, status: str, message: str) -> None:
+    """Make pytest's own report agree with the result model's (status, message)."""
+    report.outcome = "failed"
+    report.longrepr = message
+    if status == "error":
+        report.when = "setup"  # pytest, JUnit and pytest-html then call it an error
+
+
 def build_result(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[None],
-                 redactor: Redactor) -> dict[str, Any]:
+                 redactor: Redactor, imposed: tuple[str, str] | None = None) -> dict[str, Any]:
     """The result dict of one test (called once per item: at setup when setup failed or skipped, else at call)."""
     check = check_of(item) or custom_check(item)
     record = item.stash.get(record_key, None)
-    status, message = _status(report, call, redactor, record)
+    status, message = imposed if imposed is not None else _status(report, call, redactor, record)
     result: dict[str, Any] = {
         "nodeid": item.nodeid,
         "check": check.id,
@@ -102,10 +140,17 @@ def _status(report: pytest.TestReport, call: pytest.CallInfo[None], redactor: Re
         text = record.message if record is not None and record.message else _exception_text(excinfo.value)
         return "failed", _limit(redactor.text(text))
     if excinfo is not None and isinstance(excinfo.value, EvaluationError):
-        return "error", _limit("could not evaluate: " + redactor.text(str(excinfo.value)))
+        return "error", _limit(redactor.text(evaluation_text(excinfo.value)))
     if excinfo is not None:
         return "error", _limit("could not evaluate: " + redactor.text(_exception_text(excinfo.value)))
     return "error", "could not evaluate"
+
+
+def evaluation_text(exc: EvaluationError) -> str:
+    """``not evaluated: <reason>`` when the answers could not tell, ``could not evaluate: <cause>`` otherwise."""
+    from .observations import NotEvaluated
+
+    return f"not evaluated: {exc}" if isinstance(exc, NotEvaluated) else f"could not evaluate: {exc}"
 
 
 def _exception_text(exc: BaseException) -> str:

@@ -14,7 +14,7 @@ from ._baseline import load_baseline
 from ._checks import SEVERITIES, check_of
 from ._errors import BaselineError, EvaluationError
 from ._outcome import DEFAULT_FAIL_ON, GateSettings, decide, exit_status
-from ._results import build_result, exchanges_of
+from ._results import build_result, enforce_invariants, evaluation_text, exchanges_of, impose, record_key
 from ._run import AuthcheckRun
 from ._waivers import apply_waiver, today_utc, waiver_text, waivers_of
 from .report import artifacts, terminal
@@ -85,13 +85,18 @@ class AuthcheckSession:
         final = report.when == "call" or (report.when == "setup" and not report.passed)
         if call.excinfo is not None and isinstance(call.excinfo.value, EvaluationError) and report.failed:
             # The cause is the whole story; a traceback through the HTTP stack only buries it.
-            report.longrepr = f"could not evaluate: {call.excinfo.value}"
+            report.longrepr = evaluation_text(call.excinfo.value)
             # Raised in the test body (a token request, say), it is still "could not evaluate": pytest,
             # JUnit and pytest-html then call it an error, as they would had a fixture raised it.
             report.when = "setup"
+        if final:
+            imposed = enforce_invariants(report, call, item.stash.get(record_key, None),
+                                         shipped=item.path.parent == self.suites)
+            if imposed is not None:
+                impose(report, *imposed)
         redact_report(report, run.redactor)
         if final:
-            result = build_result(item, report, call, run.redactor)
+            result = build_result(item, report, call, run.redactor, imposed)
             apply_waiver(result, self.waivers, self.today)
             if result["status"] == "waived":
                 # An accepted finding reads as xfail everywhere pytest reports (terminal, JUnit, pytest-html),

@@ -32,6 +32,10 @@ class Comparison:
     control: Observation
     probe: Observation
 
+    def describe(self) -> str:
+        """``enforced: refused: HTTP 401 invalid_client`` for expected/observed."""
+        return f"{self.outcome.value}: {self.reason}"
+
     @property
     def enforced(self) -> bool:
         """The probe was refused where the control went through."""
