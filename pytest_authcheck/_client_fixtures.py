@@ -6,6 +6,7 @@ whose login is not an HTML form (an API, a JavaScript page, MFA): override it in
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -17,12 +18,13 @@ from ._clients import PolicyClient
 from ._codeflow import CodeFlows, UserTokens
 from ._errors import EvaluationError
 from ._http import Response
-from ._login import FormLogin, LoginFlow, LoginStep
+from ._login import FormLogin, LoginFlow, LoginStep, LoginUser, Session, WalkEnd
 from ._oidc import OidcProvider
 from ._record import CheckRecord
 from ._redact import Secret
 from ._run import AuthcheckRun
 from ._tokens import Token
+from .probes import AuthorizationProbes, TokenProbes
 
 
 def provider_hosts(provider: OidcProvider) -> set[str]:
@@ -133,17 +135,52 @@ def authz_baseline(active_client: PolicyClient, authz_probe: Callable[..., Authz
     return outcome
 
 
-def _default_login(run: AuthcheckRun) -> LoginStep:
-    def login(flow: LoginFlow) -> str:
-        if flow.user is not None:
-            return FormLogin(run.http, flow.user.username, flow.user.password)(flow)
-        provider = run.policy.section("providers").get(flow.provider, {})
-        user = provider.get("test_user")
-        if not user:
-            pytest.skip(f"needs a user's login: providers.{flow.provider} declares no test_user and no "
+class PolicyLogin:
+    """The default login step: the policy's accounts through the provider's HTML forms, one session per
+    (provider, account) for the whole run, so each account signs in once per provider."""
+
+    def __init__(self, run: AuthcheckRun) -> None:
+        self.run = run
+        self._sessions: dict[tuple[str, str], Session] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, flow: LoginFlow) -> str:
+        username, password = self.account(flow.provider, flow.user)
+        return FormLogin(self.run.http, username, password, session=self.session(flow.provider, username))(flow)
+
+    def account(self, provider: str, user: LoginUser | None) -> tuple[str, Secret]:
+        """The account a flow signs in with: ``flow.user``, else the provider's ``test_user`` (else a skip)."""
+        if user is not None:
+            return user.username, user.password
+        config = self.run.policy.section("providers").get(provider, {})
+        test_user = config.get("test_user")
+        if not test_user:
+            pytest.skip(f"needs a user's login: providers.{provider} declares no test_user and no "
                         "authcheck_login fixture is plugged in")
-        return FormLogin(run.http, str(user["username"]), user["password"])(flow)
-    return login
+        return str(test_user["username"]), test_user["password"]
+
+    def has_test_user(self, provider: str) -> bool:
+        """Whether signed-in probes can be made at ``provider``."""
+        return bool(self.run.policy.section("providers").get(provider, {}).get("test_user"))
+
+    def session(self, provider: str, username: str) -> Session:
+        """The run's session of ``username`` at ``provider``."""
+        with self._lock:
+            return self._sessions.setdefault((provider, username), Session())
+
+    def walk_signed_in(self, provider: str, url: str, *, provider_hosts: set[str], is_end: Callable[[str], bool],
+                       consent: bool) -> WalkEnd | None:
+        """Follow ``url`` as the provider's test user (signing in once per run if needed); None without one."""
+        if not self.has_test_user(provider):
+            return None
+        username, password = self.account(provider, None)
+        login = FormLogin(self.run.http, username, password, session=self.session(provider, username))
+        return login.walk(url, provider_hosts=provider_hosts, is_end=is_end, consent=consent)
+
+    @property
+    def logins(self) -> int:
+        """How many times this run submitted a password."""
+        return sum(s.logins for s in self._sessions.values())
 
 
 @pytest.fixture(scope="session")
@@ -158,7 +195,7 @@ def authcheck_login(authcheck_run: AuthcheckRun) -> LoginStep:
     go, ``flow.is_callback(url)`` recognises the redirect back to ``flow.redirect_uri``; return that URL
     (with ``code`` and ``state``) without requesting it.
     """
-    return _default_login(authcheck_run)
+    return PolicyLogin(authcheck_run)
 
 
 @pytest.fixture(scope="session")
@@ -167,12 +204,26 @@ def authcheck_code_flows(authcheck_run: AuthcheckRun, authcheck_login: LoginStep
     yield CodeFlows(authcheck_run.http, authcheck_run.oidc_providers, authcheck_login, provider_hosts)
 
 
+@pytest.fixture(scope="session")
+def authcheck_authz_probes(authcheck_run: AuthcheckRun, authcheck_login: LoginStep) -> AuthorizationProbes:
+    """The run's authorization probes: each client's ordinary request and its variations, before a login and
+    signed in as the provider's test user (``decide(client, Variation.of(...))``); each sent once per run."""
+    return AuthorizationProbes(authcheck_run.http, authcheck_run.oidc_providers, authcheck_login, provider_hosts)
+
+
+@pytest.fixture
+def token_probes(authcheck_run: AuthcheckRun) -> TokenProbes:
+    """The run's token endpoint probes (``send(client, name, form, secret=..., method=..., as_client=...)``)."""
+    return authcheck_run.token_probes
+
+
 @dataclass
 class ClientToken:
     """The run's token for a client: ``token`` (a ``Token``), and ``user`` when it came from a login."""
 
     token: Token
     user: UserTokens | None = None
+    requested_scope: str | None = None  # the scope the request asked for (None: no scope parameter)
 
 
 @pytest.fixture
@@ -183,15 +234,17 @@ def client_token(active_client: PolicyClient, client_metadata: dict[str, Any], a
     Skips when the client has neither; an *error* when the token cannot be had.
     """
     if active_client.declares("client_credentials") and active_client.secret is not None:
-        return ClientToken(authcheck_token(active_client.name))
+        scope = " ".join(s for s in active_client.scopes if s != "openid") or None
+        return ClientToken(authcheck_token(active_client.name), requested_scope=scope)
     if active_client.uses_login:
         tokens = authcheck_code_flows.tokens(active_client)
         authcheck_record.attach(*tokens.exchanges)
-        return ClientToken(tokens.token, tokens)
+        return ClientToken(tokens.token, tokens, requested_scope=tokens.authorization.scope or None)
     pytest.skip(f"{active_client.target} declares neither client_credentials with a secret nor authorization_code "
                 "with redirect_uris: no token to look at")
 
 
 def iter_fixture_names() -> Iterator[str]:
     """The public fixture names of the client suites (documented in the README)."""
-    yield from ("oidc_client", "authcheck_login", "authcheck_code_flows", "token_request", "authz_probe", "client_token")
+    yield from ("oidc_client", "authcheck_login", "authcheck_code_flows", "token_request", "authz_probe", "client_token",
+                "authcheck_authz_probes", "token_probes")

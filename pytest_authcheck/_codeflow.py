@@ -43,6 +43,7 @@ class Authorization:
     exchanges: list[Exchange]
     problems: list[str] = field(default_factory=list)
     resource: str | None = None  # RFC 8707: sent again with the code, so the token is for that resource
+    scope: str = ""  # what was asked for
 
 
 @dataclass
@@ -83,7 +84,7 @@ class CodeFlows:
         return " ".join(scopes)
 
     def authorize(self, client: PolicyClient, *, scope: str | None = None, user: LoginUser | None = None,
-                  **extra: str) -> Authorization:
+                  consent: bool = True, **extra: str) -> Authorization:
         """Log the test user (or ``user``) in for ``client``; the code comes back with state and iss checked."""
         provider = self.providers[client.provider]
         metadata = provider.metadata()
@@ -101,7 +102,8 @@ class CodeFlows:
             params.setdefault("prompt", "consent")  # OIDC Core §11: offline_access needs consent
         url = endpoint + ("&" if "?" in endpoint else "?") + urllib.parse.urlencode(params)
         flow = LoginFlow(client=client.name, provider=client.provider, authorization_url=url,
-                         redirect_uri=redirect_uri, provider_hosts=self.provider_hosts(provider), user=user)
+                         redirect_uri=redirect_uri, provider_hosts=self.provider_hosts(provider), user=user,
+                         consent=consent)
         try:
             callback_url = self.login(flow)
         except EvaluationError as exc:
@@ -122,7 +124,8 @@ class CodeFlows:
         self.http.redactor.add(code)
         return Authorization(client=client, redirect_uri=redirect_uri, verifier=verifier, state=state, nonce=nonce,
                              code=code, callback={k: v for k, v in answer.items() if k != "code"},
-                             exchanges=list(flow.exchanges), problems=problems, resource=extra.get("resource"))
+                             exchanges=list(flow.exchanges), problems=problems, resource=extra.get("resource"),
+                             scope=scope)
 
     def redeem(self, authorization: Authorization, *, verifier: Any = _DEFAULT) -> Response:
         """Exchange the code; ``verifier=None`` leaves code_verifier out, a string replaces it."""
@@ -139,9 +142,9 @@ class CodeFlows:
         return self.http.post(provider.endpoint("token_endpoint"), data=form, auth=auth)
 
     def fresh_tokens(self, client: PolicyClient, *, scope: str | None = None, user: LoginUser | None = None,
-                     **extra: str) -> UserTokens:
+                     consent: bool = True, **extra: str) -> UserTokens:
         """A new login and redemption, for a check that will use up or revoke what it gets."""
-        authorization = self.authorize(client, scope=scope, user=user, **extra)
+        authorization = self.authorize(client, scope=scope, user=user, consent=consent, **extra)
         response = self.redeem(authorization)
         try:
             token = _parse(client.name, response)
@@ -186,9 +189,10 @@ class CodeFlows:
         """
         key = (client.name, user.name, resource or "")
         if key not in self._cache:
-            extra = {"resource": resource} if resource else {}
+            extra: dict[str, str] = {"resource": resource} if resource else {}
             try:
-                self._cache[key] = self.fresh_tokens(client, scope=client.scope_request(), user=user, **extra)
+                self._cache[key] = self.fresh_tokens(client, scope=client.scope_request(), user=user, consent=True,
+                                                     **extra)
             except EvaluationError as exc:
                 failure = EvaluationError(f"no token for {user.target} through {client.target}: {exc}")
                 failure.exchange = getattr(exc, "exchange", None)  # type: ignore[attr-defined]

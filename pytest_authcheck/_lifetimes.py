@@ -7,11 +7,11 @@ must agree: a provider that says one hour while minting eight-hour tokens hides 
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from ._duration import format_duration
+from ._expect import AtMost, Quantity, Satisfies
 
 
 def _number(value: Any) -> float | None:
@@ -26,64 +26,95 @@ def _span(seconds: float) -> str:
 
 @dataclass
 class LifetimeReport:
-    """What was observed and what is wrong with it."""
+    """What the policy expects and what was observed (in the same words, see ``_expect``), and what is wrong."""
 
+    expected: dict[str, Any] = field(default_factory=dict)
     observed: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+
+    def judge(self, name: str, expected: Any, observed: Any, problem: str | None) -> None:
+        """Record one comparison, and its problem when it fails."""
+        self.expected[name] = expected
+        self.observed[name] = observed
+        if problem:
+            self.problems.append(problem)
+
+
+def _bound(max_seconds: float, min_seconds: float | None = None) -> Any:
+    if min_seconds is None:
+        return AtMost(max_seconds, f"at most {format_duration(max_seconds)}")
+    return Satisfies(lambda v: min_seconds <= v <= max_seconds,
+                     f"between {format_duration(min_seconds)} and {format_duration(max_seconds)}")
+
+
+def _lasting(seconds: float) -> Quantity:
+    return Quantity(seconds, _span(seconds))
 
 
 def assess_access_token(*, expires_in: Any, claims: dict[str, Any] | None, received_at: float, max_seconds: float,
                         min_seconds: float | None = None, skew: float = 60.0, now: float | None = None) -> LifetimeReport:
-    """Judge a token response's ``expires_in`` and, for a JWT access token, its ``iat``/``nbf``/``exp``."""
-    now = time.time() if now is None else now
+    """Judge a token response's ``expires_in`` and, for a JWT access token, its ``iat``/``nbf``/``exp``, all as they
+    were at issuance (``received_at``): a token cached for a long run is not judged by when a check reads it."""
     report = LifetimeReport()
     declared = _number(expires_in)
-    if expires_in is None:
-        report.observed["expires_in"] = None
-    elif declared is None or declared <= 0 or declared != int(declared):
-        report.observed["expires_in"] = repr(expires_in)[:60]
-        report.problems.append(f"expires_in {expires_in!r:.60} is not a positive whole number of seconds")
+    if expires_in is not None and (declared is None or declared <= 0 or declared != int(declared)):
+        report.judge("expires_in", "a positive whole number of seconds", repr(expires_in)[:60],
+                     f"expires_in {expires_in!r:.60} is not a positive whole number of seconds")
         declared = None
-    else:
-        report.observed["expires_in"] = int(declared)
+    elif declared is not None:
+        problem = None
         if declared > max_seconds:
-            report.problems.append(f"expires_in {_span(declared)} exceeds the policy's {format_duration(max_seconds)}")
-        if min_seconds is not None and declared < min_seconds:
-            report.problems.append(f"expires_in {_span(declared)} is below the policy's minimum {format_duration(min_seconds)}")
+            problem = f"expires_in {_span(declared)} exceeds the policy's {format_duration(max_seconds)}"
+        elif min_seconds is not None and declared < min_seconds:
+            problem = f"expires_in {_span(declared)} is below the policy's minimum {format_duration(min_seconds)}"
+        report.judge("expires_in", _bound(max_seconds, min_seconds), _lasting(declared), problem)
     claims = claims or {}
     iat, exp, nbf = (_number(claims.get(c)) for c in ("iat", "exp", "nbf"))
-    for name, value in (("iat", iat), ("nbf", nbf)):
-        if value is not None and value - received_at > skew:
-            report.problems.append(f"{name} is {value - received_at:.0f}s in the future (max_clock_skew {format_duration(skew)})")
-    if exp is not None:
-        if exp <= now:
-            report.problems.append("exp is already in the past")
-        if iat is not None:
-            lifetime = exp - iat
-            report.observed["exp - iat"] = int(lifetime)
-            if declared is not None and abs(lifetime - declared) > skew:
-                report.problems.append(f"the JWT lives {_span(lifetime)} (exp - iat) but expires_in says {_span(declared)}")
-            if lifetime > max_seconds + skew and (declared is None or declared <= max_seconds):
-                report.problems.append(f"the JWT lives {_span(lifetime)} (exp - iat), more than the policy's "
-                                       f"{format_duration(max_seconds)}")
+    ahead = [(name, value - received_at) for name, value in (("iat", iat), ("nbf", nbf))
+             if value is not None and value - received_at > skew]
+    if iat is not None or nbf is not None:
+        report.judge("iat/nbf", f"not more than {format_duration(skew)} ahead of this machine's clock",
+                     "; ".join(f"{name} {seconds:.0f}s ahead" for name, seconds in ahead) or
+                     f"not more than {format_duration(skew)} ahead of this machine's clock",
+                     "; ".join(f"{name} is {seconds:.0f}s in the future (max_clock_skew {format_duration(skew)})"
+                               for name, seconds in ahead) or None)
+    if exp is not None and exp <= received_at - skew:
+        report.judge("exp", "after issuance", "before issuance", "the token had already expired when it was issued")
+    if exp is not None and iat is not None:
+        lifetime = exp - iat
+        problem = None
+        if lifetime > max_seconds + skew and (declared is None or declared <= max_seconds):
+            problem = (f"the JWT lives {_span(lifetime)} (exp - iat), more than the policy's "
+                       f"{format_duration(max_seconds)}")
+        report.judge("exp - iat", AtMost(max_seconds + skew, f"at most {format_duration(max_seconds)}"), _lasting(lifetime),
+                     problem)
+        if declared is not None:
+            agree = abs(lifetime - declared) <= skew
+            report.judge("exp - iat against expires_in", "agree", "agree" if agree else
+                         f"{_span(lifetime)} against {_span(declared)}",
+                         None if agree else f"the JWT lives {_span(lifetime)} (exp - iat) but expires_in says {_span(declared)}")
     if declared is None and (exp is None or iat is None) and expires_in is None:
-        report.problems.append("the response has no expires_in and the token no exp/iat: its lifetime is unknown")
+        report.judge("lifetime", "stated (expires_in, or exp and iat)", "unknown",
+                     "the response has no expires_in and the token no exp/iat: its lifetime is unknown")
     return report
 
 
 def assess_id_token(claims: dict[str, Any], *, received_at: float, max_seconds: float | None,
                     skew: float = 60.0) -> LifetimeReport:
-    """Judge an ID token's ``iat`` and ``exp`` (OIDC Core §2: both required)."""
+    """Judge an ID token's ``iat`` and ``exp`` (OIDC Core §2: both required), as they were at issuance."""
     report = LifetimeReport()
     iat, exp = _number(claims.get("iat")), _number(claims.get("exp"))
     if iat is None or exp is None:
-        report.problems.append("the ID token lacks iat or exp (OIDC Core §2)")
+        report.judge("iat and exp", "present", "missing", "the ID token lacks iat or exp (OIDC Core §2)")
         return report
-    report.observed["exp - iat"] = int(exp - iat)
-    if iat - received_at > skew:
-        report.problems.append(f"iat is {iat - received_at:.0f}s in the future (max_clock_skew {format_duration(skew)})")
-    if exp <= iat:
-        report.problems.append("exp is not after iat")
-    if max_seconds is not None and exp - iat > max_seconds:
-        report.problems.append(f"the ID token lives {_span(exp - iat)}, more than the policy's {format_duration(max_seconds)}")
+    ahead = iat - received_at
+    report.judge("iat", f"not more than {format_duration(skew)} ahead of this machine's clock",
+                 f"{ahead:.0f}s ahead" if ahead > skew else f"not more than {format_duration(skew)} ahead of this machine's clock",
+                 f"iat is {ahead:.0f}s in the future (max_clock_skew {format_duration(skew)})" if ahead > skew else None)
+    lifetime = exp - iat
+    if max_seconds is not None:
+        report.judge("exp - iat", AtMost(max_seconds, f"at most {format_duration(max_seconds)}"), _lasting(lifetime),
+                     f"the ID token lives {_span(lifetime)}, more than the policy's {format_duration(max_seconds)}"
+                     if lifetime > max_seconds else None)
+    report.judge("exp after iat", "yes", "yes" if exp > iat else "no", None if exp > iat else "exp is not after iat")
     return report

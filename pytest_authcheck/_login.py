@@ -14,6 +14,7 @@ the provider's ``test_user`` logs in.
 
 from __future__ import annotations
 
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -26,9 +27,12 @@ from ._errors import EvaluationError
 from ._http import Exchange, HttpClient, Response
 from ._net import is_loopback
 from ._redact import Secret
+from .observations.answers import NotEvaluated
+from .observations.token import retry_after_seconds
 
 USERNAME_FIELDS = ("username", "login", "email", "user", "userid", "user_id", "identifier", "j_username")
 MAX_STEPS = 15
+MAX_LOGIN_WAIT = 65.0  # a throttled login waits at most this long (five logins a minute per address is common)
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,8 @@ class LoginFlow:
     provider_hosts: set[str]
     exchanges: list[Exchange] = field(default_factory=list)
     user: LoginUser | None = None  # None: the provider's test_user
+    # False when the request asks for more than the policy allows: a login step never consents beyond the policy
+    consent: bool = True
 
     def is_callback(self, url: str) -> bool:
         """Whether ``url`` is the redirect back to the client (any port for a loopback URI, RFC 8252 §7.3)."""
@@ -162,70 +168,137 @@ def parse_forms(html: str) -> list[Form]:
     return parser.forms
 
 
-class FormLogin:
-    """Logs the test account in through HTML forms (login, then consent), one cookie jar per flow."""
+@dataclass
+class WalkEnd:
+    """Where a walk through the provider's pages stopped: a redirect away from them (never requested), or a page."""
 
-    def __init__(self, http: HttpClient, username: str, password: Secret, *, max_steps: int = MAX_STEPS) -> None:
+    url: str | None
+    response: Response | None
+    reason: str
+    step: int
+
+
+class Session:
+    """One user signed in at one provider: the cookie jar every flow of the run reuses, and its logins."""
+
+    def __init__(self) -> None:
+        self.jar = CookieJar()
+        self.logins = 0
+        self.lock = threading.Lock()
+
+
+class FormLogin:
+    """Logs an account in through HTML forms (login, then consent), sending what a browser sends.
+
+    With a ``Session`` the cookies outlive the flow: a provider that remembers the sign-in sends later flows
+    straight back to the client, so a run logs each user in once per provider.
+    """
+
+    def __init__(self, http: HttpClient, username: str, password: Secret, *, max_steps: int = MAX_STEPS,
+                 session: Session | None = None) -> None:
         self.http = http
         self.username = username
         self.password = password
         self.max_steps = max_steps
+        self.session = session
 
     def __call__(self, flow: LoginFlow) -> str:
         """Walk from the authorization URL to the redirect back to the client; return that URL."""
-        jar = CookieJar()
-        url, method, data = flow.authorization_url, "GET", None
+        end = self.walk(flow.authorization_url, provider_hosts=flow.provider_hosts, is_end=flow.is_callback,
+                        consent=flow.consent, exchanges=flow.exchanges)
+        if end.url is not None and flow.is_callback(end.url):
+            return end.url
+        if end.url is not None:
+            host = (urllib.parse.urlsplit(end.url).hostname or "").lower()
+            raise EvaluationError(f"the login left the provider's hosts at step {end.step} ({host}); add the host to "
+                                  "allowed_hosts or plug in your own login step (authcheck_login)")
+        raise EvaluationError(end.reason)
+
+    def walk(self, url: str, *, provider_hosts: set[str], is_end: Callable[[str], bool], consent: bool = True,
+             exchanges: list[Exchange] | None = None) -> WalkEnd:
+        """Follow the provider's pages from ``url``: sign in when asked (once), submit consent when ``consent``,
+        and stop at the first redirect that ``is_end`` or that leaves ``provider_hosts``, or at a page."""
+        session = self.session or Session()
+        method, data, referer = "GET", None, None
         submitted_password = False
         for step in range(1, self.max_steps + 1):
-            host = (urllib.parse.urlsplit(url).hostname or "").lower()
-            if host not in flow.provider_hosts:
-                raise EvaluationError(f"the login left the provider's hosts at step {step} ({host}); add the host to "
-                                      "allowed_hosts or plug in your own login step (authcheck_login)")
-            cookie = jar.header(url)
-            response = self.http.request(method, url, data=data, headers={"Cookie": cookie} if cookie else None)
-            flow.exchanges.append(response.exchange)
-            jar.update(url, response.headers.get_list("set-cookie"))
+            if (urllib.parse.urlsplit(url).hostname or "").lower() not in provider_hosts:
+                # a form whose action leads off the provider's hosts: nothing is sent there
+                return WalkEnd(url, None, "a form leads away from the provider's pages", step)
+            response = self._send(session.jar, method, url, data, referer)
+            if exchanges is not None:
+                exchanges.append(response.exchange)
             if response.status in REDIRECT_STATUSES and response.headers.get("location"):
                 target = urllib.parse.urljoin(url, response.headers["location"])
-                if flow.is_callback(target):
-                    return target
-                url, method, data = target, "GET", None
+                if is_end(target) or (urllib.parse.urlsplit(target).hostname or "").lower() not in provider_hosts:
+                    return WalkEnd(target, response, "redirected away from the provider's pages", step)
+                url, method, data, referer = target, "GET", None, referer
                 continue
             if response.status != 200:
-                raise EvaluationError(f"the login stopped at step {step}: HTTP {response.status} from "
-                                      f"{_short(url)}" + _error_hint(response))
-            form = self._choose(parse_forms(response.text[:262144]), submitted_password, step, url)
-            values: dict[str, Any] = {name: value for kind, name, value in form.fields}
-            if form.has_password:
+                return WalkEnd(None, response, f"the login stopped at step {step}: HTTP {response.status} from "
+                               f"{_short(url)}" + _error_hint(response), step)
+            forms = parse_forms(response.text[:262144])
+            form = next((f for f in forms if f.has_password), None)
+            if form is not None:
+                if submitted_password:
+                    return WalkEnd(None, response, "the provider showed the login form again after the account's "
+                                   "password was submitted: check the account's credentials (or it needs MFA: plug "
+                                   "in your own login step with the authcheck_login fixture)", step)
                 submitted_password = True
-                for kind, name, _ in form.fields:
-                    if kind == "password":
-                        values[name] = self.password
-                    elif kind in ("text", "email") and (name.lower() in USERNAME_FIELDS or len(form.fields) <= 3):
-                        values[name] = self.username
-            if form.buttons:
-                values.setdefault(*form.buttons[0])
+                session.logins += 1
+            else:
+                form = next((f for f in forms if f.method == "POST"), None)
+                if form is None:
+                    return WalkEnd(None, response, f"the login stopped at step {step}: {_short(url)} shows no form to "
+                                   "submit (a JavaScript login? plug in your own login step with the authcheck_login "
+                                   "fixture)", step)
+                if not consent:
+                    return WalkEnd(None, response, f"the provider asks for consent at {_short(url)}", step)
+            values = self._fill(form)
+            referer = url
             url = urllib.parse.urljoin(url, form.action or url)
             method, data = ("POST", values) if form.method == "POST" else ("GET", None)
             if method == "GET":
-                url = url.split("?", 1)[0] + "?" + urllib.parse.urlencode({k: v.reveal() if isinstance(v, Secret) else v
-                                                                            for k, v in values.items()})
-        raise EvaluationError(f"the login did not return to {flow.redirect_uri} within {self.max_steps} steps")
+                url = url.split("?", 1)[0] + "?" + urllib.parse.urlencode(
+                    {k: v.reveal() if isinstance(v, Secret) else v for k, v in values.items()})
+        return WalkEnd(None, None, f"the login did not end within {self.max_steps} steps", self.max_steps)
 
-    @staticmethod
-    def _choose(forms: list[Form], submitted_password: bool, step: int, url: str) -> Form:
-        with_password = [f for f in forms if f.has_password]
-        if with_password:
-            if submitted_password:
-                raise EvaluationError("the provider showed the login form again after the test account's password was "
-                                      "submitted: check providers.*.test_user (or the account needs MFA: plug in "
-                                      "your own login step with the authcheck_login fixture)")
-            return with_password[0]
-        posting = [f for f in forms if f.method == "POST"]
-        if posting:
-            return posting[0]
-        raise EvaluationError(f"the login stopped at step {step}: {_short(url)} shows no form to submit "
-                              "(a JavaScript login? plug in your own login step with the authcheck_login fixture)")
+    def _send(self, jar: CookieJar, method: str, url: str, data: dict[str, Any] | None, referer: str | None) -> Response:
+        # What a browser sends: its cookies for the host, where it came from, and the Origin of a form post
+        # (CSRF defences of stock login pages, Django's among them, check Referer or Origin over https).
+        headers: dict[str, str] = {}
+        cookie = jar.header(url)
+        if cookie:
+            headers["Cookie"] = cookie
+        if referer:
+            headers["Referer"] = referer
+            if method == "POST":
+                parts = urllib.parse.urlsplit(referer)
+                headers["Origin"] = f"{parts.scheme}://{parts.netloc}"
+        for attempt in range(2):
+            response = self.http.request(method, url, data=data, headers=headers or None)
+            jar.update(url, response.headers.get_list("set-cookie"))
+            if response.status != 429 or attempt:
+                return response
+            wait = retry_after_seconds(response.headers.get("retry-after"))
+            if wait is None or wait > MAX_LOGIN_WAIT:
+                raise NotEvaluated("the provider throttles its login pages (HTTP 429"
+                                   + (f", Retry-After {wait:g}s" if wait is not None else "") + "); run again later",
+                                   exchange=response.exchange)
+            time.sleep(wait)
+        return response
+
+    def _fill(self, form: Form) -> dict[str, Any]:
+        values: dict[str, Any] = {name: value for kind, name, value in form.fields}
+        if form.has_password:
+            for kind, name, _ in form.fields:
+                if kind == "password":
+                    values[name] = self.password
+                elif kind in ("text", "email") and (name.lower() in USERNAME_FIELDS or len(form.fields) <= 3):
+                    values[name] = self.username
+        if form.buttons:
+            values.setdefault(*form.buttons[0])
+        return values
 
 
 def _short(url: str) -> str:

@@ -17,6 +17,7 @@ from ._policy import Policy
 from ._redact import Redactor
 from ._shared import SharedStore
 from ._tokens import TokenSource
+from .probes.token import TokenProbes, token_endpoint_of
 
 
 class AuthcheckRun:
@@ -35,6 +36,7 @@ class AuthcheckRun:
         self._http: HttpClient | None = None
         self._providers: dict[str, OidcProvider] | None = None
         self._tokens: TokenSource | None = None
+        self._token_probes: TokenProbes | None = None
         self.results: list[dict[str, Any]] = []
         self.exchanges: dict[str, dict[str, Any]] = {}
         self.shipped_exchanges: set[str] = set()
@@ -72,6 +74,13 @@ class AuthcheckRun:
         if self._tokens is None:
             self._tokens = TokenSource(self.http, self.policy.section("clients"), self.oidc_providers)
         return self._tokens
+
+    @property
+    def token_probes(self) -> TokenProbes:
+        """Token endpoint probes of the run, each (client, probe) sent once."""
+        if self._token_probes is None:
+            self._token_probes = TokenProbes(self.http, token_endpoint_of(self.oidc_providers))
+        return self._token_probes
 
     def finish(self, exit_status: int) -> None:
         """Note the end of the run (controller only)."""

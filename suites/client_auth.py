@@ -2,20 +2,40 @@
 
 Seed symptom: "Unknown client_id: OAuth flow fails with invalid_client" (client not registered, wrong
 client_id, client deleted or disabled), and "Client authentication failed / invalid_client" (client ID or
-secret mismatch). These checks find each cause before a user meets it.
+secret mismatch). These checks find each cause before a user meets it. Every answer is read against a control
+(``pytest_authcheck.probes.client_auth``): a refusal in any format is a refusal, and where the right and the wrong
+request get the same answer the check is not evaluated.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from pytest_authcheck import check
-from pytest_authcheck._authz import random_token
 from pytest_authcheck._clients import SECRET_METHODS
-from pytest_authcheck._errors import EvaluationError
-from pytest_authcheck._token_answers import BOGUS_CODE_PREFIX, authenticated, error_of, harmless_form, invalid_client_problems, issued_token
+from pytest_authcheck.observations import Kind, NotEvaluated
+from pytest_authcheck.observations.authorization import points_at
+from pytest_authcheck.probes import Variation
+from pytest_authcheck.probes.client_auth import (
+    UNKNOWN_SUFFIX,
+    accepted_as_public,
+    other_method,
+    secret_accepted,
+    unknown_client_refused,
+    unknown_public,
+    wrong_secret_refused,
+)
+
+
+def _needs_secret(client) -> None:
+    if client.auth_method not in SECRET_METHODS:
+        pytest.skip(f"{client.target} does not authenticate with a client secret ({client.auth_method})")
+    if client.secret is None:
+        pytest.skip(f"{client.target} declares {client.auth_method} but no client_secret")
+
+
+def _attach(record, judgement) -> None:
+    record.attach(*judgement.exchanges)
 
 
 @check("client-auth.secret-accepted", title="A confidential client authenticates with its declared secret",
@@ -23,143 +43,221 @@ from pytest_authcheck._token_answers import BOGUS_CODE_PREFIX, authenticated, er
        remediation="The provider refuses the secret the policy holds for this client (invalid_client): the client_id "
                    "or secret is wrong, the secret was rotated, or the client was deleted or disabled. Copy the client "
                    "ID exactly, regenerate the secret if unsure and update the environment variable the policy names.")
-def test_secret_accepted(active_client, token_request, authcheck_record):
-    if active_client.auth_method not in SECRET_METHODS:
-        pytest.skip(f"{active_client.target} does not authenticate with a client secret ({active_client.auth_method})")
-    if active_client.secret is None:
-        pytest.skip(f"{active_client.target} declares {active_client.auth_method} but no client_secret")
-    response = token_request(harmless_form(active_client))
-    observed = "a token" if issued_token(response) else f"HTTP {response.status} error={error_of(response)!r}"
-    authcheck_record.expect(f"authenticated with {active_client.auth_method}", observed)
-    if not authenticated(response):
+def test_secret_accepted(active_client, client_metadata, token_probes, authcheck_record):
+    _needs_secret(active_client)
+    judgement = secret_accepted(token_probes, active_client)
+    _attach(authcheck_record, judgement)
+    observed = judgement.required()
+    authcheck_record.expect({"declared secret": "authenticated"}, {"declared secret": observed})
+    if observed != "authenticated":
         authcheck_record.fail(f"the token endpoint refused {active_client.label} with its declared "
-                              f"{active_client.auth_method} secret: {observed}")
+                              f"{active_client.auth_method} secret: {judgement.reason}")
 
 
-@check("client-auth.wrong-secret-refused", title="A wrong secret gets invalid_client, as RFC 6749 §5.2 says",
+@check("client-auth.wrong-secret-refused", title="A wrong secret is refused",
        severity="critical", area="clients", refs=["RFC 6749 §2.3.1", "RFC 6749 §5.2", "RFC 9700 §2.5"],
-       remediation="Make the token endpoint authenticate every confidential client and answer a failed "
-                   "authentication with HTTP 401 (WWW-Authenticate when Basic was used) or 400 and a JSON body "
-                   "{\"error\": \"invalid_client\"}; never issue a token without a valid secret.")
-def test_wrong_secret_refused(active_client, token_request, authcheck_record):
+       remediation="Make the token endpoint authenticate every confidential client and never issue a token without a "
+                   "valid secret.")
+def test_wrong_secret_refused(active_client, client_metadata, token_probes, authcheck_record):
     if active_client.auth_method not in SECRET_METHODS:
         pytest.skip(f"{active_client.target} does not authenticate with a client secret ({active_client.auth_method})")
-    response = token_request(harmless_form(active_client), secret="authcheck-wrong-" + random_token(12))
-    problems = invalid_client_problems(response, basic=active_client.auth_method == "client_secret_basic")
-    authcheck_record.expect("HTTP 400/401 with error=invalid_client (JSON)",
-                            f"HTTP {response.status} error={error_of(response)!r} ({response.content_type or 'untyped'})")
-    if problems:
-        authcheck_record.fail(f"a wrong secret for {active_client.label}: " + "; ".join(problems))
+    judgement = wrong_secret_refused(token_probes, active_client)
+    _attach(authcheck_record, judgement)
+    observed = judgement.required()
+    authcheck_record.expect({"wrong secret": "refused"}, {"wrong secret": observed})
+    if observed != "refused":
+        authcheck_record.fail(f"a wrong secret for {active_client.label} is accepted: {judgement.reason}")
 
 
-@check("client-auth.unknown-client-refused", title="An unknown client_id gets invalid_client",
+@check("client-auth.unknown-client-refused", title="An unknown client_id is refused, and never redirected to",
        severity="high", area="clients", refs=["RFC 6749 §5.2", "RFC 6749 §4.1.2.1"],
        remediation="Refuse unknown clients at the token endpoint with invalid_client, and at the authorization "
                    "endpoint with an error page that never redirects.")
-def test_unknown_client_refused(active_client, token_request, authz_probe, authcheck_record):
-    stranger = active_client.client_id + "-authcheck-unknown-" + random_token(6)
-    impostor = type(active_client).from_policy(active_client.name, {**active_client.config, "client_id": stranger})
-    response = token_request(harmless_form(impostor), client=impostor,
-                             secret=None if impostor.secret else "authcheck-wrong-" + random_token(12),
-                             method=impostor.auth_method if impostor.auth_method in SECRET_METHODS else "client_secret_basic")
-    problems = invalid_client_problems(response, basic=True)
-    observed: dict[str, Any] = {"token endpoint": f"HTTP {response.status} error={error_of(response)!r}"}
+def test_unknown_client_refused(active_client, client_metadata, token_probes, authcheck_authz_probes, authcheck_record):
+    expected = {"token endpoint": "refused"}
+    observed: dict[str, str] = {}
+    undecided = []
+    token = unknown_client_refused(token_probes, active_client)
+    _attach(authcheck_record, token)
+    if token.value is None:
+        undecided.append(f"token endpoint: {token.reason}")
+    else:
+        observed["token endpoint"] = token.value
+        if token.value != "refused":
+            authcheck_record.violation(f"the token endpoint: {token.reason}")
     if active_client.redirect_uris:
-        outcome = authz_probe(client_id=stranger)
-        observed["authorization endpoint"] = outcome.describe()
-        if outcome.kind != "error page":
-            problems.append(f"the authorization endpoint answered with {outcome.describe()}, not an error page")
-    authcheck_record.expect({"token endpoint": "invalid_client", "authorization endpoint": "error page"}, observed)
-    if problems:
-        authcheck_record.fail(f"unknown client_id {stranger!r}: " + "; ".join(problems))
+        expected["authorization endpoint"] = "refused on the provider's page"
+        stranger = Variation.of("an unknown client_id", client_id=active_client.client_id + UNKNOWN_SUFFIX)
+        first = authcheck_authz_probes.pre_login(active_client, stranger)
+        # invalid_client says why whatever the client's own request gets; otherwise compare with it
+        answer = first if first.error == "invalid_client" else authcheck_authz_probes.decide(active_client, stranger)
+        authcheck_record.attach(*answer.exchanges)
+        if answer.refused and points_at(answer.location, active_client.redirect_uris[0]):
+            observed["authorization endpoint"] = "redirected to the redirect URI"
+            authcheck_record.violation(f"the authorization endpoint sends an unknown client's error to the redirect "
+                                       f"URI ({answer.summary}): it must show an error page and never redirect")
+        elif answer.refused:
+            observed["authorization endpoint"] = "refused on the provider's page"
+        elif answer.accepted:
+            observed["authorization endpoint"] = "accepted"
+            authcheck_record.violation(f"the authorization endpoint goes on with an unknown client_id ({answer.summary})")
+        else:
+            undecided.append(f"authorization endpoint: {answer.why_not_evaluable()}")
+    if not authcheck_record.violations and undecided:
+        raise NotEvaluated("; ".join(undecided))
+    authcheck_record.expect(expected, observed)
+    authcheck_record.conclude(f"unknown client_id {active_client.client_id + UNKNOWN_SUFFIX!r}: ")
 
 
-@check("client-auth.removed-client-refused", title="A client the policy marks removed is rejected as invalid_client",
+@check("client-auth.removed-client-refused", title="A client the policy marks removed is rejected like an unknown one",
        severity="high", area="clients", refs=["RFC 6749 §5.2", "RFC 6749 §4.1.2.1", "RFC 7592 §2.3"],
        remediation="Delete (or disable) the client at the provider: it still answers for a client the policy says is "
                    "removed, so anyone holding its old secret or redirect URIs can still use it.")
-def test_removed_client_refused(oidc_client, client_metadata, token_request, authz_probe, authcheck_record):
+def test_removed_client_refused(oidc_client, client_metadata, token_probes, authcheck_authz_probes, authcheck_record):
     if oidc_client.active:
         pytest.skip(f"{oidc_client.target} is active; this check applies to clients marked removed or disabled")
-    # As a public client with a code that was never issued: a provider that knows the client says invalid_grant
-    # (or asks for its secret with invalid_client, so the authorization endpoint decides as well).
-    response = token_request({"grant_type": "authorization_code", "code": BOGUS_CODE_PREFIX + random_token(8),
-                              "redirect_uri": oidc_client.redirect_uris[0] if oidc_client.redirect_uris else ""},
-                             method="none")
-    outcome = authz_probe()
-    observed = {"token endpoint": f"HTTP {response.status} error={error_of(response)!r}",
-                "authorization endpoint": outcome.describe()}
-    authcheck_record.expect({"token endpoint": "invalid_client", "authorization endpoint": "error page (invalid_client)"},
-                            observed)
-    signs = []
-    if issued_token(response) or (error_of(response) not in ("invalid_client", None)):
-        signs.append(f"the token endpoint answered {error_of(response) or 'a token'!r} instead of invalid_client")
-    if outcome.kind != "error page":
-        signs.append(f"the authorization endpoint answered with {outcome.describe()}")
-    elif outcome.error not in (None, "invalid_client"):
-        signs.append(f"the authorization endpoint's error is {outcome.error!r}, not invalid_client")
-    if signs:
-        authcheck_record.fail(f"{oidc_client.label} is marked {oidc_client.state} but the provider still knows it: "
-                              + "; ".join(signs))
+    expected: dict[str, str] = {"token endpoint": "unknown"}
+    observed: dict[str, str] = {}
+    undecided = []
+    # Without a secret, with a code that was never issued: compared with a client_id nobody registered.
+    own, stranger = other_method(token_probes, oidc_client, "none"), unknown_public(token_probes, oidc_client)
+    authcheck_record.attach(own.response.exchange, stranger.response.exchange)
+    answer = own.observation
+    if answer.accepted:
+        observed["token endpoint"] = "known"
+        authcheck_record.violation("the token endpoint issued a token")
+    elif answer.refused and (answer.error == "invalid_client" or answer.same_as(stranger.observation)):
+        observed["token endpoint"] = "unknown"
+    elif answer.refused and stranger.observation.refused:
+        observed["token endpoint"] = "known"
+        authcheck_record.violation(f"the token endpoint answers {answer.summary} where an unknown client_id gets "
+                                   f"{stranger.observation.summary}")
+    else:
+        undecided.append(f"token endpoint: {(answer if not answer.refused else stranger.observation).why_not_evaluable()}")
+    if oidc_client.redirect_uris:
+        expected["authorization endpoint"] = "unknown"
+        control = authcheck_authz_probes.control(oidc_client)
+        authcheck_record.attach(*control.exchanges)
+        if control.refused and control.error not in (None, "invalid_client") and points_at(control.location,
+                                                                                         oidc_client.redirect_uris[0]):
+            observed["authorization endpoint"] = "known"
+            authcheck_record.violation(f"the authorization endpoint redirects to its redirect URI ({control.summary})")
+        elif control.refused:
+            observed["authorization endpoint"] = "unknown"
+        else:
+            answer = authcheck_authz_probes.decide(oidc_client, Variation("its ordinary request"))
+            authcheck_record.attach(*answer.exchanges)
+            if answer.accepted:
+                observed["authorization endpoint"] = "known"
+                authcheck_record.violation(f"the authorization endpoint answered with {answer.summary}")
+            elif answer.refused:
+                observed["authorization endpoint"] = "unknown"
+            elif control.kind is Kind.SENT_TO_LOGIN:
+                stranger_id = oidc_client.client_id + UNKNOWN_SUFFIX
+                unknown = authcheck_authz_probes.pre_login(oidc_client, Variation.of("an unknown client_id",
+                                                                                     client_id=stranger_id))
+                if unknown.refused:
+                    observed["authorization endpoint"] = "known"
+                    authcheck_record.violation(f"the authorization endpoint goes on to login ({control.summary}) where "
+                                               f"an unknown client_id is refused ({unknown.summary})")
+                else:
+                    undecided.append(f"authorization endpoint: {answer.why_not_evaluable()}")
+            else:
+                undecided.append(f"authorization endpoint: {answer.why_not_evaluable()}")
+    if not authcheck_record.violations and undecided:
+        raise NotEvaluated("; ".join(undecided))
+    authcheck_record.expect(expected, observed)
+    authcheck_record.conclude(f"{oidc_client.label} is marked {oidc_client.state} but the provider still knows it: ")
 
 
 @check("client-auth.public-client-known", title="A public client is registered at the authorization endpoint",
        severity="high", area="clients", refs=["RFC 6749 §2", "RFC 6749 §4.1.2.1", "RFC 8252 §8.4"],
        remediation="Register the client (its client_id exactly as the application sends it) at the provider, with "
                    "the redirect URIs the policy lists; until then every login fails with invalid_client.")
-def test_public_client_known(active_client, authz_probe, authcheck_record):
+def test_public_client_known(active_client, client_metadata, authcheck_authz_probes, authcheck_record):
     if not active_client.public:
         pytest.skip(f"{active_client.target} is confidential; client-auth.secret-accepted shows it is registered")
     if not active_client.redirect_uris:
         pytest.skip(f"{active_client.target} declares no redirect_uris to send an authorization request with")
-    outcome = authz_probe()
-    authcheck_record.expect("proceeds to login (or an error about the request, not the client)", outcome.describe())
-    if outcome.error == "invalid_client" or (outcome.kind == "error page" and outcome.error is None):
-        authcheck_record.fail(f"the authorization endpoint does not know {active_client.label}: {outcome.describe()}")
+    probes = authcheck_authz_probes
+    control = probes.control(active_client)
+    stranger = probes.pre_login(active_client, Variation.of(
+        "an unknown client_id", client_id=active_client.client_id + UNKNOWN_SUFFIX))
+    authcheck_record.attach(*control.exchanges, *stranger.exchanges)
+    if control.refused and (control.error == "invalid_client" or control.same_as(stranger)):
+        observed = "unknown"
+        reason = f"its ordinary request gets {control.summary}" + ("" if control.error == "invalid_client"
+                                                                   else ", as an unknown client_id does")
+    elif control.refused or (control.kind is Kind.SENT_TO_LOGIN and stranger.refused):
+        observed, reason = "known", f"its ordinary request gets {control.summary}, unlike an unknown client_id"
+    else:
+        signed = probes.decide(active_client, Variation("its ordinary request"))
+        authcheck_record.attach(*signed.exchanges)
+        if signed.accepted:
+            observed, reason = "known", signed.summary
+        elif signed.refused and signed.error == "invalid_client":
+            observed, reason = "unknown", signed.summary
+        else:
+            raise NotEvaluated(f"its ordinary request gets {control.summary}, as an unknown client_id does; "
+                               + signed.why_not_evaluable())
+    authcheck_record.expect({"client": "known"}, {"client": observed})
+    if observed != "known":
+        authcheck_record.fail(f"the authorization endpoint does not know {active_client.label}: {reason}")
 
 
-@check("client-auth.auth-method", title="The client authenticates with exactly its declared method",
-       severity="medium", area="clients", refs=["RFC 6749 §2.3.1", "RFC 7591 §2", "RFC 9700 §2.5"],
+@check("client-auth.auth-method", title="The client authenticates as declared, and a confidential one never without "
+       "its secret", severity="medium", area="clients", refs=["RFC 6749 §2.3.1", "RFC 7591 §2", "RFC 9700 §2.5"],
        remediation="Register the client with the token_endpoint_auth_method the policy declares; a confidential "
-                   "client must never be accepted without its secret.")
-def test_auth_method(active_client, client_metadata, token_request, authz_probe, authcheck_record):
+                   "client must never be accepted without its secret, and a public one needs no secret.")
+def test_auth_method(active_client, client_metadata, token_probes, authcheck_authz_probes, authcheck_record):
     method = active_client.auth_method
     if method not in (*SECRET_METHODS, "none"):
         pytest.skip(f"{method} is not probed yet (only client_secret_basic, client_secret_post and none)")
     advertised = client_metadata.get("token_endpoint_auth_methods_supported")
-    results: dict[str, str] = {}
-    problems = []
-    if isinstance(advertised, list) and method not in advertised:
-        problems.append(f"the provider does not advertise {method}")
-    if method in SECRET_METHODS:
-        if active_client.secret is None:
-            pytest.skip(f"{active_client.target} declares {method} but no client_secret")
-        declared = token_request(harmless_form(active_client))
-        results[method] = "accepted" if authenticated(declared) else f"refused ({error_of(declared)})"
-        if not authenticated(declared):
-            problems.append(f"the declared {method} is refused ({error_of(declared)})")
-        other = "client_secret_post" if method == "client_secret_basic" else "client_secret_basic"
-        alternative = token_request(harmless_form(active_client), method=other)
-        results[other] = "accepted" if authenticated(alternative) else f"refused ({error_of(alternative)})"
-        if not authenticated(alternative) and not authenticated(declared):
-            raise EvaluationError(f"{active_client.label} authenticates with neither client_secret_basic nor "
-                                  "client_secret_post; see client-auth.secret-accepted")
-        if authenticated(alternative) and not authenticated(declared):
-            problems.append(f"{other} is accepted instead: the client is registered with another method")
-        without = token_request(harmless_form(active_client), method="none")
-        results["none"] = "accepted" if authenticated(without) else f"refused ({error_of(without)})"
-        if authenticated(without):
-            problems.append("the client is accepted without its secret (as a public client)")
-    else:
+    authcheck_record.fact("token_endpoint_auth_methods_supported", advertised)
+    if method == "none":
         if not active_client.redirect_uris:
             pytest.skip(f"{active_client.target} declares no redirect_uris")
-        public = token_request({"grant_type": "authorization_code", "code": BOGUS_CODE_PREFIX + random_token(8),
-                                "redirect_uri": active_client.redirect_uris[0]})
-        results["none"] = "accepted" if authenticated(public) else f"refused ({error_of(public)})"
-        if not authenticated(public) and authz_probe().error == "invalid_client":
-            raise EvaluationError(f"the provider does not know {active_client.label}; see client-auth.public-client-known")
-        if not authenticated(public):
-            problems.append(f"the client is refused without a secret ({error_of(public)}): it is not registered as public")
-    authcheck_record.expect({method: "accepted", "other methods": "refused"}, results)
-    if problems:
-        authcheck_record.fail(f"{active_client.label} declares {method}: " + "; ".join(problems))
+        judgement = accepted_as_public(token_probes, active_client)
+        _attach(authcheck_record, judgement)
+        observed = {"none": judgement.required()}
+        if observed["none"] != "accepted" and "as an unknown client_id does" in judgement.reason:
+            # answered like an unknown client: only the authorization endpoint can tell "not public" from "unknown"
+            control = authcheck_authz_probes.control(active_client)
+            stranger = authcheck_authz_probes.pre_login(active_client, Variation.of(
+                "an unknown client_id", client_id=active_client.client_id + UNKNOWN_SUFFIX))
+            authcheck_record.attach(*control.exchanges, *stranger.exchanges)
+            if control.error == "invalid_client" or not (control.kind is Kind.SENT_TO_LOGIN and stranger.refused):
+                raise NotEvaluated(f"{judgement.reason}, and the authorization endpoint does not show it is known "
+                                   f"({control.summary}); see client-auth.public-client-known")
+        authcheck_record.expect({"none": "accepted"}, observed)
+        if observed["none"] != "accepted":
+            authcheck_record.fail(f"{active_client.label} declares none: {judgement.reason}: it is not registered as "
+                                  "a public client")
+        return
+    _needs_secret(active_client)
+    declared_answer = secret_accepted(token_probes, active_client)
+    without = other_method(token_probes, active_client, "none")
+    _attach(authcheck_record, declared_answer)
+    authcheck_record.attach(without.response.exchange)
+    # RFC 7591 lets a server accept the other secret method as well; shown, not judged.
+    other = "client_secret_post" if method == "client_secret_basic" else "client_secret_basic"
+    alternative = other_method(token_probes, active_client, other)
+    authcheck_record.attach(alternative.response.exchange)
+    authcheck_record.fact(f"{other} (not judged)", alternative.observation.describe())
+    if without.observation.accepted:
+        observed = {method: declared_answer.value or "not evaluated", "none": "accepted"}
+        authcheck_record.expect({method: "authenticated", "none": "refused"}, observed)
+        authcheck_record.fail(f"{active_client.label} declares {method}: it is accepted without its secret (as a "
+                              "public client): a token was issued")
+    value = declared_answer.required()
+    if without.observation.refused:
+        none = "refused"
+    else:
+        raise NotEvaluated(f"the request without a secret: {without.observation.why_not_evaluable()}")
+    authcheck_record.expect({method: "authenticated", "none": "refused"}, {method: value, "none": none})
+    if value != "authenticated":
+        authcheck_record.fail(f"{active_client.label} declares {method}: the declared method is refused "
+                              f"({declared_answer.reason})")
+
+

@@ -1,117 +1,223 @@
-"""Grant and response types: each client can use what the policy declares for it, and nothing more."""
+"""Grant and response types: each client can use what the policy declares for it, and nothing more.
+
+An undeclared grant is probed with a harmless request (made-up artefacts) and its answer compared with two
+controls: a grant type no server knows (``urn:authcheck:not-a-grant``) and, where the policy has one, another
+client of the same provider that declares the grant. An answer like the unknown grant's, or an RFC 6749 refusal
+of the grant (``unsupported_grant_type``, ``unauthorized_client``), is a refusal; a token is an acceptance; an
+answer about the made-up artefact (``invalid_grant``) tells nothing unless it differs from the declaring
+client's. The password grant is tried with the provider's test user when made-up credentials cannot tell.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pytest_authcheck import check
-from pytest_authcheck._errors import EvaluationError
-from pytest_authcheck._token_answers import BOGUS_CODE_PREFIX, error_of, issued_token
+import pytest
 
+from pytest_authcheck import check
+from pytest_authcheck._clients import PolicyClient
+from pytest_authcheck._errors import EvaluationError
+from pytest_authcheck.observations import Kind, NotEvaluated
+from pytest_authcheck.probes import Variation
+from pytest_authcheck.probes.client_auth import BOGUS_CODE, harmless_form, secret_accepted
+
+UNKNOWN_GRANT = "urn:authcheck:not-a-grant"
 # Token-endpoint grants probed when the policy does not declare them, with a harmless request each.
 UNDECLARED_GRANT_PROBES: dict[str, dict[str, str]] = {
     "client_credentials": {},
     "password": {"username": "authcheck-nonexistent-user", "password": "authcheck-not-a-password"},
     "refresh_token": {"refresh_token": "authcheck-not-a-refresh-token"},
-    "authorization_code": {"code": BOGUS_CODE_PREFIX + "x", "redirect_uri": "https://authcheck.invalid/cb"},
+    "authorization_code": {"code": BOGUS_CODE, "redirect_uri": "https://authcheck.invalid/cb"},
     "urn:ietf:params:oauth:grant-type:device_code": {"device_code": "authcheck-not-a-device-code"},
     "urn:ietf:params:oauth:grant-type:token-exchange": {
         "subject_token": "authcheck-not-a-token", "subject_token_type": "urn:ietf:params:oauth:token-type:access_token"},
     "urn:ietf:params:oauth:grant-type:jwt-bearer": {"assertion": "authcheck.not.a-jwt"},
 }
-# Answers that refuse the grant itself (RFC 6749 §5.2; oidc-provider says invalid_request).
-REFUSALS = ("unsupported_grant_type", "unauthorized_client", "invalid_request", "invalid_client", "invalid_scope")
+GRANT_REFUSALS = ("unsupported_grant_type", "unauthorized_client", "invalid_client")
 FRONT_CHANNEL_RESPONSE_TYPES = ("token", "id_token token", "code id_token", "code token", "code id_token token", "id_token")
 
 
 @check("grants.declared-work", title="The grants the policy declares for a client work",
-       severity="medium", area="clients", refs=["RFC 6749 §4.1", "RFC 6749 §4.4", "RFC 7591 §2"],
+       severity="medium", area="clients", refs=["RFC 6749 §4.1", "RFC 6749 §4.4", "RFC 6749 §6", "RFC 7591 §2"],
        remediation="Allow the client the grant types the policy lists (and its redirect URIs for authorization_code); "
                    "or remove them from the policy if the application no longer uses them.")
-def test_declared_grants_work(active_client, token_request, authz_probe, authcheck_record):
+def test_declared_grants_work(active_client, client_metadata, token_probes, authcheck_code_flows,
+                              authcheck_record):
+    expected: dict[str, str] = {}
     observed: dict[str, str] = {}
-    problems = []
-    if active_client.declares("client_credentials"):
-        if active_client.secret is None:
-            observed["client_credentials"] = "not probed: no client_secret declared"
+    undecided: list[str] = []
+    if active_client.declares("client_credentials") and active_client.secret is not None:
+        expected["client_credentials"] = "works"
+        judgement = secret_accepted(token_probes, active_client)
+        authcheck_record.attach(*judgement.exchanges)
+        answer = token_probes.send(active_client, "declared", harmless_form(active_client)).observation
+        if answer.accepted:
+            observed["client_credentials"] = "works"
+        elif judgement.value == "authenticated" and answer.refused:
+            observed["client_credentials"] = f"refused ({answer.error or answer.summary})"
+            authcheck_record.violation(f"client_credentials with the policy's scopes gets {answer.summary}")
+        elif judgement.value is None:
+            undecided.append(f"client_credentials: {judgement.reason}")
+        elif judgement.value != "authenticated":
+            undecided.append(f"client_credentials: {active_client.label} cannot authenticate ({judgement.reason}); see "
+                             "client-auth.secret-accepted")
         else:
-            form: dict[str, Any] = {"grant_type": "client_credentials"}
-            scope = " ".join(s for s in active_client.scopes if s != "openid")
-            if scope:
-                form["scope"] = scope
-            response = token_request(form)
-            observed["client_credentials"] = "token issued" if issued_token(response) else \
-                f"HTTP {response.status} error={error_of(response)!r}"
-            if error_of(response) == "invalid_client":
-                raise EvaluationError(f"{active_client.label} cannot authenticate (invalid_client), so its grants "
-                                      "cannot be tried; see client-auth.secret-accepted")
-            if not issued_token(response):
-                problems.append(f"client_credentials: {observed['client_credentials']}")
+            undecided.append(f"client_credentials: {answer.why_not_evaluable()}")
     if active_client.declares("authorization_code"):
+        expected["authorization_code"] = "works"
         if not active_client.redirect_uris:
-            problems.append("authorization_code is declared without redirect_uris")
+            observed["authorization_code"] = "no redirect_uris declared"
+            authcheck_record.violation("authorization_code is declared without redirect_uris")
         else:
-            outcome = authz_probe()
-            if outcome.kind == "error page":
-                raise EvaluationError(f"the authorization endpoint refuses {active_client.label} ({outcome.describe()}); "
-                                      "see " + ("client-auth.public-client-known" if outcome.error == "invalid_client"
-                                                else "redirect-uri.registered-accepted"))
-            observed["authorization_code"] = outcome.describe()
-            if outcome.kind != "proceeds to login":
-                problems.append(f"authorization_code: the authorization request gets {outcome.describe()}")
-    for grant in active_client.grant_types:
-        observed.setdefault(grant, "shown by refresh.rotation (needs a login)" if grant == "refresh_token"
-                            else "not probed")
-    authcheck_record.expect({g: "works" for g in active_client.grant_types}, observed)
-    if problems:
-        authcheck_record.fail(f"declared grant(s) of {active_client.label} do not work: " + "; ".join(problems))
+            _login_grant(active_client, "authorization_code", lambda: authcheck_code_flows.tokens(active_client),
+                         observed, undecided, authcheck_record)
+    if active_client.declares("refresh_token") and active_client.uses_login:
+        expected["refresh_token"] = "works"
+
+        def refresh() -> Any:
+            tokens = authcheck_code_flows.fresh_tokens(active_client)
+            authcheck_record.attach(*tokens.exchanges)
+            if tokens.token.refresh_token is None:
+                raise _Refused("no refresh_token was issued with the code")
+            answer = token_probes.send(active_client, "refresh with a fresh refresh token",
+                                       {"grant_type": "refresh_token", "refresh_token": tokens.token.refresh_token})
+            authcheck_record.attach(answer.response.exchange)
+            if answer.observation.refused:
+                raise _Refused(f"a refresh with a fresh refresh token gets {answer.observation.summary}")
+            if not answer.observation.accepted:
+                raise NotEvaluated(answer.observation.why_not_evaluable())
+            return answer
+
+        _login_grant(active_client, "refresh_token", refresh, observed, undecided, authcheck_record)
+    others = [g for g in active_client.grant_types if g not in expected]
+    if others:
+        authcheck_record.fact("declared but not probed", others)
+    if not expected:
+        pytest.skip(f"none of the grants {active_client.target} declares can be probed ({', '.join(others)})")
+    if not authcheck_record.violations and undecided:
+        raise NotEvaluated("; ".join(undecided))
+    authcheck_record.expect(expected, observed)
+    authcheck_record.conclude(f"declared grant(s) of {active_client.label} do not work: ")
+
+
+class _Refused(Exception):
+    """A declared grant that the provider refused (a violation, with the reason)."""
+
+
+def _login_grant(client: PolicyClient, grant: str, attempt: Any, observed: dict[str, str], undecided: list[str],
+                 record: Any) -> None:
+    try:
+        result = attempt()
+        exchanges = getattr(result, "exchanges", None)
+        if exchanges:
+            record.attach(*exchanges)
+        observed[grant] = "works"
+    except _Refused as refused:
+        observed[grant] = "refused"
+        record.violation(f"{grant}: {refused}")
+    except pytest.skip.Exception as skipped:  # no account to sign in with: the grant is not evaluated, not inapplicable
+        undecided.append(f"{grant}: {str(skipped.msg)}")
+    except EvaluationError as exc:
+        undecided.append(f"{grant}: {exc}")
 
 
 @check("grants.undeclared-refused", title="Grant types the policy does not declare are refused",
        severity="high", area="clients", refs=["RFC 6749 §5.2", "RFC 9700 §2.4", "RFC 9700 §2.1.2", "RFC 8693 §2"],
        remediation="Restrict the client's grant_types at the provider to the ones the policy declares; disable the "
                    "password grant (RFC 9700 §2.4) and client_credentials for public clients.")
-def test_undeclared_grants_refused(active_client, token_request, authcheck_record):
+def test_undeclared_grants_refused(active_client, client_provider, client_metadata, token_probes, authcheck_run,
+                                   authcheck_record):
+    unknown = token_probes.send(active_client, "an unknown grant type", {"grant_type": UNKNOWN_GRANT})
+    authcheck_record.attach(unknown.response.exchange)
     observed: dict[str, str] = {}
-    accepted = []
+    undecided: list[str] = []
     for grant, extra in UNDECLARED_GRANT_PROBES.items():
         if active_client.declares(grant):
             continue
-        response = token_request({"grant_type": grant, **extra})
-        error = error_of(response)
-        if issued_token(response):
-            observed[grant] = "token issued"
-            accepted.append(f"{grant} (a token was issued)")
-        elif grant == "password" and error == "invalid_grant":
-            # "bad credentials" means the password grant itself is enabled for this client (RFC 9700 §2.4)
-            observed[grant] = "invalid_grant: the grant is enabled, only the credentials were wrong"
-            accepted.append("password (invalid_grant: enabled, only the made-up credentials were refused)")
-        elif error in REFUSALS:
-            observed[grant] = f"refused ({error})"
-        elif error == "invalid_grant":
-            observed[grant] = "invalid_grant (the made-up artefact was examined; inconclusive)"
-        else:
-            observed[grant] = f"HTTP {response.status} error={error!r}"
+        probe = token_probes.send(active_client, f"grant {grant}", {"grant_type": grant, **extra})
+        authcheck_record.attach(probe.response.exchange)
+        verdict, why = _grant_answer(probe.observation, unknown.observation)
+        if verdict is None:
+            verdict, why = _with_controls(active_client, grant, extra, probe.observation, token_probes, authcheck_run,
+                                          authcheck_record)
+        if verdict is None:
+            undecided.append(f"{grant}: {why}")
+            continue
+        observed[grant] = verdict
+        if verdict == "accepted":
+            authcheck_record.violation(f"{grant} ({why})")
+    authcheck_record.fact("an unknown grant type gets", unknown.observation.describe())
+    if not authcheck_record.violations and undecided:
+        raise NotEvaluated("the answers cannot tell whether these grants are allowed: " + "; ".join(undecided))
     authcheck_record.expect({g: "refused" for g in observed}, observed)
-    if accepted:
-        authcheck_record.fail(f"{active_client.label} may use grant(s) the policy does not declare: " + ", ".join(accepted))
+    authcheck_record.conclude(f"{active_client.label} may use grant(s) the policy does not declare: ")
+
+
+def _grant_answer(answer, unknown) -> tuple[str | None, str]:
+    if answer.accepted:
+        return "accepted", "a token was issued"
+    if answer.refused and (answer.error in GRANT_REFUSALS or answer.same_as(unknown)):
+        return "refused", answer.summary
+    if answer.refused:
+        return None, f"{answer.summary}, unlike an unknown grant type ({unknown.summary})"
+    return None, answer.why_not_evaluable()
+
+
+def _with_controls(client, grant, extra, answer, token_probes, authcheck_run, record) -> tuple[str | None, str]:
+    """An ambiguous answer: compare with a client that declares the grant, or try the test user's password."""
+    if grant == "password":
+        user = authcheck_run.policy.section("providers").get(client.provider, {}).get("test_user")
+        if user:
+            real = token_probes.send(client, "grant password as the test user",
+                                     {"grant_type": "password", "username": str(user["username"]),
+                                      "password": user["password"]})
+            record.attach(real.response.exchange)
+            if real.observation.accepted:
+                return "accepted", "a token was issued for the test user's own credentials"
+            if real.observation.refused:
+                return "refused", f"even the test user's own credentials get {real.observation.summary}"
+    for name, config in authcheck_run.policy.section("clients").items():
+        other = PolicyClient.from_policy(name, config)
+        if other.name == client.name or other.provider != client.provider or not other.active or not other.declares(grant):
+            continue
+        if other.auth_method != "none" and other.secret is None:
+            continue
+        control = token_probes.send(other, f"grant {grant}", {"grant_type": grant, **extra})
+        record.attach(control.response.exchange)
+        if control.observation.refused and not control.observation.same_as(answer):
+            return "refused", f"{answer.summary} where {other.target}, which declares it, gets {control.observation.summary}"
+        if control.observation.refused:
+            return None, f"{answer.summary}, as {other.target}, which declares the grant, does: the made-up artefact " \
+                         "was judged before the grant"
+    return None, f"{answer.summary}: the made-up artefact was judged, not the grant"
 
 
 @check("grants.response-types", title="Implicit and hybrid response types are refused unless declared",
        severity="high", area="clients", refs=["RFC 9700 §2.1.2", "RFC 6749 §4.1.2.1", "OAuth 2.0 Multiple Response Types §5"],
        remediation="Remove implicit and hybrid response types (token, id_token token, code id_token ...) from the "
                    "client's registration; tokens in the front channel leak through history, referrers and logs.")
-def test_response_types(active_client, authz_baseline, authz_probe, authcheck_record):
+def test_response_types(active_client, client_metadata, authcheck_authz_probes, authcheck_record):
+    if not active_client.declares("authorization_code") or not active_client.redirect_uris:
+        pytest.skip(f"{active_client.target} declares no authorization_code grant with redirect_uris")
+    variations = [Variation.of(f"response_type={t}", response_type=t) for t in FRONT_CHANNEL_RESPONSE_TYPES
+                  if t not in active_client.response_types]
+    if "token" not in active_client.response_types and "openid" in active_client.scopes:
+        # a plain OAuth implicit request: no openid, so no id_token rules apply to it
+        plain_scope = " ".join(s for s in active_client.scopes if s != "openid") or None
+        variations.append(Variation.of("response_type=token without openid", response_type="token", scope=plain_scope))
     observed: dict[str, str] = {}
-    accepted = []
-    for response_type in FRONT_CHANNEL_RESPONSE_TYPES:
-        if response_type in active_client.response_types:
-            continue
-        outcome = authz_probe(response_type=response_type)
-        observed[response_type] = outcome.describe()
-        if not outcome.refused:
-            accepted.append(f"{response_type!r} ({outcome.describe()})")
-    authcheck_record.expect({t: "refused" for t in observed}, observed)
-    if accepted:
-        authcheck_record.fail(f"the authorization endpoint accepts response type(s) the policy does not declare for "
-                              f"{active_client.label}: " + ", ".join(accepted))
+    undecided: list[str] = []
+    for variation in variations:
+        answer = authcheck_authz_probes.decide(active_client, variation)
+        authcheck_record.attach(*answer.exchanges)
+        if answer.kind in (Kind.ACCEPTED, Kind.REFUSED):
+            observed[variation.name] = answer.kind.value
+            if answer.accepted:
+                authcheck_record.violation(f"{variation.name} ({answer.summary})")
+        else:
+            undecided.append(f"{variation.name}: {answer.why_not_evaluable()}")
+    if not authcheck_record.violations and undecided:
+        raise NotEvaluated("; ".join(undecided))
+    authcheck_record.expect({name: "refused" for name in observed}, observed)
+    authcheck_record.conclude(f"the authorization endpoint accepts response type(s) the policy does not declare for "
+                              f"{active_client.label}: ")

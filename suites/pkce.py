@@ -5,9 +5,13 @@ from __future__ import annotations
 import pytest
 
 from pytest_authcheck import check
-from pytest_authcheck._authz import pkce_pair
-from pytest_authcheck._errors import EvaluationError
-from pytest_authcheck._token_answers import error_of, issued_token
+from pytest_authcheck._authz import pkce_pair, random_token
+from pytest_authcheck.observations import NotEvaluated, observe_token
+from pytest_authcheck.probes import Variation
+
+# One made-up verifier per run: as the challenge of a plain request, equal probes stay equal.
+PLAIN = Variation.of("code_challenge_method=plain", code_challenge=random_token(32), code_challenge_method="plain")
+WITHOUT_PKCE = Variation.of("no code_challenge", code_challenge=None, code_challenge_method=None)
 
 
 def _requires_pkce(client) -> None:
@@ -19,49 +23,62 @@ def _requires_pkce(client) -> None:
        severity="high", area="clients", refs=["RFC 9700 §2.1.1", "RFC 7636 §4.4.1", "RFC 8252 §8.1"],
        remediation="Require PKCE for this client at the provider (for every public client at least): an "
                    "authorization request without code_challenge must get invalid_request.")
-def test_pkce_required(active_client, authz_baseline, authz_probe, authcheck_record):
+def test_pkce_required(active_client, client_metadata, authcheck_authz_probes, authcheck_record):
     _requires_pkce(active_client)
-    outcome = authz_probe(code_challenge=None, code_challenge_method=None)
-    authcheck_record.expect("refused (invalid_request)", outcome.describe())
-    if not outcome.refused:
-        authcheck_record.fail(f"PKCE is not required for {active_client.label}: a request without code_challenge "
-                              f"gets {outcome.describe()}")
+    _refused(authcheck_authz_probes, active_client, authcheck_record, WITHOUT_PKCE,
+             f"PKCE is not required for {active_client.label}: a request without code_challenge gets ")
 
 
 @check("pkce.plain-refused", title="code_challenge_method=plain is refused",
        severity="medium", area="clients", refs=["RFC 7636 §4.2", "RFC 7636 §7.2", "RFC 9700 §2.1.1"],
        remediation="Accept only S256 as code_challenge_method; plain exposes the verifier to whoever sees the "
                    "authorization request. (Set allow_plain_pkce = true on the provider only if you must.)")
-def test_pkce_plain_refused(active_client, client_provider, authz_baseline, authz_probe, authcheck_record):
+def test_pkce_plain_refused(active_client, client_provider, client_metadata, authcheck_authz_probes, authcheck_record):
     _requires_pkce(active_client)
     if client_provider.config.get("allow_plain_pkce"):
         pytest.skip(f"providers.{client_provider.name} sets allow_plain_pkce = true")
-    verifier, _ = pkce_pair()
-    outcome = authz_probe(code_challenge=verifier, code_challenge_method="plain")
-    authcheck_record.expect("refused", outcome.describe())
-    if not outcome.refused:
-        authcheck_record.fail(f"code_challenge_method=plain is accepted for {active_client.label} ({outcome.describe()})")
+    _refused(authcheck_authz_probes, active_client, authcheck_record, PLAIN,
+             f"code_challenge_method=plain is accepted for {active_client.label}: ")
+
+
+def _refused(probes, client, record, variation, message: str) -> None:
+    if not client.declares("authorization_code") or not client.redirect_uris:
+        pytest.skip(f"{client.target} declares no authorization_code grant with redirect_uris")
+    answer = probes.decide(client, variation)
+    record.attach(*answer.exchanges)
+    if not answer.decisive:
+        raise NotEvaluated(answer.why_not_evaluable())
+    record.expect({variation.name: "refused"}, {variation.name: answer})
+    if answer.accepted:
+        record.fail(message + answer.summary)
 
 
 @check("pkce.verifier-enforced", title="A code cannot be redeemed without its verifier or with a wrong one",
        severity="high", area="clients", refs=["RFC 7636 §4.6", "RFC 9700 §2.1.1", "RFC 9700 §4.8"],
        remediation="Verify code_verifier against the stored code_challenge at the token endpoint and refuse a "
                    "missing or wrong verifier with invalid_grant; otherwise a stolen code is as good as a token.")
-def test_pkce_verifier_enforced(active_client, authz_baseline, authcheck_code_flows, authcheck_record):
+def test_pkce_verifier_enforced(active_client, client_metadata, authcheck_code_flows, authcheck_record):
     _requires_pkce(active_client)
+    if not active_client.uses_login:
+        pytest.skip(f"{active_client.target} declares no authorization_code grant with redirect_uris")
+    # the control: the ordinary redemption, with its verifier, works
+    control = authcheck_code_flows.tokens(active_client)
+    authcheck_record.attach(control.token.response.exchange)
     observed = {}
-    accepted = []
+    undecided = []
     for label, verifier in (("no code_verifier", None), ("a wrong code_verifier", pkce_pair()[0])):
         authorization = authcheck_code_flows.authorize(active_client)
         authcheck_record.attach(*authorization.exchanges)
         response = authcheck_code_flows.redeem(authorization, verifier=verifier)
         authcheck_record.attach(response.exchange)
-        observed[label] = "token issued" if issued_token(response) else f"HTTP {response.status} error={error_of(response)!r}"
-        if issued_token(response):
-            accepted.append(label)
-        elif error_of(response) == "invalid_client":
-            raise EvaluationError(f"{active_client.label} cannot authenticate at the token endpoint; see the "
-                                  "client-auth checks")
-    authcheck_record.expect({k: "refused (invalid_grant)" for k in observed}, observed)
-    if accepted:
-        authcheck_record.fail(f"a code of {active_client.label} was redeemed with " + " and with ".join(accepted))
+        answer = observe_token(response)
+        if answer.decisive:
+            observed[label] = answer
+            if answer.accepted:
+                authcheck_record.violation(label)
+        else:
+            undecided.append(f"{label}: {answer.why_not_evaluable()}")
+    if not authcheck_record.violations and undecided:
+        raise NotEvaluated("; ".join(undecided))
+    authcheck_record.expect({k: "refused" for k in observed}, observed)
+    authcheck_record.conclude(f"a code of {active_client.label} was redeemed with ")

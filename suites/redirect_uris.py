@@ -12,9 +12,10 @@ import urllib.parse
 import pytest
 
 from pytest_authcheck import check
-from pytest_authcheck._authz import points_at
-from pytest_authcheck._errors import EvaluationError
 from pytest_authcheck._net import is_loopback
+from pytest_authcheck.observations import NotEvaluated
+from pytest_authcheck.observations.authorization import points_at
+from pytest_authcheck.probes import Variation
 
 UNREGISTERED_URI = "https://authcheck-unregistered.invalid/callback"
 LOOPBACK_PROBE_PORT = 53682
@@ -57,28 +58,48 @@ def native_loopback(client, uri: str) -> bool:
     return client.native and parts.scheme == "http" and is_loopback(parts.hostname or "")
 
 
+UNREGISTERED = Variation.of("an unregistered redirect URI", redirect_uri=UNREGISTERED_URI)
+
+
+def _judge(probes, client, variation):
+    """Accepted or refused (first before a login, then calibrated by the unregistered URI, then signed in); a
+    refusal counts only while the client's ordinary request goes on."""
+    first = probes.pre_login(client, variation)
+    if first.refused and not probes.control(client).refused:
+        return first
+    return probes.decide(client, variation, calibration=UNREGISTERED)
+
+
 @check("redirect-uri.registered-accepted", title="Every redirect URI in the policy is accepted",
        severity="high", area="clients", refs=["RFC 6749 §3.1.2", "RFC 6749 §3.1.2.3", "OIDC Core 1.0 §3.1.2.1"],
        remediation="Register each redirect URI exactly as the policy lists it (scheme, host, port, path), e.g. "
                    "http://127.0.0.1/callback for a CLI and https://app.example.com/auth/callback for a web app; a "
                    "mismatch fails every login with a redirect URI error.")
-def test_registered_accepted(active_client, authz_probe, authcheck_record):
+def test_registered_accepted(active_client, client_metadata, authcheck_authz_probes, authcheck_record):
     if not active_client.redirect_uris:
         pytest.skip(f"{active_client.target} declares no redirect_uris")
-    observed = {}
-    refused = []
+    observed: dict[str, str] = {}
+    undecided: list[str] = []
+    control = authcheck_authz_probes.control(active_client)
     for uri in active_client.redirect_uris:
-        outcome = authz_probe(redirect_uri=uri)
-        if outcome.error == "invalid_client":
-            raise EvaluationError(f"the provider does not know {active_client.label} (invalid_client); see "
-                                  "client-auth.public-client-known")
-        observed[uri] = outcome.describe()
-        if outcome.kind == "error page":
-            refused.append(f"{uri} ({outcome.describe()})")
-    authcheck_record.expect({uri: "proceeds to login" for uri in active_client.redirect_uris}, observed)
-    if refused:
-        authcheck_record.fail(f"redirect URI mismatch: the provider refuses registered URI(s) of {active_client.label}: "
-                              + ", ".join(refused))
+        variation = Variation.of(f"redirect_uri={uri}", redirect_uri=uri)
+        # the first registered URI is the ordinary request itself: its refusal is the finding, not a broken control
+        answer = control if uri == active_client.redirect_uris[0] and control.refused else \
+            _judge(authcheck_authz_probes, active_client, variation)
+        authcheck_record.attach(*answer.exchanges)
+        if answer.refused and answer.error == "invalid_client":
+            raise NotEvaluated(f"the provider does not know {active_client.label} ({answer.summary}); see "
+                               "client-auth.public-client-known")
+        if answer.decisive:
+            observed[uri] = answer.kind.value
+            if answer.refused:
+                authcheck_record.violation(f"{uri} ({answer.summary})")
+        else:
+            undecided.append(f"{uri}: {answer.why_not_evaluable()}")
+    if not authcheck_record.violations and undecided:
+        raise NotEvaluated("; ".join(undecided))
+    authcheck_record.expect({uri: "accepted" for uri in observed}, observed)
+    authcheck_record.conclude(f"redirect URI mismatch: the provider refuses registered URI(s) of {active_client.label}: ")
 
 
 @check("redirect-uri.unregistered-refused", title="An unregistered redirect URI is refused, never redirected to",
@@ -86,36 +107,54 @@ def test_registered_accepted(active_client, authz_probe, authcheck_record):
                                                    "OIDC Core 1.0 §3.1.2.2"],
        remediation="Validate redirect_uri against the registered URIs before anything else and show an error page "
                    "on the provider's own origin; never redirect (not even an error) to an unregistered URI.")
-def test_unregistered_refused(active_client, authz_baseline, authz_probe, authcheck_record):
-    outcome = authz_probe(redirect_uri=UNREGISTERED_URI)
-    authcheck_record.expect("error page on the provider", outcome.describe())
-    if points_at(outcome.location, UNREGISTERED_URI):
+def test_unregistered_refused(active_client, client_metadata, authcheck_authz_probes, authcheck_record):
+    if not active_client.declares("authorization_code") or not active_client.redirect_uris:
+        pytest.skip(f"{active_client.target} declares no authorization_code grant with redirect_uris")
+    answer = authcheck_authz_probes.decide(active_client, UNREGISTERED)
+    authcheck_record.attach(*answer.exchanges)
+    if points_at(answer.location, UNREGISTERED_URI):
+        authcheck_record.expect("refused on the provider's page", "redirected to it")
         authcheck_record.fail(f"the provider redirects to the unregistered {UNREGISTERED_URI} for {active_client.label} "
-                              f"({outcome.describe()}): an open redirector that leaks codes and errors")
-    if outcome.kind == "proceeds to login":
+                              f"({answer.summary}): an open redirector that leaks codes and errors")
+    if not answer.decisive:
+        raise NotEvaluated(answer.why_not_evaluable())
+    observed = "refused on the provider's page" if answer.refused else "accepted"
+    authcheck_record.expect("refused on the provider's page", observed)
+    if answer.accepted:
         authcheck_record.fail(f"the provider accepts the unregistered {UNREGISTERED_URI} for {active_client.label} "
-                              "and proceeds to login: it may validate only after the login, or not at all")
+                              f"({answer.summary})")
 
 
 @check("redirect-uri.exact-match", title="Near misses of a registered redirect URI are refused",
        severity="high", area="clients", refs=["RFC 6749 §3.1.2.3", "RFC 9700 §2.1", "RFC 9700 §4.1.3", "RFC 8252 §8.4"],
        remediation="Compare redirect URIs by exact string match (RFC 9700 §2.1); no prefix, wildcard, path or "
                    "subdomain matching. The only exception is the port of a native app's loopback URI (RFC 8252 §7.3).")
-def test_exact_match(active_client, authz_baseline, authz_probe, authcheck_record):
+def test_exact_match(active_client, client_metadata, authcheck_authz_probes, authcheck_record):
+    if not active_client.declares("authorization_code") or not active_client.redirect_uris:
+        pytest.skip(f"{active_client.target} declares no authorization_code grant with redirect_uris")
     observed: dict[str, str] = {}
-    accepted = []
+    accepted: list[str] = []
+    undecided: list[str] = []
     for uri in active_client.redirect_uris:
         for name, variant in variants(uri, native_loopback=native_loopback(active_client, uri)).items():
             if variant in active_client.redirect_uris:
                 continue
-            outcome = authz_probe(redirect_uri=variant)
-            observed[f"{name}: {variant}"] = outcome.describe()
-            if not outcome.refused:
-                accepted.append(f"{name} ({variant})")
-    authcheck_record.expect("every variant refused", observed)
+            answer = _judge(authcheck_authz_probes, active_client, Variation.of(name, redirect_uri=variant))
+            authcheck_record.attach(*answer.exchanges)
+            key = f"{name}: {variant}"
+            if answer.decisive:
+                observed[key] = answer.kind.value
+                if answer.accepted:
+                    accepted.append(f"{name} ({variant})")
+            else:
+                undecided.append(f"{name}: {answer.why_not_evaluable()}")
     if accepted:
-        authcheck_record.fail(f"{len(accepted)} variant(s) of the registered redirect URI(s) of {active_client.label} "
-                              "are accepted: " + ", ".join(accepted))
+        authcheck_record.violation(f"{len(accepted)} variant(s) of the registered redirect URI(s) of {active_client.label} "
+                                   "are accepted: " + ", ".join(accepted))
+    elif undecided:
+        raise NotEvaluated("; ".join(undecided))
+    authcheck_record.expect({key: "refused" for key in observed}, observed)
+    authcheck_record.conclude()
 
 
 @check("redirect-uri.loopback-any-port", title="A native app's loopback redirect URI is accepted on any port",
@@ -123,21 +162,26 @@ def test_exact_match(active_client, authz_baseline, authz_probe, authcheck_recor
        remediation="Accept any port for loopback redirect URIs of native clients (RFC 8252 §7.3): the CLI listens on "
                    "a port the OS picks, so an exact port match fails its login ('port changed during callback'). "
                    "Register http://127.0.0.1/callback without a port.")
-def test_loopback_any_port(active_client, authz_baseline, authz_probe, authcheck_record):
+def test_loopback_any_port(active_client, client_metadata, authcheck_authz_probes, authcheck_record):
     loopbacks = [u for u in active_client.redirect_uris if native_loopback(active_client, u)]
     if not loopbacks:
         pytest.skip(f"{active_client.target} is not a native app with an http loopback redirect URI")
-    observed = {}
-    refused = []
+    observed: dict[str, str] = {}
+    undecided: list[str] = []
     for uri in loopbacks:
         parts = urllib.parse.urlsplit(uri)
         port = LOOPBACK_PROBE_PORT if parts.port != LOOPBACK_PROBE_PORT else LOOPBACK_PROBE_PORT + 1
         moved = urllib.parse.urlunsplit((parts.scheme, f"{parts.hostname}:{port}", parts.path, parts.query, ""))
-        outcome = authz_probe(redirect_uri=moved)
-        observed[moved] = outcome.describe()
-        if outcome.refused:
-            refused.append(f"{moved} ({outcome.describe()})")
-    authcheck_record.expect({u: "proceeds to login" for u in observed}, observed)
-    if refused:
-        authcheck_record.fail(f"port changed during callback: the provider refuses {active_client.label}'s loopback "
-                              "redirect URI on another port: " + ", ".join(refused))
+        answer = _judge(authcheck_authz_probes, active_client, Variation.of(f"port {port}", redirect_uri=moved))
+        authcheck_record.attach(*answer.exchanges)
+        if answer.decisive:
+            observed[moved] = answer.kind.value
+            if answer.refused:
+                authcheck_record.violation(f"{moved} ({answer.summary})")
+        else:
+            undecided.append(f"{moved}: {answer.why_not_evaluable()}")
+    if not authcheck_record.violations and undecided:
+        raise NotEvaluated("; ".join(undecided))
+    authcheck_record.expect({u: "accepted" for u in observed}, observed)
+    authcheck_record.conclude(f"port changed during callback: the provider refuses {active_client.label}'s loopback "
+                              "redirect URI on another port: ")

@@ -36,6 +36,12 @@ class Observation:
     location: str | None = None
     retry_after: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    trail: tuple[Exchange, ...] = ()  # the exchanges that led to this answer (a signed-in walk), in order
+
+    @property
+    def exchanges(self) -> list[Exchange]:
+        """Every exchange behind this observation, the deciding one last."""
+        return [*self.trail, *([self.exchange] if self.exchange is not None and self.exchange not in self.trail else [])]
 
     @property
     def accepted(self) -> bool:

@@ -1,0 +1,73 @@
+"""Token endpoint probes of the run: one request per (client, probe), shared by every check that reads it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .._clients import PolicyClient
+from .._errors import AuthcheckError, EvaluationError
+from .._http import HttpClient, Response
+from .._redact import Secret
+from ..observations import Observation, observe_token
+
+
+@dataclass(frozen=True)
+class TokenProbe:
+    """A sent token request: the answer and what it means."""
+
+    name: str
+    response: Response
+    observation: Observation
+
+
+class TokenProbes:
+    """Token requests of one run (per xdist worker), cached by (client, probe name); failures are cached too."""
+
+    def __init__(self, http: HttpClient, endpoint_of: Callable[[str], str]) -> None:
+        self._http = http
+        self._endpoint_of = endpoint_of
+        self._cache: dict[tuple[str, str], TokenProbe | AuthcheckError] = {}
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def send(self, client: PolicyClient, name: str, form: Mapping[str, Any], *, secret: Secret | str | None = None,
+             method: str | None = None, as_client: PolicyClient | None = None) -> TokenProbe:
+        """POST ``form`` to the token endpoint of ``client``'s provider, authenticated as ``as_client`` (default:
+        ``client``) with its declared method unless ``method``/``secret`` say otherwise; once per (client, name)."""
+        key = (client.name, name)
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._cache:
+                try:
+                    self._cache[key] = self._send(client, name, form, secret, method, as_client or client)
+                except AuthcheckError as exc:
+                    self._cache[key] = exc
+        cached = self._cache[key]
+        if isinstance(cached, AuthcheckError):
+            raise cached.with_traceback(None)
+        return cached
+
+    def _send(self, client: PolicyClient, name: str, form: Mapping[str, Any], secret: Secret | str | None,
+              method: str | None, who: PolicyClient) -> TokenProbe:
+        endpoint = self._endpoint_of(client.provider)
+        data, auth = who.credentials(dict(form), secret=secret, method=method)
+        response = self._http.post(endpoint, data=data, auth=auth)
+        return TokenProbe(name, response, observe_token(response, basic=auth is not None))
+
+
+def token_endpoint_of(providers: Mapping[str, Any]) -> Callable[[str], str]:
+    """The token endpoint of a provider by name; plain http only where the policy tolerates it."""
+
+    def endpoint(provider_name: str) -> str:
+        provider = providers[provider_name]
+        url: str = provider.endpoint("token_endpoint")
+        if not url.startswith("https://") and not provider.http_tolerated(url):
+            raise EvaluationError(f"the token endpoint {url[:200]} is not https; client credentials are never sent over "
+                                  "plain http (see tls.no-plain-http)")
+        return url
+
+    return endpoint
