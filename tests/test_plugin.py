@@ -288,6 +288,8 @@ def test_the_wheel_ships_the_suites_and_schemas(tmp_path: Path) -> None:
     assert "pytest_authcheck/py.typed" in names
     assert "pytest_authcheck/data/jamf/privileges-11.12.json" in names
     assert "pytest_authcheck/data/jamf/endpoint-privileges-11.7.1.json" in names
+    for data in ("rfc9700", "asvs-5.0", "fapi2-security", "mapping"):
+        assert f"pytest_authcheck/data/frameworks/{data}.json" in names
     assert "pytest_authcheck/_jamf/api.py" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "authcheck = pytest_authcheck.plugin" in zipfile.ZipFile(wheel).read(entry_points).decode()
