@@ -66,7 +66,7 @@ class Answer:
     headers: dict[str, str]
 
     @classmethod
-    def of(cls, response: httpx.Response) -> "Answer":
+    def of(cls, response: httpx.Response) -> Answer:
         return cls(status=response.status_code, location=response.headers.get("location"), body=response.text,
                    headers={k.lower(): v for k, v in response.headers.items()})
 
@@ -112,7 +112,7 @@ class Probe:
     def close(self) -> None:
         self.http.close()
 
-    def __enter__(self) -> "Probe":
+    def __enter__(self) -> Probe:
         return self
 
     def __exit__(self, *exc: object) -> None:

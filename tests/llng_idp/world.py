@@ -230,7 +230,7 @@ status = 0
 # ---------------------------------------------------------------------------------------
 # processes
 
-_live: "weakref.WeakSet[subprocess.Popen[bytes]]" = weakref.WeakSet()
+_live: weakref.WeakSet[subprocess.Popen[bytes]] = weakref.WeakSet()
 _live_lock = threading.Lock()
 
 
@@ -329,7 +329,7 @@ class RunningLlng:
     def stop(self) -> None:
         _terminate(self.process)
 
-    def __enter__(self) -> "RunningLlng":
+    def __enter__(self) -> RunningLlng:
         return self
 
     def __exit__(self, *exc: object) -> None:
