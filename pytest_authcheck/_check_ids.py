@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 
 # A check folder is source code, not data: these bounds only keep a wrong path (a home directory) cheap.
@@ -52,11 +53,21 @@ def check_ids(folders: Iterable[Path]) -> tuple[set[str], bool]:
     return ids, complete
 
 
-def _ids_in(path: Path) -> tuple[set[str], bool] | None:
+def _ids_in(path: Path) -> tuple[frozenset[str], bool] | None:
     try:
-        if path.stat().st_size > _MAX_FILE_BYTES:
-            return None
-        tree = ast.parse(path.read_bytes(), filename=str(path))
+        stat = path.stat()
+    except OSError:
+        return None
+    if stat.st_size > _MAX_FILE_BYTES:
+        return None
+    return _parsed_ids(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=512)
+def _parsed_ids(path: str, mtime_ns: int, size: int) -> tuple[frozenset[str], bool] | None:
+    # Keyed by modification time and size: a run loads the policy once per process, a test session many times.
+    try:
+        tree = ast.parse(Path(path).read_bytes(), filename=path)
     except (OSError, SyntaxError, ValueError):
         return None
     ids: set[str] = set()
@@ -71,7 +82,7 @@ def _ids_in(path: Path) -> tuple[set[str], bool] | None:
             ids.add(first.value)
         elif first is not None:
             literal = False
-    return ids, literal
+    return frozenset(ids), literal
 
 
 def _called_name(func: ast.expr) -> str | None:

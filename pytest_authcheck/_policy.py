@@ -255,7 +255,7 @@ def _settings(raw: Any, base: Path, problems: Problems) -> Settings:
             problems.add(problem, ("settings", "ca_bundle"))
     checks: list[Path] = []
     for index, folder in enumerate(value("checks", list)):
-        if not isinstance(folder, str):
+        if not isinstance(folder, str) or problems.flagged(("settings", "checks", index)):
             continue
         resolved = (base / Path(folder).expanduser()).resolve()
         if not resolved.is_dir():
