@@ -22,6 +22,7 @@ from ._policy_lines import KeyPath, dotted
 from ._policy_problems import Problems
 
 DURATION_KEYWORD = "x-authcheck-duration"
+MAX_SCHEMA_PROBLEMS = 300
 _NAME = "NAME"  # a placeholder for a name the user chooses: [clients.NAME]
 _INDEX = -1  # a placeholder for an array index: [[waivers]]
 # Where a reference to another section's entry is written in a table (a probe's client, a client's provider).
@@ -43,8 +44,17 @@ def validate(document: Mapping[str, Any], problems: Problems) -> None:
     """Record every schema violation of ``document``, one per key and kind of problem."""
     validator = _validator_class()(policy_schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
     best: dict[tuple[KeyPath, str], tuple[int, str]] = {}
+    unsaid = 0
     for error in validator.iter_errors(document):
-        for path, kind, rank, message in _describe(error):
+        room = MAX_SCHEMA_PROBLEMS - len(best)
+        count = 1
+        if error.validator == "additionalProperties":
+            count = sum(1 for name in error.instance if name not in error.schema.get("properties", {}))
+        # Past this many, a file is not a policy with mistakes; counting is enough (difflib per key is not free).
+        unsaid += max(0, count - max(room, 0))
+        if room <= 0:
+            continue
+        for path, kind, rank, message in _describe(error, room):
             slot = (path, kind)
             if slot not in best or rank < best[slot][0]:
                 best[slot] = (rank, message)
@@ -59,6 +69,8 @@ def validate(document: Mapping[str, Any], problems: Problems) -> None:
                                                                        unknown_in.get(path, []), n=1):
             continue  # "issuer is required" beside "isuer: unknown key (did you mean 'issuer'?)" says it twice
         problems.add(message, path, key=dotted(path) or "(top level)")
+    if unsaid:
+        problems.add(f"and about {unsaid} more problems the schema found (the first {MAX_SCHEMA_PROBLEMS} are shown)")
 
 
 @cache
@@ -77,8 +89,8 @@ def _validator_class() -> Any:
     return jsonschema.validators.extend(jsonschema.Draft202012Validator, {DURATION_KEYWORD: duration})
 
 
-def _describe(error: jsonschema.ValidationError) -> list[tuple[KeyPath, str, int, str]]:
-    """(key path, kind, rank, message) for one validation error; an unknown-keys error gives one per key."""
+def _describe(error: jsonschema.ValidationError, room: int) -> list[tuple[KeyPath, str, int, str]]:
+    """(key path, kind, rank, message) for one validation error; an unknown-keys error gives one per key (up to room)."""
     path: KeyPath = tuple(error.absolute_path)
     validator, value, instance = error.validator, error.validator_value, error.instance
     if "propertyNames" in error.absolute_schema_path:
@@ -88,8 +100,8 @@ def _describe(error: jsonschema.ValidationError) -> list[tuple[KeyPath, str, int
         return [(path + (instance,), "name", 0, f"{_short(instance)} is not {what}")]
     if validator == "additionalProperties":
         allowed = list(error.schema.get("properties", {}))
-        return [(path + (name,), "unknown", 0, _unknown_key(path + (name,), instance, allowed))
-                for name in instance if name not in allowed]
+        unknown = [name for name in instance if name not in allowed][:room]
+        return [(path + (name,), "unknown", 0, _unknown_key(path + (name,), instance, allowed)) for name in unknown]
     if validator == "required":
         return [(path, f"required:{name}", 0, _required(name, error.schema)) for name in value if name not in instance]
     if validator in ("minProperties", "maxProperties"):
@@ -99,7 +111,7 @@ def _describe(error: jsonschema.ValidationError) -> list[tuple[KeyPath, str, int
         return [(path, "count", 0, "must not be empty" if validator == "minProperties" else error.message)]
     if validator in ("oneOf", "anyOf") and DURATION_KEYWORD not in error.schema and error.context:
         deepest = jsonschema.exceptions.best_match(error.context)
-        return [(p, kind, _VALUE_RANK["oneOf"], m) for p, kind, _, m in _describe(deepest)]
+        return [(p, kind, _VALUE_RANK["oneOf"], m) for p, kind, _, m in _describe(deepest, room)]
     rank = _VALUE_RANK.get(str(validator), 4)
     return [(path, "value", rank, _value_message(str(validator), value, instance, error))]
 

@@ -510,3 +510,19 @@ def test_an_unset_variable_in_a_path_is_reported_once(tmp_path: Path, monkeypatc
     assert caught.value.lines == ("authcheck.toml:2: settings.ca_bundle: environment variable CA is not set",
                                   "authcheck.toml:3: settings.checks[0]: environment variable OURS is not set",
                                   "authcheck.toml:6: providers.sso.issuer: environment variable ISSUER is not set")
+
+
+def test_a_file_of_thousands_of_unknown_keys_is_described_in_bounded_time(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_authcheck._policy_schema import MAX_SCHEMA_PROBLEMS
+
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "authcheck.toml"
+    path.write_text(SSO + "".join(f"k{i} = 1\n" for i in range(5000)))
+    with pytest.raises(PolicyError) as caught:
+        load_policy(path, environ=ENV)
+    lines = caught.value.lines
+    assert len(lines) == MAX_SCHEMA_PROBLEMS + 1
+    assert lines[0].startswith("authcheck.toml:4: providers.sso.k0: unknown key")
+    assert lines[-1] == f"authcheck.toml: and about {5000 - MAX_SCHEMA_PROBLEMS} more problems the schema found (the first " \
+                        f"{MAX_SCHEMA_PROBLEMS} are shown)"
