@@ -64,12 +64,15 @@ def test_with_the_option_the_fixtures_are_documented(pytester: pytest.Pytester) 
         assert name in out, name
 
 
-# ---- policy errors stop the run with one clear line -------------------------------------------------
+# ---- policy errors stop the run with one clear line (tests/test_policy_errors.py has the full corpus) --------
+SSO = '[providers.sso]\nkind = "oidc"\nissuer = "https://x"\n'
+
+
 @pytest.mark.parametrize(("policy", "expected"), [
     ('[providers.sso]\nkind = "oidc"\nisuer = "https://x"\n',
      "authcheck.toml:3: providers.sso.isuer: unknown key (did you mean 'issuer'?)"),
-    ('[settings]\ncert_min_days = "21"\n', "authcheck.toml:2: settings.cert_min_days: expected integer, got string"),
-    ('[settings]\ntimeout = "ten seconds"\n', "authcheck.toml:2: settings.timeout: 'ten seconds' is not a duration"),
+    ('[settings]\ncert_min_days = "21"\n' + SSO, "authcheck.toml:2: settings.cert_min_days: expected integer, got string"),
+    ('[settings]\ntimeout = "ten seconds"\n' + SSO, "authcheck.toml:2: settings.timeout: 'ten seconds' is not a duration"),
     ('[providers.sso]\nkind = "oidc"\nissuer = "https://x"\n\n[clients.d]\nprovider = "sso"\nclient_id = "d"\n'
      'client_secret = "${AUTHCHECK_TEST_UNSET_VARIABLE}"\n',
      "authcheck.toml:8: clients.d.client_secret: environment variable AUTHCHECK_TEST_UNSET_VARIABLE is not set"),
