@@ -17,6 +17,7 @@ import jwt
 import pytest
 
 from tests.dot_idp import flows
+from tests.dot_idp.findings import TRUE_FINDINGS
 from tests.dot_idp.policy import POLICY_ENV, dot_policy
 from tests.dot_idp.world import (
     DEPLOYER_SECRET,
@@ -32,23 +33,6 @@ LOGIN_CLIENTS = {"clients.portal": ("web-portal", WEB_REDIRECT_URI, "openid prof
                  "clients.cli": ("enclii-cli", NATIVE_REDIRECT_URI, "openid profile email")}
 POLICY_SECONDS = {"clients.deployer": 15 * 60, "clients.portal": 3600, "clients.cli": 3600}
 
-#: (check, target) pairs where DOT 3.4.1 really breaks the strict policy (tests/dot_idp/FINDINGS.md, verdict TRUE)
-TRUE_FINDINGS = {
-    ("discovery.pkce-s256", "providers.dot"),
-    ("discovery.grant-types", "providers.dot"),
-    ("discovery.response-types", "providers.dot"),
-    ("discovery.signing-algs", "providers.dot"),
-    ("pkce.plain-refused", "clients.portal"),
-    ("pkce.plain-refused", "clients.cli"),
-    ("lifetimes.access-token", "clients.deployer"),
-    ("lifetimes.access-token", "clients.portal"),
-    ("lifetimes.access-token", "clients.cli"),
-    ("lifetimes.id-token", "clients.portal"),
-    ("lifetimes.id-token", "clients.cli"),
-    ("scopes.out-of-policy-refused", "clients.deployer"),
-    ("scopes.out-of-policy-refused", "clients.portal"),
-    ("scopes.out-of-policy-refused", "clients.cli"),
-}
 
 
 def test_dot_provider_answers(dot_idp: RunningDot) -> None:
