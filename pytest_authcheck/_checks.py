@@ -2,7 +2,8 @@
 
 Suites declare checks with the ``@check(...)`` decorator on ordinary pytest test functions. The
 decorator adds the ``authcheck`` marker (carrying the ``Check``), a marker for the area (``-m
-discovery``) and one for the severity (``-m severity_high``); the check id is a keyword (``-k
+discovery``), one for the severity (``-m severity_high``) and one per framework whose requirements the check
+tests (``-m rfc9700``, ``-m asvs``, ``-m fapi2``; see ``_frameworks``); the check id is a keyword (``-k
 discovery.issuer-match``). Teams decorate their own checks the same way.
 """
 
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pytest
+
+from ._frameworks import catalog, markers_of
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 LEVELS = ("MUST", "SHOULD", "MAY")
@@ -72,6 +75,8 @@ def check(id: str, *, title: str, severity: str, area: str, refs: list[str] | tu
         function = pytest.mark.authcheck(definition)(function)
         function = getattr(pytest.mark, area)(function)
         function = getattr(pytest.mark, SEVERITY_MARKER.format(severity))(function)
+        for marker in markers_of(id):
+            function = getattr(pytest.mark, marker)(function)
         function.__authcheck__ = definition  # type: ignore[attr-defined]
         return function
 
@@ -93,6 +98,9 @@ def register_markers(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{area}: authcheck checks of {text}")
     for severity in SEVERITIES:
         config.addinivalue_line("markers", f"{SEVERITY_MARKER.format(severity)}: authcheck checks of {severity} severity")
+    for framework in catalog().frameworks.values():
+        config.addinivalue_line("markers", f"{framework.marker}: authcheck checks that test requirements of "
+                                           f"{framework.name} ({framework.version})")
 
 
 def shipped_checks() -> list[Check]:

@@ -4,6 +4,7 @@ The tree::
 
     AuthcheckError                 base of everything the plugin raises on purpose
     ├── PolicyError                the policy file is missing, unreadable or invalid: stops the run
+    │   └── PolicyErrors           every problem found in one pass over the policy, in file order
     ├── BaselineError              --authcheck-baseline names no readable authcheck.json: stops the run
     ├── CredentialsWithheld        a request would carry credentials to an undeclared origin: not sent,
     │                              and the check that needed it *fails* with this reason
@@ -37,6 +38,32 @@ class PolicyError(AuthcheckError):
             where = f"{where}:{line}"
         text = f"{where}: {key}: {message}" if key else f"{where}: {message}"
         super().__init__(text)
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        """One line per problem (here: one)."""
+        return (str(self),)
+
+
+class PolicyErrors(PolicyError):
+    """Every problem of a policy found in one pass, so a user fixes them all in one go.
+
+    ``errors`` are in file order; ``str()`` is one line per error. The first error's ``path``, ``line``,
+    ``key`` and ``detail`` are this exception's, so code that expects one ``PolicyError`` still works.
+    """
+
+    def __init__(self, errors: list[PolicyError]) -> None:
+        if not errors:
+            raise ValueError("PolicyErrors needs at least one error")
+        self.errors = tuple(errors)
+        first = errors[0]
+        self.path, self.line, self.key, self.detail = first.path, first.line, first.key, first.detail
+        Exception.__init__(self, "\n".join(str(e) for e in errors))
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        """One line per problem, in file order."""
+        return tuple(str(e) for e in self.errors)
 
 
 class BaselineError(AuthcheckError):

@@ -1,37 +1,42 @@
 """Loading the policy: find it, parse TOML, validate against the shipped schema, resolve ``${VAR}``.
 
 Everything that can be wrong with a policy is found here, before any request is sent, and reported
-as one ``PolicyError`` line naming the file, the line, the key path and what is wrong.
+together: one line per problem, in file order, each naming the file, the line, the key path and what is
+wrong (``PolicyErrors``). The parts: ``_policy_text`` (bytes to TOML, bounded), ``_policy_schema`` (the
+shipped JSON Schema), ``_policy_refs`` (references between tables, issuer scheme, waiver ids).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import hashlib
-import json
 import os
 import re
-import tomllib
-from collections.abc import Callable, Mapping
+import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from ._duration import parse_duration
 from ._errors import PolicyError
-from ._jamf.url import JamfUrlError, lint_url
-from ._policy_lines import KeyPath, key_lines, line_of
+from ._files import read_text_capped
+from ._policy_lines import KeyPath, dotted, key_lines, line_of
+from ._policy_problems import Problems
+from ._policy_refs import check_declares_something, check_references, check_waiver_ids
+from ._policy_schema import policy_schema as policy_schema  # re-exported: the schema's public home was here
+from ._policy_schema import validate
+from ._policy_text import check_shape, parse_toml, read_policy
 from ._redact import Secret
 
 POLICY_FILE = "authcheck.toml"
 # Fields whose values are credentials: resolved into ``Secret`` and redacted everywhere.
 SECRET_FIELDS = frozenset({"client_secret", "password", "value", "bearer", "secret", "token"})
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$\$")
+# ``$$``, or ``${`` up to the next ``}`` (missing at the end of an unterminated reference).
+_VAR = re.compile(r"\$\$|\$\{(?P<name>[^}]*)(?P<close>\})?")
+_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
+MAX_CA_BUNDLE_BYTES = 4 * 1024 * 1024
 
 DEFAULT_SETTINGS: dict[str, Any] = {
     "reports": "reports",
@@ -126,32 +131,39 @@ def find_policy(rootdir: Path, explicit: str | None) -> tuple[Path, bool]:
 
 
 def load_policy(path: Path, *, pyproject: bool = False, environ: Mapping[str, str] | None = None) -> Policy:
-    """Parse, validate and resolve the policy at ``path``; raise ``PolicyError`` on any problem."""
+    """Parse, validate and resolve the policy at ``path``.
+
+    Every problem is collected and raised together, in file order, as ``PolicyErrors`` (a ``PolicyError``);
+    only a file that cannot be read or parsed at all stops the search early.
+    """
     environ = os.environ if environ is None else environ
-    shown = _display_path(path)
-    try:
-        raw_bytes = path.read_bytes()
-    except OSError as exc:
-        raise PolicyError(f"cannot read the policy: {exc.strerror}", path=shown) from None
-    text = raw_bytes.decode("utf-8", errors="replace")
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        line = _toml_error_line(str(exc))
-        raise PolicyError(f"not valid TOML: {exc}", path=shown, line=line) from None
-    prefix: KeyPath = ()
+    problems = Problems(_display_path(path), ("tool", "authcheck") if pyproject else ())
+    read = read_policy(path, problems)
+    if read is None:
+        problems.fail()
+    raw_bytes, text, bad_lines = read
+    problems.lines = lines = key_lines(text)
+    parsed = parse_toml(text, problems, bad_lines)
+    if parsed is None:
+        problems.fail()
+    document: Any = parsed
     if pyproject:
-        prefix = ("tool", "authcheck")
-        document = document.get("tool", {}).get("authcheck")
+        tool = parsed.get("tool")
+        document = tool.get("authcheck") if isinstance(tool, dict) else None
         if not isinstance(document, dict):
-            raise PolicyError("no [tool.authcheck] table in pyproject.toml", path=shown)
-    lines = key_lines(text)
+            problems.add("no [tool.authcheck] table in pyproject.toml")
+            problems.fail()
+    if not check_shape(document, problems):
+        problems.fail()
     document = _normalise(document)
-    _validate(document, shown, lines, prefix)
+    validate(document, problems)
     secrets: list[Secret] = []
-    resolved = _resolve(document, (), environ, shown, lines, prefix, secrets)
-    _check_references(resolved, shown, lines, prefix)
-    settings = _settings(resolved.get("settings", {}), path.parent, shown, lines, prefix)
+    resolved = _resolve(document, (), environ, problems, secrets)
+    check_references(resolved, problems)
+    settings = _settings(resolved.get("settings"), path.parent, problems)
+    check_waiver_ids(resolved, problems, settings.checks)
+    check_declares_something(resolved, problems, has_own_checks=bool(settings.checks))
+    problems.raise_if_any()
     return Policy(
         path=path,
         sha256=hashlib.sha256(raw_bytes).hexdigest(),
@@ -159,18 +171,10 @@ def load_policy(path: Path, *, pyproject: bool = False, environ: Mapping[str, st
         settings=settings,
         secrets=tuple(secrets),
         _lines=lines,
-        _prefix=prefix,
+        _prefix=problems.prefix,
         source=text,
         unresolved=document,
     )
-
-
-@cache
-def policy_schema() -> dict[str, Any]:
-    """The shipped JSON Schema of the policy."""
-    text = resources.files("pytest_authcheck").joinpath("schemas/policy.schema.json").read_text("utf-8")
-    schema: dict[str, Any] = json.loads(text)
-    return schema
 
 
 def _normalise(value: Any) -> Any:
@@ -184,262 +188,114 @@ def _normalise(value: Any) -> Any:
     return value
 
 
-def _validate(document: dict[str, Any], shown: str, lines: Mapping[KeyPath, int], prefix: KeyPath) -> None:
-    validator = jsonschema.Draft202012Validator(policy_schema())
-    errors = list(validator.iter_errors(document))
-    if not errors:
-        return
-    error = min(errors, key=_error_rank)
-    path = tuple(error.absolute_path)
-    key, message = _describe(error, path)
-    raise PolicyError(message, path=shown, line=line_of(lines, prefix + key) or None,
-                      key=_dotted(key) or "(top level)")
-
-
-def _error_rank(error: jsonschema.ValidationError) -> tuple[int, int]:
-    # Prefer the error that explains most: unknown keys and wrong types deep in the tree first.
-    relevance = jsonschema.exceptions.relevance(error)
-    return (0 if error.validator == "additionalProperties" else 1, -len(error.absolute_path), *relevance[:0])
-
-
-def _describe(error: jsonschema.ValidationError, path: KeyPath) -> tuple[KeyPath, str]:
-    best = jsonschema.exceptions.best_match([error])
-    if best.validator in ("oneOf", "anyOf", "allOf") and best.context:
-        best = min(best.context, key=lambda e: -len(e.absolute_path))
-        path = tuple(best.absolute_path) or path
-    if best.validator == "additionalProperties":
-        allowed = sorted(best.schema.get("properties", {}))
-        unknown = sorted(set(best.instance) - set(allowed))
-        if unknown:
-            name = unknown[0]
-            hint = difflib.get_close_matches(name, allowed, n=1)
-            suggestion = f" (did you mean '{hint[0]}'?)" if hint else f" (known keys: {', '.join(allowed)})"
-            return path + (name,), f"unknown key{suggestion}"
-    if best.validator == "required":
-        return path, f"missing required key: {best.message.split(' ')[0]}"
-    if best.validator == "type":
-        return path, f"expected {best.validator_value}, got {_json_type(best.instance)} ({_short(best.instance)})"
-    if best.validator == "enum":
-        return path, f"{_short(best.instance)} is not one of {', '.join(map(repr, best.validator_value))}"
-    if best.validator == "pattern" or best.validator == "oneOf":
-        if "duration" in json.dumps(best.schema) or "smhd" in json.dumps(best.schema):
-            return path, f"{_short(best.instance)} is not a duration such as '30s', '15m', '1h' or '29d'"
-        return path, f"{_short(best.instance)} does not have the expected form ({best.schema.get('pattern', '')})"
-    if best.validator == "const":
-        return path, f"must be {best.validator_value!r}"
-    return path, best.message
-
-
-def _resolve(value: Any, path: KeyPath, environ: Mapping[str, str], shown: str,
-             lines: Mapping[KeyPath, int], prefix: KeyPath, secrets: list[Secret]) -> Any:
+def _resolve(value: Any, path: KeyPath, environ: Mapping[str, str], problems: Problems, secrets: list[Secret]) -> Any:
     if isinstance(value, dict):
-        return {k: _resolve(v, path + (k,), environ, shown, lines, prefix, secrets) for k, v in value.items()}
+        return {k: _resolve(v, path + (k,), environ, problems, secrets) for k, v in value.items()}
     if isinstance(value, list):
-        return [_resolve(v, path + (i,), environ, shown, lines, prefix, secrets) for i, v in enumerate(value)]
+        return [_resolve(v, path + (i,), environ, problems, secrets) for i, v in enumerate(value)]
     if not isinstance(value, str):
         return value
-
-    def substitute(match: re.Match[str]) -> str:
-        if match.group(0) == "$$":
-            return "$"
-        name = match.group(1)
-        if name not in environ:
-            raise PolicyError(f"environment variable {name} is not set", path=shown,
-                              line=line_of(lines, prefix + path), key=_dotted(path))
-        return environ[name]
-
-    text = _VAR.sub(substitute, value)
+    text = _substitute(value, path, environ, problems)
     field_name = next((p for p in reversed(path) if isinstance(p, str)), "")
     if field_name in SECRET_FIELDS:
-        secret = Secret(text, label=_dotted(path))
+        secret = Secret(text, label=dotted(path))
         secrets.append(secret)
         return secret
     return text
 
 
-def _check_references(data: Mapping[str, Any], shown: str, lines: Mapping[KeyPath, int], prefix: KeyPath) -> None:
-    """Cross-references the schema cannot express: a client's provider must exist, and so on."""
-    providers = data.get("providers", {})
-    clients = data.get("clients", {})
-    users = data.get("users", {})
+def _substitute(value: str, path: KeyPath, environ: Mapping[str, str], problems: Problems) -> str:
+    """``${VAR}`` replaced by the variable, ``$$`` by ``$``; a malformed reference is an error, never sent as is.
 
-    def require(name: Any, known: Mapping[str, Any], what: str, path: KeyPath) -> None:
-        if name not in known:
-            hint = difflib.get_close_matches(str(name), list(known), n=1)
-            extra = f" (did you mean '{hint[0]}'?)" if hint else (f" (declared: {', '.join(known)})" if known else "")
-            raise PolicyError(f"no {what} named '{name}'{extra}", path=shown,
-                              line=line_of(lines, prefix + path), key=_dotted(path))
-
-    for name, provider in providers.items():
-        if provider.get("kind") == "jamf":
-            try:
-                lint_url(provider["url"])
-            except JamfUrlError as exc:
-                raise PolicyError(str(exc), path=shown, line=line_of(lines, prefix + ("providers", name, "url")),
-                                  key=f"providers.{name}.url") from None
-    for name, client in clients.items():
-        require(client["provider"], providers, "provider", ("clients", name, "provider"))
-    for name, user in users.items():
-        require(user["provider"], providers, "provider", ("users", name, "provider"))
-    for name, pset in data.get("privileges", {}).items():
-        require(pset["principal"], {**clients, **users}, "client or user", ("privileges", name, "principal"))
-    credentials = data.get("credentials", {})
-    for name, cred in credentials.items():
-        if "provider" in cred:
-            require(cred["provider"], providers, "provider", ("credentials", name, "provider"))
-        if "client" in cred:
-            require(cred["client"], clients, "client", ("credentials", name, "client"))
-            client_provider = clients[cred["client"]]["provider"]
-            if "provider" in cred and cred["provider"] != client_provider:
-                raise PolicyError(f"clients.{cred['client']} belongs to provider '{client_provider}', not "
-                                  f"'{cred['provider']}'", path=shown,
-                                  line=line_of(lines, prefix + ("credentials", name, "client")),
-                                  key=f"credentials.{name}.client")
-    for name, client in clients.items():
-        kind = providers[client["provider"]].get("kind")
-        for variable, rule in client.get("env", {}).items():
-            where: KeyPath = ("clients", name, "env", variable, "equals")
-            reference = rule.get("equals", "")
-            if reference.startswith("credentials."):
-                require(reference.removeprefix("credentials."), credentials, "credentials file", where)
-            elif reference == "issuer" and kind != "oidc":
-                raise PolicyError(f"provider '{client['provider']}' is not an oidc provider and has no issuer "
-                                  "(use provider_url)", path=shown, line=line_of(lines, prefix + where),
-                                  key=_dotted(where))
-        if "env_pointer" in client and not str(client.get("env_file", "")).endswith(".json"):
-            pointer: KeyPath = ("clients", name, "env_pointer")
-            raise PolicyError("env_pointer needs a .json env_file", path=shown, line=line_of(lines, prefix + pointer),
-                              key=_dotted(pointer))
-    for name, api in data.get("apis", {}).items():
-        if "provider" in api:
-            require(api["provider"], providers, "provider", ("apis", name, "provider"))
-        _check_api(name, api, require, providers, clients, users, shown, lines, prefix)
-
-
-# The implicit principal of every API that sends no credential (see _api.ANONYMOUS).
-_ANONYMOUS = "anonymous"
-_CREDENTIAL_KINDS = ("client", "user", "header", "bearer")
-
-
-def _check_api(name: str, api: Mapping[str, Any], require: Callable[..., None], providers: Mapping[str, Any],
-               clients: Mapping[str, Any], users: Mapping[str, Any], shown: str, lines: Mapping[KeyPath, int],
-               prefix: KeyPath) -> None:
-    """An API's principals, roles, rules and probes must refer to one another consistently."""
-    base: KeyPath = ("apis", name)
-
-    def error(message: str, path: KeyPath) -> PolicyError:
-        return PolicyError(message, path=shown, line=line_of(lines, prefix + path), key=_dotted(path))
-
-    roles = list(api.get("roles", []))
-    principals = api.get("principals", {})
-    for pname, principal in principals.items():
-        path = base + ("principals", pname)
-        if pname == _ANONYMOUS:
-            raise error("'anonymous' is reserved: it is the implicit principal that sends no credential", path)
-        kinds = [k for k in _CREDENTIAL_KINDS if k in principal]
-        if "user" in principal and "client" in principal:
-            kinds.remove("client")  # a user logs in through a client: one credential
-        if len(kinds) != 1:
-            raise error("a principal needs exactly one of client, user (with client), header (with value) or bearer"
-                        + (f", not {', '.join(kinds)}" if kinds else ""), path)
-        if "header" in principal and "value" not in principal:
-            raise error("an API key principal needs a value", path)
-        if "value" in principal and "header" not in principal:
-            raise error("value belongs to an API key principal (with header)", path + ("value",))
-        if "client" in principal:
-            require(principal["client"], clients, "client", path + ("client",))
-        if "user" in principal:
-            require(principal["user"], users, "user", path + ("user",))
-            _check_user_principal(api, principal, providers, clients, users, path, error)
-        if "role" in principal and principal["role"] not in roles:
-            raise error(f"role '{principal['role']}' is not one of the API's roles ({', '.join(roles) or 'none declared'})",
-                        path + ("role",))
-    known = [*principals, _ANONYMOUS]
-    for index, rule in enumerate(api.get("rules", [])):
-        path = base + ("rules", index)
-        if "min_role" in rule and rule["min_role"] not in roles:
-            raise error(f"min_role '{rule['min_role']}' is not one of the API's roles ({', '.join(roles) or 'none declared'})",
-                        path + ("min_role",))
-        for key in ("allow", "deny"):
-            for principal_name in rule.get(key, []):
-                if principal_name not in known:
-                    raise error(f"no principal named '{principal_name}' (declared: {', '.join(known)})", path + (key,))
-        both = set(rule.get("allow", [])) & set(rule.get("deny", []))
-        if both:
-            raise error(f"{', '.join(sorted(both))} both allowed and denied", path)
-    requests = [r["request"] for r in api.get("rules", [])]
-    duplicates = sorted({r for r in requests if requests.count(r) > 1})
-    if duplicates:
-        raise error(f"more than one rule for {duplicates[0]}", base + ("rules",))
-    for probe, source in api.get("probes", {}).items():
-        if "client" in source:
-            require(source["client"], clients, "client", base + ("probes", probe, "client"))
-
-
-
-def _check_user_principal(api: Mapping[str, Any], principal: Mapping[str, Any], providers: Mapping[str, Any],
-                          clients: Mapping[str, Any], users: Mapping[str, Any], path: KeyPath,
-                          error: Callable[[str, KeyPath], PolicyError]) -> None:
-    """A user principal logs its user in through its client's authorization-code flow at the API's provider.
-
-    ``user`` without ``client`` is refused rather than guessed: which client (redirect URI, scopes) the
-    login goes through decides what token the API sees.
+    The text inside a malformed ``${...}`` is not quoted back: in a secret field it may be the secret.
     """
-    user_name = principal["user"]
-    user = users[user_name]
-    if "client" not in principal:
-        raise error(f"a user principal needs client = NAME: the client whose authorization-code flow logs "
-                    f"users.{user_name} in", path)
-    if principal.get("revoked"):
-        raise error("revoked applies to API keys, bearer tokens and clients: a user principal is logged in, so "
-                    "there would be no credential to send", path + ("revoked",))
-    if "password" not in user:
-        raise error(f"users.{user_name} has no password, so it cannot log in (declare password, or plug in your "
-                    "own login step and still name the account's password)", path + ("user",))
-    api_provider = api.get("provider", user["provider"])
-    if user["provider"] != api_provider:
-        raise error(f"users.{user_name} belongs to provider '{user['provider']}', not the API's provider "
-                    f"'{api_provider}'", path + ("user",))
-    if providers[user["provider"]].get("kind", "oidc") != "oidc":
-        raise error(f"users.{user_name} belongs to provider '{user['provider']}', which is not an oidc provider: "
-                    "no authorization-code login", path + ("user",))
-    client_name = principal["client"]
-    client = clients[client_name]
-    if client["provider"] != user["provider"]:
-        raise error(f"clients.{client_name} belongs to provider '{client['provider']}', not '{user['provider']}' "
-                    f"(the provider of users.{user_name})", path + ("client",))
-    grants = client.get("grant_types") or ["authorization_code"]
-    if "authorization_code" not in grants or not client.get("redirect_uris"):
-        raise error(f"clients.{client_name} declares no authorization_code grant with redirect_uris, so "
-                    f"users.{user_name} cannot log in through it", path + ("client",))
+    out: list[str] = []
+    position = 0
+    for match in _VAR.finditer(value):
+        out.append(value[position:match.start()])
+        position = match.end()
+        if match.group(0) == "$$":
+            out.append("$")
+            continue
+        name = match.group("name")
+        if match.group("close") is None:
+            problems.add("'${' without its closing '}' (write $${ for a literal ${)", path)
+        elif not name:
+            problems.add("'${}' names no environment variable (write ${NAME}, or $${} for a literal ${})", path)
+        elif not _VAR_NAME.match(name):
+            problems.add("'${...}' holds no variable name (letters, digits and _, not starting with a digit)", path)
+        elif name not in environ:
+            problems.add(f"environment variable {name} is not set", path)
+        else:
+            out.append(environ[name])
+            continue
+        out.append(match.group(0))
+    out.append(value[position:])
+    return "".join(out)
 
 
-def _settings(raw: Mapping[str, Any], base: Path, shown: str, lines: Mapping[KeyPath, int], prefix: KeyPath) -> Settings:
-    merged = {**DEFAULT_SETTINGS, **raw}
-    try:
-        timeout = parse_duration(merged["timeout"])
-        skew = parse_duration(merged["max_clock_skew"])
-    except ValueError as exc:
-        raise PolicyError(str(exc), path=shown, line=line_of(lines, prefix + ("settings",)), key="settings") from None
+def _settings(raw: Any, base: Path, problems: Problems) -> Settings:
+    """The run-wide settings; a value the schema refused is replaced by its default (the run stops anyway)."""
+    given = raw if isinstance(raw, Mapping) else {}
+
+    def value(key: str, kind: type | tuple[type, ...]) -> Any:
+        candidate = given.get(key, DEFAULT_SETTINGS[key])
+        ok = isinstance(candidate, kind) and not isinstance(candidate, bool) and not problems.flagged(("settings", key))
+        return candidate if ok else DEFAULT_SETTINGS[key]
+
+    timeout = _seconds(value("timeout", (str, int, float)), DEFAULT_SETTINGS["timeout"])
     if timeout <= 0:
-        raise PolicyError("must be more than 0s", path=shown, line=line_of(lines, prefix + ("settings", "timeout")),
-                          key="settings.timeout")
+        problems.add("must be more than 0s", ("settings", "timeout"))
+        timeout = DEFAULT_SETTINGS["timeout"]
     ca_bundle = None
-    if merged["ca_bundle"]:
-        ca_bundle = (base / Path(merged["ca_bundle"]).expanduser()).resolve()
-        if not ca_bundle.is_file():
-            raise PolicyError(f"file not found: {ca_bundle}", path=shown,
-                              line=line_of(lines, prefix + ("settings", "ca_bundle")), key="settings.ca_bundle")
+    if value("ca_bundle", str):
+        ca_bundle = (base / Path(given["ca_bundle"]).expanduser()).resolve()
+        problem = ca_bundle_problem(ca_bundle)
+        if problem:
+            problems.add(problem, ("settings", "ca_bundle"))
+    checks: list[Path] = []
+    for index, folder in enumerate(value("checks", list)):
+        if not isinstance(folder, str) or problems.flagged(("settings", "checks", index)):
+            continue
+        resolved = (base / Path(folder).expanduser()).resolve()
+        if not resolved.is_dir():
+            problems.add(f"folder not found: {resolved}", ("settings", "checks", index))
+        checks.append(resolved)
     return Settings(
-        reports=Path(merged["reports"]),
+        reports=Path(value("reports", str)),
         timeout=timeout,
         ca_bundle=ca_bundle,
-        cert_min_days=int(merged["cert_min_days"]),
-        max_clock_skew=skew,
-        max_response_bytes=int(merged["max_response_bytes"]),
-        retries=int(merged["retries"]),
-        checks=tuple((base / c).resolve() for c in merged["checks"]),
+        cert_min_days=int(value("cert_min_days", int)),
+        max_clock_skew=_seconds(value("max_clock_skew", (str, int, float)), DEFAULT_SETTINGS["max_clock_skew"]),
+        max_response_bytes=int(value("max_response_bytes", int)),
+        retries=int(value("retries", int)),
+        checks=tuple(checks),
     )
+
+
+def _seconds(value: str | int | float, default: float) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError:
+        return default  # the schema reported it
+
+
+def ca_bundle_problem(path: Path) -> str | None:
+    """What is wrong with a ``ca_bundle`` (missing, unreadable, not PEM, no certificate), or None."""
+    if not path.is_file():
+        return f"file not found: {path}"
+    try:
+        text = read_text_capped(path, MAX_CA_BUNDLE_BYTES, ValueError)
+    except ValueError as exc:
+        return str(exc)
+    if _PEM_CERTIFICATE not in text:
+        return f"{path} holds no PEM certificate ({_PEM_CERTIFICATE}); give the CA certificates in PEM form"
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=text)
+    except (ssl.SSLError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or "unreadable"
+        return f"{path} is not a readable PEM certificate bundle ({reason}); give the CA certificates in PEM form"
+    return None
 
 
 def _display_path(path: Path) -> str:
@@ -447,28 +303,6 @@ def _display_path(path: Path) -> str:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
         return str(path)
-
-
-def _toml_error_line(message: str) -> int | None:
-    match = re.search(r"line (\d+)", message)
-    return int(match.group(1)) if match else None
-
-
-def _dotted(path: KeyPath) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _json_type(value: Any) -> str:
-    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "table"}.get(
-        type(value), type(value).__name__)
-
-
-def _short(value: Any) -> str:
-    text = repr(value) if not isinstance(value, (dict, list)) else json.dumps(value)[:60]
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _unique(paths: list[Path]) -> list[Path]:

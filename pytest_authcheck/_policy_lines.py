@@ -66,3 +66,11 @@ def line_of(lines: Mapping[KeyPath, int], path: KeyPath) -> int | None:
             return lines[path]
         path = path[:-1]
     return None
+
+
+def dotted(path: KeyPath) -> str:
+    """``clients.cli.redirect_uris[0]``: a key path as the policy's author would write it."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out

@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from ._errors import PolicyError
 
 # Modules of public fixtures, registered as plugins only for --authcheck runs (one per area of suites).
 # Everything is imported inside pytest_configure, so a run without --authcheck pays for nothing.
 FIXTURE_MODULES = ["pytest_authcheck._fixtures", "pytest_authcheck._jamf_fixtures",
                    "pytest_authcheck._credentials_fixtures", "pytest_authcheck._client_fixtures",
                    "pytest_authcheck._api_fixtures"]
+# Every problem of a broken policy is shown, one line each, up to this many (the rest are counted).
+MAX_POLICY_ERROR_LINES = 100
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -64,7 +70,7 @@ def pytest_configure(config: pytest.Config) -> None:
         path, is_pyproject = find_policy(Path(str(config.rootpath)), explicit)
         policy = load_policy(path, pyproject=is_pyproject)
     except PolicyError as exc:
-        raise pytest.UsageError(f"authcheck policy: {exc}") from None
+        raise pytest.UsageError(_policy_error_text(exc)) from None
     reports = config.getoption("authcheck_reports") or config.getini("authcheck_reports") or None
     reports_dir = Path(reports) if reports else policy.settings.reports
     if not reports_dir.is_absolute():
@@ -80,3 +86,14 @@ def pytest_configure(config: pytest.Config) -> None:
     for name in FIXTURE_MODULES:
         config.pluginmanager.register(importlib.import_module(name), f"authcheck-{name.rsplit('.', 1)[-1].strip('_')}")
     config.pluginmanager.register(AuthcheckSession(config, run), "authcheck-session")
+
+
+def _policy_error_text(exc: PolicyError) -> str:
+    """One line for one problem; a count, then one line per problem in file order, for several."""
+    lines = list(exc.lines)
+    if len(lines) == 1:
+        return f"authcheck policy: {lines[0]}"
+    shown = lines[:MAX_POLICY_ERROR_LINES]
+    more = len(lines) - len(shown)
+    return "\n".join([f"authcheck policy: {len(lines)} errors", *shown]
+                     + ([f"... and {more} more"] if more else []))

@@ -141,3 +141,12 @@ def run_authcheck(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) ->
         return AuthcheckRun(result=result, report=report, reports_dir=reports, not_applicable=not_applicable)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def dot_idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The django-oauth-toolkit OpenID Provider (tests/dot_idp/), started once per test session."""
+    from tests.dot_idp.world import DotWorld
+
+    with DotWorld(tmp_path_factory.mktemp("dot-idp")) as world:
+        yield world.start()

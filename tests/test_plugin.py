@@ -64,12 +64,15 @@ def test_with_the_option_the_fixtures_are_documented(pytester: pytest.Pytester) 
         assert name in out, name
 
 
-# ---- policy errors stop the run with one clear line -------------------------------------------------
+# ---- policy errors stop the run with one clear line (tests/test_policy_errors.py has the full corpus) --------
+SSO = '[providers.sso]\nkind = "oidc"\nissuer = "https://x"\n'
+
+
 @pytest.mark.parametrize(("policy", "expected"), [
     ('[providers.sso]\nkind = "oidc"\nisuer = "https://x"\n',
      "authcheck.toml:3: providers.sso.isuer: unknown key (did you mean 'issuer'?)"),
-    ('[settings]\ncert_min_days = "21"\n', "authcheck.toml:2: settings.cert_min_days: expected integer, got string"),
-    ('[settings]\ntimeout = "ten seconds"\n', "authcheck.toml:2: settings.timeout: 'ten seconds' is not a duration"),
+    ('[settings]\ncert_min_days = "21"\n' + SSO, "authcheck.toml:2: settings.cert_min_days: expected integer, got string"),
+    ('[settings]\ntimeout = "ten seconds"\n' + SSO, "authcheck.toml:2: settings.timeout: 'ten seconds' is not a duration"),
     ('[providers.sso]\nkind = "oidc"\nissuer = "https://x"\n\n[clients.d]\nprovider = "sso"\nclient_id = "d"\n'
      'client_secret = "${AUTHCHECK_TEST_UNSET_VARIABLE}"\n',
      "authcheck.toml:8: clients.d.client_secret: environment variable AUTHCHECK_TEST_UNSET_VARIABLE is not set"),
@@ -288,6 +291,8 @@ def test_the_wheel_ships_the_suites_and_schemas(tmp_path: Path) -> None:
     assert "pytest_authcheck/py.typed" in names
     assert "pytest_authcheck/data/jamf/privileges-11.12.json" in names
     assert "pytest_authcheck/data/jamf/endpoint-privileges-11.7.1.json" in names
+    for data in ("rfc9700", "asvs-5.0", "fapi2-security", "mapping"):
+        assert f"pytest_authcheck/data/frameworks/{data}.json" in names
     assert "pytest_authcheck/_jamf/api.py" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "authcheck = pytest_authcheck.plugin" in zipfile.ZipFile(wheel).read(entry_points).decode()

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import jwt
 import pytest
+import trustme
 from jwt.algorithms import RSAAlgorithm
 
 from pytest_authcheck._api import matrix_finding, refusal_problem
@@ -421,7 +422,9 @@ def test_readme_example_policy_loads_and_expands(tmp_path: Path, monkeypatch: py
     for name in set(re.findall(r"\$\{(\w+)\}", block)):
         monkeypatch.setenv(name, f"value-of-{name.lower()}")
     (tmp_path / "certs").mkdir()
-    (tmp_path / "certs" / "corp-ca.pem").write_text("placeholder")
+    trustme.CA().cert_pem.write_to_path(str(tmp_path / "certs" / "corp-ca.pem"))  # a ca_bundle must hold a certificate
+    for folder in re.findall(r'^checks = \["([^"]+)"\]', block, re.M):
+        (tmp_path / folder).mkdir()
     (tmp_path / "authcheck.toml").write_text(block)
     policy = load_policy(tmp_path / "authcheck.toml")
     ids = [cell_id(policy, c) for c in matrix_cells(policy)]
@@ -462,6 +465,7 @@ def test_html_matrix_escapes_and_highlights(tmp_path: Path) -> None:
 
 FAILING_LOGIN = '''
 import pytest
+import trustme
 
 class LoginRefused(Exception):
     pass
