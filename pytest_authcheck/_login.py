@@ -235,8 +235,10 @@ class FormLogin:
                 url, method, data, referer = target, "GET", None, referer
                 continue
             if response.status != 200:
+                hint = "; the ordinary authorization request itself is refused (see client-auth.public-client-known and " \
+                       "redirect-uri.registered-accepted)" if step == 1 and response.status < 500 else ""
                 return WalkEnd(None, response, f"the login stopped at step {step}: HTTP {response.status} from "
-                               f"{_short(url)}" + _error_hint(response), step)
+                               f"{_short(url)}" + _error_hint(response) + hint, step)
             forms = parse_forms(response.text[:262144])
             form = next((f for f in forms if f.has_password), None)
             if form is not None:

@@ -92,7 +92,8 @@ def _parse(client: str, response: Response) -> Token:
         error = body.get("error") if isinstance(body, dict) else None
         failure = EvaluationError(
             f"token request for clients.{client} answered HTTP {response.status}"
-            + (f" with error '{error}'" if error else "") + "; no token to evaluate")
+            + (f" with error '{str(error)[:100]}'" if error else "") + "; no token to evaluate"
+            + ("; see client-auth.secret-accepted and client-auth.auth-method" if error == "invalid_client" else ""))
         failure.exchange = response.exchange  # type: ignore[attr-defined]
         raise failure
     token = Token(

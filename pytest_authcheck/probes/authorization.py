@@ -17,13 +17,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import pytest
+
 from .._authz import pkce_pair, random_token
 from .._clients import PolicyClient
 from .._errors import AuthcheckError
 from .._http import HttpClient
 from .._login import LoginFlow, WalkEnd
 from .._net import is_loopback
-from ..observations import Kind, Observation, observe_authorization
+from ..observations import Kind, NotEvaluated, Observation, observe_authorization
 from ..observations.authorization import callback_parameters, points_at, read_page, same_target
 
 
@@ -140,9 +142,11 @@ class AuthorizationProbes:
                consent: bool = True) -> Observation:
         """Accepted or refused where the answers can tell; otherwise the non-decisive observation with its reason."""
         control = self.control(client)
-        if control.refused:
-            return Observation(Kind.UNREADABLE, f"the ordinary request of {client.target} is itself refused "
-                               f"({control.summary}), so no variation of it can be judged", control.exchange)
+        if control.refused or control.kind is Kind.THROTTLED:
+            raise NotEvaluated(f"the ordinary authorization request of {client.target} is itself "
+                               f"{'refused' if control.refused else 'throttled'} ({control.summary}), so no variation of "
+                               "it can be judged; see client-auth.public-client-known and redirect-uri.registered-accepted",
+                               exchange=control.exchange)
         first = self.pre_login(client, variation)
         if first.decisive or first.kind is not Kind.SENT_TO_LOGIN:
             return first
@@ -155,9 +159,9 @@ class AuthorizationProbes:
                                    signature=first.signature, trail=(check.exchange,) if check.exchange else ())
         signed_control = self.signed_in(client, ORDINARY)
         if signed_control is None:
-            return Observation(Kind.SENT_TO_LOGIN, f"{first.summary}: the provider judges it only after a sign-in, and "
-                               f"providers.{client.provider} declares no test_user to sign in with", first.exchange,
-                               first.status, signature=first.signature)
+            # the same as every other check that needs a login and has no account to sign in with
+            pytest.skip(f"needs a user's login: {variation.name} gets {first.summary}, as the ordinary request does, and "
+                        f"providers.{client.provider} declares no test_user and no authcheck_login fixture is plugged in")
         if not signed_control.accepted:
             return Observation(Kind.UNREADABLE, f"{first.summary}; signed in as the test user, even the ordinary "
                                f"request does not come back with a code ({signed_control.summary})",
