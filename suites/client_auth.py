@@ -15,7 +15,7 @@ from pytest_authcheck import check
 from pytest_authcheck._clients import SECRET_METHODS
 from pytest_authcheck.observations import Kind, NotEvaluated
 from pytest_authcheck.observations.authorization import points_at
-from pytest_authcheck.probes import Variation
+from pytest_authcheck.probes import ORDINARY, Variation
 from pytest_authcheck.probes.client_auth import (
     UNKNOWN_SUFFIX,
     accepted_as_public,
@@ -145,7 +145,7 @@ def test_removed_client_refused(oidc_client, client_metadata, token_probes, auth
         elif control.refused:
             observed["authorization endpoint"] = "unknown"
         else:
-            answer = authcheck_authz_probes.decide(oidc_client, Variation("its ordinary request"))
+            answer = authcheck_authz_probes.decide(oidc_client, ORDINARY)
             authcheck_record.attach(*answer.exchanges)
             if answer.accepted:
                 observed["authorization endpoint"] = "known"
@@ -191,7 +191,7 @@ def test_public_client_known(active_client, client_metadata, authcheck_authz_pro
     elif control.refused or (control.kind is Kind.SENT_TO_LOGIN and stranger.refused):
         observed, reason = "known", f"its ordinary request gets {control.summary}, unlike an unknown client_id"
     else:
-        signed = probes.decide(active_client, Variation("its ordinary request"))
+        signed = probes.decide(active_client, ORDINARY)
         authcheck_record.attach(*signed.exchanges)
         if signed.accepted:
             observed, reason = "known", signed.summary

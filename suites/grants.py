@@ -17,8 +17,10 @@ import pytest
 from pytest_authcheck import check
 from pytest_authcheck._clients import PolicyClient
 from pytest_authcheck._errors import EvaluationError
+from pytest_authcheck._expect import OneOf
+from pytest_authcheck._redact import Secret
 from pytest_authcheck.observations import Kind, NotEvaluated
-from pytest_authcheck.probes import Variation
+from pytest_authcheck.probes import ORDINARY, Variation
 from pytest_authcheck.probes.client_auth import BOGUS_CODE, harmless_form, secret_accepted
 
 UNKNOWN_GRANT = "urn:authcheck:not-a-grant"
@@ -124,15 +126,18 @@ def _login_grant(client: PolicyClient, grant: str, attempt: Any, expected: dict[
 
 
 @check("grants.undeclared-refused", title="Grant types the policy does not declare are refused",
-       severity="high", area="clients", refs=["RFC 6749 §5.2", "RFC 9700 §2.4", "RFC 9700 §2.1.2", "RFC 8693 §2"],
+       severity="high", area="clients", refs=["RFC 6749 §5.2", "RFC 9700 §2.4", "RFC 9700 §2.1.2", "RFC 8693 §2",
+                                             "RFC 8628 §3.1"],
        remediation="Restrict the client's grant_types at the provider to the ones the policy declares; disable the "
                    "password grant (RFC 9700 §2.4) and client_credentials for public clients.")
 def test_undeclared_grants_refused(active_client, client_provider, client_metadata, token_probes, authcheck_run,
-                                   authcheck_record):
+                                   authcheck_authz_probes, authcheck_code_flows, authcheck_record):
     unknown = token_probes.send(active_client, "an unknown grant type", {"grant_type": UNKNOWN_GRANT})
     authcheck_record.attach(unknown.response.exchange)
     observed: dict[str, str] = {}
     undecided: list[str] = []
+    context = _GrantContext(active_client, client_metadata, token_probes, authcheck_run, authcheck_authz_probes,
+                            authcheck_code_flows, authcheck_record)
     for grant, extra in UNDECLARED_GRANT_PROBES.items():
         if active_client.declares(grant):
             continue
@@ -140,18 +145,20 @@ def test_undeclared_grants_refused(active_client, client_provider, client_metada
         authcheck_record.attach(probe.response.exchange)
         verdict, why = _grant_answer(probe.observation, unknown.observation)
         if verdict is None:
-            verdict, why = _with_controls(active_client, grant, extra, probe.observation, token_probes, authcheck_run,
-                                          authcheck_record)
+            verdict, why = context.decide(grant, extra, probe.observation)
         if verdict is None:
             undecided.append(f"{grant}: {why}")
             continue
         observed[grant] = verdict
         if verdict == "accepted":
             authcheck_record.violation(f"{grant} ({why})")
+        elif verdict == "unobtainable":
+            authcheck_record.fact(f"{grant}: unobtainable", why)
     authcheck_record.fact("an unknown grant type gets", unknown.observation.describe())
     if not authcheck_record.violations and undecided:
         raise NotEvaluated("the answers cannot tell whether these grants are allowed: " + "; ".join(undecided))
-    authcheck_record.expect({g: "refused" for g in observed}, observed)
+    authcheck_record.expect({g: OneOf(("refused", "unobtainable"), "refused (or nothing to use it with)")
+                             for g in observed}, observed)
     authcheck_record.conclude(f"{active_client.label} may use grant(s) the policy does not declare: ")
 
 
@@ -165,33 +172,127 @@ def _grant_answer(answer, unknown) -> tuple[str | None, str]:
     return None, answer.why_not_evaluable()
 
 
-def _with_controls(client, grant, extra, answer, token_probes, authcheck_run, record) -> tuple[str | None, str]:
-    """An ambiguous answer: compare with a client that declares the grant, or try the test user's password."""
-    if grant == "password":
-        user = authcheck_run.policy.section("providers").get(client.provider, {}).get("test_user")
-        if user:
-            real = token_probes.send(client, "grant password as the test user",
-                                     {"grant_type": "password", "username": str(user["username"]),
-                                      "password": user["password"]})
-            record.attach(real.response.exchange)
-            if real.observation.accepted:
-                return "accepted", "a token was issued for the test user's own credentials"
-            if real.observation.refused:
-                return "refused", f"even the test user's own credentials get {real.observation.summary}"
-    for name, config in authcheck_run.policy.section("clients").items():
-        other = PolicyClient.from_policy(name, config)
-        if other.name == client.name or other.provider != client.provider or not other.active or not other.declares(grant):
-            continue
-        if other.auth_method != "none" and other.secret is None:
-            continue
-        control = token_probes.send(other, f"grant {grant}", {"grant_type": grant, **extra})
-        record.attach(control.response.exchange)
-        if control.observation.accepted or (control.observation.refused and not control.observation.same_as(answer)):
-            return "refused", f"{answer.summary} where {other.target}, which declares it, gets {control.observation.summary}"
-        if control.observation.refused:
-            return None, f"{answer.summary}, as {other.target}, which declares the grant, does: the made-up artefact " \
-                         "was judged before the grant"
-    return None, f"{answer.summary}: the made-up artefact was judged, not the grant"
+class _GrantContext:
+    """Second opinions on an ambiguous grant answer (made-up artefacts judged before the grant)."""
+
+    def __init__(self, client, metadata, token_probes, run, authz_probes, code_flows, record) -> None:
+        self.client, self.metadata, self.token_probes = client, metadata, token_probes
+        self.run, self.authz_probes, self.code_flows, self.record = run, authz_probes, code_flows, record
+
+    def decide(self, grant: str, extra: dict[str, str], answer) -> tuple[str | None, str]:
+        special = {"password": self._password, "urn:ietf:params:oauth:grant-type:device_code": self._device,
+                   "refresh_token": self._refresh, "authorization_code": self._code,
+                   "urn:ietf:params:oauth:grant-type:token-exchange": self._exchange}.get(grant)
+        first_why = ""
+        if special is not None:
+            verdict, first_why = special()
+            if verdict is not None:
+                return verdict, first_why
+        verdict, why = self._declaring_client(grant, extra, answer)
+        return verdict, (first_why if verdict is None and first_why else why)
+
+    def _password(self) -> tuple[str | None, str]:
+        user = self.run.policy.section("providers").get(self.client.provider, {}).get("test_user")
+        if not user:
+            return None, "made-up credentials were refused as credentials; providers.*.test_user would tell"
+        real = self.token_probes.send(self.client, "grant password as the test user",
+                                      {"grant_type": "password", "username": str(user["username"]),
+                                       "password": user["password"]})
+        self.record.attach(real.response.exchange)
+        if real.observation.accepted:
+            return "accepted", "a token was issued for the test user's own credentials"
+        if real.observation.refused:
+            return "refused", f"even the test user's own credentials get {real.observation.summary}"
+        return None, real.observation.why_not_evaluable()
+
+    def _device(self) -> tuple[str | None, str]:
+        # RFC 8628 §3.1: a device code comes from the device authorization endpoint; without one, none can be used
+        endpoint = self.metadata.get("device_authorization_endpoint")
+        if not isinstance(endpoint, str):
+            return "unobtainable", "the provider advertises no device_authorization_endpoint, so no device code exists"
+        form, auth = self.client.credentials({"scope": self.client.scope_request()} if self.client.scopes else {})
+        response = self.run.http.post(endpoint, data=form, auth=auth)
+        self.record.attach(response.exchange)
+        body = _json_object(response)
+        if response.status == 200 and isinstance(body.get("device_code"), str):
+            return "accepted", "the device authorization endpoint issued it a device code"
+        if 400 <= response.status < 500:
+            return "unobtainable", f"the device authorization endpoint refuses it (HTTP {response.status})"
+        return None, f"the device authorization endpoint answered HTTP {response.status}"
+
+    def _refresh(self) -> tuple[str | None, str]:
+        # a refresh token is only ever handed out by another grant; if none of the client's answers carry one
+        declared = self.token_probes.send(self.client, "declared", harmless_form(self.client)).observation
+        if declared.accepted and not isinstance(declared.details.get("body", {}).get("refresh_token"), str) \
+                and not self.client.uses_login:
+            return "unobtainable", "its own token responses carry no refresh token, and it has no login that could"
+        return None, ""
+
+    def _code(self) -> tuple[str | None, str]:
+        # a code comes only from the authorization endpoint: refused there (signed in if need be), none can be redeemed
+        control = self.authz_probes.control(self.client)
+        self.record.attach(*control.exchanges)
+        if not control.refused:
+            try:
+                control = self.authz_probes.decide(self.client, ORDINARY)
+            except (EvaluationError, pytest.skip.Exception):
+                return None, ""
+            self.record.attach(*control.exchanges)
+        if control.refused:
+            return "unobtainable", f"the authorization endpoint refuses it ({control.summary})"
+        return None, ""
+
+    def _exchange(self) -> tuple[str | None, str]:
+        # RFC 8693 with a real subject token (the client's own): an answer about the made-up one proved nothing
+        token = self._own_token()
+        if token is None:
+            return None, ""
+        probe = self.token_probes.send(self.client, "grant token-exchange with its own token", {
+            "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange", "subject_token": token,
+            "subject_token_type": "urn:ietf:params:oauth:token-type:access_token"})
+        self.record.attach(probe.response.exchange)
+        answer = probe.observation
+        if answer.accepted:
+            return "accepted", "a token was issued in exchange for its own access token"
+        if answer.refused:
+            # a complete RFC 8693 request with a real token of this provider: a refusal is about the exchange itself
+            return "refused", f"with its own access token as subject_token: {answer.summary}"
+        return None, f"with its own access token as subject_token: {answer.why_not_evaluable()}"
+
+    def _own_token(self) -> Any:
+        declared = self.token_probes.send(self.client, "declared", harmless_form(self.client))
+        if declared.observation.accepted:
+            return Secret(declared.observation.details["body"]["access_token"], label="subject_token")
+        if self.client.uses_login:
+            try:
+                return self.code_flows.tokens(self.client).token.access_token
+            except (EvaluationError, pytest.skip.Exception):
+                return None
+        return None
+
+    def _declaring_client(self, grant: str, extra: dict[str, str], answer) -> tuple[str | None, str]:
+        for name, config in self.run.policy.section("clients").items():
+            other = PolicyClient.from_policy(name, config)
+            if other.name == self.client.name or other.provider != self.client.provider or not other.active \
+                    or not other.declares(grant) or (other.auth_method != "none" and other.secret is None):
+                continue
+            control = self.token_probes.send(other, f"grant {grant}", {"grant_type": grant, **extra})
+            self.record.attach(control.response.exchange)
+            if control.observation.accepted or (control.observation.refused and not control.observation.same_as(answer)):
+                return "refused", f"{answer.summary} where {other.target}, which declares it, gets " \
+                                  f"{control.observation.summary}"
+            if control.observation.refused:
+                return None, f"{answer.summary}, as {other.target}, which declares the grant, does: the made-up " \
+                             "artefact was judged before the grant"
+        return None, f"{answer.summary}: the made-up artefact was judged, not the grant"
+
+
+def _json_object(response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except Exception:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 @check("grants.response-types", title="Implicit and hybrid response types are refused unless declared",

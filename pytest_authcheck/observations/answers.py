@@ -72,7 +72,7 @@ class Observation:
             wait = f" (Retry-After {self.retry_after:g}s)" if self.retry_after is not None else ""
             return f"the provider throttled the probe: {self.summary}{wait}; run again later or from another address"
         if self.kind is Kind.SENT_TO_LOGIN:
-            return f"the provider sent the request to its login page before judging it ({self.summary})"
+            return f"the provider has not judged the request yet ({self.summary})"
         return f"the answer cannot be read as accepted or refused: {self.summary}"
 
 

@@ -6,7 +6,7 @@ login, and signed in as the provider's test user where a pre-login answer cannot
 observations (``pytest_authcheck.observations``); the suites compare them.
 """
 
-from .authorization import AuthorizationProbes, Variation
+from .authorization import ORDINARY, AuthorizationProbes, Variation
 from .token import TokenProbe, TokenProbes
 
-__all__ = ["AuthorizationProbes", "TokenProbe", "TokenProbes", "Variation"]
+__all__ = ["ORDINARY", "AuthorizationProbes", "TokenProbe", "TokenProbes", "Variation"]
