@@ -20,8 +20,9 @@ from pytest_authcheck._errors import EvaluationError
 from pytest_authcheck._expect import OneOf
 from pytest_authcheck._redact import Secret
 from pytest_authcheck.observations import Kind, NotEvaluated
-from pytest_authcheck.probes import ORDINARY, Variation
+from pytest_authcheck.probes import ORDINARY
 from pytest_authcheck.probes.client_auth import BOGUS_CODE, harmless_form, secret_accepted
+from pytest_authcheck.probes.variations import response_type_variations
 
 UNKNOWN_GRANT = "urn:authcheck:not-a-grant"
 # Token-endpoint grants probed when the policy does not declare them, with a harmless request each.
@@ -36,7 +37,6 @@ UNDECLARED_GRANT_PROBES: dict[str, dict[str, str]] = {
     "urn:ietf:params:oauth:grant-type:jwt-bearer": {"assertion": "authcheck.not.a-jwt"},
 }
 GRANT_REFUSALS = ("unsupported_grant_type", "unauthorized_client", "invalid_client")
-FRONT_CHANNEL_RESPONSE_TYPES = ("token", "id_token token", "code id_token", "code token", "code id_token token", "id_token")
 
 
 @check("grants.declared-work", title="The grants the policy declares for a client work",
@@ -302,12 +302,7 @@ def _json_object(response) -> dict[str, Any]:
 def test_response_types(active_client, client_metadata, authcheck_authz_probes, authcheck_record):
     if not active_client.declares("authorization_code") or not active_client.redirect_uris:
         pytest.skip(f"{active_client.target} declares no authorization_code grant with redirect_uris")
-    variations = [Variation.of(f"response_type={t}", response_type=t) for t in FRONT_CHANNEL_RESPONSE_TYPES
-                  if t not in active_client.response_types]
-    if "token" not in active_client.response_types and "openid" in active_client.scopes:
-        # a plain OAuth implicit request: no openid, so no id_token rules apply to it
-        plain_scope = " ".join(s for s in active_client.scopes if s != "openid") or None
-        variations.append(Variation.of("response_type=token without openid", response_type="token", scope=plain_scope))
+    variations = response_type_variations(active_client)
     observed: dict[str, str] = {}
     undecided: list[str] = []
     for variation in variations:

@@ -68,8 +68,12 @@ def rfc6749_error_problems(response: Response, body: dict[str, Any] | None, *, b
                                                    f"a {type(body['error']).__name__}, not a string"))
     if basic and response.status != 401:
         problems.append(f"HTTP {response.status} where a failed HTTP Basic authentication must get 401")
-    if basic and response.status == 401 and not response.headers.get("www-authenticate"):
+    challenge = response.headers.get("www-authenticate", "")
+    if basic and response.status == 401 and not challenge:
         problems.append("401 without WWW-Authenticate although the client used HTTP Basic")
+    elif basic and response.status == 401 and not challenge.strip().lower().startswith("basic"):
+        problems.append(f"401 with a WWW-Authenticate {challenge.split(' ', 1)[0][:30]!r} challenge where the client "
+                        "used HTTP Basic (RFC 6749 §5.2: the scheme the client used)")
     return problems
 
 

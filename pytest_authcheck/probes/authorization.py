@@ -95,6 +95,10 @@ class AuthorizationProbes:
         endpoint: str = self._providers[client.provider].endpoint("authorization_endpoint")
         return endpoint + ("&" if "?" in endpoint else "?") + urllib.parse.urlencode(params)
 
+    def state_of(self, client: PolicyClient) -> str:
+        """The state every probe of ``client`` sends (one per client per run)."""
+        return self._fixed(client).state
+
     def control(self, client: PolicyClient) -> Observation:
         """The ordinary request's answer before a login."""
         return self.pre_login(client, ORDINARY)
