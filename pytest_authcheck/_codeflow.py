@@ -29,6 +29,14 @@ from ._tokens import Token, _parse
 _DEFAULT: Any = object()
 
 
+class AuthorizationRefused(EvaluationError):
+    """The authorization request came back to the client with an error (RFC 6749 §4.1.2.1)."""
+
+    def __init__(self, message: str, *, error: str) -> None:
+        super().__init__(message)
+        self.error = error
+
+
 @dataclass
 class Authorization:
     """A finished authorization request: the code and what is needed to redeem it."""
@@ -98,6 +106,9 @@ class CodeFlows:
         params = {"response_type": "code", "client_id": client.client_id, "redirect_uri": redirect_uri,
                   "scope": scope, "state": state, "nonce": nonce, "code_challenge": challenge,
                   "code_challenge_method": "S256", **extra}
+        if not scope:
+            # a plain OAuth request that omits scope (RFC 6749 §3.3); without openid a nonce has no place either
+            del params["scope"], params["nonce"]
         if "offline_access" in scope.split():
             params.setdefault("prompt", "consent")  # OIDC Core §11: offline_access needs consent
         url = endpoint + ("&" if "?" in endpoint else "?") + urllib.parse.urlencode(params)
@@ -111,8 +122,10 @@ class CodeFlows:
             raise
         answer = callback_parameters(callback_url)
         if answer.get("error"):
-            raise EvaluationError(f"the login for {client.target} came back with error '{answer['error'][:100]}'"
-                                  + (f": {answer.get('error_description', '')[:200]}" if answer.get("error_description") else ""))
+            raise AuthorizationRefused(
+                f"the login for {client.target} came back with error '{answer['error'][:100]}'"
+                + (f": {answer.get('error_description', '')[:200]}" if answer.get("error_description") else ""),
+                error=answer["error"][:100])
         if not answer.get("code"):
             raise EvaluationError(f"the login for {client.target} came back without a code")
         problems = []

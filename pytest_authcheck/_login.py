@@ -251,9 +251,9 @@ class FormLogin:
             else:
                 form = next((f for f in forms if f.method == "POST"), None)
                 if form is None:
+                    what = "an error page, or a JavaScript login" if session.logins else "a JavaScript login"
                     return WalkEnd(None, response, f"the login stopped at step {step}: {_short(url)} shows no form to "
-                                   "submit (a JavaScript login? plug in your own login step with the authcheck_login "
-                                   "fixture)", step)
+                                   f"submit ({what}? plug in your own login step with the authcheck_login fixture)", step)
                 if not consent:
                     return WalkEnd(None, response, f"the provider asks for consent at {_short(url)}", step)
             values = self._fill(form)

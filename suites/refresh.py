@@ -20,6 +20,7 @@ from pytest_authcheck._jwt import decode_unverified
 from pytest_authcheck._redact import Secret
 from pytest_authcheck._tokens import _parse
 from pytest_authcheck.observations import NotEvaluated, observe_token
+from pytest_authcheck.probes.token_state import DEAD, WORKS, token_state
 
 
 def _needs_refresh(client) -> None:
@@ -59,6 +60,46 @@ def test_refresh_rotation(active_client, client_metadata, token_request, authche
     authcheck_record.expect({"refresh": "new refresh token", "replay of the old refresh token": "refused"},
                             {"refresh": rotated, "replay of the old refresh token": replay})
     authcheck_record.conclude(f"refresh tokens of {active_client.label} are not rotated: ")
+
+
+@check("refresh.reuse-revokes-family", title="Replaying a rotated refresh token revokes the whole token family",
+       severity="high", area="clients", refs=["RFC 9700 §4.14.2", "RFC 6819 §5.2.2.3"],
+       remediation="Turn on refresh token reuse detection: when an already-rotated refresh token comes back, revoke "
+                   "the active refresh token of that grant too, so a thief and the client cannot both keep going.")
+def test_refresh_reuse_revokes_family(active_client, client_metadata, token_request, authcheck_run,
+                                      authcheck_code_flows, authcheck_record):
+    _needs_refresh(active_client)
+    if active_client.refresh_token_rotation is not True:
+        pytest.skip(f"{active_client.target} does not declare refresh_token_rotation = true")
+    tokens = authcheck_code_flows.fresh_tokens(active_client)
+    authcheck_record.attach(*tokens.exchanges)
+    used = tokens.token.refresh_token
+    if used is None:
+        raise NotEvaluated(f"no refresh token was issued to {active_client.label}; see refresh.rotation")
+    refreshed = observe_token(token_request({"grant_type": "refresh_token", "refresh_token": used}))
+    if not refreshed.accepted:
+        raise NotEvaluated(f"the refresh itself does not work ({refreshed.describe()}); see grants.declared-work",
+                           exchange=refreshed.exchange)
+    current = refreshed.details["body"].get("refresh_token")
+    if not isinstance(current, str) or current == used.reveal():
+        pytest.skip(f"refresh tokens of {active_client.target} are not rotated, so there is no family to revoke; "
+                    "see refresh.rotation")
+    replay = observe_token(token_request({"grant_type": "refresh_token", "refresh_token": used}))
+    if replay.accepted:
+        authcheck_record.violation("the already-rotated refresh token still refreshes")
+    elif not replay.refused:
+        raise NotEvaluated(f"the replay: {replay.why_not_evaluable()}", exchange=replay.exchange)
+    after = token_state(authcheck_run.http, active_client, client_metadata, Secret(current, label="refresh_token"),
+                        refresh=True, send_refresh=token_request)
+    authcheck_record.attach(*after.exchanges)
+    if after.state is None:
+        raise NotEvaluated("nothing shows whether the current refresh token still works after the replay")
+    if after.state == WORKS:
+        authcheck_record.violation(f"the current refresh token still works after the rotated one was replayed "
+                                   f"({', '.join(k for k, v in after.seen.items() if v == WORKS)})")
+    authcheck_record.expect({"replay of the rotated refresh token": "refused", "current refresh token": DEAD},
+                            {"replay of the rotated refresh token": replay, "current refresh token": after.state})
+    authcheck_record.conclude(f"refresh token reuse by {active_client.label} goes unnoticed: ")
 
 
 @check("revocation.revoked-inactive", title="A revoked token is reported inactive and can no longer be used",

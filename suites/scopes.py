@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from pytest_authcheck import check
+from pytest_authcheck._codeflow import AuthorizationRefused
 from pytest_authcheck._errors import EvaluationError
 from pytest_authcheck._expect import OneOf, Satisfies
 from pytest_authcheck._tokens import _parse
@@ -42,6 +43,8 @@ def granted(token, requested: str | None) -> tuple[set[str] | None, str]:
         return set(claim.split()), "the scope claim of the access token"
     if requested is not None:
         return set(requested.split()), "the request (RFC 6749 §5.1: no scope member means as requested)"
+    if token.claims is not None:
+        return set(), "the access token, a JWT without a scope claim (RFC 9068 §2.2.3)"
     return None, "no scope member, no scope claim and no scope requested"
 
 
@@ -106,6 +109,50 @@ def test_out_of_policy_refused(active_client, client_metadata, token_probes, aut
     authcheck_record.expect({s: OneOf(("refused", "dropped"), "refused or dropped") for s in observed}, observed)
     authcheck_record.conclude(f"{active_client.label} was granted scope(s) outside the policy "
                               f"(policy: {' '.join(active_client.scopes) or 'none'}): ")
+
+
+@check("scopes.omitted-scope-bounded", title="A request without scope gets no more than the client's declared scopes",
+       severity="high", area="clients", refs=["RFC 6749 §3.3", "RFC 9700 §2.3"],
+       remediation="Give the client a default scope within what the policy declares (or refuse requests without "
+                   "scope with invalid_scope): a client that omits scope must not receive every scope the provider "
+                   "knows.")
+def test_omitted_scope_bounded(active_client, client_metadata, token_probes, authcheck_code_flows, authcheck_record):
+    allowed = allowed_scopes(active_client)
+    bound = Satisfies(lambda v: v == "refused" or (isinstance(v, list) and set(v) <= allowed),
+                      f"refused, or within {' '.join(sorted(allowed))}")
+    if active_client.declares("client_credentials") and active_client.secret is not None:
+        probe = token_probes.send(active_client, "no scope", {"grant_type": "client_credentials"})
+        authcheck_record.attach(probe.response.exchange)
+        answer = probe.observation
+        if answer.refused:
+            authcheck_record.expect(bound, "refused")
+            return
+        if not answer.accepted:
+            raise NotEvaluated(f"a client-credentials request without scope: {answer.why_not_evaluable()}")
+        token = _parse(active_client.name, probe.response)
+    elif active_client.uses_login:
+        # never consented to: what a request without scope grants is exactly what is unknown here
+        try:
+            tokens = authcheck_code_flows.fresh_tokens(active_client, scope="", consent=False)
+        except AuthorizationRefused as refused:
+            authcheck_record.fact("a login without scope", str(refused))
+            authcheck_record.expect(bound, "refused")
+            return
+        except EvaluationError as exc:
+            raise NotEvaluated(f"a login without scope did not end with tokens: {exc}") from None
+        authcheck_record.attach(*tokens.exchanges)
+        token = tokens.token
+    else:
+        pytest.skip(f"{active_client.target} declares neither client_credentials nor authorization_code with redirect_uris")
+    scopes, where = granted(token, None)
+    if scopes is None:
+        raise NotEvaluated(f"the token for a request without scope says nothing about its scope ({where})")
+    authcheck_record.fact("granted scope read from", where)
+    authcheck_record.expect(bound, sorted(scopes))
+    beyond = sorted(scopes - allowed)
+    if beyond:
+        authcheck_record.fail(f"a request of {active_client.label} without scope was granted {' '.join(beyond)}, beyond "
+                              f"the policy's scopes (read from {where})")
 
 
 @check("scopes.granted-within-policy", title="The granted scope, in the response and the JWT, is within the policy",

@@ -1,0 +1,55 @@
+"""Authorization codes: one use only, and a replay takes back what the first use gave (RFC 6749 §4.1.2)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_authcheck import check
+from pytest_authcheck._redact import Secret
+from pytest_authcheck.observations import NotEvaluated, observe_token
+from pytest_authcheck.probes.token_state import DEAD, WORKS, token_state
+
+
+@check("code.replay-refused", title="A replayed authorization code is refused, and the tokens it gave are revoked",
+       severity="high", area="clients", refs=["RFC 6749 §4.1.2", "RFC 6749 §10.5", "RFC 9700 §4.2.4"],
+       remediation="Make authorization codes single-use: refuse a second redemption with invalid_grant and revoke "
+                   "every token issued from the code (RFC 6749 §4.1.2), so a stolen code that races the client "
+                   "cannot keep what it got.")
+def test_code_replay_refused(active_client, client_metadata, token_request, authcheck_run, authcheck_code_flows,
+                             authcheck_record):
+    if not active_client.uses_login:
+        pytest.skip(f"{active_client.target} declares no authorization_code grant with redirect_uris")
+    authorization = authcheck_code_flows.authorize(active_client)
+    authcheck_record.attach(*authorization.exchanges)
+    first = authcheck_code_flows.redeem(authorization)
+    authcheck_record.attach(first.exchange)
+    answer = observe_token(first)
+    if not answer.accepted:
+        raise NotEvaluated(f"the first redemption of a fresh code does not work ({answer.describe()}); see "
+                           "grants.declared-work", exchange=first.exchange)
+    body = answer.details["body"]
+    replay = observe_token(authcheck_code_flows.redeem(authorization))
+    authcheck_record.attach(replay.exchange)
+    expected: dict[str, str] = {"second redemption": "refused"}
+    observed: dict[str, object] = {"second redemption": replay}
+    if replay.accepted:
+        authcheck_record.violation("a second redemption of the same code issued tokens again")
+    elif not replay.refused:
+        raise NotEvaluated(f"the second redemption: {replay.why_not_evaluable()}", exchange=replay.exchange)
+    # RFC 6749 §4.1.2: the tokens of the first redemption SHOULD be revoked once the code is replayed
+    for kind, member in (("access token", "access_token"), ("refresh token", "refresh_token")):
+        if not isinstance(body.get(member), str):
+            continue
+        state = token_state(authcheck_run.http, active_client, client_metadata, Secret(body[member], label=member),
+                            refresh=member == "refresh_token", send_refresh=token_request)
+        authcheck_record.attach(*state.exchanges)
+        if state.state is None:
+            authcheck_record.fact(f"{kind} of the first redemption", "the provider shows no way to tell if it still works")
+            continue
+        expected[f"{kind} of the first redemption"] = DEAD
+        observed[f"{kind} of the first redemption"] = state.state
+        if state.state == WORKS:
+            authcheck_record.violation(f"the {kind} of the first redemption still works after the replay "
+                                       f"({', '.join(k for k, v in state.seen.items() if v == WORKS)})")
+    authcheck_record.expect(expected, observed)
+    authcheck_record.conclude(f"authorization codes of {active_client.label}: ")
