@@ -168,6 +168,10 @@ def parse_forms(html: str) -> list[Form]:
     return parser.forms
 
 
+class ConsentWithheld(EvaluationError):
+    """The provider asked for consent to a request that goes beyond the policy; a login step never gives it."""
+
+
 @dataclass
 class WalkEnd:
     """Where a walk through the provider's pages stopped: a redirect away from them (never requested), or a page."""
@@ -176,6 +180,7 @@ class WalkEnd:
     response: Response | None
     reason: str
     step: int
+    consent_asked: bool = False
 
 
 class Session:
@@ -212,6 +217,8 @@ class FormLogin:
             host = (urllib.parse.urlsplit(end.url).hostname or "").lower()
             raise EvaluationError(f"the login left the provider's hosts at step {end.step} ({host}); add the host to "
                                   "allowed_hosts or plug in your own login step (authcheck_login)")
+        if end.consent_asked:
+            raise ConsentWithheld(end.reason)
         raise EvaluationError(end.reason)
 
     def walk(self, url: str, *, provider_hosts: set[str], is_end: Callable[[str], bool], consent: bool = True,
@@ -255,7 +262,8 @@ class FormLogin:
                     return WalkEnd(None, response, f"the login stopped at step {step}: {_short(url)} shows no form to "
                                    f"submit ({what}? plug in your own login step with the authcheck_login fixture)", step)
                 if not consent:
-                    return WalkEnd(None, response, f"the provider asks for consent at {_short(url)}", step)
+                    return WalkEnd(None, response, f"the provider asks for consent at {_short(url)}", step,
+                                   consent_asked=True)
             values = self._fill(form)
             referer = url
             url = urllib.parse.urljoin(url, form.action or url)

@@ -14,7 +14,7 @@ import pytest
 from pytest_authcheck import check
 from pytest_authcheck._net import is_loopback
 from pytest_authcheck.observations import NotEvaluated
-from pytest_authcheck.observations.authorization import points_at
+from pytest_authcheck.observations.authorization import callback_parameters, points_at
 from pytest_authcheck.probes import Variation
 
 UNREGISTERED_URI = "https://authcheck-unregistered.invalid/callback"
@@ -185,3 +185,54 @@ def test_loopback_any_port(active_client, client_metadata, authcheck_authz_probe
     authcheck_record.expect({u: "accepted" for u in observed}, observed)
     authcheck_record.conclude(f"port changed during callback: the provider refuses {active_client.label}'s loopback "
                               "redirect URI on another port: ")
+
+
+# A state that carries parameters of its own: echoed unencoded, they become parameters of the redirect.
+INJECTED_STATE = "authcheck&code=authcheck-injected-code&iss=https://authcheck-injected.invalid"
+INJECTED = {"code": "authcheck-injected-code", "iss": "https://authcheck-injected.invalid"}
+
+
+@check("redirect.params-not-injectable", title="Values echoed into a redirect cannot inject parameters",
+       severity="high", area="clients", refs=["RFC 6749 §4.1.2", "RFC 6749 §4.1.2.1", "RFC 3986 §3.4", "RFC 9207 §2"],
+       remediation="Build redirects to the client with a URL encoder (every echoed value, state first, percent-"
+                   "encoded): a state copied in raw lets whoever crafts the link add a code or an iss of their choice.")
+def test_params_not_injectable(active_client, client_metadata, authcheck_authz_probes, authcheck_record):
+    if not active_client.declares("authorization_code") or not active_client.redirect_uris:
+        pytest.skip(f"{active_client.target} declares no authorization_code grant with redirect_uris")
+    probes = authcheck_authz_probes
+    # an error redirect needs no login; where the provider judges after the login, a success redirect signed in
+    attempts = [Variation.of("state with parameters, unknown response_type", state=INJECTED_STATE,
+                             response_type="authcheck_unknown"),
+                Variation.of("state with parameters", state=INJECTED_STATE)]
+    landing = None
+    reasons = []
+    for variation in attempts:
+        answer = probes.pre_login(active_client, variation)
+        if not (answer.location and answer.decisive):
+            try:
+                answer = probes.decide(active_client, variation)
+            except pytest.skip.Exception as skipped:
+                reasons.append(f"{variation.name}: {skipped.msg}")
+                continue
+        authcheck_record.attach(*answer.exchanges)
+        if answer.location and points_at(answer.location, active_client.redirect_uris[0]):
+            landing = answer
+            break
+        reasons.append(f"{variation.name}: {answer.summary}")
+    if landing is None:
+        raise NotEvaluated("no redirect back to the client was seen to look at: " + "; ".join(reasons))
+    params = callback_parameters(landing.location or "")
+    parts = urllib.parse.urlsplit(landing.location or "")
+    pairs = urllib.parse.parse_qsl(parts.query, keep_blank_values=True) + \
+        urllib.parse.parse_qsl(parts.fragment, keep_blank_values=True)
+    injected = sorted({name for name, value in pairs if INJECTED.get(name) == value})
+    observed = {"injected parameters": injected or "none", "state": "unchanged" if params.get("state") == INJECTED_STATE
+                else "altered"}
+    authcheck_record.fact("redirect", landing.summary)
+    authcheck_record.expect({"injected parameters": "none", "state": "unchanged"}, observed)
+    if injected:
+        authcheck_record.fail(f"the provider copies state into its redirect to {active_client.label} unencoded: the "
+                              f"state's {' and '.join(injected)} became parameters of the redirect ({landing.summary})")
+    if observed["state"] != "unchanged":
+        authcheck_record.fail(f"the state of {active_client.label}'s request does not come back unchanged "
+                              f"({landing.summary})")

@@ -68,7 +68,7 @@ BROKEN = (cc("stale-secret", "ci-deployer", access_token_max="15m").replace("${D
           + native("cli-no-rotation", "cli-no-rotation") + native("ghost-cli", "unregistered-cli")
           + native("cli-long-refresh", "cli-long-refresh", refresh_token_max="30d")
           + native("cli-pkce-plain", "cli-pkce-plain") + native("cli-verifier-ignored", "cli-verifier-ignored")
-          + web("portal-open-redirect", "web-portal-open-redirect"))
+          + web("portal-open-redirect", "web-portal-open-redirect") + native("cli-state-raw", "cli-state-raw"))
 
 
 def matrix_policy(idp, *, clients: str = CONTROLS + BROKEN, test_user: bool = True) -> str:
@@ -100,7 +100,8 @@ CLIENT_CHECKS = {
     "redirect-uri.loopback-any-port", "pkce.required", "pkce.plain-refused", "pkce.verifier-enforced",
     "scopes.out-of-policy-refused", "scopes.granted-within-policy", "scopes.openid-id-token",
     "lifetimes.access-token", "lifetimes.id-token", "lifetimes.refresh-token", "refresh.rotation",
-    "revocation.revoked-inactive",
+    "revocation.revoked-inactive", "code.replay-refused", "refresh.reuse-revokes-family", "scopes.omitted-scope-bounded",
+    "redirect.params-not-injectable", "errors.rfc6749-format",
     "revocation.refused-by-api",  # skips here (no [apis.*]); control and broken API in test_revocation_api.py
 }
 
@@ -160,6 +161,9 @@ EXPECTED_FAILURES = {
                                      r"https://authcheck-unregistered\.invalid/callback for clients\.portal-open-redirect "
                                      r"\(web-portal-open-redirect\) \(error redirect to the redirect URI "
                                      r"\(invalid_request\)\): an open redirector that leaks codes and errors$"),
+    "clients.cli-state-raw": ("redirect.params-not-injectable",
+                              r"^the provider copies state into its redirect to clients\.cli-state-raw \(cli-state-raw\) "
+                              r"unencoded: the state's code and iss became parameters of the redirect"),
     "clients.portal-norevoke": ("revocation.revoked-inactive",
                                 r"revoked through RFC 7009 still work: the revoked refresh token still works "
                                 r"\(introspection, refresh with it\)"),
@@ -169,12 +173,14 @@ CONTROL_TARGETS = {"clients.deployer", "clients.cli", "clients.portal", "clients
 CONTROL_PASSES = {
     "clients.deployer": {"client-auth.secret-accepted", "client-auth.wrong-secret-refused", "client-auth.auth-method",
                          "client-auth.unknown-client-refused", "grants.declared-work", "grants.undeclared-refused",
-                         "scopes.out-of-policy-refused", "scopes.granted-within-policy", "lifetimes.access-token"},
+                         "scopes.out-of-policy-refused", "scopes.granted-within-policy", "lifetimes.access-token",
+                         "scopes.omitted-scope-bounded", "errors.rfc6749-format"},
     "clients.cli": {"client-auth.public-client-known", "client-auth.auth-method", "redirect-uri.registered-accepted",
                     "redirect-uri.unregistered-refused", "redirect-uri.exact-match", "redirect-uri.loopback-any-port",
                     "pkce.required", "pkce.plain-refused", "pkce.verifier-enforced", "grants.response-types",
                     "scopes.openid-id-token", "lifetimes.access-token", "lifetimes.id-token", "refresh.rotation",
-                    "revocation.revoked-inactive", "scopes.granted-within-policy", "lifetimes.refresh-token"},
+                    "revocation.revoked-inactive", "scopes.granted-within-policy", "lifetimes.refresh-token",
+                    "code.replay-refused", "refresh.reuse-revokes-family", "redirect.params-not-injectable"},
     "clients.portal": {"client-auth.secret-accepted", "redirect-uri.exact-match", "grants.undeclared-refused",
                        "scopes.out-of-policy-refused"},
     "clients.portal-rt": {"revocation.revoked-inactive"},

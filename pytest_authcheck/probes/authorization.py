@@ -227,7 +227,7 @@ def _judge_end(end: WalkEnd, probed: str, client: PolicyClient) -> Observation:
     if page["password"]:
         return Observation(Kind.SENT_TO_LOGIN, "signed in, the provider still shows its login form", response.exchange,
                            response.status, trail=exchanges[:-1])
-    if "asks for consent" in end.reason:
+    if end.consent_asked:
         return Observation(Kind.SENT_TO_LOGIN, "signed in, the provider asks the user to consent; authcheck never "
                            "consents beyond the policy's scopes", response.exchange, response.status)
     if response.status >= 500:

@@ -153,6 +153,7 @@ const CLIENT_DEFECTS = new Set([
   'pkce-plain-accepted', // code_challenge_method=plain is accepted (rewritten to its S256 equivalent)
   'verifier-not-enforced', // the token endpoint redeems the client's codes whatever code_verifier it gets
   'open-redirect', // an unregistered redirect_uri gets a 302 to it with an error instead of an error page
+  'state-raw', // state is copied into redirects to the client unencoded, so '&name=value' in it becomes a parameter
 ]);
 
 function defects(client) {
@@ -304,6 +305,7 @@ provider.use(async (ctx, next) => {
       return;
     }
     await next();
+    if (ctx.method === 'GET' && ctx.path === '/auth' && typeof ctx.query.state === 'string') await rawState(ctx);
     if (ctx.method === 'POST' && ctx.path === '/token' && ctx.status === 200 && ctx.body?.expires_in
         && defects(ctx.oidc?.client).includes('understated-expires-in')) {
       ctx.body = { ...ctx.body, expires_in: Math.min(ctx.body.expires_in, 3600) };
@@ -369,6 +371,17 @@ async function authorizationDefect(ctx) {
     return true;
   }
   return false;
+}
+
+// state-raw: the redirect to the client carries state exactly as it arrived, decoded and unescaped (a provider
+// that builds its redirect by string concatenation).
+async function rawState(ctx) {
+  const location = ctx.response.get('Location');
+  if (!location) return;
+  const client = await provider.Client.find(String(ctx.query.client_id)).catch(() => undefined);
+  if (!defects(client).includes('state-raw')) return;
+  const encoded = new URLSearchParams({ state: ctx.query.state }).toString();
+  ctx.set('Location', location.replace(encoded, `state=${ctx.query.state}`));
 }
 
 // verifier-not-enforced: the code of such a client is redeemed as if it had been issued without PKCE and

@@ -214,6 +214,7 @@ def client_matrix_clients() -> list[dict]:
         _variant_of("enclii-cli", "cli-pkce-plain", authcheck_defects=["pkce-plain-accepted"]),
         _variant_of("enclii-cli", "cli-verifier-ignored", authcheck_defects=["verifier-not-enforced"]),
         _variant_of("web-portal", "web-portal-open-redirect", authcheck_defects=["open-redirect"]),
+        _variant_of("enclii-cli", "cli-state-raw", authcheck_defects=["state-raw"]),
     ]
 
 
