@@ -159,6 +159,8 @@ def test_revoked_inactive(active_client, client_provider, client_metadata, token
             reason = f"the revocation endpoint refused to revoke it ({revoked.summary})"
             if revoked.error == "unsupported_token_type":
                 reason += ": RFC 7009 §2.2.1 lets a provider decline a token type"
+            elif revoked.error == "invalid_client":
+                reason += "; see " + ("revocation.public-client" if active_client.public else "client-auth.secret-accepted")
             authcheck_record.fact(f"revocation of the {kind}", reason)
             undecided.append(f"{kind}: {reason}")
             continue
@@ -192,6 +194,41 @@ def test_revoked_inactive(active_client, client_provider, client_metadata, token
         authcheck_record.fact("not evaluated", item)
     authcheck_record.expect(expected, observed)
     authcheck_record.conclude(f"tokens of {active_client.label} revoked through RFC 7009 still work: ")
+
+
+@check("revocation.public-client", title="A public client can revoke its own tokens",
+       severity="medium", area="clients", refs=["RFC 7009 §2", "RFC 7009 §2.1", "RFC 8252 §8.6"],
+       remediation="Let public clients call the revocation endpoint with their client_id (RFC 7009 §2.1): a native app "
+                   "that logs out must be able to revoke its refresh token, since it has no secret to authenticate "
+                   "with.")
+def test_public_client_revocation(active_client, client_provider, client_metadata, authcheck_run, authcheck_code_flows,
+                                  authcheck_record):
+    if not active_client.public or not active_client.uses_login:
+        pytest.skip(f"{active_client.target} is not a public client with a login")
+    revocation = client_metadata.get("revocation_endpoint")
+    if not isinstance(revocation, str):
+        pytest.skip(f"providers.{client_provider.name} advertises no revocation_endpoint")
+    tokens = authcheck_code_flows.fresh_tokens(active_client)
+    authcheck_record.attach(*tokens.exchanges)
+    token, hint = (tokens.token.refresh_token, "refresh_token") if tokens.token.refresh_token is not None \
+        else (tokens.token.access_token, "access_token")
+    form, auth = active_client.credentials({"token": token, "token_type_hint": hint})
+    response = authcheck_run.http.post(revocation, data=form, auth=auth)
+    authcheck_record.attach(response.exchange)
+    answer = observe_token(response)
+    if response.status == 200:
+        observed = "revoked"
+    elif answer.refused and answer.error == "unsupported_token_type" and hint == "access_token":
+        raise NotEvaluated("the provider does not revoke access tokens (unsupported_token_type, allowed by RFC 7009 "
+                           "§2.2.1) and issued no refresh token to try instead", exchange=response.exchange)
+    elif answer.refused:
+        observed = f"refused ({answer.error or answer.summary})"
+    else:
+        raise NotEvaluated(f"the revocation answer: {answer.why_not_evaluable()}", exchange=response.exchange)
+    authcheck_record.expect({f"its own {hint}": "revoked"}, {f"its own {hint}": observed})
+    if observed != "revoked":
+        authcheck_record.fail(f"{active_client.label} cannot revoke its own {hint}: the revocation endpoint answers "
+                              f"{answer.summary}")
 
 
 def _tokens_to_revoke(client, token_probes, code_flows, record) -> list[tuple[str, Secret, str]]:

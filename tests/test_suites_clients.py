@@ -68,7 +68,8 @@ BROKEN = (cc("stale-secret", "ci-deployer", access_token_max="15m").replace("${D
           + native("cli-no-rotation", "cli-no-rotation") + native("ghost-cli", "unregistered-cli")
           + native("cli-long-refresh", "cli-long-refresh", refresh_token_max="30d")
           + native("cli-pkce-plain", "cli-pkce-plain") + native("cli-verifier-ignored", "cli-verifier-ignored")
-          + web("portal-open-redirect", "web-portal-open-redirect") + native("cli-state-raw", "cli-state-raw"))
+          + web("portal-open-redirect", "web-portal-open-redirect") + native("cli-state-raw", "cli-state-raw")
+          + web("portal-introspector", "web-portal-introspector") + native("cli-revocation-secret", "cli-revocation-secret"))
 
 
 def matrix_policy(idp, *, clients: str = CONTROLS + BROKEN, test_user: bool = True) -> str:
@@ -101,7 +102,8 @@ CLIENT_CHECKS = {
     "scopes.out-of-policy-refused", "scopes.granted-within-policy", "scopes.openid-id-token",
     "lifetimes.access-token", "lifetimes.id-token", "lifetimes.refresh-token", "refresh.rotation",
     "revocation.revoked-inactive", "code.replay-refused", "refresh.reuse-revokes-family", "scopes.omitted-scope-bounded",
-    "redirect.params-not-injectable", "errors.rfc6749-format",
+    "redirect.params-not-injectable", "errors.rfc6749-format", "introspection.isolation",
+    "revocation.public-client",
     "revocation.refused-by-api",  # skips here (no [apis.*]); control and broken API in test_revocation_api.py
 }
 
@@ -164,6 +166,12 @@ EXPECTED_FAILURES = {
     "clients.cli-state-raw": ("redirect.params-not-injectable",
                               r"^the provider copies state into its redirect to clients\.cli-state-raw \(cli-state-raw\) "
                               r"unencoded: the state's code and iss became parameters of the redirect"),
+    "clients.portal-introspector": ("introspection.isolation",
+                                    r"^clients\.portal-introspector \(web-portal-introspector\) may introspect a token of "
+                                    r"clients\.\S+ \(\S+\): the endpoint answers active and its details$"),
+    "clients.cli-revocation-secret": ("revocation.public-client",
+                                      r"^clients\.cli-revocation-secret \(cli-revocation-secret\) cannot revoke its own "
+                                      r"refresh_token: the revocation endpoint answers HTTP 40[01] invalid_client$"),
     "clients.portal-norevoke": ("revocation.revoked-inactive",
                                 r"revoked through RFC 7009 still work: the revoked refresh token still works "
                                 r"\(introspection, refresh with it\)"),
@@ -180,9 +188,10 @@ CONTROL_PASSES = {
                     "pkce.required", "pkce.plain-refused", "pkce.verifier-enforced", "grants.response-types",
                     "scopes.openid-id-token", "lifetimes.access-token", "lifetimes.id-token", "refresh.rotation",
                     "revocation.revoked-inactive", "scopes.granted-within-policy", "lifetimes.refresh-token",
-                    "code.replay-refused", "refresh.reuse-revokes-family", "redirect.params-not-injectable"},
+                    "code.replay-refused", "refresh.reuse-revokes-family", "redirect.params-not-injectable",
+                    "revocation.public-client"},
     "clients.portal": {"client-auth.secret-accepted", "redirect-uri.exact-match", "grants.undeclared-refused",
-                       "scopes.out-of-policy-refused"},
+                       "scopes.out-of-policy-refused", "introspection.isolation"},
     "clients.portal-rt": {"revocation.revoked-inactive"},
     "clients.retired": {"client-auth.removed-client-refused"},
 }

@@ -153,6 +153,8 @@ const CLIENT_DEFECTS = new Set([
   'pkce-plain-accepted', // code_challenge_method=plain is accepted (rewritten to its S256 equivalent)
   'verifier-not-enforced', // the token endpoint redeems the client's codes whatever code_verifier it gets
   'open-redirect', // an unregistered redirect_uri gets a 302 to it with an error instead of an error page
+  'introspects-others', // may introspect tokens issued to other clients
+  'revocation-needs-secret', // a public client's revocation request is answered 401 invalid_client
   'state-raw', // state is copied into redirects to the client unencoded, so '&name=value' in it becomes a parameter
 ]);
 
@@ -219,7 +221,13 @@ const providerConfig = {
   features: {
     devInteractions: { enabled: config.dev_interactions ?? true },
     clientCredentials: { enabled: true },
-    introspection: { enabled: true },
+    introspection: {
+      enabled: true,
+      // Only the client a token was issued to (or one with the 'introspects-others' defect) learns about it:
+      // oidc-provider's default lets any confidential client introspect every token (RFC 7662 section 4 SHOULD).
+      allowedPolicy: async (ctx, client, token) => token.clientId === client.clientId
+        || defects(client).includes('introspects-others'),
+    },
     revocation: { enabled: true },
     userinfo: { enabled: true },
     resourceIndicators: {
@@ -306,6 +314,12 @@ provider.use(async (ctx, next) => {
     }
     await next();
     if (ctx.method === 'GET' && ctx.path === '/auth' && typeof ctx.query.state === 'string') await rawState(ctx);
+    if (ctx.method === 'POST' && ctx.path === '/token/revocation'
+        && defects(ctx.oidc?.client).includes('revocation-needs-secret')) {
+      ctx.status = 401;
+      ctx.set('WWW-Authenticate', 'Basic realm="revocation"');
+      ctx.body = { error: 'invalid_client', error_description: 'client authentication failed' };
+    }
     if (ctx.method === 'POST' && ctx.path === '/token' && ctx.status === 200 && ctx.body?.expires_in
         && defects(ctx.oidc?.client).includes('understated-expires-in')) {
       ctx.body = { ...ctx.body, expires_in: Math.min(ctx.body.expires_in, 3600) };

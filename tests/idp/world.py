@@ -215,6 +215,8 @@ def client_matrix_clients() -> list[dict]:
         _variant_of("enclii-cli", "cli-verifier-ignored", authcheck_defects=["verifier-not-enforced"]),
         _variant_of("web-portal", "web-portal-open-redirect", authcheck_defects=["open-redirect"]),
         _variant_of("enclii-cli", "cli-state-raw", authcheck_defects=["state-raw"]),
+        _variant_of("web-portal", "web-portal-introspector", authcheck_defects=["introspects-others"]),
+        _variant_of("enclii-cli", "cli-revocation-secret", authcheck_defects=["revocation-needs-secret"]),
     ]
 
 

@@ -1,0 +1,75 @@
+"""Token introspection (RFC 7662): a client learns about its own tokens, not about everybody's."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from pytest_authcheck import check
+from pytest_authcheck._clients import PolicyClient
+from pytest_authcheck._errors import EvaluationError
+from pytest_authcheck._redact import Secret
+from pytest_authcheck.observations import NotEvaluated
+
+
+@check("introspection.isolation", title="A client cannot introspect another client's tokens",
+       severity="medium", area="clients", refs=["RFC 7662 §2.1", "RFC 7662 §4", "RFC 9700 §2.5"],
+       remediation="Let the introspection endpoint answer {\"active\": false} (or refuse) when the caller is neither "
+                   "the client the token was issued to nor a resource server it is meant for; declare resource "
+                   "servers in the policy with introspects_others = true.")
+def test_introspection_isolation(active_client, client_metadata, authcheck_run, authcheck_token, authcheck_code_flows,
+                                 authcheck_record):
+    endpoint = client_metadata.get("introspection_endpoint")
+    if not isinstance(endpoint, str):
+        pytest.skip("the provider advertises no introspection_endpoint")
+    if active_client.secret is None:
+        pytest.skip(f"{active_client.target} has no secret to introspect with")
+    if active_client.config.get("introspects_others"):
+        pytest.skip(f"{active_client.target} sets introspects_others = true (a resource server)")
+
+    def introspect(caller: PolicyClient, token: Secret) -> Any:
+        form, auth = caller.credentials({"token": token})
+        response = authcheck_run.http.post(endpoint, data=form, auth=auth)
+        authcheck_record.attach(response.exchange)
+        try:
+            body = response.json()
+        except Exception:
+            body = None
+        if response.status == 200 and isinstance(body, dict) and isinstance(body.get("active"), bool):
+            return "active" if body["active"] else "inactive"
+        return "refused" if response.status in (400, 401, 403) else None
+
+    # the control: a token its own client is told is active (a self-contained one may not be introspectable at all)
+    for other, token in _other_tokens(active_client, authcheck_run, authcheck_token, authcheck_code_flows):
+        if introspect(other, token) == "active":
+            break
+    else:
+        pytest.skip(f"no other client of providers.{active_client.provider} has a token that its own client can "
+                    "introspect, so there is nothing to compare with")
+    seen = introspect(active_client, token)
+    if seen is None:
+        raise NotEvaluated(f"the introspection endpoint's answer to {active_client.target} cannot be read")
+    observed = "active" if seen == "active" else "inactive or refused"
+    authcheck_record.fact(f"{other.target} introspecting its own token", "active")
+    authcheck_record.expect({f"{other.target}'s token": "inactive or refused"}, {f"{other.target}'s token": observed})
+    if seen == "active":
+        authcheck_record.fail(f"{active_client.label} may introspect a token of {other.label}: the endpoint answers "
+                              "active and its details")
+
+
+def _other_tokens(client, run, authcheck_token, code_flows) -> Iterator[tuple[PolicyClient, Secret]]:
+    """Tokens of the other confidential clients of the same provider the run already holds (client credentials, or
+    a cached login's), which their own client can introspect with its secret."""
+    for name, config in run.policy.section("clients").items():
+        other = PolicyClient.from_policy(name, config)
+        if other.name == client.name or other.provider != client.provider or not other.active or other.secret is None:
+            continue
+        try:
+            if other.declares("client_credentials"):
+                yield other, authcheck_token(other.name).access_token
+            elif other.uses_login:
+                yield other, code_flows.tokens(other).token.access_token
+        except (EvaluationError, pytest.skip.Exception):
+            continue
