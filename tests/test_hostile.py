@@ -106,6 +106,7 @@ def policy(issuer: str, ca_pem: Path, *, settings: str = "", extra: str = "", cl
         [providers.x]
         kind = "oidc"
         issuer = "{issuer}"
+        rfc8414 = true  # so that discovery.rfc8414 faces the hostile answers too (it is not applicable unasked)
         """)
     if client:
         text += textwrap.dedent("""
