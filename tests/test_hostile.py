@@ -158,6 +158,10 @@ def assert_survived(run: Any) -> None:
     json.loads((run.reports_dir / "authcheck.json").read_text())  # valid JSON
     assert run.report["results"], "no results"
     assert {r["status"] for r in run.report["results"]} <= STATUSES, run.report["results"]
+    # hostile values never make a check pass against its own evidence (a defect of the check, reported as an error)
+    defects = {r["check"]: r["message"] for r in run.report["results"]
+               if "passed against its own evidence" in (r["message"] or "") or "without stating" in (r["message"] or "")}
+    assert not defects, defects
     html = run.reports_dir / "authcheck.html"
     assert html.exists()
     assert SCRIPT not in html.read_text(encoding="utf-8", errors="replace")
