@@ -83,7 +83,13 @@ def oidc_discovery(oidc_provider: OidcProvider, authcheck_record: CheckRecord) -
 
 @pytest.fixture
 def oidc_tls(oidc_provider: OidcProvider, authcheck_record: CheckRecord) -> TlsFacts:
-    """TLS facts of the issuer's host (chain, certificate, versions), inspected once per run."""
+    """TLS facts of the issuer's host (chain, certificate, versions), inspected once per run.
+
+    Tests using it are not applicable (skipped, saying why) when the issuer is not https.
+    """
+    reason = oidc_provider.no_tls_reason()
+    if reason is not None:
+        pytest.skip(reason)
     facts = oidc_provider.tls()
     if not facts.reachable:
         raise EvaluationError(facts.error or f"cannot reach {facts.host}:{facts.port}")
@@ -96,9 +102,14 @@ def oidc_tls_endpoints(oidc_provider: OidcProvider, authcheck_record: CheckRecor
     """TLS facts of every https origin the provider sends clients to (issuer and advertised endpoints).
 
     The endpoints are known only from the metadata; when it cannot be had, the issuer's host is still judged.
+    Tests using it are not applicable (skipped, saying why) when there is no https origin at all.
     """
+    origins = oidc_provider.https_origins()
+    if not origins:
+        pytest.skip((oidc_provider.no_tls_reason() or f"{oidc_provider.issuer} has no https origin")
+                    + ", and no endpoint on the issuer's host or allowed_hosts is https")
     facts = []
-    for url in oidc_provider.https_origins():
+    for url in origins:
         tls = oidc_provider.tls(url)
         if not tls.reachable:
             raise EvaluationError(tls.error or f"cannot reach {tls.host}:{tls.port}")
@@ -111,11 +122,18 @@ def oidc_tls_endpoints(oidc_provider: OidcProvider, authcheck_record: CheckRecor
 def oidc_metadata(oidc_provider: OidcProvider, authcheck_record: CheckRecord) -> dict[str, Any]:
     """The provider's discovery document as a dict (fetched once per run; its exchange is attached as evidence).
 
+    Endpoints that only the RFC 8414 document advertises are included (``OidcProvider.metadata``); the
+    RFC 8414 exchange is then attached too, and the members so taken are a fact of the evidence.
     If it cannot be fetched or parsed, tests using it end in *error* (could not evaluate), with the cause.
     """
     document = oidc_provider.discovery()
     authcheck_record.attach(document.exchange)
-    return oidc_provider.metadata()
+    metadata = oidc_provider.metadata()
+    extra = oidc_provider.rfc8414_endpoints()
+    if extra:
+        authcheck_record.attach(oidc_provider.rfc8414().exchange)
+        authcheck_record.fact("endpoints only in the RFC 8414 metadata", extra)
+    return metadata
 
 
 @pytest.fixture

@@ -17,6 +17,12 @@ from ._tls import TlsFacts, inspect
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 RFC8414_SEGMENT = "/.well-known/oauth-authorization-server"
+MAX_URL_LENGTH = 2048
+
+
+def is_endpoint_member(name: str) -> bool:
+    """Whether a metadata member names a URL clients are sent to (``*_endpoint`` and ``jwks_uri``)."""
+    return name.endswith("_endpoint") or name == "jwks_uri"
 
 
 class OidcProvider:
@@ -33,6 +39,8 @@ class OidcProvider:
         self._shared = shared or SharedStore(None)
         self._documents: dict[str, Document] = {}
         self._tls: dict[tuple[str, int], TlsFacts] = {}
+        self._metadata: dict[str, Any] | None = None
+        self._rfc8414_endpoints: dict[str, str] | None = None
 
     # ---- policy views ---------------------------------------------------------------------------
     @property
@@ -63,31 +71,69 @@ class OidcProvider:
         parts = urllib.parse.urlsplit(url)
         return parts.scheme == "http" and bool(self.config.get("allow_http_loopback")) and is_loopback(parts.hostname or "")
 
+    def no_tls_reason(self) -> str | None:
+        """Why the issuer has no TLS to judge (it is not https), or None when it is https."""
+        if urllib.parse.urlsplit(self.issuer).scheme == "https":
+            return None
+        if self.http_tolerated(self.issuer):
+            return (f"the issuer {self.issuer} is plain http on a loopback host, which {self.target}.allow_http_loopback "
+                    "tolerates: there is no TLS to judge")
+        return f"the issuer {self.issuer} is not https: there is no TLS to judge (tls.no-plain-http reports it)"
+
     # ---- documents --------------------------------------------------------------------------------
     def discovery(self) -> Document:
         """The OIDC discovery document (fetched on first use)."""
         return self._document("discovery document", self.discovery_url)
 
     def metadata(self) -> dict[str, Any]:
-        """The discovery document as a JSON object, or ``EvaluationError``."""
-        return self.discovery().json_object()
+        """The provider's metadata as clients use it, or ``EvaluationError`` when discovery cannot be had.
+
+        The OpenID discovery document, completed with the endpoints that only the RFC 8414 document
+        advertises (``rfc8414_endpoints``): a provider may list revocation or introspection there alone.
+        """
+        if self._metadata is None:
+            openid = self.discovery().json_object()
+            extra = self.rfc8414_endpoints()
+            self._metadata = {**openid, **extra} if extra else openid
+        return self._metadata
 
     def rfc8414(self) -> Document:
         """The RFC 8414 authorization server metadata document."""
         return self._document("RFC 8414 metadata", self.rfc8414_url)
 
+    def rfc8414_endpoints(self) -> dict[str, str]:
+        """Endpoints the RFC 8414 document advertises and the OpenID discovery document does not.
+
+        Empty when the RFC 8414 document cannot be had, or names another issuer (RFC 8414 §3.3: its
+        metadata must then not be used). Fetched once per run, like every document.
+        """
+        if self._rfc8414_endpoints is None:
+            openid = self.discovery().json_object()
+            self._rfc8414_endpoints = {}
+            document = self.rfc8414()
+            if document.response is not None and document.response.status == 200:
+                try:
+                    other = document.json_object()
+                except EvaluationError:
+                    other = {}
+                if other.get("issuer") == self.issuer:
+                    self._rfc8414_endpoints = {
+                        k: v for k, v in other.items()
+                        if is_endpoint_member(k) and k not in openid and isinstance(v, str) and 0 < len(v) < MAX_URL_LENGTH}
+        return self._rfc8414_endpoints
+
     def jwks(self) -> Document:
         """The JWK Set at the discovery document's ``jwks_uri``."""
         uri = self.metadata().get("jwks_uri")
         if not isinstance(uri, str) or not uri:
-            raise EvaluationError(f"the discovery document of {self.issuer} has no jwks_uri")
+            raise EvaluationError(f"the metadata of {self.issuer} has no jwks_uri")
         return self._document("JWK Set", uri)
 
     def endpoint(self, name: str) -> str:
         """A metadata endpoint URL (``token_endpoint`` ...), or ``EvaluationError`` if not advertised."""
         value = self.metadata().get(name)
         if not isinstance(value, str) or not value:
-            raise EvaluationError(f"the discovery document of {self.issuer} does not advertise {name}")
+            raise EvaluationError(f"the metadata of {self.issuer} (OpenID discovery and RFC 8414) does not advertise {name}")
         return value
 
     def https_origins(self) -> list[str]:
@@ -103,7 +149,7 @@ class OidcProvider:
             metadata = {}
         trusted = {urllib.parse.urlsplit(self.issuer).hostname, *self.config.get("allowed_hosts", [])}
         urls = [self.issuer] + [v for k, v in metadata.items()
-                                if isinstance(v, str) and len(v) < 2048 and (k.endswith("_endpoint") or k == "jwks_uri")]
+                                if isinstance(v, str) and len(v) < MAX_URL_LENGTH and is_endpoint_member(k)]
         seen: dict[tuple[str, int], str] = {}
         for url in urls:
             try:

@@ -8,6 +8,7 @@ import jwt
 import pytest
 
 from pytest_authcheck import check
+from pytest_authcheck._expect import AtLeast, AtMost, OneOf, Quantity, Satisfies
 from pytest_authcheck._jwk import (
     alg_fits,
     can_sign,
@@ -26,6 +27,19 @@ FORBIDDEN_HEADER_KEYS = ("jku", "x5u", "jwk", "x5c")
 def _keys(jwks):
     keys = jwks.get("keys")
     return keys if isinstance(keys, list) else []
+
+
+def _keys_to_judge(jwks):
+    """The published keys, or not applicable (skipped) when there are none: jwks.reachable reports that."""
+    keys = _keys(jwks)
+    if not keys:
+        pytest.skip("the JWK Set holds no keys to judge (jwks.reachable reports it)")
+    return keys
+
+
+def _count(items, none_text):
+    """A count compared as a number and shown as the items (``none_text`` when there are none)."""
+    return Quantity(len(items), "; ".join(map(str, items[:10])) + (" [...]" if len(items) > 10 else "") or none_text)
 
 
 def _summary(keys):
@@ -51,17 +65,21 @@ def test_jwks_reachable(oidc_provider, oidc_metadata, authcheck_record):
     if document.response is None:
         raise document.error
     response = document.response
+    expected = {"HTTP status": 200, "keys": AtLeast(1, "a non-empty 'keys' array")}
+    authcheck_record.expect(expected, {"HTTP status": response.status, "keys": "not read"})
     if response.status != 200:
-        authcheck_record.fail(f"jwks_uri {document.url} answered HTTP {response.status}",
-                              expected="HTTP 200", observed=f"HTTP {response.status}")
+        authcheck_record.fail(f"jwks_uri {document.url} answered HTTP {response.status}")
     try:
         body = response.json()
     except Exception:
+        authcheck_record.expect(expected, {"HTTP status": response.status, "keys": "not JSON"})
         authcheck_record.fail(f"jwks_uri {document.url} did not answer JSON ({response.content_type})")
     keys = body.get("keys") if isinstance(body, dict) else None
+    found = Quantity(len(keys), f"{len(keys)} key(s)") if isinstance(keys, list) else \
+        "no 'keys' member" if keys is None else f"'keys' is {type(keys).__name__}"
+    authcheck_record.expect(expected, {"HTTP status": response.status, "keys": found})
     if not isinstance(keys, list) or not keys:
-        authcheck_record.fail("the JWK Set has no non-empty 'keys' array", expected="keys: [ ... ]",
-                              observed=type(keys).__name__ if keys is not None else "no 'keys' member")
+        authcheck_record.fail("the JWK Set has no non-empty 'keys' array")
     authcheck_record.fact("keys", _summary(keys))
 
 
@@ -70,38 +88,53 @@ def test_jwks_reachable(oidc_provider, oidc_metadata, authcheck_record):
        remediation="Publish each key with the members its kty requires (RSA: n, e; EC: crv, x, y; OKP: crv, x) in "
                    "unpadded base64url, and string values for kid, use and alg.")
 def test_jwks_structure(oidc_jwks, authcheck_record):
-    problems = [f"{describe(k, i)} {p}" for i, k in enumerate(_keys(oidc_jwks)) for p in structure_problems(k)]
-    authcheck_record.fact("keys", _summary(_keys(oidc_jwks)))
+    keys = _keys_to_judge(oidc_jwks)
+    problems = [f"{describe(k, i)} {p}" for i, k in enumerate(keys) for p in structure_problems(k)]
+    authcheck_record.fact("keys", _summary(keys))
+    authcheck_record.expect(AtMost(0, "well-formed JWKs (no problem)"), _count(problems, f"{len(keys)} well-formed key(s)"))
     if problems:
-        authcheck_record.fail("; ".join(problems[:20]), expected="well-formed JWKs", observed=problems)
+        authcheck_record.fact("problems", problems[:50])
+        authcheck_record.fail("; ".join(problems[:20]))
+
+
+def _distinct(kids):
+    named = [json.dumps(k, sort_keys=True) for k in kids if k is not None]
+    return len(named) == len(set(named))
 
 
 @check("jwks.unique-kid", title="Key ids are present and unique",
        severity="high", area="jwks", refs=["RFC 7517 §4.5", "OIDC Core 1.0 §10.1"],
        remediation="Give every key its own kid; when rotating, publish the new key under a new kid next to the old one.")
 def test_unique_kids(oidc_jwks, authcheck_record):
-    keys = [k for k in _keys(oidc_jwks) if isinstance(k, dict)]
+    keys = [k for k in _keys_to_judge(oidc_jwks) if isinstance(k, dict)]
     kids = [k.get("kid") for k in keys]
-    authcheck_record.expect("a distinct kid per key", kids)
-    duplicates = sorted({k for k in kids if k is not None and kids.count(k) > 1})
-    if duplicates:
-        authcheck_record.fail(f"kid(s) used by more than one key: {', '.join(map(repr, duplicates))}")
     signing = [k for k in keys if k.get("use") in (None, "sig")]
-    if len(signing) > 1 and any(k.get("kid") is None for k in signing):
-        authcheck_record.fail(f"{sum(k.get('kid') is None for k in signing)} of {len(signing)} signing keys have no kid")
+    unnamed = sum(k.get("kid") is None for k in signing)
+    # One signing key may go without a kid (verifiers have no choice to make); several may not.
+    authcheck_record.expect(
+        {"kids": Satisfies(_distinct, "a distinct kid per key"),
+         "signing keys without kid": AtMost(0 if len(signing) > 1 else 1,
+                                             "none (several signing keys)" if len(signing) > 1 else "any (one signing key)")},
+        {"kids": kids, "signing keys without kid": Quantity(unnamed, f"{unnamed} of {len(signing)}")})
+    duplicates = sorted({repr(k) for k in kids if k is not None and kids.count(k) > 1})
+    if duplicates:
+        authcheck_record.fail(f"kid(s) used by more than one key: {', '.join(duplicates)}")
+    if len(signing) > 1 and unnamed:
+        authcheck_record.fail(f"{unnamed} of {len(signing)} signing keys have no kid")
 
 
 @check("jwks.key-strength", title="Keys are strong enough: RSA of 2048 bits or more, allowed curves",
        severity="high", area="jwks", refs=["RFC 7518 §3.3", "RFC 7518 §3.4", "NIST SP 800-131A"],
        remediation="Replace weak keys: RSA with at least 2048 bits, EC on P-256, P-384 or P-521, OKP on Ed25519 or Ed448.")
 def test_key_strength(oidc_jwks, authcheck_record):
-    keys = _keys(oidc_jwks)
+    keys = _keys_to_judge(oidc_jwks)
     authcheck_record.fact("keys", _summary(keys))
     weak = [f"{describe(k, i)}: {problem}" for i, k in enumerate(keys)
             if isinstance(k, dict) and (problem := strength_problem(k))]
+    authcheck_record.expect(AtMost(0, "no weak key (RSA >= 2048 bits; EC P-256/P-384/P-521; OKP Ed25519/Ed448)"),
+                            _count(weak, f"{len(keys)} key(s), none weak"))
     if weak:
-        authcheck_record.fail("weak key(s): " + "; ".join(weak), expected="RSA >= 2048 bits; EC P-256/P-384/P-521",
-                              observed=weak)
+        authcheck_record.fail("weak key(s): " + "; ".join(weak))
 
 
 @check("jwks.no-private-material", title="Only public keys are published",
@@ -109,9 +142,12 @@ def test_key_strength(oidc_jwks, authcheck_record):
        remediation="Remove private members (d, p, q, dp, dq, qi, oth) and symmetric keys (kty oct) from the JWK Set "
                    "now, and rotate those keys: anyone who fetched them can sign tokens.")
 def test_no_private_material(oidc_jwks, authcheck_record):
-    leaks = {describe(k, i): members for i, k in enumerate(_keys(oidc_jwks))
+    keys = _keys_to_judge(oidc_jwks)
+    leaks = {describe(k, i): members for i, k in enumerate(keys)
              if isinstance(k, dict) and (members := private_members(k))}
-    authcheck_record.expect("public members only", leaks or "public members only")
+    authcheck_record.expect(AtMost(0, "public members only"),
+                            _count([f"{k}: {', '.join(v)}" for k, v in leaks.items()],
+                                   f"{len(keys)} key(s), public members only"))
     if leaks:
         authcheck_record.fail("private or symmetric key material is published: "
                               + "; ".join(f"{k}: {', '.join(v)}" for k, v in leaks.items()))
@@ -123,7 +159,7 @@ def test_no_private_material(oidc_jwks, authcheck_record):
        remediation="Set alg to an algorithm of the key's type (RS*/PS* for RSA, ES256 for P-256 ...), use to 'sig' "
                    "or 'enc', and give every key a use when signing and encryption keys are published together.")
 def test_use_alg_coherent(oidc_jwks, authcheck_record):
-    keys = [k for k in _keys(oidc_jwks) if isinstance(k, dict)]
+    keys = [k for k in _keys_to_judge(oidc_jwks) if isinstance(k, dict)]
     problems = []
     for index, key in enumerate(keys):
         if "use" in key and key["use"] not in ("sig", "enc"):
@@ -136,6 +172,7 @@ def test_use_alg_coherent(oidc_jwks, authcheck_record):
     if "enc" in uses and None in uses:
         problems.append("signing and encryption keys are mixed, but not every key says its use")
     authcheck_record.fact("keys", _summary(keys))
+    authcheck_record.expect(AtMost(0, "use and alg fitting each key"), _count(problems, f"{len(keys)} key(s), all coherent"))
     if problems:
         authcheck_record.fail("; ".join(problems))
 
@@ -148,10 +185,12 @@ def test_algs_backed(oidc_metadata, oidc_jwks, authcheck_record):
     listed = oidc_metadata.get("id_token_signing_alg_values_supported")
     advertised = [a for a in (listed if isinstance(listed, list) else [])
                   if isinstance(a, str) and a != "none" and not a.startswith("HS")]
+    if not advertised:
+        pytest.skip("id_token_signing_alg_values_supported lists no asymmetric algorithm to find a key for")
     keys = [k for k in _keys(oidc_jwks) if isinstance(k, dict)]
     unbacked = [alg for alg in advertised if not any(can_sign(k, alg) for k in keys)]
-    authcheck_record.expect(advertised, {alg: [describe(k, i) for i, k in enumerate(keys) if can_sign(k, alg)]
-                                         for alg in advertised})
+    authcheck_record.expect({alg: Satisfies(bool, "a published key") for alg in advertised},
+                            {alg: [describe(k, i) for i, k in enumerate(keys) if can_sign(k, alg)] for alg in advertised})
     if unbacked:
         advertised_word = "it" if len(unbacked) == 1 else "them"
         authcheck_record.fail(f"no published key can verify {', '.join(unbacked)}, yet the metadata advertises {advertised_word}")
@@ -179,15 +218,11 @@ def test_token_signature(oidc_provider, oidc_metadata, oidc_jwks, authcheck_poli
     alg = header.get("alg")
     listed = oidc_metadata.get("id_token_signing_alg_values_supported")
     advertised = {a for a in (listed if isinstance(listed, list) else []) if isinstance(a, str)}
-    if alg == "none" or not isinstance(alg, str):
-        authcheck_record.fail(f"the access token is not signed (alg {alg!r})")
+    signed = isinstance(alg, str) and alg != "none"
     keys = [k for k in _keys(oidc_jwks) if isinstance(k, dict)]
     candidates = [k for k in keys if k.get("kid") == header.get("kid")] if "kid" in header else keys
-    if not candidates:
-        authcheck_record.fail(f"the token's kid {header.get('kid')!r} is not in the JWK Set",
-                              expected=[k.get("kid") for k in keys], observed=header.get("kid"))
     verified = False
-    for key in candidates:
+    for key in candidates if signed else []:
         try:
             public_members = {k: v for k, v in key.items() if k not in PRIVATE_JWK_MEMBERS}
             public = jwt.PyJWK.from_json(json.dumps(public_members), algorithm=alg)
@@ -197,6 +232,19 @@ def test_token_signature(oidc_provider, oidc_metadata, oidc_jwks, authcheck_poli
             break
         except (jwt.PyJWTError, ValueError, TypeError):
             continue
+    authcheck_record.fact("kids in the JWK Set", [k.get("kid") for k in keys])
+    authcheck_record.expect(
+        {"alg": Satisfies(lambda a: isinstance(a, str) and a != "none", "a signature algorithm, not none"),
+         "kid": OneOf(("in the JWK Set", "none named"), "in the JWK Set (or none named)"),
+         "signature": "verifies with a published key", "headers pointing elsewhere": []},
+        {"alg": alg,
+         "kid": "none named" if "kid" not in header else "in the JWK Set" if candidates else "not in the JWK Set",
+         "signature": "verifies with a published key" if verified else "not verified" if signed else "unsigned",
+         "headers pointing elsewhere": [k for k in FORBIDDEN_HEADER_KEYS if k in header]})
+    if not signed:
+        authcheck_record.fail(f"the access token is not signed (alg {alg!r})")
+    if not candidates:
+        authcheck_record.fail(f"the token's kid {header.get('kid')!r} is not in the JWK Set")
     if not verified:
         problems.append(f"the signature does not verify with the published key(s) for kid {header.get('kid')!r}")
     at_algs = oidc_metadata.get("access_token_signing_alg_values_supported")

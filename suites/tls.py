@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import urllib.parse
+from datetime import UTC, datetime
 
 from pytest_authcheck import check
 from pytest_authcheck._errors import EvaluationError
+from pytest_authcheck._expect import AtLeast, OneOf, Quantity, Satisfies
+from pytest_authcheck._net import is_loopback
+from pytest_authcheck.observations import NotEvaluated
 
 ENDPOINTS = ("issuer", "authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri",
              "registration_endpoint", "revocation_endpoint", "introspection_endpoint", "end_session_endpoint",
@@ -17,10 +22,14 @@ ENDPOINTS = ("issuer", "authorization_endpoint", "token_endpoint", "userinfo_end
        remediation="Serve a certificate issued by a CA the clients trust, with the full intermediate chain; for a "
                    "private CA, give its certificate in settings.ca_bundle (verification is never turned off).")
 def test_chain_trusted(oidc_tls_endpoints, authcheck_record):
-    failures = [f"{t.host}:{t.port}: {t.verify_error}" for t in oidc_tls_endpoints if not t.chain_trusted]
+    # Verified means the whole chain: to a trusted root and valid now (an expired chain is not trusted;
+    # tls.cert-lifetime says more about the dates). The host name is tls.hostname's.
+    observed = {f"{t.host}:{t.port}": "trusted" if t.verified else (t.verify_error or "not verified")
+                for t in oidc_tls_endpoints}
+    authcheck_record.expect({origin: "trusted" for origin in observed}, observed)
+    failures = [f"{origin}: {outcome}" for origin, outcome in observed.items() if outcome != "trusted"]
     if failures:
-        authcheck_record.fail("certificate chain not trusted: " + "; ".join(failures),
-                              expected="a chain to a trusted root", observed=failures)
+        authcheck_record.fail("certificate chain not trusted: " + "; ".join(failures))
 
 
 @check("tls.hostname", title="Certificate names the host it is served for",
@@ -30,7 +39,10 @@ def test_hostname_matches(oidc_provider, oidc_tls, authcheck_record):
     certificate = oidc_tls.certificate
     if certificate is None:
         raise EvaluationError(f"{oidc_tls.host}:{oidc_tls.port} presented no certificate we could read")
-    authcheck_record.expect(oidc_tls.host, certificate.sans)
+    authcheck_record.expect(
+        Satisfies(lambda sans: dataclasses.replace(certificate, sans=sans).matches_host(oidc_tls.host),
+                  f"a name matching {oidc_tls.host}"),
+        certificate.sans)
     if not certificate.matches_host(oidc_tls.host):
         names = ", ".join(certificate.sans) or certificate.subject
         authcheck_record.fail(f"the certificate of {oidc_tls.host}:{oidc_tls.port} is for {names}, not {oidc_tls.host}")
@@ -45,14 +57,19 @@ def test_certificate_lifetime(oidc_provider, oidc_tls, authcheck_record):
     if certificate is None:
         raise EvaluationError(f"{oidc_tls.host}:{oidc_tls.port} presented no certificate we could read")
     minimum = oidc_provider.cert_min_days
-    authcheck_record.expect(f">= {minimum} days left", f"{certificate.days_left:.1f} days left (not after {certificate.not_after})")
+    started = datetime.fromisoformat(certificate.not_before) <= datetime.now(UTC)
+    authcheck_record.expect(
+        {"valid from": "before now", "days left": AtLeast(minimum, f">= {minimum} days left")},
+        {"valid from": "before now" if started else f"{certificate.not_before} (not yet valid)",
+         "days left": Quantity(certificate.days_left,
+                               f"{certificate.days_left:.1f} days left (not after {certificate.not_after})")})
     if certificate.days_left < 0:
         authcheck_record.fail(f"the certificate of {oidc_tls.host}:{oidc_tls.port} expired {-certificate.days_left:.1f} days ago "
                               f"(not after {certificate.not_after})")
     if certificate.days_left < minimum:
         authcheck_record.fail(f"the certificate of {oidc_tls.host}:{oidc_tls.port} expires in {certificate.days_left:.1f} days "
                               f"({certificate.not_after}); the policy wants at least {minimum}")
-    if oidc_tls.verify_error and "not yet valid" in oidc_tls.verify_error:
+    if not started or (oidc_tls.verify_error and "not yet valid" in oidc_tls.verify_error):
         authcheck_record.fail(f"the certificate is not valid yet (not before {certificate.not_before})")
 
 
@@ -60,13 +77,21 @@ def test_certificate_lifetime(oidc_provider, oidc_tls, authcheck_record):
        severity="high", area="tls", refs=["RFC 8996 §2-3", "RFC 9325 §3.1.1"],
        remediation="Disable TLS 1.0 and 1.1 (and SSL) on the server and load balancer; offer TLS 1.2 and 1.3 only.")
 def test_protocol_version(oidc_provider, oidc_tls, authcheck_record):
-    authcheck_record.expect({"negotiated": "TLSv1.2 or TLSv1.3", "TLSv1": "refused", "TLSv1.1": "refused"},
-                            {"negotiated": oidc_tls.version, **oidc_tls.legacy})
+    authcheck_record.expect(
+        {"negotiated": OneOf(("TLSv1.2", "TLSv1.3"), "TLSv1.2 or TLSv1.3"), **{v: "refused" for v in oidc_tls.legacy}},
+        {"negotiated": oidc_tls.version, **oidc_tls.legacy})
     if oidc_tls.version not in ("TLSv1.2", "TLSv1.3"):
         authcheck_record.fail(f"{oidc_tls.host}:{oidc_tls.port} negotiated {oidc_tls.version}")
     accepted = [v for v, outcome in oidc_tls.legacy.items() if outcome == "accepted"]
     if accepted:
         authcheck_record.fail(f"{oidc_tls.host}:{oidc_tls.port} still accepts {' and '.join(accepted)}")
+    untested = {v: outcome for v, outcome in oidc_tls.legacy.items() if outcome != "refused"}
+    if untested or not oidc_tls.legacy:
+        # Refusal was not seen: whether the server accepts the old version is not known.
+        raise NotEvaluated(f"{oidc_tls.host}:{oidc_tls.port} negotiated {oidc_tls.version}, but "
+                           + ("; ".join(f"{v} {outcome}" for v, outcome in untested.items())
+                              or "no legacy version was offered")
+                           + ": run from a machine whose OpenSSL can offer TLS 1.0 and 1.1")
 
 
 @check("tls.no-plain-http", title="The issuer and every endpoint use https",
@@ -78,10 +103,17 @@ def test_no_plain_http(oidc_provider, oidc_metadata, authcheck_record):
     named = {"issuer (policy)": oidc_provider.issuer}
     named.update({m: oidc_metadata[m] for m in ENDPOINTS if isinstance(oidc_metadata.get(m), str)})
     plain = {}
+    schemes = {}
     for member, url in named.items():
         parts = urllib.parse.urlsplit(url)
+        schemes[member] = (parts.scheme or "no scheme") + (" on loopback" if parts.scheme == "http" and
+                                                          is_loopback(parts.hostname or "") else "")
         if parts.scheme != "https" and not oidc_provider.http_tolerated(url):
             plain[member] = url
-    authcheck_record.expect("https everywhere" + (" (http on loopback tolerated)" if allow_loopback else ""), named)
+    allowed = ("https", "http on loopback") if allow_loopback else ("https",)
+    authcheck_record.fact("URLs", named)
+    authcheck_record.expect(
+        {member: OneOf(allowed, "https (http on loopback tolerated)" if allow_loopback else "https") for member in schemes},
+        schemes)
     if plain:
         authcheck_record.fail("not https: " + ", ".join(f"{k} = {v}" for k, v in plain.items()))

@@ -35,6 +35,14 @@ TOKEN_CHECKS = {"jwks.token-signature", "clock.token-iat"}
 
 GOOD_ADVERTISED_AUTH_METHODS = ["client_secret_basic", "client_secret_jwt", "client_secret_post",
                                 "private_key_jwt", "none"]
+# Not applicable under the test policy (oidc_policy): what it leaves unset gives these checks nothing to judge.
+DEFAULT_SKIPS = {
+    "discovery.features": "the policy declares no features for this provider",
+    "discovery.rfc8414": "providers.sso.rfc8414 is not set: set rfc8414 = true to require the RFC 8414 document",
+    "discovery.token-auth-methods": "providers.sso.token_endpoint_auth_methods is not set and public client(s) are "
+                                    "declared (clients.cli), so every method, 'none' too, is allowed: set "
+                                    "token_endpoint_auth_methods to judge the advertised methods",
+}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -45,9 +53,17 @@ PROVIDER_AREAS = "discovery or jwks or tls or clock"
 
 @pytest.fixture
 def run_authcheck(run_authcheck):
-    """Only the provider suites: the other areas (local credential hygiene, ...) have their own tests."""
+    """Only the provider suites: the other areas (local credential hygiene, ...) have their own tests.
+
+    Every run also holds the provider checks to the result model's invariants (tests/test_provider_invariants.py).
+    """
     def run(policy: str, *args: str, **kwargs):
-        return run_authcheck(policy, "-m", PROVIDER_AREAS, *args, **kwargs)
+        done = run_authcheck(policy, *(() if "-m" in args else ("-m", PROVIDER_AREAS)), *args, **kwargs)
+        broken = {r["check"]: r["message"] for r in done.report.get("results", [])
+                  if r["check"].split(".")[0] in ("discovery", "jwks", "tls", "clock")
+                  and any(t in (r["message"] or "") for t in ("passed against its own evidence", "without stating"))}
+        assert not broken, broken
+        return done
     return run
 
 
@@ -115,12 +131,13 @@ def test_good_idp_passes_every_provider_check(idp, run_authcheck):
     good = idp("good")
     run = run_authcheck(oidc_policy(good))
 
-    _assert_all_pass(run, skipped={"discovery.features": "the policy declares no features for this provider"})
+    _assert_all_pass(run, skipped=DEFAULT_SKIPS)
     assert {r["target"] for r in run.report["results"] if "[no-" not in r["nodeid"]} == {"providers.sso"}
     # passing checks carry evidence too (the report proves the verdict either way)
     for check_id in ("discovery.issuer-match", "jwks.algs-backed", "tls.cert-lifetime", "clock.date-header"):
         _assert_evidence(run.by_check()[check_id])
-    assert run.by_check()["discovery.issuer-match"]["observed"] == good.served_issuer
+    assert run.by_check()["discovery.issuer-match"]["observed"] == {"issuer": good.served_issuer,
+                                                                    "form": "https, without query or fragment"}
     assert run.by_check()["jwks.token-signature"]["evidence"]["jwts"], "the verified token's claims are evidence"
     _assert_exchanges_resolve(run)
 
@@ -139,12 +156,14 @@ def test_good_idp_with_every_option_declared_passes(idp, run_authcheck):
         """.replace("'", '"')
     run = run_authcheck(oidc_policy(good, provider=provider))
 
-    _assert_all_pass(run, skipped={"discovery.rfc8414": "rfc8414 = false"})
+    _assert_all_pass(run, skipped={"discovery.rfc8414": "providers.sso.rfc8414 = false: the policy does not require"})
     checks = run.by_check()
-    assert checks["discovery.features"]["expected"]["revocation"] == "revocation_endpoint"
+    assert checks["discovery.features"]["expected"]["revocation"] == "revocation_endpoint advertised"
     assert checks["discovery.features"]["observed"]["introspection"] == f"{good.base_url}/token/introspection"
-    assert checks["discovery.response-types"]["expected"] == ["code"]
-    assert checks["discovery.grant-types"]["expected"] == ["authorization_code", "refresh_token", "client_credentials"]
+    assert checks["discovery.response-types"]["expected"] == "among code"
+    assert checks["discovery.response-types"]["observed"] == ["code"]
+    assert checks["discovery.grant-types"]["expected"] == "exactly authorization_code, refresh_token, client_credentials"
+    assert checks["discovery.token-auth-methods"]["observed"] == GOOD_ADVERTISED_AUTH_METHODS
 
 
 def test_without_a_client_credentials_client_the_token_checks_skip(idp, run_authcheck):
@@ -153,8 +172,7 @@ def test_without_a_client_credentials_client_the_token_checks_skip(idp, run_auth
     policy = policy.replace('client_secret = "${DEPLOYER_SECRET}"\n', "")
     run = run_authcheck(policy)
     reason = "the policy declares no active client_credentials client with a secret for this provider"
-    _assert_all_pass(run, skipped={"discovery.features": "declares no features",
-                                   "jwks.token-signature": reason, "clock.token-iat": reason})
+    _assert_all_pass(run, skipped={**DEFAULT_SKIPS, "jwks.token-signature": reason, "clock.token-iat": reason})
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -166,15 +184,15 @@ ALGS_WITH_UNBACKED = 'signing_algs = ["RS256", "ES256", "ES384", "PS512"]'
 VARIANT_CASES = {
     "issuer-mismatch": {
         "failed": {"discovery.issuer-match": [r"^metadata issuer '{base}/other' is not the policy's issuer '{issuer}'$"]},
-        "details": lambda checks, idp: (checks["discovery.issuer-match"]["expected"] == idp.served_issuer
-                                        and checks["discovery.issuer-match"]["observed"] == f"{idp.base_url}/other"),
+        "details": lambda checks, idp: (checks["discovery.issuer-match"]["expected"]["issuer"] == idp.served_issuer
+                                        and checks["discovery.issuer-match"]["observed"]["issuer"] == f"{idp.base_url}/other"),
     },
     "weak-rsa-key": {
         "failed": {"jwks.key-strength": [r"kid 'rsa-weak': RSA modulus of 1024 bits \(at least 2048 required\)"]},
     },
     "duplicate-kid": {
         "failed": {"jwks.unique-kid": [r"^kid\(s\) used by more than one key: 'rsa-1'$"]},
-        "details": lambda checks, idp: checks["jwks.unique-kid"]["observed"] == ["rsa-1", "ec-1", "rsa-1"],
+        "details": lambda checks, idp: checks["jwks.unique-kid"]["observed"]["kids"] == ["rsa-1", "ec-1", "rsa-1"],
     },
     "private-key-published": {
         "failed": {"jwks.no-private-material": [r"kid 'rsa-1': d, p, q, dp, dq, qi", r"kid 'ec-1': d(;|$)"]},
@@ -191,16 +209,18 @@ VARIANT_CASES = {
                           "client credentials are never sent over plain http" for check in TOKEN_CHECKS},
     },
     "expired-cert": {
+        # an expired chain does not verify (chain-trusted); cert-lifetime says since when
         "failed": {"tls.cert-lifetime": [r"the certificate of 127\.0\.0\.1:{port} expired (0\.9|1\.0|1\.1) days ago "
-                                         r"\(not after \d{4}-\d\d-\d\dT"]},
+                                         r"\(not after \d{4}-\d\d-\d\dT"],
+                   "tls.chain-trusted": [r"^certificate chain not trusted: 127\.0\.0\.1:{port}: certificate has expired"]},
         "tls_cause": "certificate has expired",
     },
     "expiring-cert": {
         "failed": {"tls.cert-lifetime": [r"the certificate of 127\.0\.0\.1:{port} expires in (4\.9|5\.0) days ",
                                          r"; the policy wants at least 21$"]},
-        "details": lambda checks, idp: (checks["tls.cert-lifetime"]["expected"] == ">= 21 days left"
+        "details": lambda checks, idp: (checks["tls.cert-lifetime"]["expected"]["days left"] == ">= 21 days left"
                                         and re.match(r"(4\.9|5\.0)\d* days left \(not after ",
-                                                     checks["tls.cert-lifetime"]["observed"]) is not None),
+                                                     checks["tls.cert-lifetime"]["observed"]["days left"]) is not None),
     },
     "untrusted-cert": {
         "failed": {"tls.chain-trusted": [r"certificate chain not trusted: 127\.0\.0\.1:{port}: "
@@ -302,8 +322,10 @@ def test_token_auth_none_without_a_public_client_fails(idp, run_authcheck):
     policy = _without_cli_client(oidc_policy(idp("good"), provider=GRANTS))
     run = run_authcheck(policy)
     result = _assert_only_failure(run, "discovery.token-auth-methods",
-                                  r"^advertises 'none' \(unauthenticated clients\) but the policy declares no public client$")
-    assert result["expected"] == "no 'none'"
+                                  r"^advertises 'none' \(unauthenticated clients\) but the policy declares no public client: "
+                                  r"declare one \(type = \"public\"\) or list the methods the provider may offer in "
+                                  r"providers\.sso\.token_endpoint_auth_methods$")
+    assert result["expected"] == "no 'none' (no public client is declared)"
     assert "none" in result["observed"]
 
 
@@ -325,7 +347,7 @@ def test_policy_tolerance_makes_the_variant_pass(idp, run_authcheck, variant, pr
         for check_id in run.not_passed():
             assert f"http://127.0.0.1:{run_idp.port}" in run.by_check()[check_id]["message"]
     else:
-        _assert_all_pass(run, skipped={"discovery.features": "declares no features"})
+        _assert_all_pass(run, skipped=DEFAULT_SKIPS)
     if variant == "skewed-clock":
         assert run.status("clock.token-iat") == "passed"
         assert re.match(r"\+(59\d|60\d)s ", run.by_check()["clock.date-header"]["observed"])
@@ -352,10 +374,11 @@ def test_endpoint_on_another_host_fails_unless_allowed(custom_idp, run_authcheck
     result = _assert_only_failure(run, "discovery.endpoints-on-issuer-host",
                                   _fill(r"^1 endpoint\(s\) on hosts the policy does not allow: "
                                         r"userinfo_endpoint=https://localhost:{port}/me$", foreign))
-    assert result["expected"] == ["127.0.0.1"]
+    assert result["expected"] == "each on 127.0.0.1"
+    assert result["observed"]["userinfo_endpoint"] == "localhost"
 
     run = run_authcheck(oidc_policy(foreign, provider='allowed_hosts = ["localhost"]'))
-    _assert_all_pass(run, skipped={"discovery.features": "declares no features"})
+    _assert_all_pass(run, skipped=DEFAULT_SKIPS)
 
 
 def test_pkce_plain_fails_unless_allowed(custom_idp, run_authcheck):
@@ -365,7 +388,7 @@ def test_pkce_plain_fails_unless_allowed(custom_idp, run_authcheck):
                          r"^code_challenge_methods_supported advertises 'plain', which the policy does not allow$")
 
     run = run_authcheck(oidc_policy(plain, provider="allow_plain_pkce = true"))
-    _assert_all_pass(run, skipped={"discovery.features": "declares no features"})
+    _assert_all_pass(run, skipped=DEFAULT_SKIPS)
     # (allow_plain_pkce on the S256-only good IdP passes too: test_good_idp_with_every_option_declared_passes)
 
 
@@ -377,7 +400,7 @@ def test_pkce_not_advertised_fails(custom_idp, run_authcheck):
     assert run.not_passed() == {"discovery.pkce-s256": "failed"}, run.output()
     result = run.by_check()["discovery.pkce-s256"]
     assert re.search(r"^code_challenge_methods_supported is None; S256 is not advertised$", result["message"])
-    assert result["expected"] == ["S256"] and result["observed"] is None
+    assert result["expected"] == "S256, not plain" and result["observed"] is None
     assert result["evidence"]["exchanges"]
 
 
@@ -412,3 +435,152 @@ def test_unsupported_scope_fails_and_the_html_report_shows_it_escaped(idp, run_a
     assert escape(escape(result["message"])) in page, "the escaped message is not in the report"
     assert escape(result["message"]) in page.split('class="ac-audit"', 1)[1], "not in the findings section"
     assert "<b>roll" not in page, "the message reached the page unescaped"
+
+
+# ---------------------------------------------------------------------------------------------------
+# 5. nothing to look at is not applicable; plain-http loopback issuers; endpoints only in RFC 8414
+
+@pytest.fixture(scope="module")
+def spec_idp(idp_world):
+    """``spec_idp(name, **IdpSpec fields)``: an IdP of its own, started once per module."""
+    started = {}
+
+    def get(name: str, **fields):
+        if name not in started:
+            started[name] = idp_world.start(IdpSpec(name=name, **fields))
+        return started[name]
+
+    return get
+
+
+LOOPBACK_TOLERATED = ("is plain http on a loopback host, which providers.sso.allow_http_loopback tolerates: "
+                      "there is no TLS to judge")
+
+
+def test_plain_http_loopback_issuer_the_policy_allows_passes_without_tls_checks(spec_idp, run_authcheck):
+    plain = spec_idp("plain-http", plain_http=True)
+    assert plain.served_issuer.startswith("http://127.0.0.1:")
+    run = run_authcheck(oidc_policy(plain, provider="allow_http_loopback = true"))
+    # The handshake checks have nothing to look at: not applicable, saying why (never a pass, failure or error).
+    tls_skips = {check: f"the issuer {plain.served_issuer} {LOOPBACK_TOLERATED}" for check in TLS_ONLY_CHECKS}
+    _assert_all_pass(run, skipped={**DEFAULT_SKIPS, **tls_skips})
+    checks = run.by_check()
+    assert checks["tls.chain-trusted"]["message"].endswith(", and no endpoint on the issuer's host or allowed_hosts is https")
+    assert checks["discovery.issuer-match"]["observed"] == {
+        "issuer": plain.served_issuer, "form": "http on a loopback host (allow_http_loopback), without query or fragment"}
+    assert set(checks["tls.no-plain-http"]["observed"].values()) == {"http on loopback"}
+    assert checks["tls.no-plain-http"]["observed"]["token_endpoint"] == "http on loopback"
+    # the token (sent over http, which the policy tolerates on loopback) was judged
+    assert checks["jwks.token-signature"]["status"] == checks["clock.token-iat"]["status"] == "passed"
+
+
+def test_plain_http_issuer_without_the_tolerance_fails_the_https_checks(spec_idp, run_authcheck):
+    plain = spec_idp("plain-http", plain_http=True)
+    run = run_authcheck(oidc_policy(plain))
+    _assert_all_provider_checks_ran(run)
+    checks = run.by_check()
+    assert {c for c, s in run.not_passed().items() if s == "failed"} == {"discovery.issuer-match", "tls.no-plain-http"}
+    assert checks["discovery.issuer-match"]["message"] == (
+        f"issuer '{plain.served_issuer}' must be an https URL without query or fragment "
+        "(plain http is tolerated only on a loopback host, with allow_http_loopback = true)")
+    assert checks["tls.no-plain-http"]["message"].startswith(f"not https: issuer (policy) = {plain.served_issuer}, ")
+    for check in TLS_ONLY_CHECKS:
+        assert checks[check]["status"] == "skipped", checks[check]
+        assert checks[check]["message"].startswith(
+            f"the issuer {plain.served_issuer} is not https: there is no TLS to judge (tls.no-plain-http reports it)")
+    # client credentials are never sent over plain http: the token checks cannot evaluate
+    errors = {c for c, s in run.not_passed().items() if s == "error"}
+    assert errors == TOKEN_CHECKS, run.output()
+    for check in errors:
+        assert "is not https; client credentials are never sent over plain http" in checks[check]["message"]
+
+
+def test_chain_trusted_judges_every_https_origin(idp, spec_idp, run_authcheck):
+    """An endpoint on another origin of the issuer's host (here: the expired-cert IdP's port) is judged too."""
+    expired = idp("expired-cert")
+    elsewhere = spec_idp("userinfo-on-expired-origin", metadata_overrides={"userinfo_endpoint": f"{expired.base_url}/me"})
+    run = run_authcheck(oidc_policy(elsewhere))
+    result = _assert_only_failure(run, "tls.chain-trusted",
+                                  rf"^certificate chain not trusted: 127\.0\.0\.1:{expired.port}: certificate has expired")
+    assert result["observed"] == {f"127.0.0.1:{elsewhere.port}": "trusted",
+                                  f"127.0.0.1:{expired.port}": result["observed"][f"127.0.0.1:{expired.port}"]}
+    assert result["observed"][f"127.0.0.1:{elsewhere.port}"] == "trusted"
+    assert set(result["expected"].values()) == {"trusted"}
+
+
+PATH_ISSUER = "/realms/test"
+ONLY_IN_RFC8414 = {"revocation_endpoint": None, "introspection_endpoint": None}
+
+
+def test_endpoints_only_in_the_rfc8414_document_are_used(spec_idp, run_authcheck):
+    """An issuer with a path whose revocation and introspection endpoints only the RFC 8414 document lists."""
+    realm = spec_idp("path-rfc8414-only", issuer_path=PATH_ISSUER, openid_metadata_overrides=ONLY_IN_RFC8414)
+    run = run_authcheck(oidc_policy(realm, provider='features = ["revocation", "introspection"]\nrfc8414 = true'))
+    skipped = {c: m for c, m in DEFAULT_SKIPS.items() if c not in ("discovery.features", "discovery.rfc8414")}
+    _assert_all_pass(run, skipped=skipped)
+    checks = run.by_check()
+    assert checks["discovery.features"]["observed"] == {
+        "revocation": f"{realm.served_issuer}/token/revocation", "introspection": f"{realm.served_issuer}/token/introspection"}
+    facts = checks["discovery.features"]["evidence"]["facts"]
+    assert facts["endpoints only in the RFC 8414 metadata"] == {
+        "revocation_endpoint": f"{realm.served_issuer}/token/revocation",
+        "introspection_endpoint": f"{realm.served_issuer}/token/introspection"}
+    # the RFC 8414 document was fetched once, and its exchange is evidence where its endpoints were used
+    rfc8414_gets = [x for x in run.report["exchanges"].values() if x["url"] == realm.rfc8414_url]
+    assert len(rfc8414_gets) == 1, rfc8414_gets
+    assert any(x in checks["discovery.features"]["evidence"]["exchanges"] for x in run.report["exchanges"]
+               if run.report["exchanges"][x]["url"] == realm.rfc8414_url)
+    # the endpoints are judged like the others (host, scheme)
+    assert checks["tls.no-plain-http"]["observed"]["revocation_endpoint"] == "https"
+    assert "introspection_endpoint" in checks["discovery.endpoints-on-issuer-host"]["observed"]
+    # a member listed by one document only is no disagreement between them
+    assert checks["discovery.rfc8414"]["observed"]["members that differ"] == "none"
+    assert checks["discovery.rfc8414"]["evidence"]["facts"]["members listed by one document only"] == {
+        "only in openid-configuration": [], "only in oauth-authorization-server": ["introspection_endpoint",
+                                                                                   "revocation_endpoint"]}
+    # the schema check judges the OpenID document as served (no RFC 8414 member was counted in)
+    assert checks["discovery.schema"]["status"] == "passed"
+
+
+def test_a_client_check_uses_the_revocation_endpoint_only_rfc8414_lists(spec_idp, run_authcheck):
+    realm = spec_idp("path-rfc8414-only", issuer_path=PATH_ISSUER, openid_metadata_overrides=ONLY_IN_RFC8414)
+    policy = oidc_policy(realm, provider='test_user = { username = "alice", password = "${SSO_TEST_PASSWORD}" }')
+    run = run_authcheck(policy, "-m", "clients", "-k", "test_revoked_inactive and cli",
+                        env={"SSO_TEST_PASSWORD": "alice-test-password-1234"})
+    result = run.by_check()["revocation.revoked-inactive"]
+    # Without the RFC 8414 endpoints the check is skipped ("does not advertise both a revocation and an introspection
+    # endpoint"); with them it revokes a refresh token at the endpoint only that document lists. (Its verdict is the
+    # client suite's: tests/test_suites_clients.py.)
+    assert result["status"] != "skipped", result
+    posted = {run.report["exchanges"][x]["url"] for x in result["evidence"]["exchanges"]
+              if run.report["exchanges"][x]["method"] == "POST"}
+    assert {f"{realm.served_issuer}/token/revocation", f"{realm.served_issuer}/token/introspection"} <= posted, posted
+
+
+def test_rfc8414_metadata_of_another_issuer_is_not_used(spec_idp, run_authcheck):
+    realm = spec_idp("path-rfc8414-other-issuer", issuer_path=PATH_ISSUER, openid_metadata_overrides=ONLY_IN_RFC8414,
+                     rfc8414_metadata_overrides={"issuer": "{base}/elsewhere"})
+    run = run_authcheck(oidc_policy(realm, provider='features = ["revocation"]'))
+    _assert_only_failure(run, "discovery.features", r"^not advertised: revocation \(revocation_endpoint\)$")
+
+    run = run_authcheck(oidc_policy(realm, provider="rfc8414 = true"))
+    result = _assert_only_failure(run, "discovery.rfc8414",
+                                  r"^the RFC 8414 metadata differs from the OIDC metadata in issuer$")
+    assert result["observed"]["members that differ"] == "issuer"
+
+
+def test_rfc8414_is_required_only_when_the_policy_asks(spec_idp, idp, run_authcheck):
+    """Most providers serve only OpenID discovery: that passes unless the policy sets rfc8414 = true."""
+    openid_only = spec_idp("openid-discovery-only", serve_rfc8414=False)
+    run = run_authcheck(oidc_policy(openid_only))
+    _assert_all_pass(run, skipped=DEFAULT_SKIPS)
+
+    run = run_authcheck(oidc_policy(openid_only, provider="rfc8414 = true"))
+    result = _assert_only_failure(run, "discovery.rfc8414", rf"^{re.escape(openid_only.rfc8414_url)} answered HTTP 404$")
+    assert result["expected"]["HTTP status"] == 200 and result["observed"]["HTTP status"] == 404
+
+    # the good IdP serves both documents, and they agree
+    run = run_authcheck(oidc_policy(idp("good"), provider="rfc8414 = true"))
+    _assert_all_pass(run, skipped={c: m for c, m in DEFAULT_SKIPS.items() if c != "discovery.rfc8414"})
+    assert run.by_check()["discovery.rfc8414"]["observed"] == {"HTTP status": 200, "body": "a JSON object",
+                                                               "members that differ": "none"}

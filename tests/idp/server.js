@@ -8,6 +8,7 @@
 // Everything else (request log, oidc-provider notices) goes to stderr.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
 import https from 'node:https';
 import { inspect } from 'node:util';
 
@@ -62,8 +63,10 @@ const { default: Provider, errors } = await import('oidc-provider');
 const HOST = config.host || '127.0.0.1';
 const issuerPath = normalizePath(config.issuer_path || '');
 const tls = config.tls || {};
-if (!tls.cert || !tls.key) {
-  process.stderr.write('config.tls.cert and config.tls.key are required\n');
+// plain_http: serve http (no TLS at all), for policies that tolerate http on loopback
+const plainHttp = config.plain_http === true;
+if (!plainHttp && (!tls.cert || !tls.key)) {
+  process.stderr.write('config.tls.cert and config.tls.key are required (unless plain_http)\n');
   process.exit(2);
 }
 
@@ -75,7 +78,7 @@ function normalizePath(p) {
 }
 
 const minVersion = tls.min_version || 'TLSv1.2';
-const serverOptions = {
+const serverOptions = plainHttp ? {} : {
   cert: readFileSync(tls.cert),
   key: readFileSync(tls.key),
   minVersion,
@@ -92,7 +95,9 @@ let handler = (req, res) => {
   res.statusCode = 503;
   res.end('starting');
 };
-const server = https.createServer(serverOptions, (req, res) => handler(req, res));
+const server = plainHttp
+  ? http.createServer((req, res) => handler(req, res))
+  : https.createServer(serverOptions, (req, res) => handler(req, res));
 server.on('tlsClientError', (err, socket) => {
   log('tls-error', socket?.remoteAddress || '-', err.code || '', err.message);
 });
@@ -105,7 +110,7 @@ await new Promise((resolve, reject) => {
   });
 });
 const { port } = server.address();
-const baseUrl = `https://${HOST}:${port}`;
+const baseUrl = `${plainHttp ? 'http' : 'https'}://${HOST}:${port}`;
 const realIssuer = `${baseUrl}${issuerPath}`;
 
 function substitute(value) {
@@ -125,6 +130,11 @@ function substitute(value) {
 
 const issuer = config.claimed_issuer ? substitute(config.claimed_issuer) : realIssuer;
 const metadataOverrides = substitute(config.metadata_overrides || {});
+// applied after metadata_overrides, to one of the two documents only
+const documentOverrides = {
+  '/.well-known/openid-configuration': substitute(config.openid_metadata_overrides || {}),
+  '/.well-known/oauth-authorization-server': substitute(config.rfc8414_metadata_overrides || {}),
+};
 const publishedJwks = config.published_jwks ? substitute(config.published_jwks) : null;
 
 // ---------------------------------------------------------------------------------------
@@ -324,15 +334,16 @@ provider.use(async (ctx, next) => {
         && defects(ctx.oidc?.client).includes('understated-expires-in')) {
       ctx.body = { ...ctx.body, expires_in: Math.min(ctx.body.expires_in, 3600) };
     }
+    const overrides = { ...metadataOverrides, ...(documentOverrides[ctx.path] || {}) };
     if (
       DISCOVERY_PATHS.has(ctx.path)
       && ctx.status === 200
       && ctx.body
       && typeof ctx.body === 'object'
-      && Object.keys(metadataOverrides).length
+      && Object.keys(overrides).length
     ) {
       const body = { ...ctx.body };
-      for (const [key, value] of Object.entries(metadataOverrides)) {
+      for (const [key, value] of Object.entries(overrides)) {
         if (value === null) delete body[key];
         else body[key] = value;
       }
@@ -432,11 +443,24 @@ provider.on('grant.error', (ctx, err) => log('grant.error', err?.name, err?.mess
 
 const callback = provider.callback();
 const rfc8414Path = issuerPath ? `/.well-known/oauth-authorization-server${issuerPath}` : null;
+// serve_rfc8414 false: like most providers, serve OpenID discovery only (the RFC 8414 URL answers 404)
+const serveRfc8414 = config.serve_rfc8414 !== false;
+
+function notFound(req, res) {
+  log(req.method, req.url, 404);
+  res.statusCode = 404;
+  res.setHeader('Content-Type', 'application/json');
+  res.end(JSON.stringify({ error: 'not_found' }));
+}
 
 handler = (req, res) => {
   // node's http module stamps Date with its own (unshifted) clock; follow the process clock.
   res.setHeader('Date', new Date().toUTCString());
   const [pathname, query] = splitUrl(req.url);
+  if (!serveRfc8414 && pathname === (rfc8414Path || '/.well-known/oauth-authorization-server')) {
+    notFound(req, res);
+    return;
+  }
   if (!issuerPath) {
     callback(req, res);
     return;
@@ -456,10 +480,7 @@ handler = (req, res) => {
     callback(req, res);
     return;
   }
-  log(req.method, req.url, 404);
-  res.statusCode = 404;
-  res.setHeader('Content-Type', 'application/json');
-  res.end(JSON.stringify({ error: 'not_found' }));
+  notFound(req, res);
 };
 
 function splitUrl(url) {
@@ -486,5 +507,5 @@ if (config.exit_on_stdin_close) {
   process.stdin.resume();
 }
 
-log('listening', baseUrl, 'issuer', issuer, 'tls-min', minVersion, 'skew', `${skewMs}ms`);
+log('listening', baseUrl, 'issuer', issuer, 'tls-min', plainHttp ? 'none' : minVersion, 'skew', `${skewMs}ms`);
 process.stdout.write(`${JSON.stringify({ ready: true, port, issuer, base_url: baseUrl })}\n`);

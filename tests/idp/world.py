@@ -246,6 +246,14 @@ class IdpSpec:
     #: shallow-merged into the discovery documents; None removes a member.
     #: Placeholders in strings: {base}, {http_base}, {port}, {issuer}
     metadata_overrides: dict = field(default_factory=dict)
+    #: the same, applied after metadata_overrides to the OpenID discovery document only
+    openid_metadata_overrides: dict = field(default_factory=dict)
+    #: the same, applied after metadata_overrides to the RFC 8414 document only
+    rfc8414_metadata_overrides: dict = field(default_factory=dict)
+    #: serve plain http (no TLS) instead of https; {base} is then http://127.0.0.1:PORT
+    plain_http: bool = False
+    #: False: the RFC 8414 document is not served (404), as at most providers
+    serve_rfc8414: bool = True
     clock_skew_seconds: int = 0
     #: good | expired | expiring | untrusted | wrong-host
     cert: str = "good"
@@ -531,6 +539,10 @@ class IdpWorld:
             "signing_keys": spec.signing_keys if spec.signing_keys is not None else default_signing_keys(),
             "published_jwks": spec.published_jwks,
             "metadata_overrides": spec.metadata_overrides,
+            "openid_metadata_overrides": spec.openid_metadata_overrides,
+            "rfc8414_metadata_overrides": spec.rfc8414_metadata_overrides,
+            "plain_http": spec.plain_http,
+            "serve_rfc8414": spec.serve_rfc8414,
             "clock_skew_seconds": spec.clock_skew_seconds,
             "clients": spec.clients if spec.clients is not None else default_clients(),
             "access_token_ttl_seconds": spec.access_token_ttl_seconds,
