@@ -6,10 +6,9 @@ whose login is not an HTML form (an API, a JavaScript page, MFA): override it in
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -135,18 +134,29 @@ def authz_baseline(active_client: PolicyClient, authz_probe: Callable[..., Authz
     return outcome
 
 
+T = TypeVar("T")
+
+
 class PolicyLogin:
     """The default login step: the policy's accounts through the provider's HTML forms, one session per
     (provider, account) for the whole run, so each account signs in once per provider."""
 
     def __init__(self, run: AuthcheckRun) -> None:
         self.run = run
-        self._sessions: dict[tuple[str, str], Session] = {}
-        self._lock = threading.Lock()
 
     def __call__(self, flow: LoginFlow) -> str:
         username, password = self.account(flow.provider, flow.user)
-        return FormLogin(self.run.http, username, password, session=self.session(flow.provider, username))(flow)
+        login = FormLogin(self.run.http, username, password, session=self.session(flow.provider, username))
+        return self._serialised(login, lambda: login(flow))
+
+    def _serialised(self, login: FormLogin, act: Callable[[], T]) -> T:
+        # One walk at a time per account: providers rotate the session cookie on each flow, and two walks sharing a
+        # jar would each hold a stale one. (Between xdist workers sessions are not shared, for the same reason: each
+        # worker signs in once.)
+        session = login.session
+        assert session is not None
+        with session.lock:
+            return act()
 
     def account(self, provider: str, user: LoginUser | None) -> tuple[str, Secret]:
         """The account a flow signs in with: ``flow.user``, else the provider's ``test_user`` (else a skip)."""
@@ -165,8 +175,7 @@ class PolicyLogin:
 
     def session(self, provider: str, username: str) -> Session:
         """The run's session of ``username`` at ``provider``."""
-        with self._lock:
-            return self._sessions.setdefault((provider, username), Session())
+        return self.run.sessions.get(provider, username)
 
     def walk_signed_in(self, provider: str, url: str, *, provider_hosts: set[str], is_end: Callable[[str], bool],
                        consent: bool) -> WalkEnd | None:
@@ -175,12 +184,13 @@ class PolicyLogin:
             return None
         username, password = self.account(provider, None)
         login = FormLogin(self.run.http, username, password, session=self.session(provider, username))
-        return login.walk(url, provider_hosts=provider_hosts, is_end=is_end, consent=consent)
+        return self._serialised(login, lambda: login.walk(url, provider_hosts=provider_hosts, is_end=is_end,
+                                                          consent=consent))
 
     @property
     def logins(self) -> int:
         """How many times this run submitted a password."""
-        return sum(s.logins for s in self._sessions.values())
+        return self.run.sessions.logins
 
 
 @pytest.fixture(scope="session")
@@ -201,14 +211,16 @@ def authcheck_login(authcheck_run: AuthcheckRun) -> LoginStep:
 @pytest.fixture(scope="session")
 def authcheck_code_flows(authcheck_run: AuthcheckRun, authcheck_login: LoginStep) -> Iterator[CodeFlows]:
     """Authorization-code flows for the run's clients (one cached token set per client, fresh ones on demand)."""
-    yield CodeFlows(authcheck_run.http, authcheck_run.oidc_providers, authcheck_login, provider_hosts)
+    yield CodeFlows(authcheck_run.http, authcheck_run.oidc_providers, authcheck_login, provider_hosts,
+                    sessions=authcheck_run.sessions)
 
 
 @pytest.fixture(scope="session")
 def authcheck_authz_probes(authcheck_run: AuthcheckRun, authcheck_login: LoginStep) -> AuthorizationProbes:
     """The run's authorization probes: each client's ordinary request and its variations, before a login and
     signed in as the provider's test user (``decide(client, Variation.of(...))``); each sent once per run."""
-    return AuthorizationProbes(authcheck_run.http, authcheck_run.oidc_providers, authcheck_login, provider_hosts)
+    return AuthorizationProbes(authcheck_run.http, authcheck_run.oidc_providers, authcheck_login, provider_hosts,
+                               sessions=authcheck_run.sessions)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from ._clients import PolicyClient
 from ._errors import EvaluationError
 from ._http import Exchange, HttpClient, Response
 from ._jwt import decode_unverified
-from ._login import LoginFlow, LoginStep, LoginUser
+from ._login import Browser, LoginFlow, LoginStep, LoginUser, Sessions, test_user_of
 from ._oidc import OidcProvider
 from ._redact import Secret
 from ._tokens import Token, _parse
@@ -75,11 +75,12 @@ class CodeFlows:
     """Runs code flows for the clients of one run; caches one token set per (client, scope)."""
 
     def __init__(self, http: HttpClient, providers: dict[str, OidcProvider], login: LoginStep,
-                 provider_hosts: Callable[[OidcProvider], set[str]]) -> None:
+                 provider_hosts: Callable[[OidcProvider], set[str]], sessions: Sessions | None = None) -> None:
         self.http = http
         self.providers = providers
         self.login = login
         self.provider_hosts = provider_hosts
+        self.sessions = sessions or Sessions()
         self._cache: dict[tuple[str, ...], UserTokens | EvaluationError] = {}
 
     def scope_for(self, client: PolicyClient, metadata: dict[str, Any]) -> str:
@@ -112,9 +113,12 @@ class CodeFlows:
         if "offline_access" in scope.split():
             params.setdefault("prompt", "consent")  # OIDC Core §11: offline_access needs consent
         url = endpoint + ("&" if "?" in endpoint else "?") + urllib.parse.urlencode(params)
+        user = user or test_user_of(provider)
         flow = LoginFlow(client=client.name, provider=client.provider, authorization_url=url,
                          redirect_uri=redirect_uri, provider_hosts=self.provider_hosts(provider), user=user,
                          consent=consent)
+        if user is not None:
+            flow.browser = Browser(self.http, self.sessions.get(client.provider, user.username), flow)
         try:
             callback_url = self.login(flow)
         except EvaluationError as exc:

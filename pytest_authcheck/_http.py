@@ -147,10 +147,11 @@ class HttpClient:
 
     def request(self, method: str, url: str, *, headers: Mapping[str, Any] | None = None,
                 data: Mapping[str, Any] | None = None, params: Mapping[str, Any] | None = None,
-                auth: tuple[str, Secret | str] | None = None, follow_redirects: bool = False) -> Response:
+                auth: tuple[str, Secret | str] | None = None, follow_redirects: bool = False,
+                json: Mapping[str, Any] | None = None) -> Response:
         """Send one request; raise ``TransportError`` when no answer arrives.
 
-        ``headers`` and ``data`` values may be ``Secret``: they are revealed only onto the wire.
+        ``headers``, ``data`` and ``json`` (an object) values may be ``Secret``: they are revealed only onto the wire.
         Redirects are followed only when asked, only for requests without credentials, and never
         to another origin with credentials.
         """
@@ -164,7 +165,7 @@ class HttpClient:
             basic = httpx.BasicAuth(auth[0], reveal(auth[1]))
         has_credentials = basic is not None or any(k.lower() in ("authorization", "cookie") for k in headers)
         for hop in range(MAX_REDIRECTS + 1):
-            response = self._send(method, url, headers, data, params, basic, auth[1] if auth else None)
+            response = self._send(method, url, headers, data, params, basic, auth[1] if auth else None, json)
             location = response.headers.get("location")
             if not (follow_redirects and method in IDEMPOTENT and response.status in (301, 302, 303, 307, 308)
                     and location and hop < MAX_REDIRECTS):
@@ -176,13 +177,14 @@ class HttpClient:
         return response
 
     def _send(self, method: str, url: str, headers: Mapping[str, Any], data: Mapping[str, Any] | None,
-              params: Mapping[str, Any] | None, auth: httpx.BasicAuth | None, basic_password: Any = None) -> Response:
+              params: Mapping[str, Any] | None, auth: httpx.BasicAuth | None, basic_password: Any = None,
+              json_body: Mapping[str, Any] | None = None) -> Response:
         origin = _origin(url)
         with self._lock:
             dead = self._dead_origins.get(origin)
         try:
             request = self._client.build_request(method, url, headers=_revealed(headers), data=_revealed(data),
-                                                 params=_revealed(params))
+                                                 params=_revealed(params), json=_revealed(json_body))
         except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError) as exc:
             raise TransportError(f"cannot send a request to {self.redactor.text(url[:200])}: {exc}") from None
         if auth is not None:
@@ -190,8 +192,8 @@ class HttpClient:
         exchange = self._new_exchange(request)
         if self.confinement is not None:
             try:
-                self.confinement.check(method, url, headers=headers, data=data, params=params,
-                                       basic_password=basic_password)
+                self.confinement.check(method, url, headers=headers, data={**(data or {}), **(json_body or {})},
+                                       params=params, basic_password=basic_password)
             except CredentialsWithheld as exc:
                 exchange.error = str(exc)
                 self._keep(exchange)
@@ -308,6 +310,11 @@ class HttpClient:
         if body is not None:
             if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
                 body = self.redactor.form(body)
+            elif request.headers.get("content-type", "").startswith("application/json"):
+                try:
+                    body = json.dumps(self.redactor.wire(json.loads(body)))
+                except (ValueError, RecursionError):
+                    body = self.redactor.text(body)
             else:
                 body = self.redactor.text(body)
         return Exchange(

@@ -42,11 +42,12 @@ class LoginUser:
     name: str
     username: str
     password: Secret
+    target_name: str = ""
 
     @property
     def target(self) -> str:
-        """``users.NAME``."""
-        return f"users.{self.name}"
+        """``users.NAME`` (or ``providers.NAME.test_user``)."""
+        return self.target_name or f"users.{self.name}"
 
 
 @dataclass
@@ -62,6 +63,7 @@ class LoginFlow:
     user: LoginUser | None = None  # None: the provider's test_user
     # False when the request asks for more than the policy allows: a login step never consents beyond the policy
     consent: bool = True
+    browser: Browser | None = None  # the account's browser (its session's cookies), for a login step of its own
 
     def is_callback(self, url: str) -> bool:
         """Whether ``url`` is the redirect back to the client (any port for a loopback URI, RFC 8252 §7.3)."""
@@ -73,6 +75,15 @@ class LoginFlow:
 
 
 LoginStep = Callable[[LoginFlow], str]
+
+
+def test_user_of(provider: Any) -> LoginUser | None:
+    """The provider's ``test_user`` as the account a flow signs in with (None when the policy declares none)."""
+    account = provider.config.get("test_user") if hasattr(provider, "config") else None
+    if not account:
+        return None
+    return LoginUser(name="test_user", username=str(account["username"]), password=account["password"],
+                     target_name=f"providers.{provider.name}.test_user")
 
 
 class CookieJar:
@@ -189,7 +200,89 @@ class Session:
     def __init__(self) -> None:
         self.jar = CookieJar()
         self.logins = 0
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
+        self.signed_in = False  # a login step of its own says it signed in (Browser.mark_signed_in)
+
+
+class Sessions:
+    """The run's sessions: one per (provider, account), shared by every flow and every login step."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[tuple[str, str], Session] = {}
+        self._lock = threading.Lock()
+
+    def get(self, provider: str, username: str) -> Session:
+        """The session of ``username`` at ``provider`` (made empty on first use)."""
+        with self._lock:
+            return self._sessions.setdefault((provider, username), Session())
+
+    @property
+    def logins(self) -> int:
+        """How many times this run (this worker) submitted a password."""
+        return sum(s.logins for s in self._sessions.values())
+
+
+class Browser:
+    """What a login step of its own gets: the run's HTTP client (CA bundle, timeouts, redaction, confinement) with
+    the account's cookie jar, sending what a browser sends, and a way back to the client once signed in.
+
+    ``get``/``post`` (``data=`` a form, ``json=`` an object; ``Secret`` values are revealed only on the wire) keep
+    the cookies the provider sets; ``follow(url)`` walks the provider's redirects and consent forms to the redirect
+    back to the client and returns it (it never submits a password: sign in first, then follow).
+    """
+
+    def __init__(self, http: HttpClient, session: Session, flow: LoginFlow) -> None:
+        self.http = http
+        self.session = session
+        self.flow = flow
+        self._referer: str | None = None
+
+    @property
+    def signed_in(self) -> bool:
+        """Whether this account already holds a session at the provider in this run."""
+        return self.session.logins > 0 or self.session.signed_in
+
+    def get(self, url: str, **kwargs: Any) -> Response:
+        """A GET with the session's cookies."""
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> Response:
+        """A POST with the session's cookies, Referer and Origin."""
+        return self.request("POST", url, **kwargs)
+
+    def request(self, method: str, url: str, *, data: dict[str, Any] | None = None, json: dict[str, Any] | None = None,
+                headers: dict[str, Any] | None = None) -> Response:
+        """Send one request as the browser would (``url`` may be relative to the last page); cookies are kept."""
+        url = urllib.parse.urljoin(self._referer or self.flow.authorization_url, url)
+        sent = dict(headers or {})
+        cookie = self.session.jar.header(url)
+        if cookie:
+            sent["Cookie"] = cookie
+        referer = self._referer or self.flow.authorization_url
+        sent.setdefault("Referer", referer)
+        if method.upper() == "POST":
+            parts = urllib.parse.urlsplit(referer)
+            sent.setdefault("Origin", f"{parts.scheme}://{parts.netloc}")
+        response = self.http.request(method, url, data=data, json=json, headers=sent)
+        self.flow.exchanges.append(response.exchange)
+        self.session.jar.update(url, response.headers.get_list("set-cookie"))
+        self._referer = url
+        return response
+
+    def mark_signed_in(self) -> None:
+        """Say the account is signed in (a login of your own): later flows of the run reuse the session."""
+        self.session.signed_in = True
+
+    def follow(self, url: str | None = None) -> str:
+        """From ``url`` (default: the flow's authorization URL) to the redirect back to the client; that URL."""
+        walker = FormLogin(self.http, "", Secret("", label="no password"), session=self.session, may_sign_in=False)
+        start = urllib.parse.urljoin(self._referer or self.flow.authorization_url, url) if url else \
+            self.flow.authorization_url
+        end = walker.walk(start, provider_hosts=self.flow.provider_hosts,
+                          is_end=self.flow.is_callback, consent=self.flow.consent, exchanges=self.flow.exchanges)
+        if end.url is not None and self.flow.is_callback(end.url):
+            return end.url
+        raise EvaluationError(end.reason if end.url is None else f"the flow left the provider's hosts ({_short(end.url)})")
 
 
 class FormLogin:
@@ -200,12 +293,13 @@ class FormLogin:
     """
 
     def __init__(self, http: HttpClient, username: str, password: Secret, *, max_steps: int = MAX_STEPS,
-                 session: Session | None = None) -> None:
+                 session: Session | None = None, may_sign_in: bool = True) -> None:
         self.http = http
         self.username = username
         self.password = password
         self.max_steps = max_steps
         self.session = session
+        self.may_sign_in = may_sign_in
 
     def __call__(self, flow: LoginFlow) -> str:
         """Walk from the authorization URL to the redirect back to the client; return that URL."""
@@ -249,6 +343,8 @@ class FormLogin:
             forms = parse_forms(response.text[:262144])
             form = next((f for f in forms if f.has_password), None)
             if form is not None:
+                if not self.may_sign_in:
+                    return WalkEnd(None, response, "the provider asks for a password: the session is not signed in", step)
                 if submitted_password:
                     return WalkEnd(None, response, "the provider showed the login form again after the account's "
                                    "password was submitted: check the account's credentials (or it needs MFA: plug "

@@ -12,6 +12,7 @@ from typing import Any
 
 from ._confine import Confinement
 from ._http import HttpClient, worker_prefix
+from ._login import Sessions
 from ._oidc import OidcProvider
 from ._policy import Policy
 from ._redact import Redactor
@@ -37,6 +38,7 @@ class AuthcheckRun:
         self._providers: dict[str, OidcProvider] | None = None
         self._tokens: TokenSource | None = None
         self._token_probes: TokenProbes | None = None
+        self.sessions = Sessions()
         self.results: list[dict[str, Any]] = []
         self.exchanges: dict[str, dict[str, Any]] = {}
         self.shipped_exchanges: set[str] = set()

@@ -143,7 +143,7 @@ def test_undeclared_grants_refused(active_client, client_provider, client_metada
             continue
         probe = token_probes.send(active_client, f"grant {grant}", {"grant_type": grant, **extra})
         authcheck_record.attach(probe.response.exchange)
-        verdict, why = _grant_answer(probe.observation, unknown.observation)
+        verdict, why = _grant_answer(probe.observation, unknown.observation, made_up=bool(extra))
         if verdict is None:
             verdict, why = context.decide(grant, extra, probe.observation)
         if verdict is None:
@@ -162,10 +162,11 @@ def test_undeclared_grants_refused(active_client, client_provider, client_metada
     authcheck_record.conclude(f"{active_client.label} may use grant(s) the policy does not declare: ")
 
 
-def _grant_answer(answer, unknown) -> tuple[str | None, str]:
+def _grant_answer(answer, unknown, *, made_up: bool) -> tuple[str | None, str]:
     if answer.accepted:
         return "accepted", "a token was issued"
-    if answer.refused and (answer.error in GRANT_REFUSALS or answer.same_as(unknown)):
+    # with nothing made up in the request (client credentials), any refusal is about the grant itself
+    if answer.refused and (answer.error in GRANT_REFUSALS or answer.same_as(unknown) or not made_up):
         return "refused", answer.summary
     if answer.refused:
         return None, f"{answer.summary}, unlike an unknown grant type ({unknown.summary})"

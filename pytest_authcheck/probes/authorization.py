@@ -23,7 +23,7 @@ from .._authz import pkce_pair, random_token
 from .._clients import PolicyClient
 from .._errors import AuthcheckError
 from .._http import HttpClient
-from .._login import LoginFlow, WalkEnd
+from .._login import Browser, LoginFlow, Sessions, WalkEnd, test_user_of
 from .._net import is_loopback
 from ..observations import Kind, NotEvaluated, Observation, observe_authorization
 from ..observations.authorization import callback_parameters, points_at, read_page, same_target
@@ -69,7 +69,8 @@ class AuthorizationProbes:
     """The run's authorization probes, each distinct request sent once (per xdist worker)."""
 
     def __init__(self, http: HttpClient, providers: Mapping[str, Any], login: Callable[[LoginFlow], str],
-                 provider_hosts: Callable[[Any], set[str]]) -> None:
+                 provider_hosts: Callable[[Any], set[str]], sessions: Sessions | None = None) -> None:
+        self._sessions = sessions or Sessions()
         self._http = http
         self._providers = providers
         self._login = login
@@ -204,8 +205,11 @@ class AuthorizationProbes:
             end = walker(client.provider, url, provider_hosts=hosts, is_end=is_end, consent=consent)
             return None if end is None else _judge_end(end, probed, client)
         # a team's own login step: run it on the probe; where it ends is the answer
+        user = test_user_of(self._providers[client.provider])
         flow = LoginFlow(client=client.name, provider=client.provider, authorization_url=url, redirect_uri=probed,
-                         provider_hosts=hosts)
+                         provider_hosts=hosts, user=user, consent=consent)
+        if user is not None:
+            flow.browser = Browser(self._http, self._sessions.get(client.provider, user.username), flow)
         try:
             landed = self._login(flow)
         except AuthcheckError as exc:

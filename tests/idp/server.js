@@ -317,6 +317,11 @@ provider.use(async (ctx, next) => {
       return;
     }
     if (ctx.method === 'GET' && ctx.path === '/auth' && await authorizationDefect(ctx)) return;
+    if (ctx.method === 'POST' && ctx.path.startsWith('/interaction/')) {
+      // which prompt a form post answers: tests count the logins a run costs ("prompt login")
+      const details = await provider.interactionDetails(ctx.req, ctx.res).catch(() => undefined);
+      if (details) log('prompt', details.prompt.name);
+    }
     if (ctx.method === 'POST' && ctx.path === '/token/revocation' && await revocationIgnored(ctx)) {
       ctx.status = 200;
       ctx.body = '';
