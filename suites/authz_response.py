@@ -53,6 +53,7 @@ def test_authorization_response_iss(active_client, client_provider, client_metad
                           "providers." + client_provider.name + ".features lists iss_parameter")
     responses: dict[str, dict[str, str]] = {}
     skipped = None
+    failed: EvaluationError | None = None
     try:
         tokens = authcheck_code_flows.tokens(active_client)
         authcheck_record.attach(*tokens.authorization.exchanges)
@@ -60,6 +61,7 @@ def test_authorization_response_iss(active_client, client_provider, client_metad
     except pytest.skip.Exception as exc:  # no test user: the error redirects can still be read
         skipped = exc
     except EvaluationError as exc:
+        failed = exc
         authcheck_record.fact("the redirect with the code", f"not obtained: {exc}")
     redirect_uri = active_client.redirect_uris[0]
     for variation in (UNKNOWN_RESPONSE_TYPE, PROMPT_NONE):
@@ -74,7 +76,8 @@ def test_authorization_response_iss(active_client, client_provider, client_metad
         if skipped is not None:
             raise skipped
         raise NotEvaluated(f"no authorization response of {active_client.target} came back to the client to read iss "
-                           "from: the login did not end in a code and no probe got an error redirect")
+                           "from: no probe got an error redirect, and the login did not end in a code"
+                           + (f" ({failed})" if failed is not None else ""))
     issuer = client_provider.issuer
     observed = {name: params.get("iss", "no iss") for name, params in responses.items()}
     authcheck_record.expect({name: issuer for name in observed}, observed)
@@ -101,17 +104,17 @@ def test_prompt_none(active_client, client_metadata, authcheck_authz_probes, aut
     if answer.kind is Kind.REFUSED and to_client:
         observed = f"error redirect ({answer.error})"
     elif answer.kind is Kind.REFUSED:
-        observed = f"an error page of the provider ({answer.summary})"
+        observed = f"no redirect to the client: {answer.summary}"
     elif answer.kind is Kind.SENT_TO_LOGIN:
-        observed = f"the provider's login page ({answer.summary})"
+        observed = f"sent to login: {answer.summary}"
     elif answer.kind is Kind.ACCEPTED:
-        observed = f"a code without a session ({answer.summary})"
+        observed = f"a code without a session: {answer.summary}"
     elif answer.kind is Kind.UNREADABLE and (answer.status or 0) >= 500:
-        observed = f"a server error ({answer.summary})"
+        observed = f"a server error: HTTP {answer.status}"
     else:
         raise NotEvaluated(f"prompt=none gets {answer.describe()}: " + answer.why_not_evaluable(), exchange=answer.exchange)
     authcheck_record.expect(OneOf(tuple(f"error redirect ({code})" for code in SILENT_ERRORS),
                                   "an error redirect to the client with " + ", ".join(SILENT_ERRORS)), observed)
     if not observed.startswith("error redirect (") or answer.error not in SILENT_ERRORS:
-        authcheck_record.fail(f"prompt=none without a session gets {observed} for {active_client.label}, not an error "
+        authcheck_record.fail(f"prompt=none without a session, {active_client.label} gets {observed}; due: an error "
                               f"redirect to {redirect_uri} with login_required or interaction_required")

@@ -2,7 +2,8 @@
 
 Its ID token must carry ``auth_time`` (OIDC Core §3.1.2.1: max_age was asked for), and its access token is
 meant for the userinfo endpoint, whatever audience the client's ordinary tokens have (a provider may bind tokens
-for API scopes to the API, RFC 8707). ``id-token.auth-time`` and ``tokens.query-refused`` share it. The login reuses
+for API scopes to the API, RFC 8707). ``id-token.auth-time`` and ``tokens.query-refused`` share it (the latter
+logs in again when the token no longer works: another check may have revoked its grant). The login reuses
 the run's signed-in session: ``MAX_AGE`` is longer than a run, so no second password is due.
 """
 
@@ -37,10 +38,11 @@ class OpenidLogins:
         self._cache: dict[str, OpenidLogin | EvaluationError] = {}
         self._lock = threading.Lock()
 
-    def login(self, client: PolicyClient) -> OpenidLogin:
-        """The client's plain OpenID Connect login (the first call runs it)."""
+    def login(self, client: PolicyClient, *, renew: bool = False) -> OpenidLogin:
+        """The client's plain OpenID Connect login (the first call runs it; ``renew`` runs a new one, for a check
+        whose tokens another check has since revoked: revoking a refresh token may end the whole grant)."""
         with self._lock:
-            if client.name not in self._cache:
+            if renew or client.name not in self._cache:
                 started = time.time()
                 try:
                     tokens = self._flows.fresh_tokens(client, scope="openid", max_age=str(MAX_AGE))

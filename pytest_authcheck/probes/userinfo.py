@@ -9,6 +9,7 @@ elsewhere.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -68,12 +69,12 @@ class UserinfoProbes:
     def in_header(self, provider_name: str, client: str, token: Secret) -> Observation:
         """GET userinfo with ``client``'s access token in the Authorization header (RFC 6750 §2.1)."""
         header = {"Authorization": Secret(f"Bearer {token.reveal()}", label="authorization")}
-        return self._once((provider_name, client, "header"), provider_name,
+        return self._once((provider_name, client, "header", _tag(token)), provider_name,
                           lambda url: self._http.get(url, headers=header))
 
     def in_query(self, provider_name: str, client: str, token: Secret) -> Observation:
         """GET userinfo with ``client``'s access token only in the URL query (RFC 6750 §2.3)."""
-        return self._once((provider_name, client, "query"), provider_name,
+        return self._once((provider_name, client, "query", _tag(token)), provider_name,
                           lambda url: self._http.get(url, params={"access_token": token}))
 
     def _once(self, key: tuple[str, ...], provider_name: str, send: Callable[[str], Any]) -> Observation:
@@ -91,3 +92,8 @@ class UserinfoProbes:
         if isinstance(cached, AuthcheckError):
             raise cached.with_traceback(None)
         return cached
+
+
+def _tag(token: Secret) -> str:
+    """A short, one-way name of a token: requests with another token are other requests."""
+    return hashlib.sha256(token.reveal().encode("utf-8", "replace")).hexdigest()[:16]
