@@ -24,6 +24,8 @@ from ._redact import Secret
 from ._run import AuthcheckRun
 from ._tokens import Token
 from .probes import AuthorizationProbes, TokenProbes
+from .probes.openid import OpenidLogins
+from .probes.userinfo import UserinfoProbes
 
 
 def provider_hosts(provider: OidcProvider) -> set[str]:
@@ -187,6 +189,14 @@ class PolicyLogin:
         return self._serialised(login, lambda: login.walk(url, provider_hosts=provider_hosts, is_end=is_end,
                                                           consent=consent))
 
+    def signed_in_since(self, provider: str) -> float | None:
+        """When the run first signed the provider's test user in (this machine's clock), or None: no session
+        can be older than that."""
+        if not self.has_test_user(provider):
+            return None
+        username, _ = self.account(provider, None)
+        return self.run.sessions.get(provider, username).first_login_at
+
     @property
     def logins(self) -> int:
         """How many times this run submitted a password."""
@@ -221,6 +231,19 @@ def authcheck_authz_probes(authcheck_run: AuthcheckRun, authcheck_login: LoginSt
     signed in as the provider's test user (``decide(client, Variation.of(...))``); each sent once per run."""
     return AuthorizationProbes(authcheck_run.http, authcheck_run.oidc_providers, authcheck_login, provider_hosts,
                                sessions=authcheck_run.sessions)
+
+
+@pytest.fixture(scope="session")
+def authcheck_userinfo_probes(authcheck_run: AuthcheckRun) -> UserinfoProbes:
+    """The run's userinfo requests: per provider without a token and with a made-up one, per client its token in
+    the Authorization header and in the URL query; each sent once per run."""
+    return UserinfoProbes(authcheck_run.http, authcheck_run.oidc_providers, provider_hosts)
+
+
+@pytest.fixture(scope="session")
+def authcheck_openid_logins(authcheck_code_flows: CodeFlows) -> OpenidLogins:
+    """One plain OpenID Connect login per client and run (``scope=openid``, ``max_age``): ``.login(client)``."""
+    return OpenidLogins(authcheck_code_flows)
 
 
 @pytest.fixture
@@ -259,4 +282,5 @@ def client_token(active_client: PolicyClient, client_metadata: dict[str, Any], a
 def iter_fixture_names() -> Iterator[str]:
     """The public fixture names of the client suites (documented in the README)."""
     yield from ("oidc_client", "authcheck_login", "authcheck_code_flows", "token_request", "authz_probe", "client_token",
-                "authcheck_authz_probes", "token_probes")
+                "authcheck_authz_probes", "token_probes", "authcheck_userinfo_probes",
+                "authcheck_openid_logins")

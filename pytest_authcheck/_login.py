@@ -200,6 +200,7 @@ class Session:
     def __init__(self) -> None:
         self.jar = CookieJar()
         self.logins = 0
+        self.first_login_at: float | None = None  # when the password was first sent (this machine's clock)
         self.lock = threading.RLock()
         self.signed_in = False  # a login step of its own says it signed in (Browser.mark_signed_in)
 
@@ -351,6 +352,8 @@ class FormLogin:
                                    "in your own login step with the authcheck_login fixture)", step)
                 submitted_password = True
                 session.logins += 1
+                if session.first_login_at is None:
+                    session.first_login_at = time.time()
             else:
                 form = next((f for f in forms if f.method == "POST"), None)
                 if form is None:

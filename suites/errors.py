@@ -13,9 +13,8 @@ from pytest_authcheck import check
 from pytest_authcheck._clients import SECRET_METHODS
 from pytest_authcheck._errors import EvaluationError
 from pytest_authcheck.observations.authorization import callback_parameters
-from pytest_authcheck.probes import Variation
 from pytest_authcheck.probes.client_auth import unknown_client, unknown_public, wrong_secret
-from pytest_authcheck.probes.variations import response_type_variations
+from pytest_authcheck.probes.variations import UNKNOWN_RESPONSE_TYPE, response_type_variations
 
 # RFC 6749 §5.2 and §4.1.2.1, and codes registered for the token endpoint since (RFC 8628, RFC 8693, RFC 8707, RFC 9449)
 TOKEN_ERRORS = frozenset({"invalid_request", "invalid_client", "invalid_grant", "unauthorized_client",
@@ -27,7 +26,6 @@ AUTHORIZATION_ERRORS = frozenset({"invalid_request", "unauthorized_client", "acc
                                   "login_required", "account_selection_required", "consent_required",
                                   "invalid_request_uri", "invalid_request_object", "request_not_supported",
                                   "request_uri_not_supported", "registration_not_supported", "invalid_target"})
-UNKNOWN_RESPONSE_TYPE = Variation.of("an unknown response_type", response_type="authcheck_unknown")
 CONFORMS = "RFC 6749 format"
 
 

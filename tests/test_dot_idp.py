@@ -106,6 +106,33 @@ def _verify_scope_escalation(dot: RunningDot, target: str) -> str:
     return f"asked for write (outside the policy): granted scope {body['scope']!r}"
 
 
+def _verify_query_token(dot: RunningDot, target: str) -> str:
+    client_id, redirect_uri, _ = LOGIN_CLIENTS[target]
+    with flows.signed_in(dot) as http:
+        query, verifier = flows.code_flow(http, dot, client_id, redirect_uri, scope="openid")
+    token = flows.exchange(dot, client_id, redirect_uri, query, verifier)["access_token"]
+    with flows.http(dot) as http:
+        bare = http.get(dot.issuer + "/userinfo/")
+        answer = http.get(dot.issuer + "/userinfo/", params={"access_token": token})
+    assert bare.status_code == 401, bare.text[:200]
+    assert answer.status_code == 200 and "sub" in answer.json(), (answer.status_code, answer.text[:200])
+    return f"userinfo without a token: HTTP {bare.status_code}; with ?access_token=: HTTP 200 {sorted(answer.json())}"
+
+
+def _verify_prompt_none(dot: RunningDot, target: str) -> str:
+    client_id, redirect_uri, scope = LOGIN_CLIENTS[target]
+    _, challenge = flows.pkce_pair()
+    with flows.http(dot) as http:
+        params = {"client_id": client_id, "response_type": "code", "redirect_uri": redirect_uri, "scope": scope,
+                  "state": "s", "code_challenge": challenge, "code_challenge_method": "S256"}
+        control = http.get(dot.issuer + "/authorize/", params=params)
+        answer = http.get(dot.issuer + "/authorize/", params={**params, "prompt": "none"})
+    assert control.status_code == 302 and "/accounts/login/" in control.headers["location"], control.status_code
+    assert answer.status_code == 500 and "location" not in answer.headers, (answer.status_code, answer.headers)
+    return (f"no session: the ordinary request gets HTTP 302 to the login page, with prompt=none HTTP "
+            f"{answer.status_code} (oauthlib's validate_silent_login is not implemented by DOT)")
+
+
 def _verifiers(dot: RunningDot) -> dict[tuple[str, str], Callable[[], str]]:
     oidc, rfc8414 = _discovery(dot)
 
@@ -139,6 +166,8 @@ def _verifiers(dot: RunningDot) -> dict[tuple[str, str], Callable[[], str]]:
     for target in LOGIN_CLIENTS:
         checks[("pkce.plain-refused", target)] = lambda t=target: _verify_pkce_plain(dot, t)
         checks[("lifetimes.id-token", target)] = lambda t=target: _verify_lifetimes(dot, t, id_token=True)
+        checks[("tokens.query-refused", target)] = lambda t=target: _verify_query_token(dot, t)
+        checks[("prompt-none.login-required", target)] = lambda t=target: _verify_prompt_none(dot, t)
     for target in ("clients.deployer", *LOGIN_CLIENTS):
         checks[("lifetimes.access-token", target)] = lambda t=target: _verify_lifetimes(dot, t, id_token=False)
         checks[("scopes.out-of-policy-refused", target)] = lambda t=target: _verify_scope_escalation(dot, t)

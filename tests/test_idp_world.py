@@ -44,6 +44,7 @@ EXPECTED_METADATA_DIFF = {
     "alg-none-advertised": {"id_token_signing_alg_values_supported"},
     "http-endpoint": {"token_endpoint"},
     "missing-signing-key": {"id_token_signing_alg_values_supported"},
+    "dead-registration-endpoint": {"registration_endpoint"},
 }
 JWKS_VARIANTS = {"weak-rsa-key", "duplicate-kid", "private-key-published", "symmetric-key-published"}
 
@@ -334,6 +335,14 @@ def test_issuer_mismatch(idps):
     r = client_credentials(idp, token_endpoint=doc["token_endpoint"])
     assert r.status_code == 200, r.text
     assert jwt.decode(r.json()["access_token"], options={"verify_signature": False})["iss"] == doc["issuer"]
+
+
+def test_dead_registration_endpoint(idps):
+    doc = discovery(idps["dead-registration-endpoint"])
+    assert doc["registration_endpoint"] == idps["dead-registration-endpoint"].base_url + "/reg"
+    with client(idps["dead-registration-endpoint"]) as c:
+        assert c.post(doc["registration_endpoint"], json={}).status_code == 404
+        assert c.get(doc["registration_endpoint"]).status_code == 404
 
 
 def test_weak_rsa_key(idps):

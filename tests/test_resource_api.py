@@ -297,6 +297,8 @@ def build_probes(idp: Idp, keys: Keys) -> dict[str, Probe]:
         "basic-scheme": Probe("GET", me, {"Authorization": "Basic dXNlcjpwYXNz"}, NO_CREDENTIAL),
         "bearer-without-token": Probe("GET", me, {"Authorization": "Bearer"}, (400, "invalid_request")),
         "garbage-token": Probe("GET", me, bearer("not-a-jwt"), INVALID),
+        # a valid token, only in the URL query (RFC 6750 §2.3): not a credential this API reads
+        "token-in-query": Probe("GET", f"{me}?access_token={f.signed()}", {}, NO_CREDENTIAL),
         # forged or unacceptable tokens
         **{f"alg-{s}": Probe("GET", me, bearer(f.unsigned(s)), INVALID) for s in ("none", "None", "NONE", "nOnE")},
         "bad-signature": Probe("GET", me, bearer(f.bad_signature()), INVALID),
@@ -347,6 +349,7 @@ FLIPS: dict[str, dict[str, tuple[int, str | None]]] = {
     "any-issuer": {"wrong-iss-our-key": OK, "other-issuer-token": OK},
     "viewer-can-deploy": {"viewer-deploy": ACCEPTED},
     "accept-revoked-key": {"revoked-key": OK},
+    "query-token": {"token-in-query": OK},
 }
 
 

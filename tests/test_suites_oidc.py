@@ -24,7 +24,7 @@ PROVIDER_CHECKS = {
     "discovery.reachable", "discovery.schema", "discovery.issuer-match", "discovery.endpoints-on-issuer-host",
     "discovery.rfc8414", "discovery.pkce-s256", "discovery.grant-types", "discovery.response-types",
     "discovery.scopes", "discovery.signing-algs", "discovery.token-auth-methods", "discovery.features",
-    "jwks.reachable", "jwks.structure", "jwks.unique-kid", "jwks.key-strength", "jwks.no-private-material",
+    "discovery.endpoints-answer", "jwks.reachable", "jwks.structure", "jwks.unique-kid", "jwks.key-strength", "jwks.no-private-material",
     "jwks.use-alg-coherent", "jwks.algs-backed", "jwks.token-signature",
     "tls.chain-trusted", "tls.hostname", "tls.cert-lifetime", "tls.protocol-version", "tls.no-plain-http",
     "clock.date-header", "clock.token-iat",
@@ -242,6 +242,14 @@ VARIANT_CASES = {
             "RS256": ["kid 'rsa-1'"], "ES256": ["kid 'ec-1'"], "ES384": [], "PS512": []},
         "policy": lambda text: text.replace('signing_algs = ["RS256", "ES256"]', ALGS_WITH_UNBACKED),
     },
+    "dead-registration-endpoint": {
+        "failed": {"discovery.endpoints-answer": [r"^1 advertised endpoint\(s\) of providers\.sso do not answer: "
+                                                  r"registration_endpoint={base}/reg \(not found: POST → HTTP 404\)$"]},
+        "details": lambda checks, idp: (checks["discovery.endpoints-answer"]["observed"]["registration_endpoint"]
+                                        == "not found: POST → HTTP 404"
+                                        and checks["discovery.endpoints-answer"]["observed"]["token_endpoint"]
+                                        == "answers: POST → HTTP 400"),
+    },
     "legacy-tls": {
         "failed": {"tls.protocol-version": [r"^127\.0\.0\.1:{port} still accepts TLSv1\b"]},
         "details": lambda checks, idp: (checks["tls.protocol-version"]["observed"]["TLSv1"] == "accepted"
@@ -341,10 +349,15 @@ def test_policy_tolerance_makes_the_variant_pass(idp, run_authcheck, variant, pr
     assert run.status(check_id) == "passed", run.by_check()[check_id]
     if variant == "http-endpoint":
         # http on loopback is tolerated, so the client credentials are sent to http://127.0.0.1:PORT/token;
-        # the IdP speaks only TLS on that port, so the token checks cannot evaluate (an error, not a failure).
-        assert set(run.not_passed()) <= TOKEN_CHECKS, run.not_passed()
-        assert set(run.not_passed().values()) <= {"error"}
-        for check_id in run.not_passed():
+        # the IdP speaks only TLS on that port, so the token checks cannot evaluate (an error, not a failure),
+        # and the advertised http token endpoint does not answer (a failure of discovery.endpoints-answer).
+        not_passed = run.not_passed()
+        assert not_passed.pop("discovery.endpoints-answer") == "failed", run.output()
+        assert re.search(rf"token_endpoint=http://127\.0\.0\.1:{run_idp.port}/token \(no connection: POST: ",
+                         run.by_check()["discovery.endpoints-answer"]["message"])
+        assert set(not_passed) <= TOKEN_CHECKS, not_passed
+        assert set(not_passed.values()) <= {"error"}
+        for check_id in not_passed:
             assert f"http://127.0.0.1:{run_idp.port}" in run.by_check()[check_id]["message"]
     else:
         _assert_all_pass(run, skipped=DEFAULT_SKIPS)

@@ -2,15 +2,19 @@
 
 A probe's answer becomes an ``Observation``: *accepted*, *refused*, *sent to login*, *throttled* or
 *unreadable*, each with the reason and the exchange that shows it (``answers``). Token endpoint answers are
-read in ``token``, authorization endpoint answers in ``authorization``; ``differential`` decides what a probe
-proves against its control request. The suites describe what to compare; none of them reads a status code or
+read in ``token``, authorization endpoint answers in ``authorization``, protected resources' answers (userinfo, APIs)
+in ``resource``, and whether an advertised endpoint answers at all in ``endpoint``; ``differential`` decides what a
+probe proves against its control request. The suites describe what to compare; none of them reads a status code or
 an error string itself.
 """
 
 from .answers import Kind, NotEvaluated, Observation
 from .authorization import observe_authorization
 from .differential import Comparison, Outcome, compare
+from .endpoint import EndpointAnswer, Presence, observe_endpoint
+from .resource import Challenges, challenges, observe_resource
 from .token import observe_token, rfc6749_error_problems
 
-__all__ = ["Comparison", "Kind", "NotEvaluated", "Observation", "Outcome", "compare", "observe_authorization",
-           "observe_token", "rfc6749_error_problems"]
+__all__ = ["Challenges", "Comparison", "EndpointAnswer", "Kind", "NotEvaluated", "Observation", "Outcome", "Presence",
+           "challenges", "compare", "observe_authorization", "observe_endpoint", "observe_resource", "observe_token",
+           "rfc6749_error_problems"]

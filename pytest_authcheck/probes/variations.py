@@ -5,6 +5,10 @@ from __future__ import annotations
 from .._clients import PolicyClient
 from .authorization import Variation
 
+# An error redirect any provider must give before a login (errors.rfc6749-format, authz-response.iss read it).
+UNKNOWN_RESPONSE_TYPE = Variation.of("an unknown response_type", response_type="authcheck_unknown")
+# Silent authentication without a session (prompt-none.login-required, authz-response.iss read it).
+PROMPT_NONE = Variation.of("prompt=none", prompt="none")
 FRONT_CHANNEL_RESPONSE_TYPES = ("token", "id_token token", "code id_token", "code token", "code id_token token", "id_token")
 
 

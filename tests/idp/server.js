@@ -166,6 +166,8 @@ const CLIENT_DEFECTS = new Set([
   'introspects-others', // may introspect tokens issued to other clients
   'revocation-needs-secret', // a public client's revocation request is answered 401 invalid_client
   'state-raw', // state is copied into redirects to the client unencoded, so '&name=value' in it becomes a parameter
+  'no-auth-time', // ID tokens leave auth_time out, max_age or not
+  'stale-auth-time', // ID tokens date auth_time two days back (a provider that reports a remembered, older login)
 ]);
 
 function defects(client) {
@@ -430,6 +432,17 @@ provider.AuthorizationCode.find = async function find(...args) {
     }
   }
   return code;
+};
+
+// auth_time defects: the ID token's payload of such a client is rewritten before it is signed. oidc-provider
+// itself always sets auth_time when max_age is requested, from the session's real login time.
+const idTokenPayload = provider.IdToken.prototype.payload;
+provider.IdToken.prototype.payload = async function payload(...args) {
+  const claims = await idTokenPayload.apply(this, args);
+  const flaws = defects(this.client);
+  if (flaws.includes('no-auth-time')) delete claims.auth_time;
+  if (flaws.includes('stale-auth-time') && Number.isInteger(claims.auth_time)) claims.auth_time -= 2 * 24 * 3600;
+  return claims;
 };
 
 // The client of a revocation request, from its Basic credentials (confidential clients only): enough to

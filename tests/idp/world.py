@@ -376,6 +376,11 @@ def _missing_signing_key() -> IdpSpec:
     )
 
 
+def _dead_registration_endpoint() -> IdpSpec:
+    # registration is not enabled at the provider: POST /reg answers 404
+    return IdpSpec(name="dead-registration-endpoint", metadata_overrides={"registration_endpoint": "{base}/reg"})
+
+
 def _cert(kind: str) -> Callable[[], IdpSpec]:
     return lambda: IdpSpec(name=f"{kind}-cert", cert=kind)
 
@@ -396,6 +401,7 @@ VARIANT_FACTORIES: dict[str, Callable[[], IdpSpec]] = {
     "skewed-clock": lambda: IdpSpec(name="skewed-clock", clock_skew_seconds=600),
     "missing-signing-key": _missing_signing_key,
     "legacy-tls": lambda: IdpSpec(name="legacy-tls", tls_min_version="TLSv1"),
+    "dead-registration-endpoint": _dead_registration_endpoint,
 }
 
 

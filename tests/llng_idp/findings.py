@@ -126,6 +126,48 @@ def _loopback_port_refused(probe: Probe) -> str:
     return f"{OTHER_LOOPBACK_PORT}: " + _refused_page(answer, PE_UNAUTHORIZEDURL)
 
 
+def _userinfo_without_bearer(probe: Probe) -> str:
+    url = str(_discovery(probe)["userinfo_endpoint"])
+    seen = []
+    for label, headers in (("no token", None), ("a made-up token", {"Authorization": "Bearer authcheck-made-up"})):
+        answer = probe.get(url, headers=headers)
+        challenge = answer.headers.get("www-authenticate", "")
+        assert answer.status == 401 and not challenge.lower().startswith("bearer"), answer.quote()
+        seen.append(f"{label}: HTTP {answer.status} WWW-Authenticate: {challenge!r}")
+    return "; ".join(seen)
+
+
+def _userinfo_query_token(client: str) -> Callable[[Probe], str]:
+    def verify(probe: Probe) -> str:
+        verifier, challenge = pkce_pair()
+        if client == "enclii-cli":
+            answer = probe.native_code(challenge=challenge, scope="openid")
+            form = {"grant_type": "authorization_code", "code": answer.location_query.get("code", ""),
+                    "redirect_uri": NATIVE_REDIRECT, "code_verifier": verifier, "client_id": client}
+            tokens = probe.token(form)
+        else:
+            answer = probe.authorize(probe.code_request(client, WEB_REDIRECT, scope="openid", challenge=challenge),
+                                     signed_in=True)
+            tokens = probe.web_token({"grant_type": "authorization_code", "code": answer.location_query.get("code", ""),
+                                      "redirect_uri": WEB_REDIRECT, "code_verifier": verifier})
+        assert tokens.status == 200, tokens.quote()
+        url = str(_discovery(probe)["userinfo_endpoint"])
+        served = Answer.of(probe.http.get(url, params={"access_token": tokens.json()["access_token"]}))
+        bare = probe.get(url)
+        assert bare.status == 401 and served.status == 200 and "sub" in served.json(), (bare.quote(), served.quote())
+        return f"userinfo without a token: HTTP {bare.status}; with ?access_token=: HTTP 200 {sorted(served.json())}"
+    return verify
+
+
+def _prompt_none_login_page(client: str, redirect_uri: str) -> Callable[[Probe], str]:
+    def verify(probe: Probe) -> str:
+        params = probe.code_request(client, redirect_uri, challenge=pkce_pair()[1], prompt="none")
+        answer = probe.authorize(params, signed_in=False)
+        assert answer.is_login_page and answer.location is None, answer.quote()
+        return "no session, prompt=none: the login page at HTTP 200, no redirect to the client"
+    return verify
+
+
 TRUE_FINDINGS: dict[Key, Finding] = {
     ("client-auth.auth-method", "clients.cli"): Finding(
         "discovery omits 'none' from token_endpoint_auth_methods_supported although the token endpoint "
@@ -148,6 +190,21 @@ TRUE_FINDINGS: dict[Key, Finding] = {
     ("redirect-uri.loopback-any-port", "clients.cli"): Finding(
         "the loopback redirect URI with another port is refused once signed in (RFC 8252 §7.3 says any port "
         "must be allowed); the current suite passes it on the pre-login page", _loopback_port_refused, missed=True),
+    ("userinfo.bearer-challenge", "providers.sso"): Finding(
+        "userinfo refuses without a token and with a made-up one with 401 and a WWW-Authenticate header that names "
+        "no auth scheme (error=invalid_request,...), not a Bearer challenge (RFC 6750 §3)", _userinfo_without_bearer),
+    ("tokens.query-refused", "clients.portal"): Finding(
+        "userinfo serves an access token sent in the URL query (RFC 6750 §5.3, RFC 9700 §4.3.2)",
+        _userinfo_query_token("web-portal")),
+    ("tokens.query-refused", "clients.cli"): Finding(
+        "userinfo serves an access token sent in the URL query (RFC 6750 §5.3, RFC 9700 §4.3.2)",
+        _userinfo_query_token("enclii-cli")),
+    ("prompt-none.login-required", "clients.portal"): Finding(
+        "prompt=none without a session shows the login page instead of redirecting with login_required "
+        "(OIDC Core §3.1.2.6)", _prompt_none_login_page("web-portal", WEB_REDIRECT)),
+    ("prompt-none.login-required", "clients.cli"): Finding(
+        "prompt=none without a session shows the login page instead of redirecting with login_required "
+        "(OIDC Core §3.1.2.6)", _prompt_none_login_page("enclii-cli", NATIVE_REDIRECT)),
 }
 
 

@@ -46,6 +46,7 @@ DEFECTS: frozenset[str] = frozenset(
         "404-instead-of-403",  # insufficient permissions answered with 404
         "200-instead-of-403",  # insufficient permissions answered with 200 and an error body
         "no-www-authenticate",  # 401 and 403 carry no WWW-Authenticate challenge
+        "query-token",  # accepts a bearer token in the access_token query parameter (RFC 6750 §2.3)
     }
 )
 
@@ -429,6 +430,9 @@ class ResourceApp:
 
     async def authenticate(self, request: Request) -> Principal:
         authorization = request.headers.get("authorization")
+        if authorization is None and "query-token" in self.config.defects:  # defect: query-token
+            query_token = request.query_params.get("access_token")
+            authorization = f"Bearer {query_token}" if query_token else None
         if authorization is not None:
             scheme, _, rest = authorization.strip().partition(" ")
             if scheme.lower() == "bearer":  # RFC 7235 §2.1: the scheme is case-insensitive
