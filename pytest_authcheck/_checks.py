@@ -47,6 +47,9 @@ class Check:
     refs: tuple[str, ...]
     remediation: str
     level: str = "MUST"
+    # Revokes or replays the tokens it obtains: at many providers that ends the whole grant of the signed-in session,
+    # so such checks run after those that read the run's shared tokens.
+    spends_grant: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form for reports."""
@@ -55,7 +58,7 @@ class Check:
 
 
 def check(id: str, *, title: str, severity: str, area: str, refs: list[str] | tuple[str, ...],
-          remediation: str, level: str = "MUST") -> Callable[[F], F]:
+          remediation: str, level: str = "MUST", spends_grant: bool = False) -> Callable[[F], F]:
     """Declare a test function as the check ``id``.
 
     ``severity`` is one of critical/high/medium/low/info, ``area`` one of ``AREAS``, ``refs`` the spec
@@ -69,7 +72,7 @@ def check(id: str, *, title: str, severity: str, area: str, refs: list[str] | tu
     if level not in LEVELS:
         raise ValueError(f"check {id}: level must be one of {LEVELS}, not {level!r}")
     definition = Check(id=id, title=title, severity=severity, area=area, refs=tuple(refs),
-                       remediation=" ".join(remediation.split()), level=level)
+                       remediation=" ".join(remediation.split()), level=level, spends_grant=spends_grant)
 
     def apply(function: F) -> F:
         function = pytest.mark.authcheck(definition)(function)

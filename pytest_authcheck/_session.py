@@ -72,6 +72,8 @@ class AuthcheckSession:
             definition = check_of(item)
             if definition is not None:
                 item.extra_keyword_matches.add(definition.id)
+        # Checks that revoke or replay their tokens go last (a stable order, the same on every xdist worker).
+        items.sort(key=lambda item: bool(getattr(check_of(item), "spends_grant", False)))
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         policy = self.run.policy

@@ -11,7 +11,7 @@ from pytest_authcheck.probes.token_state import DEAD, WORKS, token_state
 
 
 @check("code.replay-refused", title="A replayed authorization code is refused, and the tokens it gave are revoked",
-       severity="high", area="clients", refs=["RFC 6749 §4.1.2", "RFC 6749 §10.5", "RFC 9700 §4.2.4"],
+       severity="high", area="clients", spends_grant=True, refs=["RFC 6749 §4.1.2", "RFC 6749 §10.5", "RFC 9700 §4.2.4"],
        remediation="Make authorization codes single-use: refuse a second redemption with invalid_grant and revoke "
                    "every token issued from the code (RFC 6749 §4.1.2), so a stolen code that races the client "
                    "cannot keep what it got.")

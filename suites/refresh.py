@@ -29,7 +29,7 @@ def _needs_refresh(client) -> None:
 
 
 @check("refresh.rotation", title="A refresh brings a new refresh token, and the old one is then refused",
-       severity="high", area="clients", refs=["RFC 9700 §4.14.2", "RFC 9700 §2.2.2", "RFC 6749 §6", "RFC 6749 §10.4"],
+       severity="high", area="clients", spends_grant=True, refs=["RFC 9700 §4.14.2", "RFC 9700 §2.2.2", "RFC 6749 §6", "RFC 6749 §10.4"],
        remediation="Turn on refresh token rotation for the client (each refresh returns a new refresh token and "
                    "invalidates the old one, and reuse of an old one revokes the grant), or bind refresh tokens to "
                    "the client (sender-constrained) and set refresh_token_rotation = false in the policy.")
@@ -63,7 +63,7 @@ def test_refresh_rotation(active_client, client_metadata, token_request, authche
 
 
 @check("refresh.reuse-revokes-family", title="Replaying a rotated refresh token revokes the whole token family",
-       severity="high", area="clients", refs=["RFC 9700 §4.14.2", "RFC 6819 §5.2.2.3"],
+       severity="high", area="clients", spends_grant=True, refs=["RFC 9700 §4.14.2", "RFC 6819 §5.2.2.3"],
        remediation="Turn on refresh token reuse detection: when an already-rotated refresh token comes back, revoke "
                    "the active refresh token of that grant too, so a thief and the client cannot both keep going.")
 def test_refresh_reuse_revokes_family(active_client, client_metadata, token_request, authcheck_run,
@@ -103,7 +103,7 @@ def test_refresh_reuse_revokes_family(active_client, client_metadata, token_requ
 
 
 @check("revocation.revoked-inactive", title="A revoked token is reported inactive and can no longer be used",
-       severity="high", area="clients", refs=["RFC 7009 §2", "RFC 7009 §2.1", "RFC 7009 §2.2.1", "RFC 7662 §2.2",
+       severity="high", area="clients", spends_grant=True, refs=["RFC 7009 §2", "RFC 7009 §2.1", "RFC 7009 §2.2.1", "RFC 7662 §2.2",
                                               "RFC 6750 §3.1", "RFC 6749 §6"],
        remediation="Make the revocation endpoint invalidate the token it is given (a refresh token together with its "
                    "grant): introspection must then answer {\"active\": false}, a refresh with it must fail and "
@@ -197,7 +197,7 @@ def test_revoked_inactive(active_client, client_provider, client_metadata, token
 
 
 @check("revocation.public-client", title="A public client can revoke its own tokens",
-       severity="medium", area="clients", refs=["RFC 7009 §2", "RFC 7009 §2.1", "RFC 8252 §8.6"],
+       severity="medium", area="clients", spends_grant=True, refs=["RFC 7009 §2", "RFC 7009 §2.1", "RFC 8252 §8.6"],
        remediation="Let public clients call the revocation endpoint with their client_id (RFC 7009 §2.1): a native app "
                    "that logs out must be able to revoke its refresh token, since it has no secret to authenticate "
                    "with.")
