@@ -74,7 +74,7 @@ class AuthcheckRun:
     def tokens(self) -> TokenSource:
         """Tokens for the policy's clients, one per client per run."""
         if self._tokens is None:
-            self._tokens = TokenSource(self.http, self.policy.section("clients"), self.oidc_providers)
+            self._tokens = TokenSource(self.http, self.policy.section("clients"), self.oidc_providers, self.token_probes)
         return self._tokens
 
     @property

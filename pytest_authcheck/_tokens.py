@@ -7,10 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._clients import PolicyClient
 from ._errors import EvaluationError
 from ._http import HttpClient, Response
 from ._jwt import decode_unverified
 from ._redact import Secret
+from .probes.client_auth import declared
 
 
 @dataclass
@@ -38,10 +40,12 @@ class Token:
 class TokenSource:
     """Obtains and caches tokens; failures are cached too, so a broken client costs one request."""
 
-    def __init__(self, http: HttpClient, clients: Mapping[str, Mapping[str, Any]], providers: Mapping[str, Any]) -> None:
+    def __init__(self, http: HttpClient, clients: Mapping[str, Mapping[str, Any]], providers: Mapping[str, Any],
+                 probes: Any = None) -> None:
         self._http = http
         self._clients = clients
         self._providers = providers
+        self._probes = probes  # the run's TokenProbes: the client's plain token is its "declared" probe, sent once
         self._cache: dict[tuple[str, str | None, str | None], Token | EvaluationError] = {}
 
     def client_credentials(self, client: str, *, scope: str | None = None, resource: str | None = None) -> Token:
@@ -69,6 +73,11 @@ class TokenSource:
         if not token_endpoint.startswith("https://") and not provider.http_tolerated(token_endpoint):
             raise EvaluationError(f"the token endpoint {token_endpoint} is not https; client credentials are "
                                   "never sent over plain http")
+        if scope is None and resource is None and self._probes is not None:
+            from ._clients import PolicyClient
+            from .probes.client_auth import declared
+
+            return _parse(name, declared(self._probes, PolicyClient.from_policy(name, config)).response)
         if scope is None and config.get("scopes"):
             scope = " ".join(s for s in config["scopes"] if s != "openid")
         form: dict[str, Any] = {"grant_type": "client_credentials"}
