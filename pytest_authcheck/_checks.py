@@ -10,7 +10,7 @@ discovery.issuer-match``). Teams decorate their own checks the same way.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import pytest
@@ -50,6 +50,13 @@ class Check:
     # Revokes or replays the tokens it obtains: at many providers that ends the whole grant of the signed-in session,
     # so such checks run after those that read the run's shared tokens.
     spends_grant: bool = False
+    # Whether a target is one the check can look at, from the policy alone: None when it applies, else the reason.
+    # Pairs that do not apply become no test at all (the report still lists them, with the reason).
+    applies: Callable[[Any], str | None] | None = field(default=None, compare=False, repr=False)
+
+    def not_applicable(self, target: Any) -> str | None:
+        """Why the check does not apply to ``target`` (a PolicyClient, a provider's config ...), or None."""
+        return self.applies(target) if self.applies is not None else None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form for reports."""
@@ -58,7 +65,8 @@ class Check:
 
 
 def check(id: str, *, title: str, severity: str, area: str, refs: list[str] | tuple[str, ...],
-          remediation: str, level: str = "MUST", spends_grant: bool = False) -> Callable[[F], F]:
+          remediation: str, level: str = "MUST", spends_grant: bool = False,
+          applies: Callable[[Any], str | None] | None = None) -> Callable[[F], F]:
     """Declare a test function as the check ``id``.
 
     ``severity`` is one of critical/high/medium/low/info, ``area`` one of ``AREAS``, ``refs`` the spec
@@ -72,7 +80,8 @@ def check(id: str, *, title: str, severity: str, area: str, refs: list[str] | tu
     if level not in LEVELS:
         raise ValueError(f"check {id}: level must be one of {LEVELS}, not {level!r}")
     definition = Check(id=id, title=title, severity=severity, area=area, refs=tuple(refs),
-                       remediation=" ".join(remediation.split()), level=level, spends_grant=spends_grant)
+                       remediation=" ".join(remediation.split()), level=level, spends_grant=spends_grant,
+                       applies=applies)
 
     def apply(function: F) -> F:
         function = pytest.mark.authcheck(definition)(function)
@@ -84,6 +93,12 @@ def check(id: str, *, title: str, severity: str, area: str, refs: list[str] | tu
         return function
 
     return apply
+
+
+def check_of_function(function: Any) -> Check | None:
+    """The ``Check`` a test function was declared with, if any."""
+    definition = getattr(function, "__authcheck__", None)
+    return definition if isinstance(definition, Check) else None
 
 
 def check_of(item: pytest.Item) -> Check | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +10,10 @@ from ._duration import parse_duration
 from ._redact import Secret
 
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
-DEFAULT_ACCESS_TOKEN_MAX = 3600.0  # RFC 6750 §5.3 recommends short-lived bearer tokens; one hour is the usual bound
+# Bounds a security team accepts when the policy is silent (RFC 6750 §5.3, RFC 9700 §4.14.2, OIDC Core §2):
+DEFAULT_ACCESS_TOKEN_MAX = 3600.0  # bearer access tokens: one hour
+DEFAULT_ID_TOKEN_MAX = 3600.0  # ID tokens are read once, at login: one hour
+DEFAULT_REFRESH_TOKEN_MAX = 30 * 86400.0  # refresh tokens: thirty days
 
 
 @dataclass(frozen=True)
@@ -113,3 +116,48 @@ class PolicyClient:
         if method == "client_secret_post" and secret is not None:
             form["client_secret"] = secret
         return form, None
+
+
+def applies_when(condition: Callable[[PolicyClient], bool], reason: str) -> Callable[[PolicyClient], str | None]:
+    """A check's ``applies`` rule for clients: None when ``condition`` holds, else ``reason`` ("{target}" filled)."""
+
+    def rule(client: PolicyClient) -> str | None:
+        return None if condition(client) else reason.format(target=client.target, method=client.auth_method)
+
+    return rule
+
+
+def uses_secret(client: PolicyClient) -> bool:
+    """Authenticates with a client secret it declares."""
+    return client.auth_method in SECRET_METHODS and client.secret is not None
+
+
+def has_code_flow(client: PolicyClient) -> bool:
+    """Declares authorization_code with redirect URIs (authorization requests can be sent for it)."""
+    return client.declares("authorization_code") and bool(client.redirect_uris)
+
+
+def gets_tokens(client: PolicyClient) -> bool:
+    """Can obtain a token: client credentials with a secret, or a login."""
+    return (client.declares("client_credentials") and client.secret is not None) or client.uses_login
+
+
+CODE_FLOW = applies_when(has_code_flow, "{target} declares no authorization_code grant with redirect_uris")
+LOGIN = applies_when(lambda c: c.uses_login, "{target} declares no authorization_code grant with redirect_uris")
+SECRET = applies_when(uses_secret, "{target} does not authenticate with a client secret it declares ({method})")
+TOKENS = applies_when(gets_tokens, "{target} declares neither client_credentials with a secret nor authorization_code "
+                                   "with redirect_uris: no token to look at")
+REDIRECTS = applies_when(lambda c: bool(c.redirect_uris), "{target} declares no redirect_uris")
+LOGIN_OPENID = applies_when(lambda c: c.uses_login and "openid" in c.scopes,
+                            "{target} does not log users in with the openid scope")
+REFRESH_LOGIN = applies_when(lambda c: c.declares("refresh_token") and c.uses_login,
+                             "{target} declares no refresh_token grant with an authorization_code login")
+ROTATION = applies_when(lambda c: c.declares("refresh_token") and c.uses_login and c.refresh_token_rotation is True,
+                        "{target} does not declare refresh_token_rotation = true with a refresh_token grant and a login")
+PKCE_CODE_FLOW = applies_when(lambda c: c.requires_pkce and has_code_flow(c),
+                              "{target} is confidential and the policy does not say pkce = \"S256\", or it has no "
+                              "authorization_code grant with redirect_uris")
+PUBLIC_LOGIN = applies_when(lambda c: c.public and c.uses_login, "{target} is not a public client with a login")
+CLIENT_CREDENTIALS = applies_when(lambda c: c.declares("client_credentials") and c.secret is not None,
+                                  "{target} declares no client_credentials grant with a secret, so no token can be "
+                                  "minted for this check alone")

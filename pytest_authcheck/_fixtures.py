@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from ._checks import Check, check_of_function
 from ._documents import Document
 from ._errors import EvaluationError
 from ._http import HttpClient
@@ -163,20 +164,37 @@ def authcheck_token(authcheck_run: AuthcheckRun, authcheck_record: CheckRecord) 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Parametrize target fixtures from the static policy, so every xdist worker collects the same tests.
 
-    A test that asks for a kind of target the policy does not declare is collected once and skipped
-    with the reason, so the report shows the check was not applicable rather than leaving it out.
+    Only the targets a check applies to become tests; the others are recorded with the reason (the reports list
+    them as not applicable), so a large policy does not pay for a test per pair that cannot be looked at. A check
+    with no target at all is collected once and skipped with the reason.
     """
-    policy = _run(metafunc.config).policy
+    run = _run(metafunc.config)
+    policy = run.policy
+    definition = check_of_function(metafunc.function)
     for fixture, kind in TARGET_KINDS.items():
         if fixture not in metafunc.fixturenames:
             continue
-        names = kind.names(policy)
+        names = []
+        for name in kind.names(policy):
+            reason = _not_applicable(metafunc, definition, kind.subject_of(policy, name), fixture)
+            if reason is None:
+                names.append(name)
+            elif definition is not None:
+                run.not_applicable_to(definition, kind.target_of(name),
+                                      f"{metafunc.definition.nodeid}[{kind.id_of(policy, name)}]", reason)
         if names:
             metafunc.parametrize(fixture, names, ids=[kind.id_of(policy, n) for n in names], indirect=True)
         else:
-            metafunc.parametrize(fixture, [pytest.param(None, marks=pytest.mark.skip(reason=kind.none_reason))],
+            reason = kind.none_reason if not kind.names(policy) else "it applies to none of the policy's targets here"
+            metafunc.parametrize(fixture, [pytest.param(None, marks=pytest.mark.skip(reason=reason))],
                                  ids=[f"no-{fixture.replace('_', '-')}"], indirect=True)
         return
+
+
+def _not_applicable(metafunc: pytest.Metafunc, definition: Check | None, subject: Any, fixture: str) -> str | None:
+    if fixture == "oidc_client" and "active_client" in metafunc.fixturenames and not subject.active:
+        return f"{subject.target} is {subject.state}: only client-auth.removed-client-refused applies"
+    return definition.not_applicable(subject) if definition is not None else None
 
 
 def iter_fixture_names() -> Iterator[str]:

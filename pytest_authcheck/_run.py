@@ -40,6 +40,8 @@ class AuthcheckRun:
         self._token_probes: TokenProbes | None = None
         self.sessions = Sessions()
         self.results: list[dict[str, Any]] = []
+        # (check, target) pairs the policy alone shows a check cannot look at: no test, a result all the same
+        self.not_applicable: dict[str, dict[str, Any]] = {}
         self.exchanges: dict[str, dict[str, Any]] = {}
         self.shipped_exchanges: set[str] = set()
         self.finished: datetime | None = None
@@ -83,6 +85,14 @@ class AuthcheckRun:
         if self._token_probes is None:
             self._token_probes = TokenProbes(self.http, token_endpoint_of(self.oidc_providers))
         return self._token_probes
+
+    def not_applicable_to(self, check: Any, target: str, nodeid: str, reason: str) -> None:
+        """Record that ``check`` does not apply to ``target``, as a skipped result without a test."""
+        self.not_applicable[nodeid] = {
+            "nodeid": nodeid, "check": check.id, "title": check.title, "severity": check.severity,
+            "area": check.area, "level": check.level, "refs": list(check.refs), "remediation": check.remediation,
+            "target": target, "status": "skipped", "message": self.redactor.text(reason), "duration": 0.0,
+        }
 
     def finish(self, exit_status: int) -> None:
         """Note the end of the run (controller only)."""

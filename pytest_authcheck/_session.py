@@ -75,6 +75,12 @@ class AuthcheckSession:
         # Checks that revoke or replay their tokens go last (a stable order, the same on every xdist worker).
         items.sort(key=lambda item: bool(getattr(check_of(item), "spends_grant", False)))
 
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        # keep the not-applicable pairs of the checks this run selected (-m, -k, named tests)
+        selected = {item.nodeid.split("[", 1)[0] for item in session.items}
+        run = self.run
+        run.not_applicable = {k: v for k, v in run.not_applicable.items() if k.split("[", 1)[0] in selected}
+
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         policy = self.run.policy
         targets = ", ".join(f"{n} ({p.get('kind')})" for n, p in policy.section("providers").items()) or "none"
@@ -138,13 +144,21 @@ class AuthcheckSession:
         node.workerinput["authcheck_run_id"] = self.run.run_id
         node.workerinput["authcheck_shared_dir"] = str(self._shared_dir)
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """xdist: every worker collected the same tests, so any one's not-applicable pairs are everyone's."""
+        for nodeid, result in (getattr(node, "workeroutput", {}) or {}).get("authcheck_not_applicable", {}).items():
+            self.run.not_applicable.setdefault(nodeid, result)
+
     @pytest.hookimpl(wrapper=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> Generator[None, None, None]:
         # Before the other implementations (pytest-html renders during its own): decide the outcome once and
         # set the exit status pytest returns. After them (JUnit XML and HTML are written by then): write ours.
         if self.is_worker:
+            self.config.workeroutput["authcheck_not_applicable"] = self.run.not_applicable  # type: ignore[attr-defined]
             return (yield)
         run = self.run
+        run.results.extend(run.not_applicable[k] for k in sorted(run.not_applicable))
         run.outcome = decide(run.results, policy=run.policy, waivers=self.waivers, today=self.today,
                              settings=self.gate_settings, baseline=self.baseline)
         session.exitstatus = exit_status(int(session.exitstatus), run.outcome)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ._api import cell_id, cell_target, matrix_cells
+from ._clients import PolicyClient
 from ._policy import Policy
 
 
@@ -25,6 +27,14 @@ class TargetKind:
     # The test id of a name (default: the name), and the result's target (default: "section.name").
     test_id: Callable[[Policy, str], str] | None = None
     target: Callable[[str], str] | None = None
+    # What a check's ``applies`` rule is given for the target ``name`` (default: its policy table).
+    subject: Callable[[Policy, str], Any] | None = None
+
+    def subject_of(self, policy: Policy, name: str) -> Any:
+        """The object a check's ``applies`` rule judges."""
+        if self.subject is not None:
+            return self.subject(policy, name)
+        return policy.section(self.section).get(name)
 
     def id_of(self, policy: Policy, name: str) -> str:
         """The test id shown for the target ``name``."""
@@ -45,7 +55,8 @@ def _clients_of_kind(kind: str) -> Callable[[Policy], list[str]]:
 TARGET_KINDS: dict[str, TargetKind] = {
     "oidc_provider": TargetKind("providers", lambda p: list(p.providers_of_kind("oidc")),
                                 "the policy declares no oidc provider"),
-    "oidc_client": TargetKind("clients", _clients_of_kind("oidc"), "the policy declares no client of an oidc provider"),
+    "oidc_client": TargetKind("clients", _clients_of_kind("oidc"), "the policy declares no client of an oidc provider",
+                              subject=lambda p, name: PolicyClient.from_policy(name, p.section("clients")[name])),
     "jamf_provider": TargetKind("providers", lambda p: list(p.providers_of_kind("jamf")),
                                 "the policy declares no jamf provider"),
     "jamf_client": TargetKind("clients", _clients_of_kind("jamf"), "the policy declares no client of a jamf provider"),

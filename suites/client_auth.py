@@ -9,10 +9,8 @@ request get the same answer the check is not evaluated.
 
 from __future__ import annotations
 
-import pytest
-
 from pytest_authcheck import check
-from pytest_authcheck._clients import SECRET_METHODS
+from pytest_authcheck._clients import SECRET, SECRET_METHODS, applies_when, uses_secret
 from pytest_authcheck.observations import Kind, NotEvaluated
 from pytest_authcheck.observations.authorization import points_at
 from pytest_authcheck.probes import ORDINARY, Variation
@@ -26,12 +24,15 @@ from pytest_authcheck.probes.client_auth import (
     wrong_secret_refused,
 )
 
-
-def _needs_secret(client) -> None:
-    if client.auth_method not in SECRET_METHODS:
-        pytest.skip(f"{client.target} does not authenticate with a client secret ({client.auth_method})")
-    if client.secret is None:
-        pytest.skip(f"{client.target} declares {client.auth_method} but no client_secret")
+SECRET_METHOD = applies_when(lambda c: c.auth_method in SECRET_METHODS,
+                             "{target} does not authenticate with a client secret ({method})")
+INACTIVE = applies_when(lambda c: not c.active, "{target} is active; this check applies to clients marked removed or disabled")
+PUBLIC_WITH_REDIRECTS = applies_when(lambda c: c.public and bool(c.redirect_uris),
+                                     "{target} is not a public client with redirect_uris (client-auth.secret-accepted "
+                                     "shows that a confidential one is registered)")
+PROBED_METHOD = applies_when(lambda c: uses_secret(c) or (c.auth_method == "none" and bool(c.redirect_uris)),
+                             "{target}: {method} is not probed (client_secret_basic and client_secret_post with a "
+                             "declared secret, and none with redirect_uris, are)")
 
 
 def _attach(record, judgement) -> None:
@@ -39,12 +40,11 @@ def _attach(record, judgement) -> None:
 
 
 @check("client-auth.secret-accepted", title="A confidential client authenticates with its declared secret",
-       severity="high", area="clients", refs=["RFC 6749 §2.3.1", "RFC 6749 §3.2.1", "RFC 6749 §5.2"],
+       severity="high", area="clients", applies=SECRET, refs=["RFC 6749 §2.3.1", "RFC 6749 §3.2.1", "RFC 6749 §5.2"],
        remediation="The provider refuses the secret the policy holds for this client (invalid_client): the client_id "
                    "or secret is wrong, the secret was rotated, or the client was deleted or disabled. Copy the client "
                    "ID exactly, regenerate the secret if unsure and update the environment variable the policy names.")
 def test_secret_accepted(active_client, client_metadata, token_probes, authcheck_record):
-    _needs_secret(active_client)
     judgement = secret_accepted(token_probes, active_client)
     _attach(authcheck_record, judgement)
     observed = judgement.required()
@@ -55,12 +55,10 @@ def test_secret_accepted(active_client, client_metadata, token_probes, authcheck
 
 
 @check("client-auth.wrong-secret-refused", title="A wrong secret is refused",
-       severity="critical", area="clients", refs=["RFC 6749 §2.3.1", "RFC 6749 §5.2", "RFC 9700 §2.5"],
+       severity="critical", area="clients", applies=SECRET_METHOD, refs=["RFC 6749 §2.3.1", "RFC 6749 §5.2", "RFC 9700 §2.5"],
        remediation="Make the token endpoint authenticate every confidential client and never issue a token without a "
                    "valid secret.")
 def test_wrong_secret_refused(active_client, client_metadata, token_probes, authcheck_record):
-    if active_client.auth_method not in SECRET_METHODS:
-        pytest.skip(f"{active_client.target} does not authenticate with a client secret ({active_client.auth_method})")
     judgement = wrong_secret_refused(token_probes, active_client)
     _attach(authcheck_record, judgement)
     observed = judgement.required()
@@ -110,12 +108,10 @@ def test_unknown_client_refused(active_client, client_metadata, token_probes, au
 
 
 @check("client-auth.removed-client-refused", title="A client the policy marks removed is rejected like an unknown one",
-       severity="high", area="clients", refs=["RFC 6749 §5.2", "RFC 6749 §4.1.2.1", "RFC 7592 §2.3"],
+       severity="high", area="clients", applies=INACTIVE, refs=["RFC 6749 §5.2", "RFC 6749 §4.1.2.1", "RFC 7592 §2.3"],
        remediation="Delete (or disable) the client at the provider: it still answers for a client the policy says is "
                    "removed, so anyone holding its old secret or redirect URIs can still use it.")
 def test_removed_client_refused(oidc_client, client_metadata, token_probes, authcheck_authz_probes, authcheck_record):
-    if oidc_client.active:
-        pytest.skip(f"{oidc_client.target} is active; this check applies to clients marked removed or disabled")
     expected: dict[str, str] = {"token endpoint": "unknown"}
     observed: dict[str, str] = {}
     undecided = []
@@ -171,14 +167,10 @@ def test_removed_client_refused(oidc_client, client_metadata, token_probes, auth
 
 
 @check("client-auth.public-client-known", title="A public client is registered at the authorization endpoint",
-       severity="high", area="clients", refs=["RFC 6749 §2", "RFC 6749 §4.1.2.1", "RFC 8252 §8.4"],
+       severity="high", area="clients", applies=PUBLIC_WITH_REDIRECTS, refs=["RFC 6749 §2", "RFC 6749 §4.1.2.1", "RFC 8252 §8.4"],
        remediation="Register the client (its client_id exactly as the application sends it) at the provider, with "
                    "the redirect URIs the policy lists; until then every login fails with invalid_client.")
 def test_public_client_known(active_client, client_metadata, authcheck_authz_probes, authcheck_record):
-    if not active_client.public:
-        pytest.skip(f"{active_client.target} is confidential; client-auth.secret-accepted shows it is registered")
-    if not active_client.redirect_uris:
-        pytest.skip(f"{active_client.target} declares no redirect_uris to send an authorization request with")
     probes = authcheck_authz_probes
     control = probes.control(active_client)
     stranger = probes.pre_login(active_client, Variation.of(
@@ -206,18 +198,14 @@ def test_public_client_known(active_client, client_metadata, authcheck_authz_pro
 
 
 @check("client-auth.auth-method", title="The client authenticates as declared, and a confidential one never without "
-       "its secret", severity="medium", area="clients", refs=["RFC 6749 §2.3.1", "RFC 7591 §2", "RFC 9700 §2.5"],
+       "its secret", severity="medium", area="clients", applies=PROBED_METHOD, refs=["RFC 6749 §2.3.1", "RFC 7591 §2", "RFC 9700 §2.5"],
        remediation="Register the client with the token_endpoint_auth_method the policy declares; a confidential "
                    "client must never be accepted without its secret, and a public one needs no secret.")
 def test_auth_method(active_client, client_metadata, token_probes, authcheck_authz_probes, authcheck_record):
     method = active_client.auth_method
-    if method not in (*SECRET_METHODS, "none"):
-        pytest.skip(f"{method} is not probed yet (only client_secret_basic, client_secret_post and none)")
     advertised = client_metadata.get("token_endpoint_auth_methods_supported")
     authcheck_record.fact("token_endpoint_auth_methods_supported", advertised)
     if method == "none":
-        if not active_client.redirect_uris:
-            pytest.skip(f"{active_client.target} declares no redirect_uris")
         judgement = accepted_as_public(token_probes, active_client)
         _attach(authcheck_record, judgement)
         observed = {"none": judgement.required()}
@@ -235,7 +223,6 @@ def test_auth_method(active_client, client_metadata, token_probes, authcheck_aut
             authcheck_record.fail(f"{active_client.label} declares none: {judgement.reason}: it is not registered as "
                                   "a public client")
         return
-    _needs_secret(active_client)
     declared_answer = secret_accepted(token_probes, active_client)
     without = other_method(token_probes, active_client, "none")
     _attach(authcheck_record, declared_answer)

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import pytest
-
 from pytest_authcheck import check
+from pytest_authcheck._clients import LOGIN
 from pytest_authcheck._redact import Secret
 from pytest_authcheck.observations import NotEvaluated, observe_token
 from pytest_authcheck.probes.token_state import DEAD, WORKS, token_state
 
 
 @check("code.replay-refused", title="A replayed authorization code is refused, and the tokens it gave are revoked",
-       severity="high", area="clients", spends_grant=True, refs=["RFC 6749 §4.1.2", "RFC 6749 §10.5", "RFC 9700 §4.2.4"],
+       severity="high", area="clients", applies=LOGIN, spends_grant=True, refs=["RFC 6749 §4.1.2", "RFC 6749 §10.5", "RFC 9700 §4.2.4"],
        remediation="Make authorization codes single-use: refuse a second redemption with invalid_grant and revoke "
                    "every token issued from the code (RFC 6749 §4.1.2), so a stolen code that races the client "
                    "cannot keep what it got.")
 def test_code_replay_refused(active_client, client_metadata, token_request, authcheck_run, authcheck_code_flows,
                              authcheck_record):
-    if not active_client.uses_login:
-        pytest.skip(f"{active_client.target} declares no authorization_code grant with redirect_uris")
     authorization = authcheck_code_flows.authorize(active_client)
     authcheck_record.attach(*authorization.exchanges)
     first = authcheck_code_flows.redeem(authorization)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from pytest_authcheck import check
-from pytest_authcheck._clients import PolicyClient
+from pytest_authcheck._clients import CODE_FLOW, PolicyClient
 from pytest_authcheck._errors import EvaluationError
 from pytest_authcheck._expect import OneOf
 from pytest_authcheck._redact import Secret
@@ -297,12 +297,11 @@ def _json_object(response) -> dict[str, Any]:
 
 
 @check("grants.response-types", title="Implicit and hybrid response types are refused unless declared",
-       severity="high", area="clients", refs=["RFC 9700 §2.1.2", "RFC 6749 §4.1.2.1", "OAuth 2.0 Multiple Response Types §5"],
+       severity="high", area="clients", applies=CODE_FLOW,
+       refs=["RFC 9700 §2.1.2", "RFC 6749 §4.1.2.1", "OAuth 2.0 Multiple Response Types §5"],
        remediation="Remove implicit and hybrid response types (token, id_token token, code id_token ...) from the "
                    "client's registration; tokens in the front channel leak through history, referrers and logs.")
 def test_response_types(active_client, client_metadata, authcheck_authz_probes, authcheck_record):
-    if not active_client.declares("authorization_code") or not active_client.redirect_uris:
-        pytest.skip(f"{active_client.target} declares no authorization_code grant with redirect_uris")
     variations = response_type_variations(active_client)
     observed: dict[str, str] = {}
     undecided: list[str] = []

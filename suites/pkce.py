@@ -6,6 +6,7 @@ import pytest
 
 from pytest_authcheck import check
 from pytest_authcheck._authz import pkce_pair, random_token
+from pytest_authcheck._clients import PKCE_CODE_FLOW, applies_when
 from pytest_authcheck.observations import NotEvaluated, observe_token
 from pytest_authcheck.probes import Variation
 
@@ -14,27 +15,24 @@ PLAIN = Variation.of("code_challenge_method=plain", code_challenge=random_token(
 WITHOUT_PKCE = Variation.of("no code_challenge", code_challenge=None, code_challenge_method=None)
 
 
-def _requires_pkce(client) -> None:
-    if not client.requires_pkce:
-        pytest.skip(f"{client.target} is confidential and the policy does not say pkce = \"S256\"")
+PKCE_LOGIN = applies_when(lambda c: c.requires_pkce and c.uses_login,
+                          "{target} is confidential and the policy does not say pkce = \"S256\", or it has no login")
 
 
 @check("pkce.required", title="An authorization request without code_challenge is refused",
-       severity="high", area="clients", refs=["RFC 9700 §2.1.1", "RFC 7636 §4.4.1", "RFC 8252 §8.1"],
+       severity="high", area="clients", applies=PKCE_CODE_FLOW, refs=["RFC 9700 §2.1.1", "RFC 7636 §4.4.1", "RFC 8252 §8.1"],
        remediation="Require PKCE for this client at the provider (for every public client at least): an "
                    "authorization request without code_challenge must get invalid_request.")
 def test_pkce_required(active_client, client_metadata, authcheck_authz_probes, authcheck_record):
-    _requires_pkce(active_client)
     _refused(authcheck_authz_probes, active_client, authcheck_record, WITHOUT_PKCE,
              f"PKCE is not required for {active_client.label}: a request without code_challenge gets ")
 
 
 @check("pkce.plain-refused", title="code_challenge_method=plain is refused",
-       severity="medium", area="clients", refs=["RFC 7636 §4.2", "RFC 7636 §7.2", "RFC 9700 §2.1.1"],
+       severity="medium", area="clients", applies=PKCE_CODE_FLOW, refs=["RFC 7636 §4.2", "RFC 7636 §7.2", "RFC 9700 §2.1.1"],
        remediation="Accept only S256 as code_challenge_method; plain exposes the verifier to whoever sees the "
                    "authorization request. (Set allow_plain_pkce = true on the provider only if you must.)")
 def test_pkce_plain_refused(active_client, client_provider, client_metadata, authcheck_authz_probes, authcheck_record):
-    _requires_pkce(active_client)
     if client_provider.config.get("allow_plain_pkce"):
         pytest.skip(f"providers.{client_provider.name} sets allow_plain_pkce = true")
     _refused(authcheck_authz_probes, active_client, authcheck_record, PLAIN,
@@ -42,8 +40,6 @@ def test_pkce_plain_refused(active_client, client_provider, client_metadata, aut
 
 
 def _refused(probes, client, record, variation, message: str) -> None:
-    if not client.declares("authorization_code") or not client.redirect_uris:
-        pytest.skip(f"{client.target} declares no authorization_code grant with redirect_uris")
     answer = probes.decide(client, variation)
     record.attach(*answer.exchanges)
     if not answer.decisive:
@@ -54,13 +50,10 @@ def _refused(probes, client, record, variation, message: str) -> None:
 
 
 @check("pkce.verifier-enforced", title="A code cannot be redeemed without its verifier or with a wrong one",
-       severity="high", area="clients", refs=["RFC 7636 §4.6", "RFC 9700 §2.1.1", "RFC 9700 §4.8"],
+       severity="high", area="clients", applies=PKCE_LOGIN, refs=["RFC 7636 §4.6", "RFC 9700 §2.1.1", "RFC 9700 §4.8"],
        remediation="Verify code_verifier against the stored code_challenge at the token endpoint and refuse a "
                    "missing or wrong verifier with invalid_grant; otherwise a stolen code is as good as a token.")
 def test_pkce_verifier_enforced(active_client, client_metadata, authcheck_code_flows, authcheck_record):
-    _requires_pkce(active_client)
-    if not active_client.uses_login:
-        pytest.skip(f"{active_client.target} declares no authorization_code grant with redirect_uris")
     # the control: the ordinary redemption, with its verifier, works
     control = authcheck_code_flows.tokens(active_client)
     authcheck_record.attach(control.token.response.exchange)

@@ -12,6 +12,7 @@ import urllib.parse
 import pytest
 
 from pytest_authcheck import check
+from pytest_authcheck._clients import CODE_FLOW, REDIRECTS, applies_when
 from pytest_authcheck._net import is_loopback
 from pytest_authcheck.observations import NotEvaluated
 from pytest_authcheck.observations.authorization import callback_parameters, points_at
@@ -58,6 +59,8 @@ def native_loopback(client, uri: str) -> bool:
     return client.native and parts.scheme == "http" and is_loopback(parts.hostname or "")
 
 
+NATIVE_LOOPBACK = applies_when(lambda c: any(native_loopback(c, u) for u in c.redirect_uris),
+                               "{target} is not a native app with an http loopback redirect URI")
 UNREGISTERED = Variation.of("an unregistered redirect URI", redirect_uri=UNREGISTERED_URI)
 
 
@@ -71,13 +74,11 @@ def _judge(probes, client, variation):
 
 
 @check("redirect-uri.registered-accepted", title="Every redirect URI in the policy is accepted",
-       severity="high", area="clients", refs=["RFC 6749 §3.1.2", "RFC 6749 §3.1.2.3", "OIDC Core 1.0 §3.1.2.1"],
+       severity="high", area="clients", applies=REDIRECTS, refs=["RFC 6749 §3.1.2", "RFC 6749 §3.1.2.3", "OIDC Core 1.0 §3.1.2.1"],
        remediation="Register each redirect URI exactly as the policy lists it (scheme, host, port, path), e.g. "
                    "http://127.0.0.1/callback for a CLI and https://app.example.com/auth/callback for a web app; a "
                    "mismatch fails every login with a redirect URI error.")
 def test_registered_accepted(active_client, client_metadata, authcheck_authz_probes, authcheck_record):
-    if not active_client.redirect_uris:
-        pytest.skip(f"{active_client.target} declares no redirect_uris")
     observed: dict[str, str] = {}
     undecided: list[str] = []
     control = authcheck_authz_probes.control(active_client)
@@ -103,13 +104,11 @@ def test_registered_accepted(active_client, client_metadata, authcheck_authz_pro
 
 
 @check("redirect-uri.unregistered-refused", title="An unregistered redirect URI is refused, never redirected to",
-       severity="critical", area="clients", refs=["RFC 6749 §3.1.2.4", "RFC 6749 §4.1.2.1", "RFC 9700 §4.11.2",
+       severity="critical", area="clients", applies=CODE_FLOW, refs=["RFC 6749 §3.1.2.4", "RFC 6749 §4.1.2.1", "RFC 9700 §4.11.2",
                                                    "OIDC Core 1.0 §3.1.2.2"],
        remediation="Validate redirect_uri against the registered URIs before anything else and show an error page "
                    "on the provider's own origin; never redirect (not even an error) to an unregistered URI.")
 def test_unregistered_refused(active_client, client_metadata, authcheck_authz_probes, authcheck_record):
-    if not active_client.declares("authorization_code") or not active_client.redirect_uris:
-        pytest.skip(f"{active_client.target} declares no authorization_code grant with redirect_uris")
     answer = authcheck_authz_probes.decide(active_client, UNREGISTERED)
     authcheck_record.attach(*answer.exchanges)
     if points_at(answer.location, UNREGISTERED_URI):
@@ -126,12 +125,10 @@ def test_unregistered_refused(active_client, client_metadata, authcheck_authz_pr
 
 
 @check("redirect-uri.exact-match", title="Near misses of a registered redirect URI are refused",
-       severity="high", area="clients", refs=["RFC 6749 §3.1.2.3", "RFC 9700 §2.1", "RFC 9700 §4.1.3", "RFC 8252 §8.4"],
+       severity="high", area="clients", applies=CODE_FLOW, refs=["RFC 6749 §3.1.2.3", "RFC 9700 §2.1", "RFC 9700 §4.1.3", "RFC 8252 §8.4"],
        remediation="Compare redirect URIs by exact string match (RFC 9700 §2.1); no prefix, wildcard, path or "
                    "subdomain matching. The only exception is the port of a native app's loopback URI (RFC 8252 §7.3).")
 def test_exact_match(active_client, client_metadata, authcheck_authz_probes, authcheck_record):
-    if not active_client.declares("authorization_code") or not active_client.redirect_uris:
-        pytest.skip(f"{active_client.target} declares no authorization_code grant with redirect_uris")
     observed: dict[str, str] = {}
     accepted: list[str] = []
     undecided: list[str] = []
@@ -158,14 +155,12 @@ def test_exact_match(active_client, client_metadata, authcheck_authz_probes, aut
 
 
 @check("redirect-uri.loopback-any-port", title="A native app's loopback redirect URI is accepted on any port",
-       severity="medium", area="clients", refs=["RFC 8252 §7.3", "RFC 8252 §8.3"],
+       severity="medium", area="clients", applies=NATIVE_LOOPBACK, refs=["RFC 8252 §7.3", "RFC 8252 §8.3"],
        remediation="Accept any port for loopback redirect URIs of native clients (RFC 8252 §7.3): the CLI listens on "
                    "a port the OS picks, so an exact port match fails its login ('port changed during callback'). "
                    "Register http://127.0.0.1/callback without a port.")
 def test_loopback_any_port(active_client, client_metadata, authcheck_authz_probes, authcheck_record):
     loopbacks = [u for u in active_client.redirect_uris if native_loopback(active_client, u)]
-    if not loopbacks:
-        pytest.skip(f"{active_client.target} is not a native app with an http loopback redirect URI")
     observed: dict[str, str] = {}
     undecided: list[str] = []
     for uri in loopbacks:
@@ -193,12 +188,10 @@ INJECTED = {"code": "authcheck-injected-code", "iss": "https://authcheck-injecte
 
 
 @check("redirect.params-not-injectable", title="Values echoed into a redirect cannot inject parameters",
-       severity="high", area="clients", refs=["RFC 6749 §4.1.2", "RFC 6749 §4.1.2.1", "RFC 3986 §3.4", "RFC 9207 §2"],
+       severity="high", area="clients", applies=CODE_FLOW, refs=["RFC 6749 §4.1.2", "RFC 6749 §4.1.2.1", "RFC 3986 §3.4", "RFC 9207 §2"],
        remediation="Build redirects to the client with a URL encoder (every echoed value, state first, percent-"
                    "encoded): a state copied in raw lets whoever crafts the link add a code or an iss of their choice.")
 def test_params_not_injectable(active_client, client_metadata, authcheck_authz_probes, authcheck_record):
-    if not active_client.declares("authorization_code") or not active_client.redirect_uris:
-        pytest.skip(f"{active_client.target} declares no authorization_code grant with redirect_uris")
     probes = authcheck_authz_probes
     # an error redirect needs no login; where the provider judges after the login, a success redirect signed in
     attempts = [Variation.of("state with parameters, unknown response_type", state=INJECTED_STATE,

@@ -14,6 +14,7 @@ import pytest
 
 from pytest_authcheck import check
 from pytest_authcheck._api import ALLOW, api_spec
+from pytest_authcheck._clients import CLIENT_CREDENTIALS, PUBLIC_LOGIN, ROTATION, TOKENS
 from pytest_authcheck._duration import format_duration
 from pytest_authcheck._errors import EvaluationError
 from pytest_authcheck._jwt import decode_unverified
@@ -23,20 +24,13 @@ from pytest_authcheck.observations import NotEvaluated, observe_token
 from pytest_authcheck.probes.token_state import DEAD, WORKS, token_state
 
 
-def _needs_refresh(client) -> None:
-    if not client.declares("refresh_token") or not client.uses_login:
-        pytest.skip(f"{client.target} declares no refresh_token grant with an authorization_code login")
-
-
 @check("refresh.rotation", title="A refresh brings a new refresh token, and the old one is then refused",
-       severity="high", area="clients", spends_grant=True, refs=["RFC 9700 §4.14.2", "RFC 9700 §2.2.2", "RFC 6749 §6", "RFC 6749 §10.4"],
+       severity="high", area="clients", applies=ROTATION, spends_grant=True,
+       refs=["RFC 9700 §4.14.2", "RFC 9700 §2.2.2", "RFC 6749 §6", "RFC 6749 §10.4"],
        remediation="Turn on refresh token rotation for the client (each refresh returns a new refresh token and "
                    "invalidates the old one, and reuse of an old one revokes the grant), or bind refresh tokens to "
                    "the client (sender-constrained) and set refresh_token_rotation = false in the policy.")
 def test_refresh_rotation(active_client, client_metadata, token_request, authcheck_code_flows, authcheck_record):
-    _needs_refresh(active_client)
-    if active_client.refresh_token_rotation is not True:
-        pytest.skip(f"{active_client.target} does not declare refresh_token_rotation = true")
     tokens = authcheck_code_flows.fresh_tokens(active_client)
     authcheck_record.attach(*tokens.exchanges)
     old = tokens.token.refresh_token
@@ -63,14 +57,11 @@ def test_refresh_rotation(active_client, client_metadata, token_request, authche
 
 
 @check("refresh.reuse-revokes-family", title="Replaying a rotated refresh token revokes the whole token family",
-       severity="high", area="clients", spends_grant=True, refs=["RFC 9700 §4.14.2", "RFC 6819 §5.2.2.3"],
+       severity="high", area="clients", applies=ROTATION, spends_grant=True, refs=["RFC 9700 §4.14.2", "RFC 6819 §5.2.2.3"],
        remediation="Turn on refresh token reuse detection: when an already-rotated refresh token comes back, revoke "
                    "the active refresh token of that grant too, so a thief and the client cannot both keep going.")
 def test_refresh_reuse_revokes_family(active_client, client_metadata, token_request, authcheck_run,
                                       authcheck_code_flows, authcheck_record):
-    _needs_refresh(active_client)
-    if active_client.refresh_token_rotation is not True:
-        pytest.skip(f"{active_client.target} does not declare refresh_token_rotation = true")
     tokens = authcheck_code_flows.fresh_tokens(active_client)
     authcheck_record.attach(*tokens.exchanges)
     used = tokens.token.refresh_token
@@ -103,7 +94,8 @@ def test_refresh_reuse_revokes_family(active_client, client_metadata, token_requ
 
 
 @check("revocation.revoked-inactive", title="A revoked token is reported inactive and can no longer be used",
-       severity="high", area="clients", spends_grant=True, refs=["RFC 7009 §2", "RFC 7009 §2.1", "RFC 7009 §2.2.1", "RFC 7662 §2.2",
+       severity="high", area="clients", applies=TOKENS, spends_grant=True,
+       refs=["RFC 7009 §2", "RFC 7009 §2.1", "RFC 7009 §2.2.1", "RFC 7662 §2.2",
                                               "RFC 6750 §3.1", "RFC 6749 §6"],
        remediation="Make the revocation endpoint invalidate the token it is given (a refresh token together with its "
                    "grant): introspection must then answer {\"active\": false}, a refresh with it must fail and "
@@ -197,14 +189,12 @@ def test_revoked_inactive(active_client, client_provider, client_metadata, token
 
 
 @check("revocation.public-client", title="A public client can revoke its own tokens",
-       severity="medium", area="clients", spends_grant=True, refs=["RFC 7009 §2", "RFC 7009 §2.1", "RFC 8252 §8.6"],
+       severity="medium", area="clients", applies=PUBLIC_LOGIN, spends_grant=True, refs=["RFC 7009 §2", "RFC 7009 §2.1", "RFC 8252 §8.6"],
        remediation="Let public clients call the revocation endpoint with their client_id (RFC 7009 §2.1): a native app "
                    "that logs out must be able to revoke its refresh token, since it has no secret to authenticate "
                    "with.")
 def test_public_client_revocation(active_client, client_provider, client_metadata, authcheck_run, authcheck_code_flows,
                                   authcheck_record):
-    if not active_client.public or not active_client.uses_login:
-        pytest.skip(f"{active_client.target} is not a public client with a login")
     revocation = client_metadata.get("revocation_endpoint")
     if not isinstance(revocation, str):
         pytest.skip(f"providers.{client_provider.name} advertises no revocation_endpoint")
@@ -286,16 +276,13 @@ def _apis_accepting(client, authcheck_run) -> list:
 
 
 @check("revocation.refused-by-api", title="A revoked access token is refused by the policy's APIs",
-       severity="high", area="clients", refs=["RFC 7009 §2", "RFC 7009 §2.2", "RFC 7662 §2.2", "RFC 9700 §4.14",
+       severity="high", area="clients", applies=CLIENT_CREDENTIALS, refs=["RFC 7009 §2", "RFC 7009 §2.2", "RFC 7662 §2.2", "RFC 9700 §4.14",
                                               "RFC 6750 §3.1"],
        remediation="Make the APIs notice revocation: validate access tokens by introspection (RFC 7662) or against "
                    "a revocation list, or issue opaque tokens to them; if they must validate JWTs locally, keep access "
                    "tokens short-lived (minutes), since a revoked self-contained JWT stays valid until its exp.")
 def test_revoked_refused_by_api(active_client, client_provider, client_metadata, token_request, authcheck_run,
                                 authcheck_record):
-    if not active_client.declares("client_credentials") or active_client.secret is None:
-        pytest.skip(f"{active_client.target} declares no client_credentials grant with a secret, so no token can be "
-                    "minted for this check alone")
     apis = _apis_accepting(active_client, authcheck_run)
     if not apis:
         pytest.skip(f"no [apis.*] of providers.{client_provider.name} allows {active_client.target} at a GET rule")

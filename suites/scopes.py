@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from pytest_authcheck import check
+from pytest_authcheck._clients import LOGIN_OPENID, TOKENS
 from pytest_authcheck._codeflow import AuthorizationRefused
 from pytest_authcheck._errors import EvaluationError
 from pytest_authcheck._expect import OneOf, Satisfies
@@ -50,7 +51,7 @@ def granted(token, requested: str | None) -> tuple[set[str] | None, str]:
 
 
 @check("scopes.out-of-policy-refused", title="A scope outside the policy is refused or dropped, never granted",
-       severity="high", area="clients", refs=["RFC 6749 §3.3", "RFC 6749 §5.1", "RFC 6749 §5.2", "RFC 9700 §2.3"],
+       severity="high", area="clients", applies=TOKENS, refs=["RFC 6749 §3.3", "RFC 6749 §5.1", "RFC 6749 §5.2", "RFC 9700 §2.3"],
        remediation="Restrict the client's allowed scopes at the provider to the ones the policy declares; a request "
                    "for another scope must get invalid_scope, or a token whose scope member leaves it out.")
 def test_out_of_policy_refused(active_client, client_metadata, token_probes, authcheck_authz_probes, authcheck_code_flows,
@@ -103,8 +104,6 @@ def test_out_of_policy_refused(active_client, client_metadata, token_probes, aut
             observed[scope] = "granted" if scope in (scopes or ()) else "dropped"
             if observed[scope] == "granted":
                 authcheck_record.violation(f"{scope} (read from {where})")
-    else:
-        pytest.skip(f"{active_client.target} declares neither client_credentials nor authorization_code with redirect_uris")
     if not authcheck_record.violations and undecided:
         raise NotEvaluated("; ".join(undecided))
     authcheck_record.expect({s: OneOf(("refused", "dropped"), "refused or dropped") for s in observed}, observed)
@@ -113,7 +112,7 @@ def test_out_of_policy_refused(active_client, client_metadata, token_probes, aut
 
 
 @check("scopes.omitted-scope-bounded", title="A request without scope gets no more than the client's declared scopes",
-       severity="high", area="clients", refs=["RFC 6749 §3.3", "RFC 9700 §2.3"],
+       severity="high", area="clients", applies=TOKENS, refs=["RFC 6749 §3.3", "RFC 9700 §2.3"],
        remediation="Give the client a default scope within what the policy declares (or refuse requests without "
                    "scope with invalid_scope): a client that omits scope must not receive every scope the provider "
                    "knows.")
@@ -148,8 +147,6 @@ def test_omitted_scope_bounded(active_client, client_metadata, token_probes, aut
             raise NotEvaluated(f"a login without scope did not end with tokens: {exc}") from None
         authcheck_record.attach(*tokens.exchanges)
         token = tokens.token
-    else:
-        pytest.skip(f"{active_client.target} declares neither client_credentials nor authorization_code with redirect_uris")
     scopes, where = granted(token, None)
     if scopes is None:
         raise NotEvaluated(f"the token for a request without scope says nothing about its scope ({where})")
@@ -162,7 +159,7 @@ def test_omitted_scope_bounded(active_client, client_metadata, token_probes, aut
 
 
 @check("scopes.granted-within-policy", title="The granted scope, in the response and the JWT, is within the policy",
-       severity="medium", area="clients", refs=["RFC 6749 §3.3", "RFC 6749 §5.1", "RFC 9068 §2.2.3"],
+       severity="medium", area="clients", applies=TOKENS, refs=["RFC 6749 §3.3", "RFC 6749 §5.1", "RFC 9068 §2.2.3"],
        remediation="Grant the client only the scopes the policy declares (check default scopes the provider adds "
                    "without being asked), or declare the extra scopes in the policy if they are intended.")
 def test_granted_within_policy(active_client, client_token, authcheck_record):
@@ -188,13 +185,11 @@ def test_granted_within_policy(active_client, client_token, authcheck_record):
 
 
 @check("scopes.openid-id-token", title="An openid request returns a valid ID token for the client",
-       severity="medium", area="clients", refs=["OIDC Core 1.0 §3.1.3.3", "OIDC Core 1.0 §3.1.3.7", "RFC 6749 §4.1.2",
+       severity="medium", area="clients", applies=LOGIN_OPENID, refs=["OIDC Core 1.0 §3.1.3.3", "OIDC Core 1.0 §3.1.3.7", "RFC 6749 §4.1.2",
                                                 "RFC 9207 §2.4"],
        remediation="Return an id_token whenever openid is granted, with iss = the issuer, aud containing the client_id, "
                    "the nonce of the request and a sub; echo state unchanged and send iss as the issuer.")
 def test_openid_id_token(active_client, client_metadata, authcheck_code_flows, authcheck_record):
-    if not active_client.uses_login or "openid" not in active_client.scopes:
-        pytest.skip(f"{active_client.target} does not log users in with the openid scope")
     tokens = authcheck_code_flows.tokens(active_client)
     authcheck_record.attach(*tokens.exchanges)
     if tokens.id_token is not None:

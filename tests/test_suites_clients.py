@@ -69,7 +69,8 @@ BROKEN = (cc("stale-secret", "ci-deployer", access_token_max="15m").replace("${D
           + native("cli-long-refresh", "cli-long-refresh", refresh_token_max="30d")
           + native("cli-pkce-plain", "cli-pkce-plain") + native("cli-verifier-ignored", "cli-verifier-ignored")
           + web("portal-open-redirect", "web-portal-open-redirect") + native("cli-state-raw", "cli-state-raw")
-          + web("portal-introspector", "web-portal-introspector") + native("cli-revocation-secret", "cli-revocation-secret"))
+          + web("portal-introspector", "web-portal-introspector") + native("cli-revocation-secret", "cli-revocation-secret")
+          + native("cli-sliding-refresh", "cli-sliding-refresh"))
 
 
 def matrix_policy(idp, *, clients: str = CONTROLS + BROKEN, test_user: bool = True) -> str:
@@ -103,7 +104,7 @@ CLIENT_CHECKS = {
     "lifetimes.access-token", "lifetimes.id-token", "lifetimes.refresh-token", "refresh.rotation",
     "revocation.revoked-inactive", "code.replay-refused", "refresh.reuse-revokes-family", "scopes.omitted-scope-bounded",
     "redirect.params-not-injectable", "errors.rfc6749-format", "introspection.isolation",
-    "revocation.public-client",
+    "revocation.public-client", "lifetimes.refresh-token-sliding",
     "revocation.refused-by-api",  # skips here (no [apis.*]); control and broken API in test_revocation_api.py
     "tokens.query-refused", "tokens.iss-exact", "id-token.auth-time", "authz-response.iss", "prompt-none.login-required",
     "errors.rfc6749-format",
@@ -176,6 +177,9 @@ EXPECTED_FAILURES = {
     "clients.cli-revocation-secret": ("revocation.public-client",
                                       r"^clients\.cli-revocation-secret \(cli-revocation-secret\) cannot revoke its own "
                                       r"refresh_token: the revocation endpoint answers HTTP 40[01] invalid_client$"),
+    "clients.cli-sliding-refresh": ("lifetimes.refresh-token-sliding",
+                                    r"^refresh tokens of clients\.cli-sliding-refresh \(cli-sliding-refresh\) slide: a refresh "
+                                    r"moved the end of the grant \d+s later"),
     "clients.portal-norevoke": ("revocation.revoked-inactive",
                                 r"revoked through RFC 7009 still work: the revoked refresh token still works "
                                 r"\(introspection, refresh with it\)"),
@@ -194,7 +198,7 @@ CONTROL_PASSES = {
                     "revocation.revoked-inactive", "scopes.granted-within-policy", "lifetimes.refresh-token",
                     "code.replay-refused", "refresh.reuse-revokes-family", "redirect.params-not-injectable",
                     "revocation.public-client", "tokens.query-refused", "tokens.iss-exact", "id-token.auth-time",
-                    "authz-response.iss", "prompt-none.login-required"},
+                    "authz-response.iss", "prompt-none.login-required", "lifetimes.refresh-token-sliding"},
     "clients.portal": {"client-auth.secret-accepted", "redirect-uri.exact-match", "grants.undeclared-refused",
                        "scopes.out-of-policy-refused", "introspection.isolation", "errors.rfc6749-format",
                        "tokens.query-refused", "tokens.iss-exact", "authz-response.iss", "prompt-none.login-required"},

@@ -165,6 +165,7 @@ const CLIENT_DEFECTS = new Set([
   'open-redirect', // an unregistered redirect_uri gets a 302 to it with an error instead of an error page
   'introspects-others', // may introspect tokens issued to other clients
   'revocation-needs-secret', // a public client's revocation request is answered 401 invalid_client
+  'sliding-refresh', // each rotation starts the refresh token's lifetime anew (a sliding window with no end)
   'state-raw', // state is copied into redirects to the client unencoded, so '&name=value' in it becomes a parameter
   'no-auth-time', // ID tokens leave auth_time out, max_age or not
   'stale-auth-time', // ID tokens date auth_time two days back (a provider that reports a remembered, older login)
@@ -291,8 +292,14 @@ const providerConfig = {
     IdToken: 3600,
     // per client (refresh_token_ttl metadata) so a control and a long-lived broken client can differ
     RefreshToken: (ctx, token, client) => {
-      const ttl = client?.metadata?.().refresh_token_ttl;
-      return Number.isInteger(ttl) && ttl > 0 ? ttl : 14 * 24 * 3600;
+      const configured = client?.metadata?.().refresh_token_ttl;
+      const ttl = Number.isInteger(configured) && configured > 0 ? configured : 14 * 24 * 3600;
+      // a rotated refresh token keeps the end of the first one (oidc-provider would start a new ttl on each
+      // rotation: a sliding window), unless the client carries the 'sliding-refresh' defect
+      if (token.iiat && !defects(client).includes('sliding-refresh')) {
+        return Math.max(1, token.iiat + ttl - Math.floor(Date.now() / 1000));
+      }
+      return ttl;
     },
     Interaction: 3600,
     Session: 14 * 24 * 3600,

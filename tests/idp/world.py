@@ -217,6 +217,7 @@ def client_matrix_clients() -> list[dict]:
         _variant_of("enclii-cli", "cli-state-raw", authcheck_defects=["state-raw"]),
         _variant_of("web-portal", "web-portal-introspector", authcheck_defects=["introspects-others"]),
         _variant_of("enclii-cli", "cli-revocation-secret", authcheck_defects=["revocation-needs-secret"]),
+        _variant_of("enclii-cli", "cli-sliding-refresh", authcheck_defects=["sliding-refresh"]),
     ]
 
 
