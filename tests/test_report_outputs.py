@@ -265,23 +265,30 @@ def test_machine_outputs_are_valid_located_hashed_and_free_of_secrets(idp, run_a
     policy_lines = pytester.path.joinpath("authcheck.toml").read_text().splitlines()
     sso_line = policy_lines.index("[providers.sso]") + 1
     located = {}
-    for sarif_run in sarif["runs"]:
-        rule_ids = [r["id"] for r in sarif_run["tool"]["driver"]["rules"]]
-        assert len(rule_ids) == len(set(rule_ids)) and "clock.token-iat" in rule_ids
-        for rule in sarif_run["tool"]["driver"]["rules"]:
-            float(rule["properties"]["security-severity"])
-        for result in sarif_run["results"]:
-            assert rule_ids[result["ruleIndex"]] == result["ruleId"]
-            location = result["locations"][0]["physicalLocation"]
-            assert location["artifactLocation"]["uri"] == "authcheck.toml"
-            located[result["ruleId"]] = (location["region"]["startLine"], result)
+    # One run for every target (code scanning rejects more than 20 runs), each rule written once.
+    (sarif_run,) = sarif["runs"]
+    rule_ids = [r["id"] for r in sarif_run["tool"]["driver"]["rules"]]
+    assert len(rule_ids) == len(set(rule_ids)) and "clock.token-iat" in rule_ids
+    for rule in sarif_run["tool"]["driver"]["rules"]:
+        float(rule["properties"]["security-severity"])
+    for result in sarif_run["results"]:
+        assert rule_ids[result["ruleIndex"]] == result["ruleId"]
+        assert result["properties"]["status"] in ("failed", "error", "waived")
+        location = result["locations"][0]["physicalLocation"]
+        assert location["artifactLocation"]["uri"] == "authcheck.toml"
+        located[result["ruleId"]] = (location["region"]["startLine"], result)
     assert located["clock.token-iat"][0] == sso_line
+    assert located["clock.token-iat"][1]["locations"][0]["logicalLocations"] == [
+        {"fullyQualifiedName": "providers.sso", "kind": "resource"}]
+    # The rule carries the remediation; a result carries its own message only.
+    remediation = next(r for r in sarif_run["tool"]["driver"]["rules"] if r["id"] == "clock.token-iat")["help"]["text"]
+    assert remediation.split("\n")[0] not in json.dumps(sarif_run["results"], ensure_ascii=False)
     waived = located["clock.date-header"][1]
     assert waived["suppressions"] == [{"kind": "external", "status": "accepted", "justification": "NTP fix scheduled",
                                        "properties": {"expires": "2099-12-31", "owner": "platform", "ticket": "OPS-7"}}]
     assert located["clock.token-iat"][1]["level"] == "warning"
     assert "suppressions" not in located["clock.token-iat"][1]
-    assert {r["automationDetails"]["id"].split("/")[1] for r in sarif["runs"]} >= {"providers.sso"}
+    assert sarif_run["automationDetails"]["id"] == f"authcheck/{run.report['run']['id']}"
 
     markdown = (run.reports_dir / "authcheck.md").read_text()
     assert "authcheck: failed" in markdown and "`clock.token-iat`" in markdown
@@ -316,12 +323,29 @@ def browser():
     opened.close()
 
 
-def _visible(browser: Browser) -> int:
-    return browser.evaluate("document.querySelectorAll('tr.ac-finding:not(.ac-hidden)').length")
+def _shown(browser: Browser) -> int:
+    """How many results match the filters (the findings count them from the data, not from the page)."""
+    return int(browser.evaluate("document.getElementById('ac-shown').textContent"))
+
+
+def _rows(browser: Browser) -> list[str]:
+    """The result rows on the page, as "status check"."""
+    return browser.evaluate("Array.from(document.querySelectorAll('tr.ac-finding'))"
+                            ".map(r => r.dataset.status + ' ' + r.querySelector('code').textContent)")
 
 
 def _click(browser: Browser, kind: str, value: str) -> None:
     browser.evaluate(f"document.querySelector('input[data-ac-filter={kind}][value={value}]').click()")
+
+
+def _search(browser: Browser, text: str) -> None:
+    browser.evaluate(f"var s = document.getElementById('ac-search'); s.value = {json.dumps(text)};"
+                     "s.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter'}))")
+
+
+def _settle(browser: Browser) -> None:
+    """Let the page handle what was just dispatched (toggle and hashchange events come as tasks)."""
+    browser.evaluate("new Promise(done => setTimeout(done, 50))")
 
 
 def test_the_html_report_loads_filters_and_prints_in_chromium(idp, run_authcheck, browser, tmp_path: Path) -> None:
@@ -329,28 +353,67 @@ def test_the_html_report_loads_filters_and_prints_in_chromium(idp, run_authcheck
     browser.open((run.reports_dir / "authcheck.html").resolve().as_uri())
     assert browser.problems() == []
     results = run.report["results"]
-    # Every result is a row, the not-applicable ones ([no-api] ...) that the test helper sets aside too.
-    assert _visible(browser) == len(results) + len(run.not_applicable)
+    # Every result is counted, the not-applicable ones ([no-api] ...) that the test helper sets aside too.
+    everything = results + run.not_applicable
+    assert _shown(browser) == len(everything)
     assert "Gate: FAILED" in browser.evaluate("document.getElementById('ac-gate').innerText")
+    # Targets with failures first and open, failures first within them; passed results are one row until shown.
+    assert browser.evaluate("document.querySelector('.ac-target').dataset.target") == "providers.sso"
+    assert _rows(browser)[:2] == ["failed clock.token-iat", "waived clock.date-header"]
+    passed = sum(1 for r in results if r["status"] == "passed" and r["target"] == "providers.sso")
+    assert browser.evaluate("document.querySelector('.ac-target tr.ac-more').textContent").startswith(f"{passed} passed")
+    assert not any(row.startswith("passed ") for row in _rows(browser))
+    browser.evaluate("document.querySelector('.ac-target tr.ac-more button').click()")
+    assert sum(1 for row in _rows(browser) if row.startswith("passed ")) == passed
+    # The not-applicable group is closed: its rows are built when it is opened.
+    browser.evaluate("document.querySelectorAll('.ac-target > details').forEach(d => { d.open = true; })")
+    _settle(browser)
+    browser.evaluate("document.querySelectorAll('tr.ac-more button').forEach(b => b.click())")
+    assert len(_rows(browser)) == len(everything)
+
     _click(browser, "status", "passed")
     _click(browser, "status", "skipped")
-    assert _visible(browser) == sum(1 for r in results if r["status"] in ("failed", "waived", "error")) == 2
-    assert browser.evaluate("document.getElementById('ac-shown').textContent") == "2"
+    assert _shown(browser) == sum(1 for r in results if r["status"] in ("failed", "waived", "error")) == 2
+    assert len(_rows(browser)) == 2
     _click(browser, "status", "waived")
-    rows = browser.evaluate("Array.from(document.querySelectorAll('tr.ac-finding:not(.ac-hidden)'))"
-                            ".map(r => r.dataset.status + ' ' + r.querySelector('code').textContent)")
-    assert rows == ["failed clock.token-iat"]
+    assert _rows(browser) == ["failed clock.token-iat"]
     _click(browser, "severity", "medium")
-    assert _visible(browser) == 0
-    assert browser.evaluate("document.querySelector('.ac-target').hidden") is True
+    assert _shown(browser) == 0
+    assert browser.evaluate("document.querySelectorAll('.ac-target').length") == 0
     _click(browser, "severity", "medium")
     for value in ("passed", "skipped", "waived"):
         _click(browser, "status", value)
-    browser.evaluate("var s = document.getElementById('ac-search'); s.value = 'jwks.unique-kid';"
-                     "s.dispatchEvent(new Event('input'))")
-    assert _visible(browser) == 1
-    # The evidence of a failure is open; the threat table says which attack that leaves open.
-    assert browser.evaluate("document.querySelector('tr.ac-finding[data-status=failed] details').open") is True
+    _search(browser, "jwks.unique-kid")
+    assert _shown(browser) == 1 and _rows(browser) == ["passed jwks.unique-kid"]
+    _search(browser, "")
+    assert _shown(browser) == len(everything)
+
+    # A failure's evidence is open; a passed result's is built when it is opened, its HTTP exchange too.
+    failed = "document.querySelector('tr.ac-finding[data-status=failed] td.ac-msg > details')"
+    assert browser.evaluate(f"{failed}.open") is True
+    assert "Remediation:" in browser.evaluate(f"{failed}.innerText")
+    _search(browser, "jwks.unique-kid")
+    evidence = "document.querySelector('tr.ac-finding[data-status=passed] td.ac-msg > details')"
+    assert browser.evaluate(f"{evidence}.open") is False
+    assert browser.evaluate(f"{evidence}.querySelector('.ac-block')") is None
+    browser.evaluate(f"{evidence}.querySelector('summary').click()")
+    _settle(browser)
+    assert "jwks.unique-kid" in browser.evaluate(f"{evidence}.querySelector('.ac-block').innerText")
+    exchange = (f"Array.from({evidence}.querySelectorAll('details'))"
+                ".find(d => d.querySelector('summary').textContent.startsWith('HTTP GET'))")
+    assert browser.evaluate(f"{exchange}.querySelector('pre')") is None
+    browser.evaluate(f"{exchange}.querySelector('summary').click()")
+    _settle(browser)
+    assert re.search(r"HTTP/1\.1 200", browser.evaluate(f"{exchange}.innerText"))
+    _search(browser, "")
+
+    # pytest-html's table lists what needs a look, each row linking to the result's evidence in the findings.
+    assert "lists 2 of the" in browser.evaluate("document.getElementById('ac-table-note').textContent")
+    link = browser.evaluate("document.querySelector('#results-table a[href^=\"#ac-r\"]').getAttribute('href')")
+    browser.evaluate("document.querySelector('#results-table a[href^=\"#ac-r\"]').click()")
+    _settle(browser)
+    assert browser.evaluate(f"document.getElementById('{link[1:]}').querySelector('td.ac-msg > details').open") is True
+
     threats = browser.evaluate("document.getElementById('ac-threats').nextElementSibling.nextElementSibling.innerText")
     assert "mitigated" in threats and "not assessed" in threats
     screenshot = browser.screenshot(tmp_path / "report.png")
@@ -360,6 +423,7 @@ def test_the_html_report_loads_filters_and_prints_in_chromium(idp, run_authcheck
     assert before > 0
     browser.evaluate("window.dispatchEvent(new Event('beforeprint'))")  # printing shows every evidence block
     assert browser.evaluate(closed) == 0
+    assert len(_rows(browser)) == len(everything)
     browser.evaluate("window.dispatchEvent(new Event('afterprint'))")
     assert browser.evaluate(closed) == before
     pdf = browser.pdf(tmp_path / "report.pdf")
