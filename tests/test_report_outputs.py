@@ -18,6 +18,7 @@ import textwrap
 import xml.etree.ElementTree as ET
 from importlib import resources
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import jsonschema
@@ -29,6 +30,7 @@ from pytest_authcheck._outcome import GateSettings, blocks, decide, exit_status
 from pytest_authcheck._policy import load_policy
 from pytest_authcheck._threats import THREATS, level_rates, threat_rollup
 from pytest_authcheck._waivers import apply_waiver, waivers_of
+from pytest_authcheck.report import html_data
 from tests.browser import Browser, chromium_path
 from tests.conftest import oidc_policy
 from tests.hostile_idp import json_answer
@@ -164,6 +166,39 @@ def test_failure_rates_per_requirement_level() -> None:
                          _result("d", "passed", level="SHOULD"), _result("e", "error"), _result("f", "skipped")])
     assert rates == {"MUST": {"evaluated": 2, "failed": 1, "waived": 0, "failure_rate": 0.5},
                      "SHOULD": {"evaluated": 2, "failed": 0, "waived": 1, "failure_rate": 0.5}}
+
+
+def test_the_html_findings_store_each_piece_once_and_keep_idp_markup_inert() -> None:
+    evil = "</script><script>window.__acPwned=1</script><!-- <img src=x onerror=alert(1)>"
+    token = {"label": "access token", "fingerprint": "sha256:ab", "header": {"alg": "RS256"}, "claims": {"sub": evil}}
+    diff = {"principal": "clients.mcp", "granted": [evil], "sources": {evil: ["api-role 1"]}, "excess": [evil]}
+    results = [{**_result("discovery.scopes", status, target=f"clients.c{i}"), "refs": ["RFC 8414 §3"],
+                "remediation": "Publish every scope the clients use.", "message": f"{evil} {i}",
+                "expected": ["openid", evil], "observed": ["openid"],
+                "evidence": {"exchanges": ["x1", f"x{i + 2}"], "jwts": [token], "facts": {"privilege diff": diff}}}
+               for i, status in enumerate(("failed", "passed", "error"))]
+    exchange = {"method": "GET", "url": "https://sso.example/.well-known/openid-configuration", "response_body": evil}
+    exchanges = {f"x{i}": {**exchange, "id": f"x{i}"} for i in range(1, 10)}
+    run = SimpleNamespace(results=results, exchanges=exchanges)
+    element = html_data.script_element(run)
+    opening = '<script type="application/json" id="ac-data">'
+    assert element.startswith(opening) and element.endswith("</script>")
+    inner = element[len(opening):-len("</script>")]
+    # Nothing an IdP sent can end the element or open a tag: every <, > and & is a JSON escape.
+    assert not set("<>&") & set(inner)
+    document = json.loads(inner)
+    assert [r["m"] for r in document["results"]] == [f"{evil} {i}" for i in range(3)]
+    assert [document["statuses"][r["s"]] for r in document["results"]] == ["failed", "passed", "error"]
+    # Stored once, referenced: the check's texts, the exchanges results name (only those), shared values.
+    assert document["checks"] == [["discovery.scopes", "discovery.scopes", "high", "discovery", "MUST", ["RFC 8414 §3"],
+                                   "Publish every scope the clients use."]]
+    assert sorted(document["exchanges"]) == ["x1", "x2", "x3", "x4"]
+    assert inner.count("Publish every scope") == 1 and inner.count("openid-configuration") == 4
+    assert len(document["values"]) == 3  # expected, observed and the decoded JWT, each once for three results
+    assert document["targets"] == ["clients.c0", "clients.c1", "clients.c2"]
+    # The privilege diff is HTML the writer escaped; the script inserts it as it is.
+    table = document["results"][0]["p"]
+    assert "<img" not in table and "&lt;img src=x" in table and "\u2190 api-role 1" in table
 
 
 # ---- runs against the real IdP -------------------------------------------------------------------------

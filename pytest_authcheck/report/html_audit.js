@@ -62,12 +62,19 @@
     groups.sort(function (a, b) { return (a.key < 0) - (b.key < 0) || a.worst - b.worst || cmp(a.name, b.name); });
   }
 
+  var valueTexts = [];
+  function valueText(index) {  // values are shared by many results: each is stringified once
+    var known = valueTexts[index];
+    if (known === undefined) { known = valueTexts[index] = JSON.stringify(D.values[index]); }
+    return known;
+  }
+
   function haystack(r) {
     if (r.h === undefined) {
       var c = checkOf(r), parts = [c[0], c[1], c[2], c[3], statusOf(r), targetOf(r), r.m || '', r.b || ''];
-      if (r.e !== undefined) { parts.push(JSON.stringify(value(r.e)), JSON.stringify(value(r.o))); }
-      if (r.w !== undefined) { parts.push(JSON.stringify(value(r.w))); }
-      (r.f || []).forEach(function (f) { parts.push(f[0], JSON.stringify(value(f[1]))); });
+      if (r.e !== undefined) { parts.push(valueText(r.e), valueText(r.o)); }
+      if (r.w !== undefined) { parts.push(valueText(r.w)); }
+      (r.f || []).forEach(function (f) { parts.push(f[0], valueText(f[1])); });
       (r.j || []).forEach(function (j) { parts.push('JWT ' + j[0]); });
       (r.x || []).forEach(function (id) { var x = D.exchanges[id]; if (x) { parts.push(x.method + ' ' + x.url); } });
       r.h = parts.join('\n').toLowerCase();
@@ -324,6 +331,18 @@
     reveal();
     window.addEventListener('hashchange', reveal);
     document.documentElement.dataset.acReady = String(Math.round(performance.now()));
+    warm(0);
+  }
+
+  // Prepare the search text of every result in small slices while the page is idle, so that the first
+  // search over a large run does not wait for it.
+  function warm(from) {
+    var later = window.requestIdleCallback || function (task) { return setTimeout(task, 0); };
+    later(function () {
+      var to = Math.min(D.results.length, from + 5000);
+      for (var i = from; i < to; i++) { haystack(D.results[i]); }
+      if (to < D.results.length) { warm(to); }
+    });
   }
 
   var reopen = [];
