@@ -459,6 +459,7 @@ def test_the_html_report_loads_filters_and_prints_in_chromium(idp, run_authcheck
     browser.evaluate("window.dispatchEvent(new Event('beforeprint'))")  # printing shows every evidence block
     assert browser.evaluate(closed) == 0
     assert len(_rows(browser)) == len(everything)
+    assert browser.evaluate("document.querySelector('.ac-print-note')") is None  # all of it fits one print
     browser.evaluate("window.dispatchEvent(new Event('afterprint'))")
     assert browser.evaluate(closed) == before
     pdf = browser.pdf(tmp_path / "report.pdf")

@@ -5,12 +5,16 @@
  * evidence (and each HTTP exchange inside it) is built only when it is opened. Filters and search work
  * on the data, not on the page. Every string goes into the page through textContent; the only markup
  * taken from the data is the privilege diff, which html_data.py escaped when it rendered it.
- * Printing renders every result that matches the filters, with its evidence open.
+ * Printing renders every result that matches the filters, with its evidence open (the current page of
+ * targets only when more than PRINT_LIMIT results match, saying so: a print of all of a large run would
+ * stall the browser and fill thousands of pages).
  */
 (function () {
   'use strict';
   var SEVERITIES = ['critical', 'high', 'medium', 'low', 'info'];
-  var D = null, groups = [], shown = [], page = 0, perPage = 25, expanded = {}, printing = false, text = '';
+  var PRINT_LIMIT = 1000;
+  var D = null, groups = [], shown = [], matched = 0, page = 0, perPage = 25, expanded = {}, text = '';
+  var printing = false, printAll = false;
   var PASSED = 4;
 
   function el(tag, cls, content) {
@@ -101,6 +105,7 @@
       });
       if (matching.length) { shown.push({group: g, results: matching}); total += matching.length; }
     });
+    matched = total;
     document.getElementById('ac-shown').textContent = String(total);
   }
 
@@ -109,8 +114,13 @@
     box.textContent = '';
     var pages = Math.max(1, Math.ceil(shown.length / perPage));
     page = Math.max(0, Math.min(page, pages - 1));
-    var from = printing ? 0 : page * perPage, to = printing ? shown.length : Math.min(shown.length, from + perPage);
+    var from = printAll ? 0 : page * perPage, to = printAll ? shown.length : Math.min(shown.length, from + perPage);
     var fragment = document.createDocumentFragment();
+    if (printing && !printAll) {
+      fragment.appendChild(el('p', 'ac-note ac-print-note', matched + ' results match the filters, more than ' + PRINT_LIMIT +
+                              ' can be printed at once: this print holds the targets ' + (from + 1) + '\u2013' + to +
+                              ' of ' + shown.length + '. Narrow the filters to print the rest.'));
+    }
     for (var i = from; i < to; i++) { fragment.appendChild(section(shown[i])); }
     if (!shown.length) { fragment.appendChild(el('p', 'ac-note', 'No result matches the filters.')); }
     box.appendChild(fragment);
@@ -348,12 +358,13 @@
   var reopen = [];
   window.addEventListener('beforeprint', function () {
     printing = true;
+    printAll = matched <= PRINT_LIMIT;
     if (D) { render(); }
     reopen = [];
     document.querySelectorAll('details:not([open])').forEach(function (d) { d.open = true; reopen.push(d); });
   });
   window.addEventListener('afterprint', function () {
-    printing = false;
+    printing = printAll = false;
     reopen.forEach(function (d) { d.open = false; });
     reopen = [];
     if (D) { render(); }
