@@ -81,7 +81,9 @@ def test_reports_of_20000_results_stay_small_and_hold_everything_once(scale_run:
     rows = [row for rows in blob["tests"].values() for row in rows]
     assert len(rows) == PYTEST_HTML_ROWS and len(blob["tests"]) == PYTEST_HTML_ROWS
     assert {row["result"] for row in rows} <= {"Failed", "Error", "XFailed"}
-    assert all('href="#ac-r' in row["log"] for row in rows)
+    for row in rows:  # each links to its own result in the findings
+        linked = document["results"][int(re.search(r'href="#ac-r(\d+)"', row["log"]).group(1))]
+        assert (document["checks"][linked["c"]][0], document["targets"][linked["t"]]) == (row["check"], row["target"])
     assert (f"lists {PYTEST_HTML_ROWS} of the {RESULTS} results" in page
             and f"{needs_look - PYTEST_HTML_ROWS} more that need a look are left out" in page)
 

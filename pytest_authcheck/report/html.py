@@ -48,6 +48,7 @@ class HtmlHooks:
         self.listed = 0
         self.left_out = 0
         self._index: dict[str, int] = {}
+        self._indexed = 0
         self._unlisted: set[str] = set()
 
     def pytest_html_report_title(self, report: Any) -> None:
@@ -82,7 +83,8 @@ class HtmlHooks:
             cells.clear()
             return
         if result is not None and (result["status"] not in LISTED_STATUSES or self.listed >= PYTEST_HTML_ROWS):
-            self.left_out += result["status"] in LISTED_STATUSES
+            if result["status"] in LISTED_STATUSES:
+                self.left_out += 1
             self._unlisted.add(report.nodeid)
             cells.clear()  # pytest-html leaves out a row without cells
             return
@@ -109,8 +111,9 @@ class HtmlHooks:
     def index_of(self, nodeid: str) -> int | None:
         """The position of a result in ``run.results`` (its anchor in the findings)."""
         results = self.run.results
-        for position in range(len(self._index), len(results)):
+        for position in range(self._indexed, len(results)):
             self._index.setdefault(results[position]["nodeid"], position)
+        self._indexed = len(results)
         return self._index.get(nodeid)
 
 

@@ -4,7 +4,8 @@ Rendered into pytest-html's summary area (above its own test table). The finding
 (``html_data``) that the inline script (``html_audit.js``) renders a page of targets at a time, so the
 page stays small and quick to open at any number of results. Self-contained: style, script and data are
 inline, nothing is fetched. Every string written here as HTML is ``html.escape``d (IdP values are hostile
-until proven otherwise). Printing (to PDF) renders every result that matches the filters, evidence open.
+until proven otherwise). Printing (to PDF) renders every result that matches the filters (up to 1,000), evidence
+open.
 """
 
 from __future__ import annotations
