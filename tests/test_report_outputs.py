@@ -484,5 +484,14 @@ def test_hostile_idp_strings_show_escaped_in_chromium(hostile, ca_pem, run_authc
     assert browser.evaluate("document.querySelectorAll('.ac-audit img, .ac-block img').length") == 0
     text = browser.evaluate("document.querySelector('.ac-audit:not(.ac-gate)').textContent")
     assert SCRIPT in text and PAYLOAD in text
+    # Evidence is drawn when opened: printing draws all of it (exchanges with the hostile bodies too).
+    browser.evaluate("window.dispatchEvent(new Event('beforeprint'))")
+    _settle(browser)
+    assert browser.evaluate("document.querySelectorAll('details:not([open])').length") == 0
+    bodies = browser.evaluate("Array.from(document.querySelectorAll('.ac-audit pre')).map(p => p.textContent).join()")
+    assert f'"issuer": "{idp.url}/{SCRIPT}' in bodies  # the discovery response, as text
+    assert browser.evaluate("window.__acPwned") is None
+    assert browser.evaluate("document.querySelectorAll('.ac-audit img, .ac-audit script, .ac-block img').length") == 0
+    assert browser.problems() == []
     markdown = (run.reports_dir / "authcheck.md").read_text()
     assert "<script>" not in markdown and "<img" not in markdown

@@ -122,7 +122,7 @@
                               ' of ' + shown.length + '. Narrow the filters to print the rest.'));
     }
     for (var i = from; i < to; i++) { fragment.appendChild(section(shown[i])); }
-    if (!shown.length) { fragment.appendChild(el('p', 'ac-note', 'No result matches the filters.')); }
+    if (!shown.length) { fragment.appendChild(el('p', 'ac-note', D.results.length ? 'No result matches the filters.' : 'The run has no results.')); }
     box.appendChild(fragment);
     var info = shown.length ? 'Targets ' + (from + 1) + '\u2013' + to + ' of ' + shown.length : 'No target';
     document.querySelectorAll('.ac-page-info').forEach(function (node) { node.textContent = info + ' (page ' + (page + 1) + ' of ' + pages + ')'; });
