@@ -89,9 +89,11 @@ def test_jwks_reachable(oidc_provider, oidc_metadata, authcheck_record):
 
 
 @check("jwks.structure", title="Every key is a well-formed JWK",
-       severity="medium", area="jwks", refs=["RFC 7517 §4", "RFC 7518 §6"],
+       severity="medium", area="jwks", refs=["RFC 7517 §4", "RFC 7517 §4.7", "RFC 7518 §6"],
        remediation="Publish each key with the members its kty requires (RSA: n, e; EC: crv, x, y; OKP: crv, x) in "
-                   "unpadded base64url, and string values for kid, use and alg.")
+                   "unpadded base64url, and string values for kid, use and alg; an x5c must hold base64 DER "
+                   "certificates whose first carries the key itself (and x5t/x5t#S256 its thumbprints); publish "
+                   "the few keys in rotation, not hundreds.")
 def test_jwks_structure(oidc_jwks, authcheck_record):
     count = len(all_keys(oidc_jwks))
     problems = [f"the JWK Set holds {count} keys, more than the {MAX_KEYS} a provider plausibly rotates through; "

@@ -2,7 +2,8 @@
 
 Checks fail with pre-redacted messages, and the HTTP layer records redacted evidence; this catches the
 rest (an unexpected exception with ``--showlocals``, a user's assert, captured stdout or logs) before
-the terminal, JUnit XML, pytest-html or an xdist controller ever sees the report.
+the terminal, JUnit XML, pytest-html or an xdist controller ever sees the report. The same texts are cut
+to ``TEXT_LIMIT`` and their control characters escaped (``_bounds``).
 """
 
 from __future__ import annotations
