@@ -81,9 +81,10 @@ class AuthcheckSession:
     # A check that could not be evaluated is reported by its cause alone (pytest_runtest_makereport), yet pytest
     # would first render its traceback through the HTTP stack, reading and parsing the source of every frame:
     # tens of milliseconds per error, most of a run against a provider that is down. The exception leaves these
-    # wrappers without the frames below them, so there is nothing to render.
+    # wrappers without the frames below them, and theirs is hidden, so there is nothing to render.
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, None, None]:
+        __tracebackhide__ = True
         try:
             return (yield)
         except EvaluationError as exc:
@@ -91,6 +92,7 @@ class AuthcheckSession:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
+        __tracebackhide__ = True
         try:
             return (yield)
         except EvaluationError as exc:
