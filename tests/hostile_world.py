@@ -24,7 +24,7 @@ import datetime as dt
 import hashlib
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -322,6 +322,9 @@ def scenarios(other: str) -> list[tuple[str, str, Build | str, tuple[str, ...], 
         # -- token answers
         ("claim-1mib", "token", lambda i: good(i, token=token_answer(i, claims={"blob": "C" * MIB})), ("",),
          {"jwks.token-signature": ("passed", ""), "lifetimes.access-token": ("passed", "")}),
+        ("claims-1mib-nested", "token", lambda i: good(i, token=token_answer(i, claims={
+            "groups": [{"id": n, "name": f"group-{n}", "path": f"/org/unit-{n % 97}/group-{n}"} for n in range(16_000)]})),
+         ("",), {"jwks.token-signature": ("passed", "")}),
         ("header-1mib", "token", lambda i: good(i, token=token_answer(i, header={"x-pad": "H" * MIB})), ("",),
          {"jwks.token-signature": ("passed", "")}),
         ("body-member-1mib", "token", lambda i: good(i, token=token_answer(i, body={"note": "N" * MIB})), ("",), {}),
@@ -428,7 +431,3 @@ class HostileWorld:
             out[f"providers.{issuer.name}"] = issuer
             out[f"clients.{issuer.name}_svc"] = issuer
         return out
-
-
-def iter_scenario_names() -> Iterator[str]:
-    yield from (s[0] for s in scenarios("https://127.0.0.1:1"))
