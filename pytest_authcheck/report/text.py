@@ -19,9 +19,9 @@ _JSON_TABLE = {c: f"\\u{c:04x}" for c in [0x7F, *range(0x80, 0xA0), *range(0x202
                                           0x2028, 0x2029]}
 
 
-def escape(value: Any) -> str:
+def escape(value: Any, quote: bool = True) -> str:
     """``value`` as text for HTML (or Markdown with inline HTML): escaped, control characters as ``\\uXXXX``."""
-    return html.escape(printable(str(value)))
+    return html.escape(printable(str(value)), quote=quote)
 
 
 def json_text(document: Any, **options: Any) -> str:
