@@ -203,7 +203,6 @@ class CodeFlows:
             raise cached.with_traceback(None)
         return cached
 
-
     def _stale(self, key: tuple[str, ...]) -> bool:
         cached = self._cache.get(key)
         return cached is None or (isinstance(cached, UserTokens) and cached.token.stale())
