@@ -3,11 +3,13 @@
 A token response states its lifetime twice when the access token is a JWT: ``expires_in`` for the
 client and ``exp - iat`` for every resource server. Both must stay within the policy's bound, and they
 must agree: a provider that says one hour while minting eight-hour tokens hides the real exposure.
+
+Everything is judged as of the token's arrival (``received_at``), never as of the moment a check reads
+it: a token cached for a long run may have expired since, and that says nothing about the provider.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,9 +35,8 @@ class LifetimeReport:
 
 
 def assess_access_token(*, expires_in: Any, claims: dict[str, Any] | None, received_at: float, max_seconds: float,
-                        min_seconds: float | None = None, skew: float = 60.0, now: float | None = None) -> LifetimeReport:
-    """Judge a token response's ``expires_in`` and, for a JWT access token, its ``iat``/``nbf``/``exp``."""
-    now = time.time() if now is None else now
+                        min_seconds: float | None = None, skew: float = 60.0) -> LifetimeReport:
+    """Judge a token response's ``expires_in`` and, for a JWT access token, its ``iat``/``nbf``/``exp``, at receipt."""
     report = LifetimeReport()
     declared = _number(expires_in)
     if expires_in is None:
@@ -56,8 +57,9 @@ def assess_access_token(*, expires_in: Any, claims: dict[str, Any] | None, recei
         if value is not None and value - received_at > skew:
             report.problems.append(f"{name} is {value - received_at:.0f}s in the future (max_clock_skew {format_duration(skew)})")
     if exp is not None:
-        if exp <= now:
-            report.problems.append("exp is already in the past")
+        if exp + skew <= received_at:
+            report.problems.append(f"exp was already {received_at - exp:.0f}s in the past when the token arrived "
+                                   f"(max_clock_skew {format_duration(skew)})")
         if iat is not None:
             lifetime = exp - iat
             report.observed["exp - iat"] = int(lifetime)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ._bounds import clip, printable
 from ._confine import Confinement
 from ._http import HttpClient, worker_prefix
 from ._oidc import OidcProvider
@@ -17,6 +18,8 @@ from ._policy import Policy
 from ._redact import Redactor
 from ._shared import SharedStore
 from ._tokens import TokenSource
+
+LOG_LIMIT = 16 * 1024
 
 
 class AuthcheckRun:
@@ -95,7 +98,7 @@ class AuthcheckRun:
                 message = record.getMessage()
             except Exception:  # a broken format string is the logger's problem, not a leak
                 return record
-            record.msg, record.args = redactor.text(message), None
+            record.msg, record.args = printable(clip(redactor.text(message), LOG_LIMIT, LOG_LIMIT // 2)), None
             return record
 
         logging.setLogRecordFactory(factory)

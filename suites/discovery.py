@@ -12,6 +12,7 @@ import jsonschema
 import pytest
 
 from pytest_authcheck import check
+from pytest_authcheck._errors import EvaluationError
 
 IMPLICIT_RESPONSE_WORD = "token"
 DEFAULT_GRANT_TYPES = ["authorization_code", "implicit"]  # RFC 8414 §2, when grant_types_supported is omitted
@@ -55,6 +56,9 @@ def metadata_schema() -> dict[str, Any]:
                    "at {issuer}/.well-known/openid-configuration, without redirecting.")
 def test_discovery_reachable(oidc_provider, oidc_discovery, authcheck_record):
     response = oidc_discovery.response
+    if response.throttled is not None:
+        # A throttle says nothing about the document: the provider could not be evaluated, it did not fail.
+        raise EvaluationError(f"{oidc_provider.discovery_url}: {response.throttled}")
     if response.status in (301, 302, 303, 307, 308):
         authcheck_record.fail(f"{oidc_provider.discovery_url} redirects (HTTP {response.status}) to "
                               f"{response.headers.get('location', '?')} instead of serving the document",

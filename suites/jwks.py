@@ -1,31 +1,52 @@
-"""JWKS and signing keys: what a provider publishes to verify its tokens (RFC 7517, RFC 7518, OIDC Core §10)."""
+"""JWKS and signing keys: what a provider publishes to verify its tokens (RFC 7517, RFC 7518, OIDC Core §10).
+
+Checks judge the first ``MAX_KEYS`` keys of a set; one that found nothing wrong in them but could not
+judge them all is not evaluated (``unjudged``), and jwks.structure fails a set that holds more.
+"""
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import jwt
 import pytest
 
 from pytest_authcheck import check
+from pytest_authcheck._errors import EvaluationError
 from pytest_authcheck._jwk import (
+    MAX_KEYS,
     alg_fits,
+    all_keys,
     can_sign,
     describe,
+    judged_keys,
     private_members,
     rsa_bits,
     strength_problem,
     structure_problems,
+    unjudged,
 )
 from pytest_authcheck._jwt import jwk_thumbprint
 from pytest_authcheck._redact import PRIVATE_JWK_MEMBERS
+from pytest_authcheck._x5c import x5c_problems
 
 FORBIDDEN_HEADER_KEYS = ("jku", "x5u", "jwk", "x5c")
 
 
 def _keys(jwks):
-    keys = jwks.get("keys")
-    return keys if isinstance(keys, list) else []
+    """The keys a check judges; a set without any is not evaluated (jwks.reachable fails it), never passed."""
+    keys = judged_keys(jwks)
+    if not keys:
+        raise EvaluationError("the JWK Set has no non-empty 'keys' array to judge (jwks.reachable reports it)")
+    return keys
+
+
+def _judged_all(jwks):
+    """A check that found nothing wrong passes only when it judged every key."""
+    reason = unjudged(jwks)
+    if reason is not None:
+        raise EvaluationError(reason)
 
 
 def _summary(keys):
@@ -62,15 +83,23 @@ def test_jwks_reachable(oidc_provider, oidc_metadata, authcheck_record):
     if not isinstance(keys, list) or not keys:
         authcheck_record.fail("the JWK Set has no non-empty 'keys' array", expected="keys: [ ... ]",
                               observed=type(keys).__name__ if keys is not None else "no 'keys' member")
-    authcheck_record.fact("keys", _summary(keys))
+    authcheck_record.fact("keys", _summary(keys[:MAX_KEYS]))
+    if len(keys) > MAX_KEYS:
+        authcheck_record.fact("key count", f"{len(keys)} keys; the summary shows the first {MAX_KEYS}")
 
 
 @check("jwks.structure", title="Every key is a well-formed JWK",
-       severity="medium", area="jwks", refs=["RFC 7517 §4", "RFC 7518 §6"],
+       severity="medium", area="jwks", refs=["RFC 7517 §4", "RFC 7517 §4.7", "RFC 7518 §6"],
        remediation="Publish each key with the members its kty requires (RSA: n, e; EC: crv, x, y; OKP: crv, x) in "
-                   "unpadded base64url, and string values for kid, use and alg.")
+                   "unpadded base64url, and string values for kid, use and alg; an x5c must hold base64 DER "
+                   "certificates whose first carries the key itself (and x5t/x5t#S256 its thumbprints); publish "
+                   "the few keys in rotation, not hundreds.")
 def test_jwks_structure(oidc_jwks, authcheck_record):
-    problems = [f"{describe(k, i)} {p}" for i, k in enumerate(_keys(oidc_jwks)) for p in structure_problems(k)]
+    count = len(all_keys(oidc_jwks))
+    problems = [f"the JWK Set holds {count} keys, more than the {MAX_KEYS} a provider plausibly rotates through; "
+                f"only the first {MAX_KEYS} were judged"] if count > MAX_KEYS else []
+    problems += [f"{describe(k, i)} {p}" for i, k in enumerate(_keys(oidc_jwks))
+                 for p in structure_problems(k) + (x5c_problems(k) if isinstance(k, dict) else [])]
     authcheck_record.fact("keys", _summary(_keys(oidc_jwks)))
     if problems:
         authcheck_record.fail("; ".join(problems[:20]), expected="well-formed JWKs", observed=problems)
@@ -83,12 +112,14 @@ def test_unique_kids(oidc_jwks, authcheck_record):
     keys = [k for k in _keys(oidc_jwks) if isinstance(k, dict)]
     kids = [k.get("kid") for k in keys]
     authcheck_record.expect("a distinct kid per key", kids)
-    duplicates = sorted({k for k in kids if k is not None and kids.count(k) > 1})
+    counted = Counter(repr(k) for k in kids if k is not None)
+    duplicates = sorted(k for k, n in counted.items() if n > 1)
     if duplicates:
-        authcheck_record.fail(f"kid(s) used by more than one key: {', '.join(map(repr, duplicates))}")
+        authcheck_record.fail(f"kid(s) used by more than one key: {', '.join(duplicates)}")
     signing = [k for k in keys if k.get("use") in (None, "sig")]
     if len(signing) > 1 and any(k.get("kid") is None for k in signing):
         authcheck_record.fail(f"{sum(k.get('kid') is None for k in signing)} of {len(signing)} signing keys have no kid")
+    _judged_all(oidc_jwks)
 
 
 @check("jwks.key-strength", title="Keys are strong enough: RSA of 2048 bits or more, allowed curves",
@@ -102,6 +133,7 @@ def test_key_strength(oidc_jwks, authcheck_record):
     if weak:
         authcheck_record.fail("weak key(s): " + "; ".join(weak), expected="RSA >= 2048 bits; EC P-256/P-384/P-521",
                               observed=weak)
+    _judged_all(oidc_jwks)
 
 
 @check("jwks.no-private-material", title="Only public keys are published",
@@ -115,6 +147,7 @@ def test_no_private_material(oidc_jwks, authcheck_record):
     if leaks:
         authcheck_record.fail("private or symmetric key material is published: "
                               + "; ".join(f"{k}: {', '.join(v)}" for k, v in leaks.items()))
+    _judged_all(oidc_jwks)
 
 
 @check("jwks.use-alg-coherent", title="Each key's use and alg fit its type",
@@ -138,6 +171,7 @@ def test_use_alg_coherent(oidc_jwks, authcheck_record):
     authcheck_record.fact("keys", _summary(keys))
     if problems:
         authcheck_record.fail("; ".join(problems))
+    _judged_all(oidc_jwks)
 
 
 @check("jwks.algs-backed", title="Every advertised signing algorithm has a published key",
@@ -153,6 +187,7 @@ def test_algs_backed(oidc_metadata, oidc_jwks, authcheck_record):
     authcheck_record.expect(advertised, {alg: [describe(k, i) for i, k in enumerate(keys) if can_sign(k, alg)]
                                          for alg in advertised})
     if unbacked:
+        _judged_all(oidc_jwks)  # a key beyond the judged ones might back it
         advertised_word = "it" if len(unbacked) == 1 else "them"
         authcheck_record.fail(f"no published key can verify {', '.join(unbacked)}, yet the metadata advertises {advertised_word}")
 
@@ -181,11 +216,12 @@ def test_token_signature(oidc_provider, oidc_metadata, oidc_jwks, authcheck_poli
     advertised = {a for a in (listed if isinstance(listed, list) else []) if isinstance(a, str)}
     if alg == "none" or not isinstance(alg, str):
         authcheck_record.fail(f"the access token is not signed (alg {alg!r})")
-    keys = [k for k in _keys(oidc_jwks) if isinstance(k, dict)]
-    candidates = [k for k in keys if k.get("kid") == header.get("kid")] if "kid" in header else keys
+    keys = [k for k in all_keys(oidc_jwks) if isinstance(k, dict)]
+    # The kid is looked up among every key (a comparison each); at most MAX_KEYS of them are tried.
+    candidates = ([k for k in keys if k.get("kid") == header.get("kid")] if "kid" in header else keys)[:MAX_KEYS]
     if not candidates:
         authcheck_record.fail(f"the token's kid {header.get('kid')!r} is not in the JWK Set",
-                              expected=[k.get("kid") for k in keys], observed=header.get("kid"))
+                              expected=[k.get("kid") for k in keys[:MAX_KEYS]], observed=header.get("kid"))
     verified = False
     for key in candidates:
         try:
@@ -197,8 +233,11 @@ def test_token_signature(oidc_provider, oidc_metadata, oidc_jwks, authcheck_poli
             break
         except (jwt.PyJWTError, ValueError, TypeError):
             continue
-    if not verified:
+    untried = unjudged(oidc_jwks) if "kid" not in header else None  # without a kid, an untried key might verify it
+    if not verified and untried is None:
         problems.append(f"the signature does not verify with the published key(s) for kid {header.get('kid')!r}")
+    elif not verified and not problems:
+        raise EvaluationError(untried)
     at_algs = oidc_metadata.get("access_token_signing_alg_values_supported")
     if advertised and alg not in advertised and not (isinstance(at_algs, list) and alg in at_algs):
         authcheck_record.fact("note", f"alg {alg} is not among id_token_signing_alg_values_supported")

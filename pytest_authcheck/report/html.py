@@ -8,7 +8,6 @@ table cells and HTML extras raw, and does not escape test ids, so every string h
 
 from __future__ import annotations
 
-from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from . import html_audit
 from .json_report import targets
 from .matrix import render_matrices
 from .summary import ci_facts, counts, tool_facts, verdict
+from .text import escape
 
 FILENAME = "authcheck.html"
 # pytest-html keeps every row it is given in its page and builds them all on opening: it gets the results

@@ -10,13 +10,13 @@ open.
 
 from __future__ import annotations
 
-from html import escape
 from importlib import resources
 
 from .._checks import SEVERITIES
 from .._run import AuthcheckRun
 from . import html_data
 from .html_data import STATUS_ORDER
+from .text import escape
 
 THREAT_CLASS = {"open": "failed", "accepted": "waived", "incomplete": "error", "mitigated": "passed",
                 "not assessed": "skipped"}

@@ -21,6 +21,7 @@ from typing import Any
 from .._jamf.grants import PRIVILEGE_DIFF_FACT
 from .._run import AuthcheckRun
 from . import privilege_diff
+from .text import json_text
 
 # Display and sort order of statuses (failures first); results store the index.
 STATUS_ORDER = ("failed", "error", "waived", "skipped", "passed")
@@ -108,5 +109,5 @@ def _result(result: Mapping[str, Any], check: int, values: _Interned) -> dict[st
 
 def script_element(run: AuthcheckRun) -> str:
     """The document as an inert ``<script type="application/json">`` element."""
-    text = json.dumps(document(run), ensure_ascii=False, separators=(",", ":"), default=str)
+    text = json_text(document(run), separators=(",", ":"), default=str)
     return f'<script type="application/json" id="{SCRIPT_ID}">{text.translate(_HTML_SAFE)}</script>'

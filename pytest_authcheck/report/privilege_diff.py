@@ -6,8 +6,9 @@ sources) and its escaping is tested without a browser; every value goes through 
 
 from __future__ import annotations
 
-from html import escape
 from typing import Any
+
+from .text import escape
 
 # Rows of the privilege diff table: fact member, label, whether each name shows the source of its grant.
 _DIFF_ROWS = (("required", "Required", False), ("derived", "Derived from calls", False), ("granted", "Granted", True),

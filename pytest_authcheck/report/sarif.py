@@ -21,6 +21,7 @@ from typing import Any
 
 from .. import __version__
 from .._run import AuthcheckRun
+from .text import json_text
 
 FILENAME = "authcheck.sarif"
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -144,6 +145,6 @@ def write(run: AuthcheckRun, root: Path) -> Path:
     """Write ``authcheck.sarif`` into the run's report folder."""
     path = Path(run.reports_dir) / FILENAME
     temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(document(run, root), ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+    temporary.write_text(json_text(document(run, root), separators=(",", ":")), encoding="utf-8")
     os.replace(temporary, path)
     return path
