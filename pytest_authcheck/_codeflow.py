@@ -5,7 +5,8 @@ redirect, and checks state and ``iss`` on the way; ``redeem`` exchanges the code
 missing or wrong verifier, for the PKCE probes); ``tokens`` does both and checks the ID token's nonce.
 Every token obtained here was minted for the check that asked for it; a token set for read-only checks
 (scopes, lifetimes) is cached once per client per run, and a named user's token for an API
-(``user_tokens``) once per (client, user, resource) per run (per xdist worker: tokens are never shared).
+(``user_tokens``) once per (client, user, resource) per run (per xdist worker: tokens are never shared);
+a cached set is made again when its access token is stale (``Token.stale``).
 """
 
 from __future__ import annotations
@@ -187,7 +188,7 @@ class CodeFlows:
     def tokens(self, client: PolicyClient) -> UserTokens:
         """The run's token set for ``client`` (one login per client per run), for read-only checks."""
         key = (client.name, "")
-        if key not in self._cache:
+        if self._stale(key):
             try:
                 self._cache[key] = self.fresh_tokens(client)
             except EvaluationError as exc:
@@ -205,7 +206,7 @@ class CodeFlows:
         login is an error of every check that needed it, never a pass.
         """
         key = (client.name, user.name, resource or "")
-        if key not in self._cache:
+        if self._stale(key):
             extra: dict[str, str] = {"resource": resource} if resource else {}
             try:
                 self._cache[key] = self.fresh_tokens(client, scope=client.scope_request(), user=user, consent=True,
@@ -222,6 +223,10 @@ class CodeFlows:
         if isinstance(cached, EvaluationError):
             raise cached.with_traceback(None)
         return cached
+
+    def _stale(self, key: tuple[str, ...]) -> bool:
+        cached = self._cache.get(key)
+        return cached is None or (isinstance(cached, UserTokens) and cached.token.stale())
 
 
 def _id_token_problems(claims: dict[str, Any], client: PolicyClient, issuer: str, nonce: str) -> list[str]:

@@ -36,6 +36,11 @@ class Document:
             raise self.error.with_traceback(None)
         assert self.response is not None
         if self._parsed is _UNPARSED:
+            throttled = self.response.throttled
+            if throttled is not None:
+                self.error = ResponseError(f"{self.name} at {self.exchange.url if self.exchange else self.url}: {throttled}")
+                self.error.exchange = self.exchange  # type: ignore[attr-defined]
+                raise self.error.with_traceback(None)
             if self.response.status != 200:
                 self.error = ResponseError(f"{self.name} at {self.exchange.url if self.exchange else self.url} "
                                            f"answered HTTP {self.response.status}, not 200")

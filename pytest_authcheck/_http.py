@@ -3,8 +3,14 @@
 Every request a check makes goes through ``HttpClient.request``: certificate verification is always on
 (``ca_bundle`` only adds trust anchors), redirects are never followed with credentials to another
 origin, bodies are capped, idempotent requests are retried a bounded number of times on connect
-errors, 429 and 503, and every exchange is recorded, redacted, as evidence. An origin that cannot be
-reached is remembered, so a dead IdP costs one timeout per run, not one per check.
+errors, 429 and 503, and every exchange is recorded, redacted and bounded (``_bounds``), as evidence.
+
+Time is bounded too: each attempt must be answered completely (connect, TLS, headers, body) within
+``timeout`` (``_deadline``), and a request with its retries and their waits within ``timeout x
+(retries + 1)``. A throttled answer (429, or 503 with Retry-After) asking for a longer wait than that
+is returned at once, and reads as *not evaluated* (``Response.throttled``). An origin that cannot be
+reached, and an endpoint that gave no complete answer in time, are remembered: a dead or stalled IdP
+costs one timeout per run, not one per check.
 """
 
 from __future__ import annotations
@@ -28,7 +34,9 @@ import httpcore  # noqa: F401  (httpx imports it lazily; import it with us so it
 import httpx
 
 from . import __version__
+from ._bounds import bounded_text, clip, finish, printable, shape
 from ._confine import Confinement
+from ._deadline import deadline, transport
 from ._errors import CredentialsWithheld, ResponseError, ResponseTooLarge, TransportError
 from ._net import origin as _origin
 from ._redact import Redactor, Secret, reveal
@@ -36,7 +44,9 @@ from ._redact import Redactor, Secret, reveal
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
 RETRY_STATUSES = frozenset({429, 503})
 EVIDENCE_BODY_LIMIT = 16 * 1024
+EVIDENCE_URL_LIMIT = 2000
 MAX_RETRY_AFTER = 5.0
+DEFAULT_RETRY_WAIT = 0.5
 MAX_REDIRECTS = 5
 TOKEN_MEMBERS = ("access_token", "refresh_token", "id_token", "device_code", "registration_access_token")
 
@@ -90,6 +100,19 @@ class Response:
         value: str = self.headers.get("content-type", "")
         return value.split(";", 1)[0].strip().lower()
 
+    @property
+    def throttled(self) -> str | None:
+        """Why this answer is a throttle (429, or 503 with Retry-After) that leaves the check not evaluated, or None."""
+        retry_after = self.headers.get("retry-after")
+        if not (self.status == 429 or (self.status == 503 and retry_after)):
+            return None
+        wait = retry_after_seconds(retry_after)
+        if wait is not None and wait > MAX_RETRY_AFTER:
+            return f"the provider asks to wait {wait:.0f} s (Retry-After); not evaluated"
+        asked = f", Retry-After {printable(retry_after[:40])}" if retry_after else ""
+        tries = f" on each of {self.exchange.attempts} attempts" if self.exchange.attempts > 1 else ""
+        return f"the provider throttled the request (HTTP {self.status}{asked}){tries}; not evaluated"
+
     def json(self) -> Any:
         """The body as JSON; ``ResponseError`` names the status and content type otherwise."""
         try:
@@ -114,16 +137,16 @@ class HttpClient:
         self.retries = retries
         self.ssl_context = make_ssl_context(ca_bundle)
         self._client = httpx.Client(
-            verify=self.ssl_context,
+            transport=transport(self.ssl_context, httpx.Limits(max_connections=50, max_keepalive_connections=20)),
             timeout=httpx.Timeout(timeout),
             follow_redirects=False,
             trust_env=False,
-            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
             headers={"User-Agent": f"pytest-authcheck/{__version__}", "Accept-Encoding": "gzip"},
         )
         self._ids = itertools.count(1)
         self._id_prefix = id_prefix
         self._dead_origins: dict[str, TransportError] = {}
+        self._stalled: dict[str, TransportError] = {}
         self._lock = threading.Lock()
         self.exchanges: dict[str, Exchange] = {}
 
@@ -186,10 +209,13 @@ class HttpClient:
             request = self._client.build_request(method, url, headers=_revealed(headers), data=_revealed(data),
                                                  params=_revealed(params), json=_revealed(json_body))
         except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError) as exc:
-            raise TransportError(f"cannot send a request to {self.redactor.text(url[:200])}: {exc}") from None
+            raise TransportError(bounded_text(f"cannot send a request to {self.redactor.text(url[:200])}: {exc}")) from None
         if auth is not None:
             request = next(auth.auth_flow(request))
         exchange = self._new_exchange(request)
+        endpoint = f"{method} {origin}{request.url.path}"
+        with self._lock:
+            dead = dead or self._stalled.get(endpoint)
         if self.confinement is not None:
             try:
                 self.confinement.check(method, url, headers=headers, data={**(data or {}), **(json_body or {})},
@@ -203,17 +229,19 @@ class HttpClient:
             exchange.error = f"not sent: {dead} (earlier in this run)"
             self._keep(exchange)
             raise _transport_error(str(dead), exchange)
-        deadline = time.monotonic() + self.timeout * (1 + self.retries)
+        # The whole request, retries and their waits included, ends within timeout x (retries + 1).
+        bound = time.monotonic() + self.timeout * (1 + self.retries)
         attempt = 0
         while True:
             attempt += 1
             started = time.monotonic()
             try:
-                response = self._read(request, exchange)
+                with deadline(min(started + self.timeout, bound)):
+                    response = self._read(request, exchange)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                error = _describe_transport(exc, url)
+                error = _describe_transport(exc, url, self.timeout)
                 if method in IDEMPOTENT and attempt <= self.retries and not _is_tls_error(exc) \
-                        and isinstance(exc, httpx.ConnectError) and time.monotonic() + 0.2 * attempt < deadline:
+                        and isinstance(exc, httpx.ConnectError) and time.monotonic() + 0.2 * attempt < bound:
                     time.sleep(0.1 * attempt)
                     continue
                 exchange.attempts, exchange.error = attempt, error
@@ -225,14 +253,20 @@ class HttpClient:
                 raise _transport_error(error, exchange) from None
             except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError, httpcore.ProtocolError) as exc:
                 # A hostile or broken server must end in "could not evaluate", never in a crash.
-                exchange.attempts, exchange.error = attempt, _describe_transport(exc, url)
+                exchange.attempts, exchange.error = attempt, bounded_text(_describe_transport(exc, url, self.timeout))
+                exchange.elapsed_ms = round((time.monotonic() - started) * 1000, 1)
+                if isinstance(exc, httpx.TimeoutException):
+                    with self._lock:
+                        self._stalled[endpoint] = TransportError(f"{method} {exchange.url}: {exchange.error}")
                 self._keep(exchange)
                 raise _transport_error(exchange.error, exchange) from None
             exchange.attempts = attempt
             exchange.elapsed_ms = round((time.monotonic() - started) * 1000, 1)
             if response.status in RETRY_STATUSES and method in IDEMPOTENT and attempt <= self.retries:
-                wait = _retry_after(response.headers.get("retry-after"))
-                if time.monotonic() + wait < deadline:
+                wait = retry_after_seconds(response.headers.get("retry-after"))
+                wait = DEFAULT_RETRY_WAIT if wait is None else wait
+                # A longer wait than the bound allows is not waited for at all: the answer says "throttled" now.
+                if wait <= MAX_RETRY_AFTER and time.monotonic() + wait + min(self.timeout, 1.0) < bound:
                     time.sleep(wait)
                     continue
             self._keep(exchange)
@@ -244,14 +278,7 @@ class HttpClient:
             chunks: list[bytes] = []
             size = 0
             tls_version = _tls_version(stream)
-            # httpx's timeout is per read: a server trickling bytes could hold a check for hours.
-            deadline = time.monotonic() + self.timeout
             for chunk in stream.iter_raw():
-                if time.monotonic() > deadline:
-                    exchange.status = stream.status_code
-                    exchange.error = f"no complete answer within {self.timeout:g}s (body still arriving)"
-                    self._keep(exchange)
-                    raise _transport_error(f"{request.method} {exchange.url}: {exchange.error}", exchange)
                 size += len(chunk)
                 if size > self.max_response_bytes:
                     exchange.status = stream.status_code
@@ -276,7 +303,8 @@ class HttpClient:
             exchange.reason = stream.reason_phrase
             exchange.http_version = stream.http_version
             exchange.tls_version = tls_version
-            exchange.response_headers = self.redactor.headers(stream.headers.multi_items())
+            exchange.response_headers = [[printable(k), bounded_text(v)]
+                                         for k, v in self.redactor.headers(stream.headers.multi_items())]
             exchange.response_body, exchange.body_truncated = self._evidence_body(
                 content, response.content_type)
             return response
@@ -320,25 +348,29 @@ class HttpClient:
         return Exchange(
             id=f"{self._id_prefix}{next(self._ids)}",
             method=request.method,
-            url=self.redactor.url(str(request.url)),
+            url=bounded_text(self.redactor.url(str(request.url)), EVIDENCE_URL_LIMIT),
             started=datetime.now(UTC).isoformat(timespec="milliseconds"),
-            request_headers=self.redactor.headers(request.headers.multi_items()),
-            request_body=body,
+            request_headers=[[printable(k), bounded_text(v)] for k, v in self.redactor.headers(request.headers.multi_items())],
+            request_body=clip(printable(body), EVIDENCE_BODY_LIMIT, EVIDENCE_BODY_LIMIT // 2) if body else body,
         )
 
     def _evidence_body(self, content: bytes, content_type: str) -> tuple[str | None, bool]:
         if not content:
             return None, False
+        text: str | None = None
         if content_type.endswith("json"):
             try:
-                text = json.dumps(self.redactor.wire(json.loads(content)), indent=1, ensure_ascii=False)
+                # Bounded before it is walked: 10,000 keys or a 1 MiB member cost a few kilobytes of evidence.
+                document = finish(self.redactor.wire(shape(json.loads(content))))
+                text = json.dumps(document, indent=1, ensure_ascii=False, default=str)
             except (ValueError, RecursionError):
-                text = self.redactor.text(content.decode("utf-8", errors="replace"))
-        else:
+                text = None
+        if text is None:
             text = self.redactor.text(content.decode("utf-8", errors="replace"))
-        if len(text) > EVIDENCE_BODY_LIMIT:
-            return text[:EVIDENCE_BODY_LIMIT], True
-        return text, False
+        # Escaped before it is cut: a body of control characters grows sixfold when escaped.
+        shown = printable(text)
+        cut = clip(shown, EVIDENCE_BODY_LIMIT, EVIDENCE_BODY_LIMIT // 2)
+        return cut, cut is not shown
 
     def _keep(self, exchange: Exchange) -> None:
         self.exchanges[exchange.id] = exchange
@@ -372,11 +404,11 @@ def _is_tls_error(exc: Exception) -> bool:
     return "SSL" in str(exc) or "certificate" in str(exc).lower()
 
 
-def _describe_transport(exc: Exception, url: str) -> str:
+def _describe_transport(exc: Exception, url: str, timeout: float) -> str:
     origin = _origin(url)
     text = str(exc) or type(exc).__name__
     if isinstance(exc, httpx.TimeoutException):
-        return f"{type(exc).__name__}: no answer from {origin} in time"
+        return f"{type(exc).__name__}: no complete answer from {origin} within {timeout:g}s"
     if _is_tls_error(exc):
         return f"TLS handshake with {origin} failed: {text}"
     if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
@@ -384,18 +416,21 @@ def _describe_transport(exc: Exception, url: str) -> str:
     return f"exchange with {origin} failed: {text}"
 
 
-def _retry_after(value: str | None) -> float:
+def retry_after_seconds(value: str | None) -> float | None:
+    """Seconds a Retry-After header asks for (delay or HTTP date, RFC 9110 §10.2.3), or None."""
     if not value:
-        return 0.5
+        return None
     try:
-        return min(max(float(value), 0.0), MAX_RETRY_AFTER)
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return 0.5
-    return min(max((when - datetime.now(UTC)).total_seconds(), 0.0), MAX_RETRY_AFTER)
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    return max(seconds, 0.0) if seconds == seconds else None
 
 
 def _tls_version(stream: httpx.Response) -> str | None:

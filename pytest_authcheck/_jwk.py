@@ -1,4 +1,8 @@
-"""Judging published JWKs one by one (PyJWT's PyJWKSet silently drops keys it cannot use)."""
+"""Judging published JWKs one by one (PyJWT's PyJWKSet silently drops keys it cannot use).
+
+A set is judged on its first ``MAX_KEYS`` keys: a provider rotates through a handful, and a set of
+thousands is a finding of its own (jwks.structure), not a reason to spend minutes on every check.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,13 @@ import binascii
 import re
 from typing import Any
 
+from ._bounds import clip
+
 REQUIRED_MEMBERS = {"RSA": ("n", "e"), "EC": ("crv", "x", "y"), "OKP": ("crv", "x"), "oct": ("k",)}
 PRIVATE_MEMBERS = {"RSA": ("d", "p", "q", "dp", "dq", "qi", "oth"), "EC": ("d",), "OKP": ("d",)}
 ALLOWED_CURVES = {"EC": ("P-256", "P-384", "P-521"), "OKP": ("Ed25519", "Ed448")}
 MIN_RSA_BITS = 2048
+MAX_KEYS = 100
 _B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
 # Which key can sign with which JWS algorithm (RFC 7518 §3.1, RFC 8037 §3.1).
 ALG_KEYS: dict[str, tuple[str, str | None]] = {
@@ -21,10 +28,30 @@ ALG_KEYS: dict[str, tuple[str, str | None]] = {
 }
 
 
+def all_keys(jwks: Any) -> list[Any]:
+    """Every entry of the set's ``keys`` array ([] when it is not an array)."""
+    keys = jwks.get("keys") if isinstance(jwks, dict) else None
+    return keys if isinstance(keys, list) else []
+
+
+def judged_keys(jwks: Any) -> list[Any]:
+    """The keys a check judges: the first ``MAX_KEYS``."""
+    return all_keys(jwks)[:MAX_KEYS]
+
+
+def unjudged(jwks: Any) -> str | None:
+    """Why a check that found nothing wrong in the judged keys cannot pass, or None when it judged them all."""
+    count = len(all_keys(jwks))
+    if count <= MAX_KEYS:
+        return None
+    return (f"the JWK Set holds {count} keys; only the first {MAX_KEYS} were judged (jwks.structure reports the "
+            "count), so the rest may hide what this check looks for")
+
+
 def describe(key: Any, index: int) -> str:
     """A name for a key in messages: its kid, else its position."""
     if isinstance(key, dict) and isinstance(key.get("kid"), str):
-        return f"kid {key['kid']!r}"
+        return f"kid {clip(key['kid'], 120, 50)!r}"
     return f"key #{index}"
 
 

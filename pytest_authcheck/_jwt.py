@@ -5,7 +5,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from typing import Any
+import threading
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+from ._bounds import finish, shape
+
+if TYPE_CHECKING:
+    from ._redact import Redactor
+
+_EVIDENCE_CACHE_SIZE = 64
+_evidence_cache: OrderedDict[tuple[str, int, int], dict[str, Any]] = OrderedDict()
+_evidence_lock = threading.Lock()
 
 
 def b64url_decode(segment: str) -> bytes:
@@ -35,6 +46,34 @@ def looks_like_jwt(token: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def jwt_evidence(token: str, redactor: Redactor) -> dict[str, Any]:
+    """A JWT's fingerprint and its decoded header and claims (or why they cannot be read), bounded and redacted.
+
+    Many checks record the same token: it is decoded and bounded once while the run learns no new secret
+    (the cache is keyed by the token's fingerprint and the number of secrets the redactor knows), so a
+    token with a 1 MiB claim costs one decoding, not one per check.
+    """
+    name = fingerprint(token)
+    key = (name, id(redactor), redactor.known)
+    with _evidence_lock:
+        cached = _evidence_cache.get(key)
+        if cached is not None:
+            _evidence_cache.move_to_end(key)
+            return dict(cached)
+    try:
+        header, claims = decode_unverified(token)
+    except ValueError as exc:
+        evidence: dict[str, Any] = {"fingerprint": name, "error": str(exc)}
+    else:
+        evidence = {"fingerprint": name, "header": finish(redactor.data(shape(header))),
+                    "claims": finish(redactor.data(shape(claims)))}
+    with _evidence_lock:
+        _evidence_cache[key] = evidence
+        while len(_evidence_cache) > _EVIDENCE_CACHE_SIZE:
+            _evidence_cache.popitem(last=False)
+    return dict(evidence)
 
 
 def fingerprint(token: str) -> str:

@@ -3,6 +3,9 @@
 A token response states its lifetime twice when the access token is a JWT: ``expires_in`` for the
 client and ``exp - iat`` for every resource server. Both must stay within the policy's bound, and they
 must agree: a provider that says one hour while minting eight-hour tokens hides the real exposure.
+
+Everything is judged as of the token's arrival (``received_at``), never as of the moment a check reads
+it: a token cached for a long run may have expired since, and that says nothing about the provider.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ def _lasting(seconds: float) -> Quantity:
 
 
 def assess_access_token(*, expires_in: Any, claims: dict[str, Any] | None, received_at: float, max_seconds: float,
-                        min_seconds: float | None = None, skew: float = 60.0, now: float | None = None) -> LifetimeReport:
+                        min_seconds: float | None = None, skew: float = 60.0) -> LifetimeReport:
     """Judge a token response's ``expires_in`` and, for a JWT access token, its ``iat``/``nbf``/``exp``, all as they
     were at issuance (``received_at``): a token cached for a long run is not judged by when a check reads it."""
     report = LifetimeReport()
@@ -78,8 +81,9 @@ def assess_access_token(*, expires_in: Any, claims: dict[str, Any] | None, recei
                      f"not more than {format_duration(skew)} ahead of this machine's clock",
                      "; ".join(f"{name} is {seconds:.0f}s in the future (max_clock_skew {format_duration(skew)})"
                                for name, seconds in ahead) or None)
-    if exp is not None and exp <= received_at - skew:
-        report.judge("exp", "after issuance", "before issuance", "the token had already expired when it was issued")
+    if exp is not None and exp + skew <= received_at:
+        report.judge("exp", "after issuance", "before issuance", f"exp was already {received_at - exp:.0f}s in the past "
+                     f"when the token arrived (max_clock_skew {format_duration(skew)})")
     if exp is not None and iat is not None:
         lifetime = exp - iat
         problem = None

@@ -172,7 +172,8 @@ class OidcProvider:
                 return self._tls[key]
             self._tls[key] = self._shared.once(
                 f"tls {key[0]}:{key[1]}",
-                lambda: inspect(key[0], key[1], ca_bundle=self._settings.ca_bundle, timeout=self._settings.timeout),
+                lambda: inspect(key[0], key[1], ca_bundle=self._settings.ca_bundle, timeout=self._settings.timeout,
+                                budget=self._settings.timeout * (1 + self._settings.retries)),
                 dump_tls, load_tls)
         return self._tls[key]
 

@@ -12,9 +12,10 @@ from typing import Any, NoReturn
 
 import pytest
 
+from ._bounds import MESSAGE_LIMIT, bounded_text, finish, shape
 from ._expect import matches, mismatches, shown
 from ._http import Exchange
-from ._jwt import decode_unverified, fingerprint
+from ._jwt import jwt_evidence
 from ._redact import Redactor
 
 _UNSET: Any = object()
@@ -56,8 +57,8 @@ class CheckRecord:
         (see ``_expect``: plain values compare equal, matchers state bounds, observations match by kind).
         """
         self._raw = (expected, observed)
-        self.expected = self._redactor.data(shown(expected))
-        self.observed = self._redactor.data(shown(observed))
+        self.expected = self._evidence(shown(expected))
+        self.observed = self._evidence(shown(observed))
 
     @property
     def stated(self) -> bool:
@@ -81,26 +82,24 @@ class CheckRecord:
 
     def fact(self, name: str, value: Any) -> None:
         """Record one named piece of evidence (a certificate summary, a key list, ...)."""
-        self.facts[name] = self._redactor.data(value)
+        self.facts[bounded_text(name)] = self._evidence(value)
 
     def jwt(self, label: str, token: str) -> None:
-        """Record a JWT's decoded header and claims (never the token or its signature)."""
-        try:
-            header, claims = decode_unverified(token)
-        except ValueError as exc:
-            self.jwts.append({"label": label, "fingerprint": fingerprint(token), "error": str(exc)})
-            return
-        self.jwts.append({"label": label, "fingerprint": fingerprint(token),
-                          "header": self._redactor.data(header), "claims": self._redactor.data(claims)})
+        """Record a JWT's decoded header and claims (never the token or its signature), bounded."""
+        self.jwts.append({"label": bounded_text(label), **jwt_evidence(token, self._redactor)})
 
     def fail(self, message: str, *, expected: Any = _UNSET, observed: Any = _UNSET) -> NoReturn:
         """Fail the check with ``message`` (naming expected and observed values)."""
         if expected is not _UNSET or observed is not _UNSET:
             self.expect(None if expected is _UNSET else expected, None if observed is _UNSET else observed)
-        self.message = self._redactor.text(message)
+        self.message = bounded_text(self._redactor.text(message), MESSAGE_LIMIT, MESSAGE_LIMIT // 3)
         if self.message not in self.violations:
             self.violations.append(self.message)
         raise CheckFailed(self.message, pytrace=False)
+
+    def _evidence(self, value: Any) -> Any:
+        # Bounded before it is walked, cut and escaped after it is redacted (see _bounds).
+        return finish(self._redactor.data(shape(value)))
 
     def evidence(self) -> dict[str, Any]:
         """The JSON-able evidence (exchanges by id; see ``exchange_table``)."""

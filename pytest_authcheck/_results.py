@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from ._bounds import MESSAGE_LIMIT, bounded_text
 from ._checks import Check, check_of
 from ._errors import CredentialsWithheld, EvaluationError
 from ._record import CheckFailed, CheckRecord
@@ -18,7 +19,6 @@ from ._targets import TARGET_KINDS
 
 STATUSES = ("passed", "failed", "error", "skipped", "waived")
 record_key = pytest.StashKey[CheckRecord]()
-MESSAGE_LIMIT = 4000
 
 
 def target_of(item: pytest.Item) -> str | None:
@@ -130,7 +130,7 @@ def _status(report: pytest.TestReport, call: pytest.CallInfo[None], redactor: Re
     if report.skipped:
         longrepr = report.longrepr
         reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
-        return "skipped", redactor.text(str(reason).removeprefix("Skipped: "))
+        return "skipped", _limit(redactor.text(str(reason).removeprefix("Skipped: ")))
     excinfo = call.excinfo
     if excinfo is not None and isinstance(excinfo.value, CredentialsWithheld):
         # the provider sends clients to an undeclared origin: that is a finding of the check that needed it
@@ -159,4 +159,4 @@ def _exception_text(exc: BaseException) -> str:
 
 
 def _limit(text: str) -> str:
-    return text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT] + " [...]"
+    return bounded_text(text, MESSAGE_LIMIT, MESSAGE_LIMIT // 3)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ._bounds import clip, printable
 from ._confine import Confinement
 from ._http import HttpClient, worker_prefix
 from ._login import Sessions
@@ -19,6 +20,8 @@ from ._redact import Redactor
 from ._shared import SharedStore
 from ._tokens import TokenSource
 from .probes.token import TokenProbes, token_endpoint_of
+
+LOG_LIMIT = 16 * 1024
 
 
 class AuthcheckRun:
@@ -116,7 +119,7 @@ class AuthcheckRun:
                 message = record.getMessage()
             except Exception:  # a broken format string is the logger's problem, not a leak
                 return record
-            record.msg, record.args = redactor.text(message), None
+            record.msg, record.args = printable(clip(redactor.text(message), LOG_LIMIT, LOG_LIMIT // 2)), None
             return record
 
         logging.setLogRecordFactory(factory)

@@ -86,6 +86,26 @@ class AuthcheckSession:
         targets = ", ".join(f"{n} ({p.get('kind')})" for n, p in policy.section("providers").items()) or "none"
         return [f"authcheck: policy {policy.path} sha256:{policy.sha256}", f"authcheck: providers {targets}"]
 
+    # A check that could not be evaluated is reported by its cause alone (pytest_runtest_makereport), yet pytest
+    # would first render its traceback through the HTTP stack, reading and parsing the source of every frame:
+    # tens of milliseconds per error, most of a run against a provider that is down. The exception leaves these
+    # wrappers without the frames below them, and theirs is hidden, so there is nothing to render.
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, None, None]:
+        __tracebackhide__ = True
+        try:
+            return (yield)
+        except EvaluationError as exc:
+            raise exc.with_traceback(None) from None
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
+        __tracebackhide__ = True
+        try:
+            return (yield)
+        except EvaluationError as exc:
+            raise exc.with_traceback(None) from None
+
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
         report: pytest.TestReport = yield

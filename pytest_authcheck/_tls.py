@@ -4,6 +4,8 @@ The facts come from our own handshakes (no HTTP is sent): one with verification 
 trust store plus ``ca_bundle`` (host name checked separately, so each defect is reported by the
 check it belongs to), one without verification only to read the certificate for the evidence when
 verification failed, and one per legacy protocol version to see whether the server still accepts it.
+Each handshake ends within ``timeout`` (Python bounds a whole handshake by the socket timeout), and all of
+them within ``budget``: a server that stalls every probe costs the budget once, not four timeouts.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import hashlib
 import ipaddress
 import socket
 import ssl
+import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -100,14 +103,19 @@ class TlsFacts:
         return asdict(self)
 
 
-def inspect(host: str, port: int, *, ca_bundle: Path | None, timeout: float) -> TlsFacts:
-    """Handshake with ``host:port`` and collect the facts; never raises for network trouble."""
+def inspect(host: str, port: int, *, ca_bundle: Path | None, timeout: float, budget: float | None = None) -> TlsFacts:
+    """Handshake with ``host:port`` and collect the facts within ``budget`` seconds; never raises for network trouble."""
+    ends = time.monotonic() + (budget if budget is not None else 4 * timeout)
+
+    def left() -> float:
+        return max(0.0, min(timeout, ends - time.monotonic()))
+
     facts = TlsFacts(host=host, port=port, reachable=True)
     context = make_ssl_context(ca_bundle)
     context.check_hostname = False
     der: bytes | None = None
     try:
-        with _handshake(host, port, context, timeout) as tls:
+        with _handshake(host, port, context, left()) as tls:
             facts.verified = facts.chain_trusted = True
             facts.version = tls.version()
             facts.cipher = (tls.cipher() or ("",))[0]
@@ -121,12 +129,14 @@ def inspect(host: str, port: int, *, ca_bundle: Path | None, timeout: float) -> 
         facts.reachable = False
         facts.error = f"cannot connect to {host}:{port}: {exc.strerror or exc}"
         return facts
-    if der is None:
-        der, version = _peek_certificate(host, port, timeout)
+    if der is None and left() > 0:
+        der, version = _peek_certificate(host, port, left())
         facts.version = facts.version or version
     if der:
         facts.certificate = Certificate.from_der(der)
-    facts.legacy = {name: _probe_version(host, port, version, timeout) for name, version in LEGACY_VERSIONS.items()}
+    facts.legacy = {name: _probe_version(host, port, version, left()) if left() > 0 else
+                    "untestable: no time left within the bound of the inspection"
+                    for name, version in LEGACY_VERSIONS.items()}
     return facts
 
 

@@ -1,4 +1,9 @@
-"""Tokens for named clients: one per (client, scope, resource) per run, obtained by client credentials."""
+"""Tokens for named clients: one per (client, scope, resource) per run, obtained by client credentials.
+
+A cached token is fetched again when little of its life is left (``Token.stale``): checks that use a
+token must get a live one however long the run has been going, and checks that judge its lifetime
+judge it as of its arrival.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._clients import PolicyClient
 from ._errors import EvaluationError
 from ._http import HttpClient, Response
 from ._jwt import decode_unverified
 from ._redact import Secret
-from .probes.client_auth import declared
+
+FRESH_MARGIN = 30.0
 
 
 @dataclass
@@ -32,6 +37,22 @@ class Token:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def lifetime(self) -> float | None:
+        """Seconds the token was issued for: ``expires_in``, else a JWT's ``exp - iat``; None when unstated."""
+        for value in (self.expires_in, _difference(self.claims)):
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+                return float(value)
+        return None
+
+    def stale(self, now: float | None = None) -> bool:
+        """Whether less than half its life, or less than ``FRESH_MARGIN`` seconds, is left."""
+        lifetime = self.lifetime
+        if lifetime is None:
+            return False
+        left = self.obtained_at + lifetime - (time.time() if now is None else now)
+        return left < min(FRESH_MARGIN, lifetime / 2)
+
+    @property
     def is_jwt(self) -> bool:
         """Whether the access token is a JWT whose header and claims could be read."""
         return self.claims is not None
@@ -49,9 +70,10 @@ class TokenSource:
         self._cache: dict[tuple[str, str | None, str | None], Token | EvaluationError] = {}
 
     def client_credentials(self, client: str, *, scope: str | None = None, resource: str | None = None) -> Token:
-        """A client-credentials token for the policy client ``client`` (cached for the run)."""
+        """A client-credentials token for the policy client ``client`` (cached for the run, fetched again when stale)."""
         key = (client, scope, resource)
-        if key not in self._cache:
+        cached = self._cache.get(key)
+        if cached is None or (isinstance(cached, Token) and cached.stale()):
             try:
                 self._cache[key] = self._request(client, scope, resource)
             except EvaluationError as exc:
@@ -96,6 +118,10 @@ class TokenSource:
 
 
 def _parse(client: str, response: Response) -> Token:
+    if response.throttled is not None:
+        failure = EvaluationError(f"token request for clients.{client}: {response.throttled}")
+        failure.exchange = response.exchange  # type: ignore[attr-defined]
+        raise failure
     body = response.json()
     if response.status != 200 or not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
         error = body.get("error") if isinstance(body, dict) else None
@@ -122,3 +148,10 @@ def _parse(client: str, response: Response) -> Token:
     except (ValueError, RecursionError):
         pass
     return token
+
+
+def _difference(claims: dict[str, Any] | None) -> float | None:
+    exp, iat = (claims or {}).get("exp"), (claims or {}).get("iat")
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (exp, iat)):
+        return float(exp) - float(iat)  # type: ignore[arg-type]
+    return None

@@ -66,6 +66,9 @@ def metadata_schema() -> dict[str, Any]:
                    "at {issuer}/.well-known/openid-configuration, without redirecting.")
 def test_discovery_reachable(oidc_provider, oidc_discovery, authcheck_record):
     response = oidc_discovery.response
+    if response.throttled is not None:
+        # A throttle says nothing about the document: the provider could not be evaluated, it did not fail.
+        raise EvaluationError(f"{oidc_provider.discovery_url}: {response.throttled}")
     try:
         body = response.json()
         kind = "a JSON object" if isinstance(body, dict) else f"JSON {type(body).__name__}, not an object"

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from pytest_authcheck import check
-from pytest_authcheck._clients import CODE_FLOW, PolicyClient
+from pytest_authcheck._clients import CODE_FLOW, PolicyClient, uses_secret
 from pytest_authcheck._errors import EvaluationError
 from pytest_authcheck._expect import OneOf
 from pytest_authcheck._redact import Secret
@@ -132,6 +132,13 @@ def _login_grant(client: PolicyClient, grant: str, attempt: Any, expected: dict[
                    "password grant (RFC 9700 §2.4) and client_credentials for public clients.")
 def test_undeclared_grants_refused(active_client, client_provider, client_metadata, token_probes, authcheck_run,
                                    authcheck_authz_probes, authcheck_code_flows, authcheck_record):
+    if uses_secret(active_client):
+        # refusals prove something only from a client that gets past authentication
+        own = secret_accepted(token_probes, active_client)
+        authcheck_record.attach(*own.exchanges)
+        if own.value != "authenticated":
+            raise NotEvaluated(f"{active_client.label} does not get past client authentication "
+                               f"({own.reason}), so refusals of other grants prove nothing; see client-auth.secret-accepted")
     unknown = token_probes.send(active_client, "an unknown grant type", {"grant_type": UNKNOWN_GRANT})
     authcheck_record.attach(unknown.response.exchange)
     observed: dict[str, str] = {}

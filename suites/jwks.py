@@ -1,4 +1,8 @@
-"""JWKS and signing keys: what a provider publishes to verify its tokens (RFC 7517, RFC 7518, OIDC Core §10)."""
+"""JWKS and signing keys: what a provider publishes to verify its tokens (RFC 7517, RFC 7518, OIDC Core §10).
+
+Checks judge the first ``MAX_KEYS`` keys of a set; one that found nothing wrong in them but could not
+judge them all is not evaluated (``unjudged``), and jwks.structure fails a set that holds more.
+"""
 
 from __future__ import annotations
 
@@ -8,33 +12,45 @@ import jwt
 import pytest
 
 from pytest_authcheck import check
+from pytest_authcheck._errors import EvaluationError
 from pytest_authcheck._expect import AtLeast, AtMost, OneOf, Quantity, Satisfies
 from pytest_authcheck._jwk import (
+    MAX_KEYS,
     alg_fits,
+    all_keys,
     can_sign,
     describe,
     private_members,
     rsa_bits,
     strength_problem,
     structure_problems,
+    unjudged,
 )
 from pytest_authcheck._jwt import jwk_thumbprint
 from pytest_authcheck._redact import PRIVATE_JWK_MEMBERS
+from pytest_authcheck._x5c import x5c_problems
 
 FORBIDDEN_HEADER_KEYS = ("jku", "x5u", "jwk", "x5c")
 
 
 def _keys(jwks):
-    keys = jwks.get("keys")
-    return keys if isinstance(keys, list) else []
+    """The keys a check judges: the first MAX_KEYS of the set."""
+    return all_keys(jwks)[:MAX_KEYS]
 
 
 def _keys_to_judge(jwks):
-    """The published keys, or not applicable (skipped) when there are none: jwks.reachable reports that."""
+    """The judged keys, or not applicable (skipped) when there are none: jwks.reachable reports that."""
     keys = _keys(jwks)
     if not keys:
         pytest.skip("the JWK Set holds no keys to judge (jwks.reachable reports it)")
     return keys
+
+
+def _judged_all(jwks):
+    """A check that found nothing wrong passes only when it judged every key."""
+    reason = unjudged(jwks)
+    if reason is not None:
+        raise EvaluationError(reason)
 
 
 def _count(items, none_text):
@@ -80,16 +96,24 @@ def test_jwks_reachable(oidc_provider, oidc_metadata, authcheck_record):
     authcheck_record.expect(expected, {"HTTP status": response.status, "keys": found})
     if not isinstance(keys, list) or not keys:
         authcheck_record.fail("the JWK Set has no non-empty 'keys' array")
-    authcheck_record.fact("keys", _summary(keys))
+    authcheck_record.fact("keys", _summary(keys[:MAX_KEYS]))
+    if len(keys) > MAX_KEYS:
+        authcheck_record.fact("key count", f"{len(keys)} keys; the summary shows the first {MAX_KEYS}")
 
 
 @check("jwks.structure", title="Every key is a well-formed JWK",
-       severity="medium", area="jwks", refs=["RFC 7517 §4", "RFC 7518 §6"],
+       severity="medium", area="jwks", refs=["RFC 7517 §4", "RFC 7517 §4.7", "RFC 7518 §6"],
        remediation="Publish each key with the members its kty requires (RSA: n, e; EC: crv, x, y; OKP: crv, x) in "
-                   "unpadded base64url, and string values for kid, use and alg.")
+                   "unpadded base64url, and string values for kid, use and alg; an x5c must hold base64 DER "
+                   "certificates whose first carries the key itself (and x5t/x5t#S256 its thumbprints); publish "
+                   "the few keys in rotation, not hundreds.")
 def test_jwks_structure(oidc_jwks, authcheck_record):
     keys = _keys_to_judge(oidc_jwks)
-    problems = [f"{describe(k, i)} {p}" for i, k in enumerate(keys) for p in structure_problems(k)]
+    count = len(all_keys(oidc_jwks))
+    problems = [f"the JWK Set holds {count} keys, more than the {MAX_KEYS} a provider plausibly rotates through; "
+                f"only the first {MAX_KEYS} were judged"] if count > MAX_KEYS else []
+    problems += [f"{describe(k, i)} {p}" for i, k in enumerate(keys)
+                 for p in structure_problems(k) + (x5c_problems(k) if isinstance(k, dict) else [])]
     authcheck_record.fact("keys", _summary(keys))
     authcheck_record.expect(AtMost(0, "well-formed JWKs (no problem)"), _count(problems, f"{len(keys)} well-formed key(s)"))
     if problems:
@@ -121,6 +145,7 @@ def test_unique_kids(oidc_jwks, authcheck_record):
         authcheck_record.fail(f"kid(s) used by more than one key: {', '.join(duplicates)}")
     if len(signing) > 1 and unnamed:
         authcheck_record.fail(f"{unnamed} of {len(signing)} signing keys have no kid")
+    _judged_all(oidc_jwks)
 
 
 @check("jwks.key-strength", title="Keys are strong enough: RSA of 2048 bits or more, allowed curves",
@@ -135,6 +160,7 @@ def test_key_strength(oidc_jwks, authcheck_record):
                             _count(weak, f"{len(keys)} key(s), none weak"))
     if weak:
         authcheck_record.fail("weak key(s): " + "; ".join(weak))
+    _judged_all(oidc_jwks)
 
 
 @check("jwks.no-private-material", title="Only public keys are published",
@@ -151,6 +177,7 @@ def test_no_private_material(oidc_jwks, authcheck_record):
     if leaks:
         authcheck_record.fail("private or symmetric key material is published: "
                               + "; ".join(f"{k}: {', '.join(v)}" for k, v in leaks.items()))
+    _judged_all(oidc_jwks)
 
 
 @check("jwks.use-alg-coherent", title="Each key's use and alg fit its type",
@@ -175,6 +202,7 @@ def test_use_alg_coherent(oidc_jwks, authcheck_record):
     authcheck_record.expect(AtMost(0, "use and alg fitting each key"), _count(problems, f"{len(keys)} key(s), all coherent"))
     if problems:
         authcheck_record.fail("; ".join(problems))
+    _judged_all(oidc_jwks)
 
 
 @check("jwks.algs-backed", title="Every advertised signing algorithm has a published key",
@@ -192,6 +220,7 @@ def test_algs_backed(oidc_metadata, oidc_jwks, authcheck_record):
     authcheck_record.expect({alg: Satisfies(bool, "a published key") for alg in advertised},
                             {alg: [describe(k, i) for i, k in enumerate(keys) if can_sign(k, alg)] for alg in advertised})
     if unbacked:
+        _judged_all(oidc_jwks)  # a key beyond the judged ones might back it
         advertised_word = "it" if len(unbacked) == 1 else "them"
         authcheck_record.fail(f"no published key can verify {', '.join(unbacked)}, yet the metadata advertises {advertised_word}")
 
@@ -219,8 +248,9 @@ def test_token_signature(oidc_provider, oidc_metadata, oidc_jwks, authcheck_poli
     listed = oidc_metadata.get("id_token_signing_alg_values_supported")
     advertised = {a for a in (listed if isinstance(listed, list) else []) if isinstance(a, str)}
     signed = isinstance(alg, str) and alg != "none"
-    keys = [k for k in _keys(oidc_jwks) if isinstance(k, dict)]
-    candidates = [k for k in keys if k.get("kid") == header.get("kid")] if "kid" in header else keys
+    keys = [k for k in all_keys(oidc_jwks) if isinstance(k, dict)]
+    # The kid is looked up among every key (a comparison each); at most MAX_KEYS of them are tried.
+    candidates = ([k for k in keys if k.get("kid") == header.get("kid")] if "kid" in header else keys)[:MAX_KEYS]
     verified = False
     for key in candidates if signed else []:
         try:
@@ -232,7 +262,10 @@ def test_token_signature(oidc_provider, oidc_metadata, oidc_jwks, authcheck_poli
             break
         except (jwt.PyJWTError, ValueError, TypeError):
             continue
-    authcheck_record.fact("kids in the JWK Set", [k.get("kid") for k in keys])
+    authcheck_record.fact("kids in the JWK Set", [k.get("kid") for k in keys[:MAX_KEYS]])
+    untried = unjudged(oidc_jwks) if "kid" not in header else None  # without a kid, an untried key might verify it
+    if signed and candidates and not verified and not problems and untried is not None:
+        raise EvaluationError(untried)
     authcheck_record.expect(
         {"alg": Satisfies(lambda a: isinstance(a, str) and a != "none", "a signature algorithm, not none"),
          "kid": OneOf(("in the JWK Set", "none named"), "in the JWK Set (or none named)"),

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -20,6 +21,8 @@ from pytest_authcheck.probes import Variation
 MADE_UP_SCOPE = "authcheck-undeclared-scope"
 STANDARD_OIDC_SCOPES = {"openid", "profile", "email", "address", "phone", "offline_access"}
 MAX_CANDIDATES = 3
+MAX_SCOPE_LENGTH = 200
+_SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5B\x5D-\x7E]+$")
 
 
 def allowed_scopes(client) -> set[str]:
@@ -30,7 +33,9 @@ def allowed_scopes(client) -> set[str]:
 def candidates(client, metadata: dict[str, Any]) -> list[str]:
     """Scopes the provider knows but the policy does not give this client, and one nobody knows."""
     supported = metadata.get("scopes_supported")
-    known = [s for s in supported if isinstance(s, str)] if isinstance(supported, list) else []
+    # scope tokens as RFC 6749 §3.3 defines them, of a plausible length (a hostile list is not sent on)
+    known = [s for s in supported if isinstance(s, str) and 0 < len(s) <= MAX_SCOPE_LENGTH and _SCOPE_TOKEN.match(s)] \
+        if isinstance(supported, list) else []
     extra = [s for s in known if s not in allowed_scopes(client) and s not in STANDARD_OIDC_SCOPES][:MAX_CANDIDATES]
     return [*extra, MADE_UP_SCOPE]
 

@@ -9,10 +9,17 @@ a client put on the wire.
 An ``Answer`` can be anything a broken or malicious IdP sends: arbitrary bytes with any status and
 headers, a body made per request (``body=callable``, e.g. an echo of the request), a body streamed from
 a generator (so a body far above the client's cap never sits in memory), a delay before the status
-line, a body trickled in chunks, or a connection closed in the middle of the body.
+line, a status line and headers trickled byte by byte, a body trickled in chunks, or a connection closed
+in the middle of the body. A route may hold a list of answers: the n-th request gets the n-th (the last
+repeats), e.g. a 429 and then the document.
 
-``Blackhole`` accepts TCP connections and never answers (``accepted`` counts them); ``unused_port()``
-gives a port nothing listens on.
+TLS faults are the server's: ``cert_hosts`` names what its certificate is for (another host),
+``not_after`` dates it (expired), ``cert_ca`` issues it from a CA the client does not trust, and
+``tls=False`` answers plain HTTP where TLS is expected.
+
+``Blackhole`` accepts TCP connections and never answers (``accepted`` counts them); ``Dribble`` accepts
+and sends one byte at a time, forever (a TLS handshake that never completes yet never goes quiet);
+``unused_port()`` gives a port nothing listens on.
 """
 
 from __future__ import annotations
@@ -26,13 +33,14 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import trustme
 
-Body = bytes | str | Callable[["Request"], bytes | str | Iterable[bytes]]
+Body = bytes | str | Callable[["Request"], "bytes | str | Iterable[bytes] | Answer"]
 
 
 @dataclass
@@ -53,9 +61,11 @@ class Request:
 class Answer:
     """A scripted answer.
 
-    ``body``: bytes/str, or ``callable(request)`` returning bytes/str or an iterable of byte chunks
-    (streamed; with ``length=None`` as chunked transfer encoding). ``content_type`` is sent unless None;
-    ``headers`` are added as given. ``delay``: seconds before the status line. ``chunks``/``chunk_delay``:
+    ``body``: bytes/str, or ``callable(request)`` returning bytes/str, an iterable of byte chunks
+    (streamed; with ``length=None`` as chunked transfer encoding) or a whole ``Answer`` (status and all).
+    ``content_type`` is sent unless None;
+    ``headers`` are added as given. ``delay``: seconds before the status line; ``header_delay``: seconds
+    between the bytes of the status line and headers (a trickle). ``chunks``/``chunk_delay``:
     a bytes body sent in that many pieces with a pause between them. ``close_early``: announce the whole
     length, send half of the body and close the connection.
     """
@@ -65,6 +75,7 @@ class Answer:
     content_type: str | None = "application/json"
     headers: Mapping[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    header_delay: float = 0.0
     chunks: int = 1
     chunk_delay: float = 0.0
     close_early: bool = False
@@ -136,7 +147,7 @@ class _Server(ThreadingHTTPServer):
         # client (legacy-version probes, a client giving up) never blocks the accept loop.
         try:
             request.settimeout(10)
-            tls = self.context.wrap_socket(request, server_side=True)
+            tls = self.context.wrap_socket(request, server_side=True) if self.idp.tls else request
         except (OSError, ssl.SSLError):
             return
         try:
@@ -171,12 +182,16 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         path, _, query = self.path.partition("?")
         request = Request(self.command, path, query, list(self.headers.items()), body)
-        idp._record(request)
-        answer = idp.routes.get(path) or Answer(status=404, body=b'{"error":"not_found"}')
+        served = idp._record(request)
+        route = idp.routes.get(path) or Answer(status=404, body=b'{"error":"not_found"}')
+        answer = route[min(served, len(route)) - 1] if isinstance(route, list) else route
         if answer.delay and idp._stopping.wait(answer.delay):
             self.close_connection = True
             return
+        self._trickle = answer.header_delay
         content: Any = answer.body(request) if callable(answer.body) else answer.body
+        if isinstance(content, Answer):  # a body made per request may choose the whole answer
+            answer, content = content, content.body
         if isinstance(content, str):
             content = content.encode("utf-8")
         self.send_response(answer.status)
@@ -188,6 +203,18 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_bytes(answer, content)
         else:
             self._send_stream(answer, content)
+
+    def flush_headers(self) -> None:
+        if not getattr(self, "_trickle", 0.0):
+            super().flush_headers()
+            return
+        head = b"".join(getattr(self, "_headers_buffer", []))
+        self._headers_buffer = []
+        for index in range(len(head)):
+            if self.server.idp._stopping.wait(self._trickle):
+                raise ConnectionAbortedError("stopping")
+            self.wfile.write(head[index:index + 1])
+            self.wfile.flush()
 
     def _send_bytes(self, answer: Answer, content: bytes) -> None:
         self.send_header("Content-Length", str(answer.length if answer.length is not None else len(content)))
@@ -239,11 +266,16 @@ class _Handler(BaseHTTPRequestHandler):
 class HostileIdp:
     """An HTTPS server on ``host`` (127.0.0.1) whose answers are scripted per path (see the module docstring)."""
 
-    def __init__(self, routes: Mapping[str, Answer] | None = None, *, ca: trustme.CA | None = None,
-                 host: str = "127.0.0.1") -> None:
+    def __init__(self, routes: Mapping[str, Answer | list[Answer]] | None = None, *, ca: trustme.CA | None = None,
+                 host: str = "127.0.0.1", cert_hosts: tuple[str, ...] | None = None, cert_ca: trustme.CA | None = None,
+                 not_after: datetime | None = None, tls: bool = True) -> None:
         self.ca = ca or trustme.CA(organization_name="hostile idp test CA")
         self.host = host
-        self.routes: dict[str, Answer] = dict(routes or {})
+        self.cert_hosts = cert_hosts or (host, "localhost")
+        self.cert_ca = cert_ca or self.ca
+        self.not_after = not_after
+        self.tls = tls
+        self.routes: dict[str, Answer | list[Answer]] = dict(routes or {})
         self.hits: Counter[str] = Counter()
         self.requests: list[Request] = []
         self._lock = threading.Lock()
@@ -251,10 +283,11 @@ class HostileIdp:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
-    def _record(self, request: Request) -> None:
+    def _record(self, request: Request) -> int:
         with self._lock:
             self.hits[request.path] += 1
             self.requests.append(request)
+            return self.hits[request.path]
 
     @property
     def port(self) -> int:
@@ -273,7 +306,12 @@ class HostileIdp:
 
     def start(self) -> HostileIdp:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ca.issue_cert(self.host, "localhost").configure_cert(context)
+        if self.not_after is not None:
+            leaf = self.cert_ca.issue_cert(*self.cert_hosts, not_before=self.not_after - timedelta(days=365),
+                                           not_after=self.not_after)
+        else:
+            leaf = self.cert_ca.issue_cert(*self.cert_hosts)
+        leaf.configure_cert(context)
         self._server = _Server(self, context)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=f"hostile-idp-{self.port}", daemon=True)
@@ -334,6 +372,68 @@ class Blackhole:
         self._thread.join(timeout=5)
         for connection in self._held:
             connection.close()
+        self._listener.close()
+
+
+class Dribble:
+    """A TCP listener that sends one byte every ``interval`` seconds on each connection, forever.
+
+    To a TLS client it looks like a server whose handshake is always about to arrive: no single read
+    ever waits long, so only a deadline on the whole exchange ends it.
+    """
+
+    def __init__(self, interval: float = 0.2, payload: bytes = b"\x16\x03\x03\x40\x00") -> None:
+        self.interval = interval
+        # A TLS record header announcing 16 KB, then zeros: the client keeps reading what never completes.
+        self.payload = payload
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(64)
+        self._listener.settimeout(0.05)
+        self.port: int = self._listener.getsockname()[1]
+        self.accepted = 0
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._thread = threading.Thread(target=self._accept, name=f"dribble-{self.port}", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except (TimeoutError, BlockingIOError):
+                continue
+            except OSError:
+                return
+            self.accepted += 1
+            thread = threading.Thread(target=self._drip, args=(connection,), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _drip(self, connection: socket.socket) -> None:
+        stream = self.payload + bytes(1 << 20)
+        try:
+            for index in range(len(stream)):
+                if self._stopping.wait(self.interval):
+                    break
+                connection.sendall(stream[index:index + 1])
+        except OSError:
+            pass
+        finally:
+            connection.close()
+
+    def __enter__(self) -> Dribble:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=5)
+        for thread in self._threads:
+            thread.join(timeout=5)
         self._listener.close()
 
 

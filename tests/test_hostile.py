@@ -12,12 +12,14 @@ Wall-clock bounds are soft here (a loaded machine marks them xfail); the benchma
 from __future__ import annotations
 
 import base64
+import email.utils
 import json
 import secrets
 import textwrap
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ from pytest_authcheck._policy import DEFAULT_SETTINGS
 from tests.hostile_idp import (
     Answer,
     Blackhole,
+    Dribble,
     HostileIdp,
     echo_request,
     gzip_bomb,
@@ -208,13 +211,15 @@ SCENARIOS: dict[str, tuple[Callable[[str, str], dict[str, Answer]], str, bool]] 
     "not-really-gzip": (lambda u, o: {DISCOVERY: Answer(body=b"\x1f\x8b\x08garbage", headers={"Content-Encoding": "gzip"})},
                         "not JSON", True),
     "503-forever": (lambda u, o: {DISCOVERY: Answer(status=503, body=b"{}", headers={"Retry-After": "0"})},
-                    "answered HTTP 503", True),
+                    "throttled the request (HTTP 503, Retry-After 0) on each of 3 attempts", True),
     "redirect-elsewhere": (lambda u, o: {DISCOVERY: Answer(status=302, body=b"", headers={"Location": o + DISCOVERY})},
                            "answered HTTP 302", True),
     "slower-than-timeout": (lambda u, o: {DISCOVERY: Answer(body=json.dumps(metadata(u)), delay=TIMEOUT + 1.5)},
-                            "in time", False),
+                            f"within {TIMEOUT:g}s", False),
     "closed-mid-body": (lambda u, o: {DISCOVERY: Answer(body=json.dumps(metadata(u)), close_early=True)},
                         "peer closed connection", False),
+    "trickle-headers": (lambda u, o: {DISCOVERY: Answer(body=json.dumps(metadata(u)), header_delay=TIMEOUT * 0.3)},
+                        f"within {TIMEOUT:g}s", False),
     "trickle-beyond-timeout": (
         lambda u, o: {DISCOVERY: Answer(body=json.dumps(metadata(u)).encode().ljust(3000), chunks=6,
                                         chunk_delay=TIMEOUT * 0.45)}, f"within {TIMEOUT:g}s", False),
@@ -237,14 +242,15 @@ def test_hostile_answer(routes, cause, answered, hostile, ca_pem, run_authcheck)
         assert by_check["discovery.schema"]["status"] == "passed"
         return
     # Every check that reads the document could not evaluate, and says why.
+    throttled = "throttled" in cause  # a throttle is no answer about the document: reachable is not evaluated
     for check, result in by_check.items():
-        if check in TLS_ONLY or (answered and check in RESPONSE_CHECKS):
+        if check in TLS_ONLY or (answered and check in RESPONSE_CHECKS and not (throttled and check == "discovery.reachable")):
             continue
         assert result["status"] == "error", (check, result)
     for check, message in errors(run).items():
         assert cause in message, (check, message)
         assert not any(f"could not evaluate: {e}" in message for e in PYTHON_ERRORS), (check, message)
-    if answered:
+    if answered and not throttled:
         assert by_check["discovery.reachable"]["status"] == "failed"
     # The document is fetched once per run, whatever it was.
     assert idp.hits[DISCOVERY] <= 1 + RETRIES, dict(idp.hits)
@@ -348,8 +354,10 @@ def test_503_on_discovery_is_retried_a_bounded_number_of_times(hostile, ca_pem, 
     assert_survived(run)
     assert idp.hits[DISCOVERY] == 1 + RETRIES == 3
     assert elapsed >= RETRIES * 1.0, "Retry-After was not honoured"
-    assert run.status("discovery.reachable") == "failed"
-    assert "answered HTTP 503" in errors(run)["discovery.schema"]
+    # Throttled to the end: not evaluated (an error naming the throttle), never a failure of the provider.
+    assert run.status("discovery.reachable") == "error"
+    assert "throttled the request (HTTP 503, Retry-After 1) on each of 3 attempts" in errors(run)["discovery.reachable"]
+    assert "throttled the request" in errors(run)["discovery.schema"]
     within(elapsed, RETRIES * 1.0 + 3 * TIMEOUT, "the run")
 
 
@@ -360,14 +368,43 @@ def test_retries_setting_is_obeyed_and_429_counts(hostile, ca_pem, run_authcheck
     assert idp.hits[DISCOVERY] == 1
 
 
-def test_huge_retry_after_is_capped(hostile, ca_pem, run_authcheck):
-    idp = hostile({DISCOVERY: Answer(status=503, body=b"{}", headers={"Retry-After": "86400"})})
+def _in_two_hours() -> str:
+    return email.utils.format_datetime(datetime.now(UTC) + timedelta(hours=2), usegmt=True)
+
+
+@pytest.mark.parametrize(("status", "retry_after", "wait"), [(429, "3600", "3600 s"), (503, "86400", "86400 s"),
+                                                             (429, None, "7200 s")], ids=["429-hour", "503-day", "429-date"])
+def test_long_retry_after_is_not_evaluated_at_once(status, retry_after, wait, hostile, ca_pem, run_authcheck):
+    """A throttle asking for a longer wait than the retry bound: no waiting, no retry, not evaluated with the wait."""
+    header = retry_after or _in_two_hours()
+    idp = hostile({DISCOVERY: Answer(status=status, body=b"{}", headers={"Retry-After": header})})
     started = time.monotonic()
     run = run_authcheck(policy(idp.url, ca_pem, client=False))
     elapsed = time.monotonic() - started
     assert_survived(run)
-    assert 1 <= idp.hits[DISCOVERY] <= 1 + RETRIES
-    within(elapsed, TIMEOUT * (1 + RETRIES) + 3, "the run")
+    assert idp.hits[DISCOVERY] == 1, dict(idp.hits)
+    assert run.status("discovery.reachable") == "error"
+    message = errors(run)["discovery.reachable"]
+    if retry_after is None:  # an HTTP date two hours ahead: 7199 or 7200 s, whichever second it is read in
+        assert "the provider asks to wait 7" in message and " s (Retry-After); not evaluated" in message, message
+    else:
+        assert f"the provider asks to wait {wait} (Retry-After); not evaluated" in message, message
+    assert "(Retry-After); not evaluated" in errors(run)["discovery.schema"]
+    within(elapsed, 3 * TIMEOUT, "the run")
+
+
+def test_short_retry_after_is_honoured(hostile, ca_pem, run_authcheck):
+    idp = hostile()
+    idp.routes.update(good_routes(idp.url))
+    idp.routes[DISCOVERY] = [Answer(status=429, body=b"{}", headers={"Retry-After": "1"}), json_answer(metadata(idp.url))]
+    started = time.monotonic()
+    run = run_authcheck(policy(idp.url, ca_pem, client=False))
+    elapsed = time.monotonic() - started
+    assert_survived(run)
+    assert idp.hits[DISCOVERY] == 2, dict(idp.hits)
+    assert elapsed >= 1.0, "Retry-After was not honoured"
+    assert run.status("discovery.reachable") == "passed"
+    assert run.status("discovery.schema") == "passed"
 
 
 def test_post_is_never_retried(hostile, ca_pem, run_authcheck):
@@ -383,7 +420,7 @@ def test_post_is_never_retried(hostile, ca_pem, run_authcheck):
     assert sum(1 for r in token_requests if b"grant_type" in r.body) == 1
     for check in ("clock.token-iat", "jwks.token-signature"):
         assert run.status(check) == "error"
-        assert "answered HTTP 503" in errors(run)[check]
+        assert "throttled the request (HTTP 503, Retry-After 1); not evaluated" in errors(run)[check]
 
 
 # ---- 3. unreachable issuers ---------------------------------------------------------------------------
@@ -419,6 +456,17 @@ def test_blackhole_accepts_and_never_answers(ca_pem, run_authcheck):
     _assert_all_error_with_one_cause(run, f"127.0.0.1:{hole.port}")
     assert accepted <= 1 + RETRIES, f"{accepted} connections: the dead origin was not remembered"
     within(elapsed, 3 * TIMEOUT, "the run")
+
+
+def test_tls_handshake_dribbled_byte_by_byte(ca_pem, run_authcheck):
+    """A server that never completes its handshake yet never goes quiet costs one timeout, not hours."""
+    with Dribble(interval=TIMEOUT / 10) as dribble:
+        started = time.monotonic()
+        run = run_authcheck(policy(dribble.url, ca_pem))
+        elapsed = time.monotonic() - started
+    assert_survived(run)
+    _assert_all_error_with_one_cause(run, f"127.0.0.1:{dribble.port}")
+    within(elapsed, 3 * TIMEOUT * (1 + RETRIES), "the run")
 
 
 # ---- 4. the canary ------------------------------------------------------------------------------------

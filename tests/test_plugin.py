@@ -289,6 +289,7 @@ def test_the_wheel_ships_the_suites_and_schemas(tmp_path: Path) -> None:
     assert "pytest_authcheck/schemas/policy.schema.json" in names
     assert "pytest_authcheck/schemas/report.schema.json" in names
     assert "pytest_authcheck/py.typed" in names
+    assert {"pytest_authcheck/report/html_audit.js", "pytest_authcheck/report/html_audit.css"} <= names
     assert "pytest_authcheck/data/jamf/privileges-11.12.json" in names
     assert "pytest_authcheck/data/jamf/endpoint-privileges-11.7.1.json" in names
     for data in ("rfc9700", "asvs-5.0", "fapi2-security", "mapping"):

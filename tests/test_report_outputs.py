@@ -18,6 +18,7 @@ import textwrap
 import xml.etree.ElementTree as ET
 from importlib import resources
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import jsonschema
@@ -29,6 +30,7 @@ from pytest_authcheck._outcome import GateSettings, blocks, decide, exit_status
 from pytest_authcheck._policy import load_policy
 from pytest_authcheck._threats import THREATS, level_rates, threat_rollup
 from pytest_authcheck._waivers import apply_waiver, waivers_of
+from pytest_authcheck.report import html_data
 from tests.browser import Browser, chromium_path
 from tests.conftest import oidc_policy
 from tests.hostile_idp import json_answer
@@ -166,6 +168,39 @@ def test_failure_rates_per_requirement_level() -> None:
                      "SHOULD": {"evaluated": 2, "failed": 0, "waived": 1, "failure_rate": 0.5}}
 
 
+def test_the_html_findings_store_each_piece_once_and_keep_idp_markup_inert() -> None:
+    evil = "</script><script>window.__acPwned=1</script><!-- <img src=x onerror=alert(1)>"
+    token = {"label": "access token", "fingerprint": "sha256:ab", "header": {"alg": "RS256"}, "claims": {"sub": evil}}
+    diff = {"principal": "clients.mcp", "granted": [evil], "sources": {evil: ["api-role 1"]}, "excess": [evil]}
+    results = [{**_result("discovery.scopes", status, target=f"clients.c{i}"), "refs": ["RFC 8414 §3"],
+                "remediation": "Publish every scope the clients use.", "message": f"{evil} {i}",
+                "expected": ["openid", evil], "observed": ["openid"],
+                "evidence": {"exchanges": ["x1", f"x{i + 2}"], "jwts": [token], "facts": {"privilege diff": diff}}}
+               for i, status in enumerate(("failed", "passed", "error"))]
+    exchange = {"method": "GET", "url": "https://sso.example/.well-known/openid-configuration", "response_body": evil}
+    exchanges = {f"x{i}": {**exchange, "id": f"x{i}"} for i in range(1, 10)}
+    run = SimpleNamespace(results=results, exchanges=exchanges)
+    element = html_data.script_element(run)
+    opening = '<script type="application/json" id="ac-data">'
+    assert element.startswith(opening) and element.endswith("</script>")
+    inner = element[len(opening):-len("</script>")]
+    # Nothing an IdP sent can end the element or open a tag: every <, > and & is a JSON escape.
+    assert not set("<>&") & set(inner)
+    document = json.loads(inner)
+    assert [r["m"] for r in document["results"]] == [f"{evil} {i}" for i in range(3)]
+    assert [document["statuses"][r["s"]] for r in document["results"]] == ["failed", "passed", "error"]
+    # Stored once, referenced: the check's texts, the exchanges results name (only those), shared values.
+    assert document["checks"] == [["discovery.scopes", "discovery.scopes", "high", "discovery", "MUST", ["RFC 8414 §3"],
+                                   "Publish every scope the clients use."]]
+    assert sorted(document["exchanges"]) == ["x1", "x2", "x3", "x4"]
+    assert inner.count("Publish every scope") == 1 and inner.count("openid-configuration") == 4
+    assert len(document["values"]) == 3  # expected, observed and the decoded JWT, each once for three results
+    assert document["targets"] == ["clients.c0", "clients.c1", "clients.c2"]
+    # The privilege diff is HTML the writer escaped; the script inserts it as it is.
+    table = document["results"][0]["p"]
+    assert "<img" not in table and "&lt;img src=x" in table and "\u2190 api-role 1" in table
+
+
 # ---- runs against the real IdP -------------------------------------------------------------------------
 RUN_WAIVERS = """
     [[waivers]]
@@ -265,23 +300,30 @@ def test_machine_outputs_are_valid_located_hashed_and_free_of_secrets(idp, run_a
     policy_lines = pytester.path.joinpath("authcheck.toml").read_text().splitlines()
     sso_line = policy_lines.index("[providers.sso]") + 1
     located = {}
-    for sarif_run in sarif["runs"]:
-        rule_ids = [r["id"] for r in sarif_run["tool"]["driver"]["rules"]]
-        assert len(rule_ids) == len(set(rule_ids)) and "clock.token-iat" in rule_ids
-        for rule in sarif_run["tool"]["driver"]["rules"]:
-            float(rule["properties"]["security-severity"])
-        for result in sarif_run["results"]:
-            assert rule_ids[result["ruleIndex"]] == result["ruleId"]
-            location = result["locations"][0]["physicalLocation"]
-            assert location["artifactLocation"]["uri"] == "authcheck.toml"
-            located[result["ruleId"]] = (location["region"]["startLine"], result)
+    # One run for every target (code scanning rejects more than 20 runs), each rule written once.
+    (sarif_run,) = sarif["runs"]
+    rule_ids = [r["id"] for r in sarif_run["tool"]["driver"]["rules"]]
+    assert len(rule_ids) == len(set(rule_ids)) and "clock.token-iat" in rule_ids
+    for rule in sarif_run["tool"]["driver"]["rules"]:
+        float(rule["properties"]["security-severity"])
+    for result in sarif_run["results"]:
+        assert rule_ids[result["ruleIndex"]] == result["ruleId"]
+        assert result["properties"]["status"] in ("failed", "error", "waived")
+        location = result["locations"][0]["physicalLocation"]
+        assert location["artifactLocation"]["uri"] == "authcheck.toml"
+        located[result["ruleId"]] = (location["region"]["startLine"], result)
     assert located["clock.token-iat"][0] == sso_line
+    assert located["clock.token-iat"][1]["locations"][0]["logicalLocations"] == [
+        {"fullyQualifiedName": "providers.sso", "kind": "resource"}]
+    # The rule carries the remediation; a result carries its own message only.
+    remediation = next(r for r in sarif_run["tool"]["driver"]["rules"] if r["id"] == "clock.token-iat")["help"]["text"]
+    assert remediation.split("\n")[0] not in json.dumps(sarif_run["results"], ensure_ascii=False)
     waived = located["clock.date-header"][1]
     assert waived["suppressions"] == [{"kind": "external", "status": "accepted", "justification": "NTP fix scheduled",
                                        "properties": {"expires": "2099-12-31", "owner": "platform", "ticket": "OPS-7"}}]
     assert located["clock.token-iat"][1]["level"] == "warning"
     assert "suppressions" not in located["clock.token-iat"][1]
-    assert {r["automationDetails"]["id"].split("/")[1] for r in sarif["runs"]} >= {"providers.sso"}
+    assert sarif_run["automationDetails"]["id"] == f"authcheck/{run.report['run']['id']}"
 
     markdown = (run.reports_dir / "authcheck.md").read_text()
     assert "authcheck: failed" in markdown and "`clock.token-iat`" in markdown
@@ -316,12 +358,29 @@ def browser():
     opened.close()
 
 
-def _visible(browser: Browser) -> int:
-    return browser.evaluate("document.querySelectorAll('tr.ac-finding:not(.ac-hidden)').length")
+def _shown(browser: Browser) -> int:
+    """How many results match the filters (the findings count them from the data, not from the page)."""
+    return int(browser.evaluate("document.getElementById('ac-shown').textContent"))
+
+
+def _rows(browser: Browser) -> list[str]:
+    """The result rows on the page, as "status check"."""
+    return browser.evaluate("Array.from(document.querySelectorAll('tr.ac-finding'))"
+                            ".map(r => r.dataset.status + ' ' + r.querySelector('code').textContent)")
 
 
 def _click(browser: Browser, kind: str, value: str) -> None:
     browser.evaluate(f"document.querySelector('input[data-ac-filter={kind}][value={value}]').click()")
+
+
+def _search(browser: Browser, text: str) -> None:
+    browser.evaluate(f"var s = document.getElementById('ac-search'); s.value = {json.dumps(text)};"
+                     "s.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter'}))")
+
+
+def _settle(browser: Browser) -> None:
+    """Let the page handle what was just dispatched (toggle and hashchange events come as tasks)."""
+    browser.evaluate("new Promise(done => setTimeout(done, 50))")
 
 
 def test_the_html_report_loads_filters_and_prints_in_chromium(idp, run_authcheck, browser, tmp_path: Path) -> None:
@@ -329,28 +388,67 @@ def test_the_html_report_loads_filters_and_prints_in_chromium(idp, run_authcheck
     browser.open((run.reports_dir / "authcheck.html").resolve().as_uri())
     assert browser.problems() == []
     results = run.report["results"]
-    # Every result is a row, the not-applicable ones ([no-api] ...) that the test helper sets aside too.
-    assert _visible(browser) == len(results) + len(run.not_applicable)
+    # Every result is counted, the not-applicable ones ([no-api] ...) that the test helper sets aside too.
+    everything = results + run.not_applicable
+    assert _shown(browser) == len(everything)
     assert "Gate: FAILED" in browser.evaluate("document.getElementById('ac-gate').innerText")
+    # Targets with failures first and open, failures first within them; passed results are one row until shown.
+    assert browser.evaluate("document.querySelector('.ac-target').dataset.target") == "providers.sso"
+    assert _rows(browser)[:2] == ["failed clock.token-iat", "waived clock.date-header"]
+    passed = sum(1 for r in results if r["status"] == "passed" and r["target"] == "providers.sso")
+    assert browser.evaluate("document.querySelector('.ac-target tr.ac-more').textContent").startswith(f"{passed} passed")
+    assert not any(row.startswith("passed ") for row in _rows(browser))
+    browser.evaluate("document.querySelector('.ac-target tr.ac-more button').click()")
+    assert sum(1 for row in _rows(browser) if row.startswith("passed ")) == passed
+    # The not-applicable group is closed: its rows are built when it is opened.
+    browser.evaluate("document.querySelectorAll('.ac-target > details').forEach(d => { d.open = true; })")
+    _settle(browser)
+    browser.evaluate("document.querySelectorAll('tr.ac-more button').forEach(b => b.click())")
+    assert len(_rows(browser)) == len(everything)
+
     _click(browser, "status", "passed")
     _click(browser, "status", "skipped")
-    assert _visible(browser) == sum(1 for r in results if r["status"] in ("failed", "waived", "error")) == 2
-    assert browser.evaluate("document.getElementById('ac-shown').textContent") == "2"
+    assert _shown(browser) == sum(1 for r in results if r["status"] in ("failed", "waived", "error")) == 2
+    assert len(_rows(browser)) == 2
     _click(browser, "status", "waived")
-    rows = browser.evaluate("Array.from(document.querySelectorAll('tr.ac-finding:not(.ac-hidden)'))"
-                            ".map(r => r.dataset.status + ' ' + r.querySelector('code').textContent)")
-    assert rows == ["failed clock.token-iat"]
+    assert _rows(browser) == ["failed clock.token-iat"]
     _click(browser, "severity", "medium")
-    assert _visible(browser) == 0
-    assert browser.evaluate("document.querySelector('.ac-target').hidden") is True
+    assert _shown(browser) == 0
+    assert browser.evaluate("document.querySelectorAll('.ac-target').length") == 0
     _click(browser, "severity", "medium")
     for value in ("passed", "skipped", "waived"):
         _click(browser, "status", value)
-    browser.evaluate("var s = document.getElementById('ac-search'); s.value = 'jwks.unique-kid';"
-                     "s.dispatchEvent(new Event('input'))")
-    assert _visible(browser) == 1
-    # The evidence of a failure is open; the threat table says which attack that leaves open.
-    assert browser.evaluate("document.querySelector('tr.ac-finding[data-status=failed] details').open") is True
+    _search(browser, "jwks.unique-kid")
+    assert _shown(browser) == 1 and _rows(browser) == ["passed jwks.unique-kid"]
+    _search(browser, "")
+    assert _shown(browser) == len(everything)
+
+    # A failure's evidence is open; a passed result's is built when it is opened, its HTTP exchange too.
+    failed = "document.querySelector('tr.ac-finding[data-status=failed] td.ac-msg > details')"
+    assert browser.evaluate(f"{failed}.open") is True
+    assert "Remediation:" in browser.evaluate(f"{failed}.innerText")
+    _search(browser, "jwks.unique-kid")
+    evidence = "document.querySelector('tr.ac-finding[data-status=passed] td.ac-msg > details')"
+    assert browser.evaluate(f"{evidence}.open") is False
+    assert browser.evaluate(f"{evidence}.querySelector('.ac-block')") is None
+    browser.evaluate(f"{evidence}.querySelector('summary').click()")
+    _settle(browser)
+    assert "jwks.unique-kid" in browser.evaluate(f"{evidence}.querySelector('.ac-block').innerText")
+    exchange = (f"Array.from({evidence}.querySelectorAll('details'))"
+                ".find(d => d.querySelector('summary').textContent.startsWith('HTTP GET'))")
+    assert browser.evaluate(f"{exchange}.querySelector('pre')") is None
+    browser.evaluate(f"{exchange}.querySelector('summary').click()")
+    _settle(browser)
+    assert re.search(r"HTTP/1\.1 200", browser.evaluate(f"{exchange}.innerText"))
+    _search(browser, "")
+
+    # pytest-html's table lists what needs a look, each row linking to the result's evidence in the findings.
+    assert "lists 2 of the" in browser.evaluate("document.getElementById('ac-table-note').textContent")
+    link = browser.evaluate("document.querySelector('#results-table a[href^=\"#ac-r\"]').getAttribute('href')")
+    browser.evaluate("document.querySelector('#results-table a[href^=\"#ac-r\"]').click()")
+    _settle(browser)
+    assert browser.evaluate(f"document.getElementById('{link[1:]}').querySelector('td.ac-msg > details').open") is True
+
     threats = browser.evaluate("document.getElementById('ac-threats').nextElementSibling.nextElementSibling.innerText")
     assert "mitigated" in threats and "not assessed" in threats
     screenshot = browser.screenshot(tmp_path / "report.png")
@@ -360,6 +458,8 @@ def test_the_html_report_loads_filters_and_prints_in_chromium(idp, run_authcheck
     assert before > 0
     browser.evaluate("window.dispatchEvent(new Event('beforeprint'))")  # printing shows every evidence block
     assert browser.evaluate(closed) == 0
+    assert len(_rows(browser)) == len(everything)
+    assert browser.evaluate("document.querySelector('.ac-print-note')") is None  # all of it fits one print
     browser.evaluate("window.dispatchEvent(new Event('afterprint'))")
     assert browser.evaluate(closed) == before
     pdf = browser.pdf(tmp_path / "report.pdf")
@@ -384,5 +484,14 @@ def test_hostile_idp_strings_show_escaped_in_chromium(hostile, ca_pem, run_authc
     assert browser.evaluate("document.querySelectorAll('.ac-audit img, .ac-block img').length") == 0
     text = browser.evaluate("document.querySelector('.ac-audit:not(.ac-gate)').textContent")
     assert SCRIPT in text and PAYLOAD in text
+    # Evidence is drawn when opened: printing draws all of it (exchanges with the hostile bodies too).
+    browser.evaluate("window.dispatchEvent(new Event('beforeprint'))")
+    _settle(browser)
+    assert browser.evaluate("document.querySelectorAll('details:not([open])').length") == 0
+    bodies = browser.evaluate("Array.from(document.querySelectorAll('.ac-audit pre')).map(p => p.textContent).join()")
+    assert f'"issuer": "{idp.url}/{SCRIPT}' in bodies  # the discovery response, as text
+    assert browser.evaluate("window.__acPwned") is None
+    assert browser.evaluate("document.querySelectorAll('.ac-audit img, .ac-audit script, .ac-block img').length") == 0
+    assert browser.problems() == []
     markdown = (run.reports_dir / "authcheck.md").read_text()
     assert "<script>" not in markdown and "<img" not in markdown

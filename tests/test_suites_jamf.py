@@ -10,7 +10,6 @@ from __future__ import annotations
 # See test_suites_oidc.py: pin httpcore before pytester's in-process runs.
 import httpcore  # noqa: F401
 
-import html
 import json
 import re
 import textwrap
@@ -24,6 +23,7 @@ from pytest_authcheck._jamf.catalogue import shipped_catalogue, unknown_name
 from pytest_authcheck._jamf.derive import derive
 from pytest_authcheck._jamf.probes import probe_path
 from pytest_authcheck._jamf.url import JamfUrlError, lint_url
+from tests.html_report import privilege_diffs
 from tests.jamf_sim import (
     AUDITOR_PASSWORD,
     AUDITOR_USERNAME,
@@ -195,13 +195,9 @@ def test_good_tenant_passes_every_check(run_authcheck, serve, ca_pem):
 
 
 def html_blocks(run) -> str:
-    """The HTML our hooks gave pytest-html, as it will be inserted into the page (pytest-html keeps the rows
-    in a JSON blob inside an HTML attribute)."""
-    page = (run.reports_dir / "authcheck.html").read_text(encoding="utf-8")
-    blob = re.search(r'data-jsonblob="([^"]*)"', page)
-    assert blob, "no pytest-html data blob"
-    data = json.loads(html.unescape(blob.group(1)))
-    return "\n".join(block for rows in data["tests"].values() for row in rows for block in [row.get("log", "")])
+    """The privilege diff tables the HTML report inserts, as the writer rendered and escaped them (they sit in
+    the findings document, which the page's script renders)."""
+    return privilege_diffs(run.reports_dir / "authcheck.html")
 
 
 def assert_failed(run, check: str, target: str, *patterns: str) -> dict:

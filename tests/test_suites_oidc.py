@@ -18,6 +18,7 @@ import httpcore  # noqa: F401  (see above)
 import pytest
 
 from tests.conftest import oidc_policy
+from tests.html_report import findings
 from tests.idp.world import IdpSpec
 
 PROVIDER_CHECKS = {
@@ -442,11 +443,12 @@ def test_unsupported_scope_fails_and_the_html_report_shows_it_escaped(idp, run_a
     page = html_path.read_text(encoding="utf-8")
     assert "discovery.scopes" in page
     # pytest-html keeps each row's HTML in a JSON blob inside an HTML attribute (escaped once more there)
-    # and inserts it as HTML in the browser: our escaped text is in the page escaped twice. The findings
-    # section is plain HTML, where it is escaped once. The hostile tag never appears where it would be
-    # parsed as a tag (tests/test_report_outputs.py checks the rendered page in Chromium).
+    # and inserts it as HTML in the browser: the escaped text is in the page escaped twice. The findings
+    # are a JSON document whose "<" are JSON escapes, shown by the page's script as text. The hostile tag
+    # never appears where it would be parsed as a tag (tests/test_report_outputs.py checks the rendered
+    # page in Chromium).
     assert escape(escape(result["message"])) in page, "the escaped message is not in the report"
-    assert escape(result["message"]) in page.split('class="ac-audit"', 1)[1], "not in the findings section"
+    assert result["message"] in [r.get("m") for r in findings(page)["results"]], "not in the findings"
     assert "<b>roll" not in page, "the message reached the page unescaped"
 
 

@@ -1,39 +1,32 @@
-"""``authcheck.html`` through pytest-html: run facts and counts on top, per check its verdict and evidence.
+"""``authcheck.html`` through pytest-html: gate, run facts and counts on top, then the findings (``html_audit``).
 
-pytest-html inserts summary HTML, table cells and HTML extras raw, and does not escape test ids, so every
-string here goes through ``html.escape`` (values from an IdP are hostile until proven otherwise).
+pytest-html's own table gets only the results that need a look, each with a link to its evidence in the
+findings, so neither the rows nor the evidence are repeated per result. pytest-html inserts summary HTML,
+table cells and HTML extras raw, and does not escape test ids, so every string here goes through
+``html.escape`` (values from an IdP are hostile until proven otherwise).
 """
 
 from __future__ import annotations
 
-import json
-from html import escape
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from .._checks import SEVERITIES
-from .._jamf.grants import PRIVILEGE_DIFF_FACT
 from .._results import STATUSES
 from .._run import AuthcheckRun
 from . import html_audit
 from .json_report import targets
 from .matrix import render_matrices
 from .summary import ci_facts, counts, tool_facts, verdict
+from .text import escape
 
 FILENAME = "authcheck.html"
-STYLE = """<style>
-.ac-block{font-family:system-ui,sans-serif;font-size:13px;white-space:normal;margin:4px 0 8px}
-.ac-block table{border-collapse:collapse;margin:4px 0}
-.ac-block td,.ac-block th{border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top}
-.ac-sev{display:inline-block;padding:0 6px;border-radius:3px;color:#fff;font-weight:600}
-.ac-critical{background:#7b001c}.ac-high{background:#c62828}.ac-medium{background:#ef6c00}.ac-low{background:#9e9d24}.ac-info{background:#607d8b}
-.ac-failed{color:#c62828;font-weight:600}.ac-error{color:#6a1b9a;font-weight:600}.ac-passed{color:#2e7d32}.ac-skipped{color:#616161}
-.ac-block pre{white-space:pre-wrap;word-break:break-all;max-height:30em;overflow:auto;background:#f6f6f6;padding:4px;margin:2px 0}
-.ac-block details{margin:2px 0}.ac-block summary{cursor:pointer}
-@media print{.ac-block details{display:block}.ac-block pre{max-height:none}}
-</style>"""
+# pytest-html keeps every row it is given in its page and builds them all on opening: it gets the results
+# that need a look (failed, error, waived), at most this many; every result is in the findings section.
+PYTEST_HTML_ROWS = 500
+LISTED_STATUSES = ("failed", "error", "waived")
 
 
 def configure(config: pytest.Config, run: AuthcheckRun) -> None:
@@ -52,15 +45,30 @@ class HtmlHooks:
 
     def __init__(self, run: AuthcheckRun) -> None:
         self.run = run
+        self.listed = 0
+        self.left_out = 0
+        self._index: dict[str, int] = {}
+        self._indexed = 0
+        self._unlisted: set[str] = set()
 
     def pytest_html_report_title(self, report: Any) -> None:
         report.title = "pytest-authcheck report"
 
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str], postfix: list[str],
                                     session: pytest.Session) -> None:
-        prefix.extend([STYLE, html_audit.STYLE, html_audit.render_gate(self.run), render_run(self.run),
+        prefix.extend([html_audit.STYLE, html_audit.render_gate(self.run), render_run(self.run),
                        render_matrices(self.run.policy, self.run.results)])
-        postfix.extend(html_audit.sections(self.run, render_result))
+        summary.append(self.table_note())
+        postfix.extend(html_audit.sections(self.run))
+
+    def table_note(self) -> str:
+        """What pytest-html's own table below holds, since it does not hold every result."""
+        total = len(self.run.results)
+        capped = (f"; {self.left_out} more that need a look are left out of it (at most {PYTEST_HTML_ROWS} rows)"
+                  if self.left_out else "")
+        return (f'<p class="ac-note" id="ac-table-note">The table at the bottom (pytest-html) lists {self.listed} of the '
+                f'{total} results: those that failed, could not be evaluated or are waived{capped}. Its counts cover '
+                'those rows only. Every result is under <i>Findings by target</i>.</p>')
 
     def pytest_html_results_table_header(self, cells: list[str]) -> None:
         cells.insert(2, '<th class="sortable" data-column-type="check">Check</th>')
@@ -68,7 +76,21 @@ class HtmlHooks:
         cells.insert(4, '<th class="sortable" data-column-type="target">Target</th>')
 
     def pytest_html_results_table_row(self, report: Any, cells: list[str]) -> None:
-        result = getattr(report, "authcheck", None) or {}
+        result = getattr(report, "authcheck", None)
+        if result is None and report.when == "teardown" and report.passed and report.nodeid in self._unlisted:
+            # Given a teardown, pytest-html adds an entry for its test even without a row; a failed one is kept.
+            self._unlisted.discard(report.nodeid)
+            cells.clear()
+            return
+        if result is not None and (result["status"] not in LISTED_STATUSES or self.listed >= PYTEST_HTML_ROWS):
+            if result["status"] in LISTED_STATUSES:
+                self.left_out += 1
+            self._unlisted.add(report.nodeid)
+            cells.clear()  # pytest-html leaves out a row without cells
+            return
+        if result is not None:
+            self.listed += 1
+        result = result or {}
         cells[1] = f'<td class="col-testId">{escape(report.nodeid)}</td>'
         cells.insert(2, f'<td class="col-check">{escape(str(result.get("check", "")))}</td>')
         severity = str(result.get("severity", ""))
@@ -77,8 +99,22 @@ class HtmlHooks:
 
     def pytest_html_results_table_html(self, report: Any, data: list[str]) -> None:
         result = getattr(report, "authcheck", None)
-        if result is not None:
-            data.insert(0, render_result(result, self.run.exchanges))
+        if result is None:
+            return
+        # A link to the result in the findings section, where its evidence is (kept once, not per row).
+        index = self.index_of(result["nodeid"])
+        if index is not None:
+            data.insert(0, f'<div class="ac-block"><a href="#ac-r{index}">{escape(result["check"])} on '
+                           f'{escape(str(result.get("target") or "no target"))}: expected, observed and evidence '
+                           'in the findings</a></div>')
+
+    def index_of(self, nodeid: str) -> int | None:
+        """The position of a result in ``run.results`` (its anchor in the findings)."""
+        results = self.run.results
+        for position in range(self._indexed, len(results)):
+            self._index.setdefault(results[position]["nodeid"], position)
+        self._indexed = len(results)
+        return self._index.get(nodeid)
 
 
 def render_run(run: AuthcheckRun) -> str:
@@ -109,100 +145,5 @@ def render_run(run: AuthcheckRun) -> str:
             f'{target_rows}</table><table><tr><th>Severity</th>{header}</tr>{count_rows}</table></div>')
 
 
-def render_result(result: dict[str, Any], exchanges: dict[str, dict[str, Any]]) -> str:
-    """One check's verdict, guidance and evidence; every value escaped."""
-    parts = [f'<div class="ac-block"><b>{escape(result["check"])}</b> {_severity(result["severity"])} '
-             f'<span class="ac-{escape(result["status"])}">{escape(result["status"])}</span> '
-             f'&mdash; {escape(result["title"])}']
-    if result.get("target"):
-        parts.append(f'<br>Target: {escape(result["target"])}')
-    if result.get("message"):
-        parts.append(f'<pre>{escape(result["message"])}</pre>')
-    if "expected" in result or "observed" in result:
-        parts.append(f'<table><tr><th>Expected</th><td><pre>{_pretty(result.get("expected"))}</pre></td></tr>'
-                     f'<tr><th>Observed</th><td><pre>{_pretty(result.get("observed"))}</pre></td></tr></table>')
-    if result["status"] in ("failed", "error", "waived"):
-        parts.append(f'<br>Remediation: {escape(result["remediation"])}')
-    if result.get("waiver"):
-        parts.append(html_audit.render_waiver_note(result["waiver"]))
-    if result.get("refs"):
-        parts.append(f'<br>Spec: {escape("; ".join(result["refs"]))} ({escape(result.get("level", ""))})')
-    evidence = result.get("evidence", {})
-    for name, value in evidence.get("facts", {}).items():
-        if name == PRIVILEGE_DIFF_FACT and isinstance(value, dict):
-            parts.append(render_privilege_diff(value))
-            continue
-        parts.append(f'<details><summary>{escape(name)}</summary><pre>{_pretty(value)}</pre></details>')
-    for token in evidence.get("jwts", []):
-        parts.append(f'<details><summary>JWT {escape(str(token.get("label", "")))} {escape(str(token.get("fingerprint", "")))}'
-                     f'</summary><pre>{_pretty({k: token.get(k) for k in ("header", "claims", "error") if k in token})}</pre></details>')
-    for exchange_id in evidence.get("exchanges", []):
-        exchange = exchanges.get(exchange_id)
-        if exchange is not None:
-            parts.append(_exchange(exchange))
-    parts.append("</div>")
-    return "".join(parts)
-
-
-# Rows of the privilege diff table: fact member, label, whether each name shows the source of its grant.
-_DIFF_ROWS = (("required", "Required", False), ("derived", "Derived from calls", False), ("granted", "Granted", True),
-              ("missing", "Missing", False), ("derived_missing", "Missing for calls", False),
-              ("excess", "Excess", True), ("forbidden", "Forbidden", True), ("unknown", "Unknown names", False))
-
-
-def render_privilege_diff(diff: dict[str, Any]) -> str:
-    """The ``privilege diff`` fact as a table: one row per category, each name with its evidence."""
-    sources = diff.get("sources") if isinstance(diff.get("sources"), dict) else {}
-
-    def item(value: Any, with_source: bool) -> str:
-        if isinstance(value, dict) and "pattern" in value:
-            name = str(value.get("privilege"))
-            text = f"{name} (matches {value.get('pattern')})"
-        elif isinstance(value, dict):
-            name, text = str(value.get("name")), str(value.get("finding", value.get("name")))
-        else:
-            name = text = str(value)
-        origin = sources.get(name) if with_source and sources else None
-        if isinstance(origin, list) and origin:
-            text += " \u2190 " + ", ".join(map(str, origin))
-        return f"<li>{escape(text)}</li>"
-
-    rows = []
-    for key, label, with_source in _DIFF_ROWS:
-        values = diff.get(key)
-        if not isinstance(values, list):
-            continue
-        css = ' class="ac-failed"' if key in ("missing", "derived_missing", "excess", "forbidden", "unknown") and values else ""
-        names = "".join(item(v, with_source) for v in values)
-        rows.append(f'<tr><th{css}>{escape(label)}</th><td>{len(values)}</td><td><ul>{names}</ul></td></tr>')
-    notes = diff.get("notes")
-    if isinstance(notes, list) and notes:
-        rows.append(f'<tr><th>Notes</th><td>{len(notes)}</td><td><ul>{"".join(f"<li>{escape(str(n))}</li>" for n in notes)}</ul></td></tr>')
-    caption = f'Privilege diff of {diff.get("principal")}' + (f' ({diff.get("catalogue")})' if diff.get("catalogue") else "")
-    return (f'<details open class="ac-privilege-diff"><summary>{escape(caption)}</summary><table>'
-            f'<tr><th>Category</th><th>Count</th><th>Privileges (\u2190 granted by)</th></tr>{"".join(rows)}</table></details>')
-
-
-def _exchange(x: dict[str, Any]) -> str:
-    status = x.get("status") if x.get("status") is not None else x.get("error", "no answer")
-    request = f'{x["method"]} {x["url"]}\n' + "".join(f"{k}: {v}\n" for k, v in x.get("request_headers", []))
-    if x.get("request_body"):
-        request += "\n" + x["request_body"]
-    response = f'{x.get("http_version") or ""} {x.get("status") or ""} {x.get("reason") or ""}'.strip() + "\n"
-    response += "".join(f"{k}: {v}\n" for k, v in x.get("response_headers", []))
-    if x.get("response_body"):
-        response += "\n" + x["response_body"] + ("\n[truncated]" if x.get("body_truncated") else "")
-    if x.get("error"):
-        response += f'\nerror: {x["error"]}'
-    meta = f'{x.get("elapsed_ms")} ms, {x.get("attempts", 1)} attempt(s), {x.get("tls_version") or "no TLS"}, at {x.get("started")}'
-    return (f'<details><summary>HTTP {escape(x["method"])} {escape(x["url"])} &rarr; {escape(str(status))}</summary>'
-            f'<pre>{escape(request)}</pre><pre>{escape(response)}</pre><small>{escape(meta)}</small></details>')
-
-
 def _severity(severity: str) -> str:
     return f'<span class="ac-sev ac-{escape(severity)}">{escape(severity)}</span>'
-
-
-def _pretty(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, indent=1, ensure_ascii=False, default=str)
-    return escape(text)

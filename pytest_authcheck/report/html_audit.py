@@ -1,86 +1,40 @@
-"""The auditor's part of ``authcheck.html``: gate, findings by target and area, threats, waivers, baseline.
+"""The auditor's part of ``authcheck.html``: gate, findings by target, threats, levels, waivers, baseline.
 
-Rendered into pytest-html's summary area (above its own test table). Self-contained: the filter and sort
-script is inline, nothing is fetched. Every string is ``html.escape``d (IdP values are hostile until
-proven otherwise). Printing (to PDF) opens every evidence block and hides the controls.
+Rendered into pytest-html's summary area (above its own test table). The findings are one JSON document
+(``html_data``) that the inline script (``html_audit.js``) renders a page of targets at a time, so the
+page stays small and quick to open at any number of results. Self-contained: style, script and data are
+inline, nothing is fetched. Every string written here as HTML is ``html.escape``d (IdP values are hostile
+until proven otherwise). Printing (to PDF) renders every result that matches the filters (up to 1,000), evidence
+open.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from html import escape
-from typing import Any
+from importlib import resources
 
 from .._checks import SEVERITIES
 from .._run import AuthcheckRun
+from . import html_data
+from .html_data import STATUS_ORDER
+from .text import escape
 
-STATUS_ORDER = ("failed", "error", "waived", "skipped", "passed")
 THREAT_CLASS = {"open": "failed", "accepted": "waived", "incomplete": "error", "mitigated": "passed",
                 "not assessed": "skipped"}
-
-STYLE = """<style>
-.ac-audit{font-family:system-ui,sans-serif;font-size:13px}
-.ac-audit h3{margin:14px 0 4px}.ac-audit h4{margin:10px 0 2px}
-.ac-audit table{border-collapse:collapse;margin:4px 0;width:100%}
-.ac-audit td,.ac-audit th{border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top}
-.ac-audit th[data-ac-sort]{cursor:pointer;user-select:none}
-.ac-audit th[data-ac-sort]:after{content:" \\2195";color:#999}
-.ac-gate{padding:8px 12px;border-radius:4px;margin:6px 0;font-size:15px}
-.ac-gate-passed{background:#e8f5e9;border:2px solid #2e7d32}.ac-gate-failed{background:#ffebee;border:2px solid #c62828}
-.ac-controls{margin:6px 0;padding:4px;background:#f6f6f6}.ac-controls label{margin-right:10px;white-space:nowrap}
-.ac-waived{color:#00695c;font-weight:600}.ac-state{font-weight:600}
-.ac-new{background:#fff3e0;font-weight:600;padding:0 4px}
-.ac-audit tr.ac-hidden{display:none}
-.ac-msg{max-width:40em;word-break:break-word}
-@media print{.ac-controls{display:none}.ac-audit th[data-ac-sort]:after{content:""}.ac-audit tr{break-inside:avoid}
- .ac-audit details>summary{list-style:none}}
-</style>"""
-
-SCRIPT = """<script>
-(function(){
-  function boxes(kind){return Array.prototype.slice.call(document.querySelectorAll('input[data-ac-filter="'+kind+'"]'));}
-  function checked(kind){var s={};boxes(kind).forEach(function(b){if(b.checked){s[b.value]=true;}});return s;}
-  function apply(){
-    var sev=checked('severity'),st=checked('status'),shown=0;
-    var text=(document.getElementById('ac-search')||{value:''}).value.toLowerCase();
-    document.querySelectorAll('tr.ac-finding').forEach(function(row){
-      var ok=sev[row.dataset.severity]&&st[row.dataset.status]&&(!text||row.textContent.toLowerCase().indexOf(text)>=0);
-      row.classList.toggle('ac-hidden',!ok);if(ok){shown++;}
-    });
-    document.querySelectorAll('.ac-target').forEach(function(section){
-      section.hidden=!section.querySelector('tr.ac-finding:not(.ac-hidden)');
-    });
-    var counter=document.getElementById('ac-shown');if(counter){counter.textContent=String(shown);}
-  }
-  function sortBy(th){
-    var table=th.closest('table'),body=table.tBodies[0],index=Array.prototype.indexOf.call(th.parentNode.children,th);
-    var asc=th.dataset.acDir!=='asc';th.dataset.acDir=asc?'asc':'desc';
-    var rows=Array.prototype.slice.call(body.rows);
-    rows.sort(function(a,b){
-      var x=a.cells[index].dataset.key||a.cells[index].textContent,y=b.cells[index].dataset.key||b.cells[index].textContent;
-      return (x<y?-1:x>y?1:0)*(asc?1:-1);
-    });
-    rows.forEach(function(r){body.appendChild(r);});
-  }
-  document.addEventListener('DOMContentLoaded',function(){
-    document.querySelectorAll('input[data-ac-filter]').forEach(function(b){b.addEventListener('change',apply);});
-    var search=document.getElementById('ac-search');if(search){search.addEventListener('input',apply);}
-    document.querySelectorAll('.ac-audit th[data-ac-sort]').forEach(function(th){th.addEventListener('click',function(){sortBy(th);});});
-    apply();
-  });
-  var opened=[];
-  window.addEventListener('beforeprint',function(){
-    opened=[];document.querySelectorAll('details:not([open])').forEach(function(d){d.open=true;opened.push(d);});
-  });
-  window.addEventListener('afterprint',function(){opened.forEach(function(d){d.open=false;});opened=[];});
-})();
-</script>"""
+PAGE_SIZES = (25, 100, 1000)
 
 
-def sections(run: AuthcheckRun, render_result: Any) -> list[str]:
-    """The blocks below pytest-html's summary (the gate and ``STYLE`` go above it); ``render_result`` is html.py's."""
-    return ['<div class="ac-audit">', render_findings(run, render_result),
-            render_threats(run), render_levels(run), render_waivers(run), render_baseline(run), "</div>", SCRIPT]
+def _resource(name: str) -> str:
+    return resources.files("pytest_authcheck.report").joinpath(name).read_text(encoding="utf-8")
+
+
+STYLE = f"<style>\n{_resource('html_audit.css')}</style>"
+SCRIPT = f"<script>\n{_resource('html_audit.js')}</script>"
+
+
+def sections(run: AuthcheckRun) -> list[str]:
+    """The blocks below pytest-html's summary (the gate, run facts and ``STYLE`` go above it)."""
+    return ['<div class="ac-audit">', render_findings(run), render_threats(run), render_levels(run),
+            render_waivers(run), render_baseline(run), "</div>", html_data.script_element(run), SCRIPT]
 
 
 def render_gate(run: AuthcheckRun) -> str:
@@ -99,21 +53,9 @@ def render_gate(run: AuthcheckRun) -> str:
             f'fails it too. Exit status {escape(str(run.exit_status))}.</small></div>')
 
 
-def _sort_key(result: Mapping[str, Any]) -> tuple[Any, ...]:
-    return (result.get("area") or "", STATUS_ORDER.index(result["status"]), SEVERITIES.index(result["severity"]),
-            result["check"])
-
-
-NOT_APPLICABLE = "not applicable (the policy declares no target of this kind)"
-
-
-def _target_rank(target: str, results: list[dict[str, Any]]) -> tuple[Any, ...]:
-    # What failed comes first: targets by their worst status, the checks without any target last.
-    return (target == NOT_APPLICABLE, min(STATUS_ORDER.index(r["status"]) for r in results), target)
-
-
-def render_findings(run: AuthcheckRun, render_result: Any) -> str:
-    """Every result, grouped by target, ordered by area then status and severity; filterable and sortable."""
+def render_findings(run: AuthcheckRun) -> str:
+    """Filters, search and pager; the script fills ``#ac-findings`` from the data document."""
+    total = len(run.results)
     controls = ['<div class="ac-controls" id="ac-controls"><b>Severity:</b> ']
     controls += [f'<label><input type="checkbox" data-ac-filter="severity" value="{s}" checked> {s}</label>'
                  for s in SEVERITIES]
@@ -121,48 +63,18 @@ def render_findings(run: AuthcheckRun, render_result: Any) -> str:
     controls += [f'<label><input type="checkbox" data-ac-filter="status" value="{s}" checked> {s}</label>'
                  for s in STATUS_ORDER]
     controls.append(' <label>Search: <input type="search" id="ac-search" size="24"></label> '
-                    f'<span id="ac-shown">{len(run.results)}</span> of {len(run.results)} shown</div>')
-    by_target: dict[str, list[dict[str, Any]]] = {}
-    for result in run.results:
-        by_target.setdefault(result.get("target") or NOT_APPLICABLE, []).append(result)
-    parts = ["<h3>Findings by target and area</h3>", "".join(controls)]
-    for target in sorted(by_target, key=lambda t: _target_rank(t, by_target[t])):
-        results = sorted(by_target[target], key=_sort_key)
-        counts = {s: sum(1 for r in results if r["status"] == s) for s in STATUS_ORDER}
-        summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-        rows = "".join(_finding_row(r, run, render_result) for r in results)
-        parts.append(f'<section class="ac-target" data-target="{escape(target)}"><h4>{escape(target)} '
-                     f'<small>({escape(summary)})</small></h4><table><thead><tr>'
-                     '<th data-ac-sort>Area</th><th data-ac-sort>Severity</th><th data-ac-sort>Status</th>'
-                     '<th data-ac-sort>Check</th><th>Finding, evidence and remediation</th></tr></thead>'
-                     f'<tbody>{rows}</tbody></table></section>')
-    return "".join(parts)
-
-
-def _finding_row(result: Mapping[str, Any], run: AuthcheckRun, render_result: Any) -> str:
-    status, severity = result["status"], result["severity"]
-    badge = f'<span class="ac-sev ac-{escape(severity)}">{escape(severity)}</span>'
-    extra = f' <span class="ac-new">{escape(result["baseline"])}</span>' if result.get("baseline") else ""
-    waiver = result.get("waiver")
-    if waiver and waiver.get("expired"):
-        extra += ' <span class="ac-failed">waiver expired</span>'
-    headline = escape(result.get("message") or result["title"])
-    opened = " open" if status in ("failed", "error") else ""
-    return (f'<tr class="ac-finding" data-severity="{escape(severity)}" data-status="{escape(status)}">'
-            f'<td>{escape(result.get("area") or "")}</td>'
-            f'<td data-key="{SEVERITIES.index(severity)}">{badge}</td>'
-            f'<td data-key="{STATUS_ORDER.index(status)}"><span class="ac-{escape(status)}">{escape(status)}</span>{extra}</td>'
-            f'<td><code>{escape(result["check"])}</code><br>{escape(result["title"])}</td>'
-            f'<td class="ac-msg"><details{opened}><summary>{headline}</summary>'
-            f'{render_result(result, run.exchanges)}</details></td></tr>')
-
-
-def render_waiver_note(waiver: Mapping[str, Any]) -> str:
-    """One line under a result: the waiver that accepts it (or that expired)."""
-    state = "expired" if waiver.get("expired") else "waived"
-    who = " ".join(str(waiver[k]) for k in ("ticket", "owner") if waiver.get(k))
-    return (f'<br><span class="ac-{"failed" if state == "expired" else "waived"}">{state}</span> until '
-            f'{escape(str(waiver["expires"]))} {escape(who)}: {escape(str(waiver["reason"]))}')
+                    f'<span id="ac-shown">{total}</span> of {total} results shown</div>')
+    sizes = "".join(f'<option value="{n}">{n}</option>' for n in PAGE_SIZES)
+    pager = ('<div class="ac-pager"><button type="button" data-ac-page="first">&laquo;</button>'
+             '<button type="button" data-ac-page="prev">&lsaquo; previous</button><span class="ac-page-info"></span>'
+             '<button type="button" data-ac-page="next">next &rsaquo;</button>'
+             f'<button type="button" data-ac-page="last">&raquo;</button> <label>targets per page <select>{sizes}'
+             '</select></label></div>')
+    return ('<h3>Findings by target</h3><p class="ac-note">Targets with failures first; within a target, failures '
+            'first, passed results counted until you show them. Open a result for its expected and observed values, '
+            f'remediation and evidence.</p>{"".join(controls)}{pager}'
+            f'<div id="ac-findings"><p class="ac-note">Loading {total} results&hellip; (the findings need JavaScript)</p>'
+            f'</div>{pager}')
 
 
 def render_threats(run: AuthcheckRun) -> str:

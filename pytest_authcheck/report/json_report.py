@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 from .._run import AuthcheckRun
 from .summary import ci_facts, counts, tool_facts, verdict
+from .text import json_text
 
 # 1.1 added the gate, waivers, baseline comparison, threat roll-up and requirement-level rates (additive).
 SCHEMA_VERSION = "1.1"
@@ -72,6 +72,6 @@ def write(run: AuthcheckRun) -> Path:
     path = reports_dir / FILENAME
     temporary = path.with_suffix(".json.tmp")
     # One dumps() call: the C encoder is many times faster than json.dump's chunked writes.
-    temporary.write_text(json.dumps(document(run), ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+    temporary.write_text(json_text(document(run), separators=(",", ":")), encoding="utf-8")
     os.replace(temporary, path)
     return path

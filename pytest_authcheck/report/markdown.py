@@ -6,13 +6,13 @@ CI pages render Markdown with inline HTML, so every value from a server is escap
 from __future__ import annotations
 
 import os
-from html import escape
 from pathlib import Path
 from typing import Any
 
 from .._checks import SEVERITIES
 from .._run import AuthcheckRun
 from .summary import counts
+from .text import escape
 
 FILENAME = "authcheck.md"
 MAX_ROWS = 50

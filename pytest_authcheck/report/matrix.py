@@ -7,11 +7,11 @@ Built from the policy (which cells exist and what each expects) and the results 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from html import escape
 from typing import Any
 
 from .._api import MATRIX_CHECK, MATRIX_FACT, api_spec
 from .._policy import Policy
+from .text import escape
 
 STYLE = """<style>
 .ac-matrix td.ac-cell-passed{background:#e8f5e9}.ac-matrix td.ac-cell-failed{background:#ffcdd2;font-weight:600}

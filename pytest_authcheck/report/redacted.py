@@ -2,7 +2,8 @@
 
 Checks fail with pre-redacted messages, and the HTTP layer records redacted evidence; this catches the
 rest (an unexpected exception with ``--showlocals``, a user's assert, captured stdout or logs) before
-the terminal, JUnit XML, pytest-html or an xdist controller ever sees the report.
+the terminal, JUnit XML, pytest-html or an xdist controller ever sees the report. The same texts are cut
+to ``TEXT_LIMIT`` and their control characters escaped (``_bounds``).
 """
 
 from __future__ import annotations
@@ -10,7 +11,16 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+from .._bounds import clip, printable
 from .._redact import Redactor
+
+# Tracebacks, captured output and logs are kept to this many characters each (head and tail).
+TEXT_LIMIT = 64 * 1024
+
+
+def _safe(text: str, redactor: Redactor) -> str:
+    # Redacted first (a secret is found whole), then cut and escaped: no control character reaches a terminal.
+    return printable(clip(redactor.text(text), TEXT_LIMIT, TEXT_LIMIT // 2))
 
 
 class RedactedRepr:
@@ -33,15 +43,15 @@ def redact_report(report: Any, redactor: Redactor) -> None:
     longrepr = report.longrepr
     if longrepr is not None:
         if isinstance(longrepr, tuple) and len(longrepr) == 3:
-            report.longrepr = (longrepr[0], longrepr[1], redactor.text(str(longrepr[2])))
+            report.longrepr = (longrepr[0], longrepr[1], _safe(str(longrepr[2]), redactor))
         elif isinstance(longrepr, str):
-            report.longrepr = redactor.text(longrepr)
+            report.longrepr = _safe(longrepr, redactor)
         else:
             crash = getattr(longrepr, "reprcrash", None)
             safe_crash = None
             if crash is not None:
-                safe_crash = SimpleNamespace(message=redactor.text(str(getattr(crash, "message", ""))),
+                safe_crash = SimpleNamespace(message=_safe(str(getattr(crash, "message", "")), redactor),
                                              path=getattr(crash, "path", ""), lineno=getattr(crash, "lineno", 0))
-            report.longrepr = RedactedRepr(redactor.text(str(longrepr)), safe_crash)
+            report.longrepr = RedactedRepr(_safe(str(longrepr), redactor), safe_crash)
     if report.sections:
-        report.sections = [(title, redactor.text(content)) for title, content in report.sections]
+        report.sections = [(title, _safe(content, redactor)) for title, content in report.sections]

@@ -1,10 +1,13 @@
 """``authcheck.sarif``: SARIF 2.1.0 for code-scanning dashboards.
 
 Every finding is located in the user's policy file, at the line that declares its target (GitHub rejects
-a whole upload when one result has no repository location). Rule ids are the stable check ids, each rule
-carries a numeric ``security-severity``, each target gets its own run (``automationDetails`` category),
-waived findings carry a ``suppressions`` entry with the waiver's reason, and passed checks are not
-results (code scanning would show them as alerts).
+a whole upload when one result has no repository location), and names its target as a logical location.
+Rule ids are the stable check ids, each rule carries a numeric ``security-severity`` and the check's
+title, references and remediation once; a result carries only what is its own (message, expected and
+observed, status). One run holds every target: code scanning rejects a file of more than 20 runs, and
+a run's rules would otherwise be repeated per target. Waived findings carry a ``suppressions`` entry
+with the waiver's reason, and passed or skipped checks are not results (code scanning would show them
+as alerts). The file is written without indentation.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 
 from .. import __version__
 from .._run import AuthcheckRun
+from .text import json_text
 
 FILENAME = "authcheck.sarif"
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -89,7 +93,7 @@ def _result(result: Mapping[str, Any], rule_index: int, uri: str, line: int) -> 
         "partialFingerprints": {
             "authcheckFinding/v1": hashlib.sha256(f"{result['check']}@{result.get('target')}".encode()).hexdigest()},
         "properties": {"status": result["status"], "target": result.get("target"), "nodeid": result["nodeid"],
-                       "severity": result["severity"], "blocking": bool(result.get("blocking"))},
+                       "blocking": bool(result.get("blocking"))},
     }
     waiver = result.get("waiver")
     if result["status"] == "waived" and waiver:
@@ -101,19 +105,21 @@ def _result(result: Mapping[str, Any], rule_index: int, uri: str, line: int) -> 
 
 
 def document(run: AuthcheckRun, root: Path) -> dict[str, Any]:
-    """The SARIF log: one run per target, all sharing the rule list of every check that ran."""
+    """The SARIF log: one run, the rule of every check that ran, a result per failed, waived or unevaluated check."""
     definitions: dict[str, Mapping[str, Any]] = {}
     for result in run.results:
         definitions.setdefault(result["check"], result)
     rule_ids = sorted(definitions)
-    rules = [_rule(definitions[i]) for i in rule_ids]
+    rule_index = {rule_id: index for index, rule_id in enumerate(rule_ids)}
     uri = policy_uri(Path(run.policy.path), root)
-    by_target: dict[str, list[dict[str, Any]]] = {}
+    lines: dict[str | None, int] = {}
+    results = []
     for result in run.results:
-        by_target.setdefault(result.get("target") or "run", [])
         if result["status"] in ("failed", "waived", "error"):
-            by_target[result.get("target") or "run"].append(
-                _result(result, rule_ids.index(result["check"]), uri, target_line(run, result.get("target"))))
+            target = result.get("target")
+            if target not in lines:
+                lines[target] = target_line(run, target)
+            results.append(_result(result, rule_index[result["check"]], uri, lines[target]))
     invocation = {
         "executionSuccessful": run.exit_status in (0, 1),
         "commandLine": " ".join(run.argv),
@@ -122,27 +128,23 @@ def document(run: AuthcheckRun, root: Path) -> dict[str, Any]:
     }
     if run.finished is not None:
         invocation["endTimeUtc"] = run.finished.isoformat(timespec="seconds").replace("+00:00", "Z")
-    runs = []
-    for target, results in sorted(by_target.items()):
-        runs.append({
-            "tool": {"driver": {"name": "pytest-authcheck", "version": __version__, "semanticVersion": __version__,
-                                "informationUri": INFORMATION_URI, "rules": rules}},
-            "automationDetails": {"id": f"authcheck/{target}/{run.run_id}"},
-            "originalUriBaseIds": {SRCROOT: {"uri": root.resolve().as_uri() + "/"}},
-            "artifacts": [{"location": {"uri": uri, "uriBaseId": SRCROOT},
-                           "hashes": {"sha-256": run.policy.sha256}}],
-            "invocations": [invocation],
-            "results": results,
-            "properties": {"run_id": run.run_id, "target": target, "policy_sha256": run.policy.sha256,
-                           "gate": (run.outcome or {}).get("gate")},
-        })
-    return {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": runs}
+    return {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [{
+        "tool": {"driver": {"name": "pytest-authcheck", "version": __version__, "semanticVersion": __version__,
+                            "informationUri": INFORMATION_URI, "rules": [_rule(definitions[i]) for i in rule_ids]}},
+        "automationDetails": {"id": f"authcheck/{run.run_id}"},
+        "originalUriBaseIds": {SRCROOT: {"uri": root.resolve().as_uri() + "/"}},
+        "artifacts": [{"location": {"uri": uri, "uriBaseId": SRCROOT}, "hashes": {"sha-256": run.policy.sha256}}],
+        "invocations": [invocation],
+        "results": results,
+        "properties": {"run_id": run.run_id, "policy_sha256": run.policy.sha256,
+                       "gate": (run.outcome or {}).get("gate")},
+    }]}
 
 
 def write(run: AuthcheckRun, root: Path) -> Path:
     """Write ``authcheck.sarif`` into the run's report folder."""
     path = Path(run.reports_dir) / FILENAME
     temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(document(run, root), ensure_ascii=False, indent=1), encoding="utf-8")
+    temporary.write_text(json_text(document(run, root), separators=(",", ":")), encoding="utf-8")
     os.replace(temporary, path)
     return path

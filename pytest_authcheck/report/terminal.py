@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .._bounds import printable
 from .._checks import SEVERITIES
 from .._run import AuthcheckRun
 from . import json_report, manifest, markdown, sarif
@@ -15,6 +16,7 @@ def summary(terminalreporter: Any, run: AuthcheckRun) -> None:
     """Counts by status, failures by severity, the gate's decision, waiver and baseline news, the reports."""
     totals = counts(run.results)
     outcome = run.outcome or {}
+    terminalreporter = _Printable(terminalreporter)
     status = totals["by_status"]
     terminalreporter.write_sep("=", "authcheck summary")
     parts = [f"{n} {s}" for s, n in status.items() if n]
@@ -44,3 +46,16 @@ def summary(terminalreporter: Any, run: AuthcheckRun) -> None:
     written = [str(p) for p in (run.html_path, reports / json_report.FILENAME, reports / sarif.FILENAME,
                                 reports / markdown.FILENAME, reports / manifest.SUMS) if p is not None]
     terminalreporter.write_line("reports: " + "  ".join(written))
+
+
+class _Printable:
+    """The terminal reporter, with every line's control characters shown escaped (policy values, reasons)."""
+
+    def __init__(self, reporter: Any) -> None:
+        self._reporter = reporter
+
+    def write_sep(self, sep: str, title: str, **markup: Any) -> None:
+        self._reporter.write_sep(sep, printable(title), **markup)
+
+    def write_line(self, line: str, **markup: Any) -> None:
+        self._reporter.write_line(printable(line), **markup)

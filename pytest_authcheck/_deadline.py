@@ -1,0 +1,98 @@
+"""One deadline for a whole HTTP exchange: connect, TLS handshake, status line, headers and body together.
+
+httpx bounds each network operation, not the exchange: a server that sends its headers one byte every
+second never trips a ten-second read timeout, and holds a check for as long as it likes. The HTTP layer
+sets the deadline of the exchange in progress (``deadline(at)``, per thread) and builds its transport on
+``DeadlineBackend``, whose every connect, handshake, read and write waits at most until then. Python's
+TLS handshake already treats its socket timeout as a bound on the whole handshake.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import httpcore
+import httpx
+
+_local = threading.local()
+
+
+@contextlib.contextmanager
+def deadline(at: float) -> Iterator[None]:
+    """Let every network operation of this thread end by ``at`` (``time.monotonic()``) inside the block."""
+    previous: float | None = getattr(_local, "at", None)
+    _local.at = at if previous is None else min(at, previous)
+    try:
+        yield
+    finally:
+        _local.at = previous
+
+
+def _left(timeout: float | None, error: type[Exception]) -> float | None:
+    at: float | None = getattr(_local, "at", None)
+    if at is None:
+        return timeout
+    left = at - time.monotonic()
+    if left <= 0:
+        raise error("the deadline of the exchange has passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class DeadlineStream(httpcore.NetworkStream):
+    """A network stream whose operations end by the thread's deadline."""
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        return DeadlineStream(self._stream.start_tls(ssl_context, server_hostname,
+                                                     _left(timeout, httpcore.ConnectTimeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's synchronous backend, with streams that keep the thread's deadline."""
+
+    def __init__(self) -> None:
+        self._backend = httpcore.SyncBackend()
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        return DeadlineStream(self._backend.connect_tcp(host, port, _left(timeout, httpcore.ConnectTimeout),
+                                                        local_address, socket_options))
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None,
+                            socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        return DeadlineStream(self._backend.connect_unix_socket(path, _left(timeout, httpcore.ConnectTimeout),
+                                                                socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+def transport(ssl_context: Any, limits: httpx.Limits) -> httpx.HTTPTransport:
+    """An httpx transport (no proxy, no environment) whose connections keep the thread's deadline."""
+    made = httpx.HTTPTransport(verify=ssl_context, limits=limits, trust_env=False)
+    # httpx offers no way to choose httpcore's network backend; its transport keeps the pool in _pool
+    # (httpx 0.27 to 0.29), so the pool is rebuilt here with the same settings and our backend.
+    made._pool = httpcore.ConnectionPool(
+        ssl_context=ssl_context, max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections, keepalive_expiry=limits.keepalive_expiry,
+        network_backend=DeadlineBackend())
+    return made

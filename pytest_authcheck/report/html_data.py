@@ -1,0 +1,113 @@
+"""The findings of ``authcheck.html`` as one JSON document, rendered by the page's script on demand.
+
+Every piece is stored once and referenced: a check's title, severity, references and remediation in
+``checks``, target names in ``targets``, each HTTP exchange in ``exchanges`` by id, and every other
+evidence value (expected, observed, facts, decoded JWTs, waivers) in ``values`` by index, so a value
+many results share (a discovery document, the same token decoded by five checks) is written once.
+Results keep the run's order: a result's index is its anchor (``#ac-r12``) in the page.
+
+The document sits in a ``<script type="application/json">`` element. ``<``, ``>`` and ``&`` are written
+as JSON escapes, so no string from an IdP can close that element or open a tag; the script builds the
+page with ``textContent``, never as markup, except the privilege diff, which is HTML rendered and
+escaped here by ``privilege_diff.render``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from .._jamf.grants import PRIVILEGE_DIFF_FACT
+from .._run import AuthcheckRun
+from . import privilege_diff
+from .text import json_text
+
+# Display and sort order of statuses (failures first); results store the index.
+STATUS_ORDER = ("failed", "error", "waived", "skipped", "passed")
+NOT_APPLICABLE = "not applicable (the policy declares no target of this kind)"
+SCRIPT_ID = "ac-data"
+_HTML_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+
+
+class _Interned:
+    """A list of distinct JSON values; ``index`` returns where a value is (adding it the first time)."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+        self._seen: dict[str, int] = {}
+
+    def index(self, value: Any) -> int:
+        key = json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+        found = self._seen.get(key)
+        if found is None:
+            found = self._seen[key] = len(self.values)
+            self.values.append(value)
+        return found
+
+
+def document(run: AuthcheckRun) -> dict[str, Any]:
+    """The findings document (see the module's docstring for its shape)."""
+    checks: dict[str, int] = {}
+    check_rows: list[list[Any]] = []
+    targets: dict[str, int] = {}
+    values = _Interned()
+    referenced: set[str] = set()
+    results = []
+    for result in run.results:
+        check_id = result["check"]
+        if check_id not in checks:
+            checks[check_id] = len(check_rows)
+            check_rows.append([check_id, result["title"], result["severity"], result.get("area") or "",
+                               result.get("level") or "", list(result.get("refs") or ()), result.get("remediation") or ""])
+        row = _result(result, checks[check_id], values)
+        target = result.get("target")
+        if target:
+            row["t"] = targets.setdefault(target, len(targets))
+        referenced.update(row.get("x", ()))
+        results.append(row)
+    return {
+        "statuses": list(STATUS_ORDER),
+        "notApplicable": NOT_APPLICABLE,
+        "checks": check_rows,
+        "targets": list(targets),
+        "results": results,
+        "values": values.values,
+        "exchanges": {k: v for k, v in run.exchanges.items() if k in referenced},
+    }
+
+
+def _result(result: Mapping[str, Any], check: int, values: _Interned) -> dict[str, Any]:
+    row: dict[str, Any] = {"c": check, "s": STATUS_ORDER.index(result["status"])}
+    if result.get("message"):
+        row["m"] = result["message"]
+    if "expected" in result or "observed" in result:
+        row["e"] = values.index(result.get("expected"))
+        row["o"] = values.index(result.get("observed"))
+    evidence = result.get("evidence") or {}
+    if evidence.get("exchanges"):
+        row["x"] = list(evidence["exchanges"])
+    facts = []
+    for name, value in (evidence.get("facts") or {}).items():
+        if name == PRIVILEGE_DIFF_FACT and isinstance(value, dict):
+            row["p"] = privilege_diff.render(value)
+        else:
+            facts.append([name, values.index(value)])
+    if facts:
+        row["f"] = facts
+    jwts = [[str(token.get("label", "")), str(token.get("fingerprint", "")),
+             values.index({k: token[k] for k in ("header", "claims", "error") if k in token})]
+            for token in evidence.get("jwts") or ()]
+    if jwts:
+        row["j"] = jwts
+    if result.get("waiver"):
+        row["w"] = values.index(result["waiver"])
+    if result.get("baseline"):
+        row["b"] = result["baseline"]
+    return row
+
+
+def script_element(run: AuthcheckRun) -> str:
+    """The document as an inert ``<script type="application/json">`` element."""
+    text = json_text(document(run), separators=(",", ":"), default=str)
+    return f'<script type="application/json" id="{SCRIPT_ID}">{text.translate(_HTML_SAFE)}</script>'

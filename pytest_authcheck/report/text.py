@@ -1,0 +1,29 @@
+"""Text as every writer puts it out: control characters visible, HTML escaped where markup is read.
+
+The result model's strings are already bounded and printable (``_bounds``); the writers pass what they
+add themselves (policy values, waiver reasons, run facts) through here as well, so no report depends on
+every value having been cleaned upstream.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+from .._bounds import printable
+
+# Characters JSON leaves raw with ensure_ascii=False that terminals and browsers act on; inside a JSON
+# text they can only stand in strings, where \uXXXX means the same character.
+_JSON_TABLE = {c: f"\\u{c:04x}" for c in [0x7F, *range(0x80, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A),
+                                          0x2028, 0x2029]}
+
+
+def escape(value: Any, quote: bool = True) -> str:
+    """``value`` as text for HTML (or Markdown with inline HTML): escaped, control characters as ``\\uXXXX``."""
+    return html.escape(printable(str(value)), quote=quote)
+
+
+def json_text(document: Any, **options: Any) -> str:
+    """``json.dumps`` of ``document`` (UTF-8 kept) with no raw control or bidi character in the text."""
+    return json.dumps(document, ensure_ascii=False, **options).translate(_JSON_TABLE)
