@@ -17,6 +17,7 @@ from pytest_authcheck._login import ConsentWithheld
 from pytest_authcheck._tokens import _parse
 from pytest_authcheck.observations import NotEvaluated
 from pytest_authcheck.probes import Variation
+from pytest_authcheck.probes.client_auth import declared
 
 MADE_UP_SCOPE = "authcheck-undeclared-scope"
 STANDARD_OIDC_SCOPES = {"openid", "profile", "email", "address", "phone", "offline_access"}
@@ -38,6 +39,16 @@ def candidates(client, metadata: dict[str, Any]) -> list[str]:
         if isinstance(supported, list) else []
     extra = [s for s in known if s not in allowed_scopes(client) and s not in STANDARD_OIDC_SCOPES][:MAX_CANDIDATES]
     return [*extra, MADE_UP_SCOPE]
+
+
+def _control_accepted(token_probes, client, record) -> None:
+    """A refusal of a scope counts only when the client's ordinary request (its declared scopes) gets a token."""
+    control = declared(token_probes, client)
+    record.attach(control.response.exchange)
+    if not control.observation.accepted:
+        raise NotEvaluated(f"the ordinary client-credentials request of {client.label} gets no token "
+                           f"({control.observation.describe()}), so refusals of other scopes prove nothing; see "
+                           "client-auth.secret-accepted and grants.declared-work", exchange=control.response.exchange)
 
 
 def granted(token, requested: str | None) -> tuple[set[str] | None, str]:
@@ -66,6 +77,7 @@ def test_out_of_policy_refused(active_client, client_metadata, token_probes, aut
     undecided: list[str] = []
     base = [s for s in active_client.scopes if s != "openid"]
     if active_client.declares("client_credentials") and active_client.secret is not None:
+        _control_accepted(token_probes, active_client, authcheck_record)
         for scope in extra:
             requested = " ".join([*base, scope])
             probe = token_probes.send(active_client, f"scope {requested}", {"grant_type": "client_credentials",
@@ -126,6 +138,7 @@ def test_omitted_scope_bounded(active_client, client_metadata, token_probes, aut
     bound = Satisfies(lambda v: v == "refused" or (isinstance(v, list) and set(v) <= allowed),
                       f"refused, or within {' '.join(sorted(allowed))}")
     if active_client.declares("client_credentials") and active_client.secret is not None:
+        _control_accepted(token_probes, active_client, authcheck_record)
         probe = token_probes.send(active_client, "no scope", {"grant_type": "client_credentials"})
         authcheck_record.attach(probe.response.exchange)
         answer = probe.observation
