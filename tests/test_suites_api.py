@@ -27,7 +27,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from pytest_authcheck._api import matrix_finding, refusal_problem
 from pytest_authcheck._api import ALLOW, DENY_401, DENY_403, Expectation
-from tests.conftest import oidc_policy
+from tests.conftest import invariant_breaches, oidc_policy, unstated_verdicts
 from tests.idp.world import IdpSpec, IdpWorld, RunningIdp, default_clients, default_signing_keys
 from tests.resource_api import DEFECTS, ApiConfig, ResourceApi
 
@@ -237,6 +237,9 @@ def audit(api_world: ApiWorld, run_authcheck: Callable[..., object]) -> Callable
             flags = ("--authcheck-allow-mutations",) if mutating else ()
             result = run_authcheck(policy, "-m", "api", *flags, *args, subprocess=subprocess, env=api_world.env())
             result.deployments = list(api.state.deployments)  # type: ignore[attr-defined]
+        # every run, good or broken: no verdict contradicts its own evidence, none rests on nothing stated
+        assert invariant_breaches(result.report) == {}, result.output()
+        assert unstated_verdicts(result.report, {"api"}) == {}
         return result
 
     return run
@@ -383,6 +386,34 @@ def test_each_defect_fails_exactly_its_checks(audit, defect: str) -> None:
     if cells_due:
         html = (run.reports_dir / "authcheck.html").read_text()
         assert html.count('class="ac-cell-failed"') == len(cells_due)
+
+
+@pytest.mark.parametrize("defects", [(), ("404-instead-of-403", "accept-revoked-key", "accept-alg-none")],
+                         ids=["correct", "broken"])
+def test_verdicts_keep_the_result_model_invariants(audit, defects: tuple[str, ...]) -> None:
+    # Each passed or failed cell and check states what it expected and observed in the same words: a pass matches
+    # them, a failure does not (the result model turns a pass against its own evidence into an error).
+    run = audit(*defects, extra=USERS)
+    checks, cells = _outcomes(run)
+    results = [*checks.values(), *cells.values()]
+    assert invariant_breaches(run.report) == {} and unstated_verdicts(run.report, {"api"}) == {}
+    passed = [r for r in results if r["status"] == "passed"]
+    assert len(passed) >= 20, {r["nodeid"]: r["status"] for r in results}
+    cell = cells[(ME, "viewer")]
+    assert (cell["expected"], cell["observed"]) == ("allowed", "allowed")
+    assert (cells[(MEMBERS, "anonymous")]["expected"], cells[(MEMBERS, "anonymous")]["observed"]) == \
+        ("refused (401)", "refused (401)")
+    members = cells[(MEMBERS, "viewer")]
+    assert members["expected"] == "refused (403)"
+    assert members["observed"] == ("refused (404)" if defects else "refused (403)")
+    assert members["status"] == ("failed" if defects else "passed")
+    alg_none = checks["api.alg-none"]
+    assert set(alg_none["expected"].values()) == {"refused (401)"}
+    assert set(alg_none["observed"].values()) == ({"accepted"} if defects else {"refused (401)"})
+    # cell by cell: the words match exactly where the cell passed
+    for result in cells.values():
+        if result["status"] in ("passed", "failed"):
+            assert (result["expected"] == result["observed"]) == (result["status"] == "passed"), result
 
 
 # ---------------------------------------------------------------------------------------------------
