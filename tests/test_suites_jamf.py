@@ -309,6 +309,27 @@ def test_wrong_secret_accepted_is_critical(run_authcheck, serve, ca_pem, monkeyp
     assert set(not_passed(run)) == {("jamf.client-wrong-secret-refused", "clients.jamfmcp")}, run.output()
 
 
+def test_a_throttled_token_endpoint_is_not_evaluated_never_a_refusal(run_authcheck, serve, ca_pem, monkeypatch):
+    from tests.jamf_sim.tenant import OAuthError
+
+    tenant = good_tenant()
+
+    def throttled(client_id, client_secret, scope=None):  # a server that will not answer now
+        raise OAuthError(429, "temporarily_unavailable", "too many requests")
+
+    monkeypatch.setattr(tenant, "issue_client_token", throttled)
+    run = run_authcheck(jamf_policy(serve(tenant), ca_pem), env=ENV)
+    assert_verdicts_stated(run)
+    found = results(run)
+    for check in ("jamf.client-authenticates", "jamf.client-wrong-secret-refused"):
+        result = found[(check, "clients.jamfmcp")]
+        assert result["status"] == "error", result
+        assert result["message"].startswith("not evaluated: ") and "throttled the probe: HTTP 429" in result["message"]
+    assert not {k for k, r in found.items() if r["status"] == "failed"}, not_passed(run)
+    # what the auditor reads still reaches a verdict
+    assert found[("jamf.client-enabled", "clients.jamfmcp")]["status"] == "passed"
+
+
 def test_keep_alive_that_keeps_the_old_token_fails(run_authcheck, serve, ca_pem):
     behaviour = Behaviour()
     behaviour.keep_alive_revokes_old_token = False
