@@ -1,53 +1,36 @@
-"""What a resource server's answer to a request with (or without) a credential means.
+"""The words the API checks state their verdicts in, and which API answers can carry a verdict.
 
-The API suites (and the Jamf Pro checks that use a token at an API) judge answers here, not in the suites:
-a 2xx answer let the request through (*accepted*), a 4xx refused it, whatever its body; 429 (or 503 with
-``Retry-After``) is *throttled*; a server error, a redirect or an informational status says neither, so a
-verdict resting on it is *not evaluated* with the reason. Which refusal (401 or 403) a check wants is the
-check's business: ``word`` names the answer in the vocabulary their expected values use.
+Answers are judged by ``observations.observe_resource`` (accepted, refused, throttled, unreadable); here they are
+named in the vocabulary of expected values (``accepted``/``allowed``, ``refused (401)``, ``refused (403)``,
+``not found (404)``), and ``matrix_undecided`` says which answers cannot decide a cell of the authorization matrix.
 """
 
 from __future__ import annotations
 
-import urllib.parse
-
 from ._api import ALLOW, Expectation
-from ._http import Response
 from .observations import Kind, Observation
-from .observations.token import THROTTLE_STATUSES, retry_after_seconds
+from .observations.resource import NOT_THERE
 
 ACCEPTED_WORD = "accepted"
 ALLOWED_WORD = "allowed"
-
-
-def observe_api(response: Response) -> Observation:
-    """Judge one API answer: accepted (2xx), refused (4xx), throttled, or unreadable (5xx, 3xx, 1xx)."""
-    status = response.status
-    if status in THROTTLE_STATUSES:
-        retry_after = retry_after_seconds(response.headers.get("retry-after"))
-        if status == 429 or retry_after is not None:
-            return Observation(Kind.THROTTLED, f"HTTP {status}", response.exchange, status, retry_after=retry_after,
-                               signature=(status,))
-    if 200 <= status < 300:
-        return Observation(Kind.ACCEPTED, f"HTTP {status}", response.exchange, status, signature=(status,))
-    if 400 <= status < 500:
-        return Observation(Kind.REFUSED, f"HTTP {status}", response.exchange, status, signature=(status,))
-    if status >= 500:
-        summary = f"HTTP {status} (a server error says nothing about authorization)"
-    elif 300 <= status < 400:
-        summary = f"HTTP {status} redirect{_to(response)} (neither the resource nor a refusal)"
-    else:
-        summary = f"HTTP {status} (neither the resource nor a refusal)"
-    return Observation(Kind.UNREADABLE, summary, response.exchange, status, signature=(status,))
+_NOT_THERE_WORDS = {404: "not found (404)", 405: "method not allowed (405)", 410: "gone (410)"}
 
 
 def word(answer: Observation, *, accepted: str = ACCEPTED_WORD) -> str:
-    """``accepted`` (or ``accepted``'s replacement), ``refused (401)``, ``refused (403)``, ... for expected/observed."""
+    """``accepted`` (or ``accepted``'s replacement), ``refused (401)``, ``not found (404)``, ... for expected/observed."""
     if answer.kind is Kind.ACCEPTED:
         return accepted
     if answer.kind is Kind.REFUSED:
         return f"refused ({answer.status})"
+    if answer.status in _NOT_THERE_WORDS:
+        return _NOT_THERE_WORDS[answer.status]
     return answer.kind.value
+
+
+def disguised_refusal(answer: Observation) -> bool:
+    """A "nothing served here" answer (404, 405, 410) where the same request with a good credential was served:
+    a refusal in disguise, which the token checks judge like any refusal."""
+    return answer.kind is Kind.UNREADABLE and answer.status in NOT_THERE
 
 
 def expected_word(expectation: Expectation) -> str:
@@ -62,23 +45,15 @@ def matrix_undecided(expectation: Expectation, answer: Observation) -> str | Non
     resource is a finding). A 404 to a principal the policy allows may be a missing resource or that same
     disguise; another 4xx (400, 405, 422, ...) may judge the request on other grounds before authorization.
     """
-    if not answer.decisive:
-        return answer.why_not_evaluable()
     status = answer.status
-    if answer.kind is Kind.ACCEPTED or status in (401, 403):
+    if answer.kind is Kind.ACCEPTED or (answer.kind is Kind.REFUSED and status in (401, 403)):
         return None
     if status == 404 and expectation.outcome != ALLOW:
         return None
     if status == 404:
         return ("HTTP 404 where the policy allows the principal: a missing resource and a refusal disguised as one "
                 "cannot be told apart; point the rule at a request that exists")
-    return (f"HTTP {status} says neither allowed nor refused: the API may judge the request on other grounds "
-            "(its form, its method) before authorization")
-
-
-def _to(response: Response) -> str:
-    location = response.headers.get("location")
-    if not location:
-        return ""
-    parts = urllib.parse.urlsplit(urllib.parse.urljoin(response.url, location[:2000]))
-    return f" to {parts.scheme}://{parts.netloc}{parts.path}"[:200]
+    if answer.kind is Kind.REFUSED or status in NOT_THERE:
+        return (f"HTTP {status} says neither allowed nor refused: the API may judge the request on other grounds "
+                "(its form, its method) before authorization")
+    return answer.why_not_evaluable()

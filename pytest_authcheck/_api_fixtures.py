@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from ._api import MATRIX_FACT, ApiPrincipal, ApiRule, ApiSpec, Expectation, api_spec, parse_cell
-from ._api_answers import observe_api
 from ._clients import PolicyClient
 from ._codeflow import CodeFlows, UserTokens
 from ._errors import EvaluationError
@@ -24,7 +23,7 @@ from ._record import CheckRecord
 from ._redact import Secret
 from ._run import AuthcheckRun
 from ._tokens import Token
-from .observations import NotEvaluated
+from .observations import NotEvaluated, observe_resource
 
 
 @dataclass
@@ -144,7 +143,7 @@ class ApiUnderTest:
         headers = self.credential(principal)
         token = Secret(str(headers["Authorization"].reveal()).removeprefix("Bearer "), label="baseline")
         response = self.send(rule, headers)
-        answer = observe_api(response)
+        answer = observe_resource(response)
         if not answer.accepted:
             why = answer.why_not_evaluable() if not answer.decisive else f"it was refused ({answer.summary})"
             raise NotEvaluated(f"the real token of {principal.name} got HTTP {response.status} at {rule.request}, where "

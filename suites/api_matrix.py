@@ -13,8 +13,8 @@ import pytest
 
 from pytest_authcheck import check
 from pytest_authcheck._api import MATRIX_FACT, matrix_finding
-from pytest_authcheck._api_answers import ALLOWED_WORD, expected_word, matrix_undecided, observe_api, word
-from pytest_authcheck.observations import NotEvaluated
+from pytest_authcheck._api_answers import ALLOWED_WORD, expected_word, matrix_undecided, word
+from pytest_authcheck.observations import NotEvaluated, observe_resource
 
 
 @check("api.authorization-matrix", title="Each principal is allowed or refused each request exactly as the rules say",
@@ -34,7 +34,7 @@ def test_authorization_matrix(api_cell, authcheck_record, authcheck_allow_mutati
     response = api_cell.api.send(rule, headers)
     authcheck_record.attach(response.exchange)
     authcheck_record.fact(MATRIX_FACT, api_cell.fact(response.status))
-    answer = observe_api(response)
+    answer = observe_resource(response)
     undecided = matrix_undecided(expectation, answer)
     if undecided is not None:
         raise NotEvaluated(f"{rule.request} as {principal.name}: {undecided}", exchange=response.exchange)

@@ -18,10 +18,10 @@ import pytest
 from pytest_authcheck import _forge as forge
 from pytest_authcheck import check
 from pytest_authcheck._api import refusal_problem
-from pytest_authcheck._api_answers import observe_api, word
+from pytest_authcheck._api_answers import disguised_refusal, word
 from pytest_authcheck._errors import EvaluationError
 from pytest_authcheck._expect import OneOf
-from pytest_authcheck.observations import NotEvaluated
+from pytest_authcheck.observations import NotEvaluated, observe_resource
 
 PROBES_FACT = "probes"
 REFUSED = "refused (401)"
@@ -40,15 +40,19 @@ class _Answers:
         self.sent = 0
 
 
-def _send(api, rule, record, requests: dict[str, dict], *, malformed: bool = False, key: str = "token") -> _Answers:
-    """Send each labelled set of headers to ``rule``; the answers judged (``observe_api``) and the probes fact."""
+def _send(api, rule, record, requests: dict[str, dict], *, malformed: bool = False, key: str = "token",
+          served: bool = False) -> _Answers:
+    """Send each labelled set of headers to ``rule``; the answers judged (``observe_resource``) and the probes fact.
+
+    ``served``: the same request with a good credential was served (the baseline), so a "nothing here" answer
+    (404, 405, 410) to a probe is a refusal in disguise rather than a missing resource."""
     answers, outcomes = _Answers(), []
     for label, headers in requests.items():
         response = api.send(rule, headers)
         record.attach(response.exchange)
         answers.sent += 1
-        answer = observe_api(response)
-        if not answer.decisive:
+        answer = observe_resource(response)
+        if not (answer.decisive or (served and disguised_refusal(answer))):
             answers.undecided.append(f"{label}: {answer.why_not_evaluable()}")
             outcomes.append({key: label, "status": response.status, "verdict": "not evaluated"})
             continue
@@ -64,7 +68,7 @@ def _send(api, rule, record, requests: dict[str, dict], *, malformed: bool = Fal
 def _send_probes(api, baseline, record, tokens: dict[str, str], *, malformed: bool = False) -> _Answers:
     """Send each labelled token as a bearer to the baseline request."""
     return _send(api, baseline.rule, record, {label: api.bearer(token) for label, token in tokens.items()},
-                 malformed=malformed)
+                 malformed=malformed, served=True)
 
 
 def _conclude(record, what: str, answers: _Answers, *, malformed: bool = False) -> None:
@@ -88,20 +92,19 @@ def test_no_credential(api, authcheck_record):
         pytest.skip(f"apis.{api.name} has no GET rule to probe safely")
     response = api.send(rule, {})
     authcheck_record.attach(response.exchange)
-    answer = observe_api(response)
+    answer = observe_resource(response)
     if not answer.decisive:
         raise NotEvaluated(f"{rule.request} without credentials: {answer.why_not_evaluable()}")
-    challenges = response.headers.get_list("www-authenticate")
-    schemes = [c.strip().split(" ", 1)[0] for c in challenges if c.strip()]
-    bearer = any(s.lower() == "bearer" for s in schemes)
-    authcheck_record.fact("WWW-Authenticate", challenges or None)
+    seen = answer.details["challenges"]
+    authcheck_record.fact("challenges", seen.describe())
+    observed_challenge = "Bearer" if seen.bearer else ", ".join(c.scheme for c in seen.items) or "none"
     authcheck_record.expect({"answer": REFUSED, "challenge": "Bearer"},
-                            {"answer": word(answer), "challenge": "Bearer" if bearer else ", ".join(schemes) or "none"})
+                            {"answer": word(answer), "challenge": observed_challenge})
     if response.status != 401:
         authcheck_record.fail(f"{rule.request} without credentials answered HTTP {response.status} instead of 401")
-    if not bearer:
+    if seen.bearer is None:
         authcheck_record.fail(f"{rule.request} without credentials answered 401 without a WWW-Authenticate: Bearer "
-                              f"challenge (got {challenges or 'no WWW-Authenticate header'})")
+                              f"challenge (got {seen.describe()})")
 
 
 @check("api.malformed-token", title="Malformed bearer tokens are refused",
@@ -228,7 +231,7 @@ def test_expired_token(api, api_baseline, authcheck_record):
                     "whose tokens live seconds as probes.short_lived")
     fresh = api.send(api_baseline.rule, api.bearer(token.token.reveal()))
     authcheck_record.attach(fresh.exchange)
-    before = observe_api(fresh)
+    before = observe_resource(fresh)
     if wait > 0 and not before.decisive:
         raise NotEvaluated(f"the short_lived token sent before it expired: {before.why_not_evaluable()}; refusing it "
                            "after expiry would prove nothing")

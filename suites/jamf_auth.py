@@ -10,13 +10,13 @@ from __future__ import annotations
 import pytest
 
 from pytest_authcheck import check
-from pytest_authcheck._api_answers import observe_api, word
+from pytest_authcheck._api_answers import word
 from pytest_authcheck._duration import format_duration, parse_duration
 from pytest_authcheck._errors import EvaluationError
 from pytest_authcheck._expect import AtMost, OneOf, Quantity, Satisfies
 from pytest_authcheck._jamf.api import EXPIRED_PASSWORD, TokenResult
 from pytest_authcheck._redact import Secret
-from pytest_authcheck.observations import NotEvaluated
+from pytest_authcheck.observations import NotEvaluated, observe_resource
 
 JAMF_USER_TOKEN_DEFAULT = 1800.0  # Jamf Pro's user tokens last 30 minutes by default
 REFUSAL_STATUSES = (400, 401)  # RFC 6749 §5.2 says 400/401 for invalid_client; Jamf's CLI treats 401 so
@@ -258,7 +258,7 @@ def _mint(server, authcheck_record) -> TokenResult:
 
 def _decisive(response, what: str):
     """The API answer judged; not evaluated when it says neither accepted nor refused."""
-    answer = observe_api(response)
+    answer = observe_resource(response)
     if not answer.decisive:
         raise NotEvaluated(f"{what}: {answer.why_not_evaluable()}", exchange=response.exchange)
     return answer

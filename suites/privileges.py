@@ -12,13 +12,13 @@ from __future__ import annotations
 import pytest
 
 from pytest_authcheck import check
-from pytest_authcheck._api_answers import observe_api, word
+from pytest_authcheck._api_answers import word
 from pytest_authcheck._errors import EvaluationError
 from pytest_authcheck._expect import Satisfies
 from pytest_authcheck._jamf.grants import client_grant, roles_by_name, token_grant
 from pytest_authcheck._jamf.probes import is_probeable, probe_params, probe_path
 from pytest_authcheck._jamf_fixtures import principal_token
-from pytest_authcheck.observations import NotEvaluated
+from pytest_authcheck.observations import NotEvaluated, observe_resource
 
 LEAST_PRIVILEGE = "RFC 9700 §2.3"
 
@@ -170,7 +170,7 @@ def test_effective(privilege_set, privilege_diff, authcheck_record):
         probes[privilege] = f"GET {path} -> {response.status}"
         if response.status == 401:
             raise EvaluationError(f"{principal.target}'s token was refused (401) at {path}")
-        answer = observe_api(response)
+        answer = observe_resource(response)
         if not (answer.accepted or response.status == 403):
             # 404, 400, a redirect, a server error: neither effective nor refused
             undecided.append(f"{privilege}: GET {path}: {answer.why_not_evaluable() if not answer.decisive else answer.summary}")

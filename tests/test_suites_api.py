@@ -309,9 +309,10 @@ def test_matrix_answers_that_decide_a_cell_and_those_that_do_not() -> None:
         for decisive in (answer(Kind.ACCEPTED, 200), answer(Kind.REFUSED, 401), answer(Kind.REFUSED, 403)):
             assert matrix_undecided(expectation, decisive) is None
     assert word(answer(Kind.ACCEPTED, 202), accepted="allowed") == "allowed"
-    assert word(answer(Kind.REFUSED, 404)) == "refused (404)"
-    assert matrix_undecided(forbid, answer(Kind.REFUSED, 404)) is None  # the disguised refusal stays a finding
-    assert "cannot be told apart" in matrix_undecided(allow, answer(Kind.REFUSED, 404))
+    assert word(answer(Kind.UNREADABLE, 404)) == "not found (404)"
+    assert matrix_undecided(forbid, answer(Kind.UNREADABLE, 404)) is None  # the disguised refusal stays a finding
+    assert "cannot be told apart" in matrix_undecided(allow, answer(Kind.UNREADABLE, 404))
+    assert "says neither allowed nor refused" in matrix_undecided(allow, answer(Kind.UNREADABLE, 405))
     assert "says neither allowed nor refused" in matrix_undecided(forbid, answer(Kind.REFUSED, 422))
     assert "throttled" in matrix_undecided(forbid, answer(Kind.THROTTLED, 429))
     assert "cannot be read" in matrix_undecided(allow, answer(Kind.UNREADABLE, 302))
@@ -386,8 +387,12 @@ EXPECTED_FAILURES: dict[str, tuple[dict[str, str], dict[tuple[str, str], str]]] 
 }
 
 
+# Defects no check of area api can see: tokens.query-refused (area clients) judges them, in test_suites_responses.py.
+OTHER_AREAS_DEFECTS = {"query-token"}
+
+
 def test_every_defect_has_expectations() -> None:
-    assert set(EXPECTED_FAILURES) == set(DEFECTS)
+    assert set(EXPECTED_FAILURES) == set(DEFECTS) - OTHER_AREAS_DEFECTS
 
 
 @pytest.mark.parametrize("defect", sorted(EXPECTED_FAILURES))
@@ -426,7 +431,7 @@ def test_verdicts_keep_the_result_model_invariants(audit, defects: tuple[str, ..
         ("refused (401)", "refused (401)")
     members = cells[(MEMBERS, "viewer")]
     assert members["expected"] == "refused (403)"
-    assert members["observed"] == ("refused (404)" if defects else "refused (403)")
+    assert members["observed"] == ("not found (404)" if defects else "refused (403)")
     assert members["status"] == ("failed" if defects else "passed")
     alg_none = checks["api.alg-none"]
     assert set(alg_none["expected"].values()) == {"refused (401)"}
