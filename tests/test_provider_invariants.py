@@ -33,7 +33,6 @@ EVERY_OPTION = """
 SPECIAL = {
     "good-every-option": (IdpSpec(name="good"), EVERY_OPTION),
     "plain-http-allowed": (IdpSpec(name="plain-http", plain_http=True), "allow_http_loopback = true"),
-    "plain-http": (IdpSpec(name="plain-http", plain_http=True), ""),
     "path-issuer-rfc8414": (IdpSpec(name="path", issuer_path="/realms/test",
                                     openid_metadata_overrides={"revocation_endpoint": None, "introspection_endpoint": None}),
                             'rfc8414 = true\nfeatures = ["revocation", "introspection"]'),
