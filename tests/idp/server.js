@@ -338,6 +338,7 @@ provider.use(async (ctx, next) => {
     }
     await next();
     if (ctx.method === 'GET' && ctx.path === '/auth' && typeof ctx.query.state === 'string') await rawState(ctx);
+    if (config.revoke_jwt_access_tokens && ctx.method === 'POST') await jwtRevocation(ctx);
     if (ctx.method === 'POST' && ctx.path === '/token/revocation'
         && defects(ctx.oidc?.client).includes('revocation-needs-secret')) {
       ctx.status = 401;
@@ -410,6 +411,31 @@ async function authorizationDefect(ctx) {
     return true;
   }
   return false;
+}
+
+// revoke_jwt_access_tokens: the provider accepts the revocation of its JWT access tokens (oidc-provider declines
+// them with unsupported_token_type) and then reports them inactive at introspection, as providers that keep a
+// revocation list do; resource servers that validate JWTs locally never hear of it.
+const revokedJtis = new Set();
+function ownJwtId(token) {
+  if (typeof token !== 'string' || token.split('.').length !== 3) return undefined;
+  try {
+    const claims = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString('utf8'));
+    return claims.iss === issuer && typeof claims.jti === 'string' ? claims.jti : undefined;
+  } catch {
+    return undefined;
+  }
+}
+async function jwtRevocation(ctx) {
+  const jti = ownJwtId(ctx.oidc?.params?.token);
+  if (!jti) return;
+  if (ctx.path === '/token/revocation' && ctx.status === 400 && ctx.body?.error === 'unsupported_token_type') {
+    revokedJtis.add(jti);
+    ctx.status = 200;
+    ctx.body = '';
+  } else if (ctx.path === '/token/introspection' && revokedJtis.has(jti)) {
+    ctx.body = { active: false };
+  }
 }
 
 // state-raw: the redirect to the client carries state exactly as it arrived, decoded and unescaped (a provider
