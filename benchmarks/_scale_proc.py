@@ -29,6 +29,11 @@ class Measured:
     peak_tree_rss: int
     #: largest single process of the tree, from the kernel (bytes)
     peak_process_rss: int
+    #: user + system CPU seconds of the tree (the kernel's, for every process it reaped): on a shared machine
+    #: this moves far less than the wall time when other work competes for the cores
+    cpu_seconds: float
+    #: the 1-minute load average when the run ended
+    load_after: float
     stdout: Path
     stderr: Path
 
@@ -97,6 +102,7 @@ def run_measured(argv: list[str], *, cwd: Path, env: dict[str, str], out_dir: Pa
     proc.returncode = os.waitstatus_to_exitcode(status)
     return Measured(argv=argv, seconds=seconds, returncode=proc.returncode, timed_out=timed_out,
                     peak_tree_rss=peak, peak_process_rss=(rusage.ru_maxrss * 1024 if rusage else 0),
+                    cpu_seconds=(rusage.ru_utime + rusage.ru_stime if rusage else 0.0), load_after=os.getloadavg()[0],
                     stdout=stdout, stderr=stderr)
 
 

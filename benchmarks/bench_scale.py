@@ -65,6 +65,8 @@ class RunResult:
     tls_refused: int
     peak_tree_rss: int
     peak_process_rss: int
+    cpu_seconds: float
+    load_after: float
     idp_startup: float
     #: tests collected / results reported (pytest runs), answers (floor)
     collected: int | None = None
@@ -160,17 +162,19 @@ class Bench:
             argv = self.argv(label, run_dir)
             print(f"  N={n} {label} (repeat {rep + 1}) ...", end="", file=sys.stderr, flush=True)
             measured = run_measured(argv, cwd=run_dir, env=base_env(fleet), out_dir=run_dir, name="run",
-                                    timeout=self.args.timeout)
+                                    timeout=self.args.timeout, grace=self.args.grace)
         finally:
             idp.stop()
         counted = count_requests(idp.log_path, classifier)
         result = RunResult(label=label, seconds=measured.seconds, timed_out=measured.timed_out,
                            returncode=measured.returncode, requests=counted.total, by_kind=dict(counted.by_kind),
                            tls_refused=counted.tls_refused, peak_tree_rss=measured.peak_tree_rss,
-                           peak_process_rss=measured.peak_process_rss, idp_startup=idp.startup_seconds)
+                           peak_process_rss=measured.peak_process_rss, cpu_seconds=measured.cpu_seconds,
+                           load_after=measured.load_after, idp_startup=idp.startup_seconds)
         self.read_outcome(result, label, run_dir, measured)
         state = "TIMED OUT" if result.timed_out else f"exit {result.returncode}"
-        print(f" {result.seconds:.1f} s, {result.requests} requests, {state}", file=sys.stderr, flush=True)
+        print(f" {result.seconds:.1f} s ({result.cpu_seconds:.1f} s CPU), {result.requests} requests, {state}; "
+              f"load average {result.load_after:.1f}", file=sys.stderr, flush=True)
         return result
 
     def argv(self, label: str, run_dir: Path) -> list[str]:
@@ -277,22 +281,26 @@ def outcome(s: Summary, collected: int | None) -> str:
 
 def tables(results: dict[int, dict[str, Summary]], args: argparse.Namespace, machine_line: str) -> str:
     out = [f"Machine: {machine_line}.", "",
-           "| N | run | wall time | × floor | requests at the IdP | × floor | peak RSS (process tree) | × floor | outcome |",
-           "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+           "| N | run | wall time | × floor | CPU time | × floor | requests at the IdP | × floor "
+           "| peak RSS (process tree) | × floor | outcome |",
+           "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for n, by_label in results.items():
         floor = by_label.get("floor")
         collected = by_label["collect-only"].runs[-1].collected if "collect-only" in by_label else None
         for label, s in by_label.items():
             name = {"floor": "floor script (raw httpx)", "collect-only": "`pytest --authcheck --collect-only`",
                     "pytest": "`pytest --authcheck`"}.get(label, f"`pytest --authcheck -n {label.split()[-1]}`")
-            secs, reqs, rss = s.med("seconds"), s.med("requests"), s.med("peak_tree_rss")
+            secs, cpu, reqs, rss = s.med("seconds"), s.med("cpu_seconds"), s.med("requests"), s.med("peak_tree_rss")
+            if s.timed_out:
+                secs = args.timeout
             # collection is a part of a pytest run, not an alternative to the floor: no ratio for it
             base = floor if floor and label not in ("floor", "collect-only") else None
             reqs_text = f"{reqs:,.0f}" + (" (so far)" if s.timed_out else "")
             at_least = "≥ " if s.timed_out else ""
             out.append(f"| {n:,} | {name} | {wall(s, args.timeout)} | "
-                       f"{at_least + ratio(secs, base.med('seconds')) if base else '–'} | {reqs_text} | "
-                       f"{at_least + ratio(reqs, base.med('requests')) if base else '–'} | "
+                       f"{at_least + ratio(secs, base.med('seconds')) if base else '–'} | "
+                       f"{cpu:.1f} s | {at_least + ratio(cpu, base.med('cpu_seconds')) if base else '–'} | {reqs_text} | "
+                       f"{ratio(reqs, base.med('requests')) if base and not s.timed_out else '–'} | "
                        f"{human_bytes(rss)} | {ratio(rss, base.med('peak_tree_rss')) if base else '–'} | "
                        f"{outcome(s, collected)} |")
     out += ["", "| N | IdP startup | collection | report sizes (HTML / JSON / SARIF) | largest single process |",
@@ -301,10 +309,13 @@ def tables(results: dict[int, dict[str, Summary]], args: argparse.Namespace, mac
         startup = median([r.idp_startup for s in by_label.values() for r in s.runs])
         collect = by_label.get("collect-only")
         tool = by_label.get("pytest")
-        sizes = " / ".join(human_bytes(tool.runs[-1].report_bytes[name]) if name in tool.runs[-1].report_bytes
-                           else "–" for name in REPORTS) if tool else "–"
-        if tool and tool.timed_out and tool.runs[-1].report_bytes:
-            sizes += " (of the stopped run)"
+        # the sizes of a finished run's reports: the serial one's, else the parallel one's
+        written = [s for label, s in by_label.items() if label.startswith("pytest") and s.runs[-1].report_bytes]
+        sized = next((s for s in written if not s.timed_out), written[0] if written else None)
+        sizes = " / ".join(human_bytes(sized.runs[-1].report_bytes[name]) if name in sized.runs[-1].report_bytes
+                           else "–" for name in REPORTS) if sized else "–"
+        if sized and sized.label != "pytest":
+            sizes += f" ({sized.label}{', stopped' if sized.timed_out else ''})"
         biggest = human_bytes(tool.med("peak_process_rss")) if tool else "–"
         out.append(f"| {n:,} | {startup:.2f} s | {wall(collect, args.timeout) if collect else '–'} | {sizes} | {biggest} |")
     for n, by_label in results.items():
@@ -322,6 +333,8 @@ def tables(results: dict[int, dict[str, Summary]], args: argparse.Namespace, mac
             note = "only the plugin sends it" if not floor_count and any(counts) else \
                 (ratio(max(counts), floor_count) + " the floor" if max(counts) > floor_count else "")
             out.append(f"| {kind} | " + " | ".join(f"{c:,.0f}" for c in counts) + f" | {note} |")
+        totals = [by_label[label].med("requests") for label in labels]
+        out.append("| **all requests** | " + " | ".join(f"**{t:,.0f}**" for t in totals) + " | |")
         refused = [by_label[label].runs[-1].tls_refused for label in labels]
         if any(refused):
             out.append("| (refused TLS handshakes, not requests) | " + " | ".join(str(r) for r in refused) + " | |")
@@ -331,8 +344,9 @@ def tables(results: dict[int, dict[str, Summary]], args: argparse.Namespace, mac
 def compare_results(serial: Summary, parallel: Summary) -> list[str]:
     """Differences between the result sets of the serial and the parallel runs (last repeat of each)."""
     a, b = serial.runs[-1].results, parallel.runs[-1].results
-    if serial.timed_out or parallel.timed_out:
-        return [f"result sets not compared: a run was stopped at the time bound ({serial.label}, {parallel.label})"]
+    stopped = [s.label for s in (serial, parallel) if s.timed_out]
+    if stopped:
+        return [f"result sets not compared: stopped at the time bound: {', '.join(stopped)}"]
     if not a or not b:
         return [f"result sets not compared: no JSON report from {serial.label if not a else parallel.label}"]
     notes = []
@@ -363,6 +377,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=1, metavar="K", help="runs of each command; medians are printed")
     parser.add_argument("--timeout", type=float, default=600, metavar="SECONDS",
                         help="bound on each run; a run still going is stopped and reported (default 600)")
+    parser.add_argument("--grace", type=float, default=60, metavar="SECONDS",
+                        help="after the bound, how long a stopped pytest may take to write its reports (default 60)")
     parser.add_argument("--floor-threads", type=int, default=16, help="concurrent requests of the floor (default 16)")
     parser.add_argument("--skip-pytest", action="store_true", help="only the floor and collection (a quick check)")
     parser.add_argument("--keep", type=Path, metavar="DIR", help="work in DIR and keep it (logs, policies, reports)")
