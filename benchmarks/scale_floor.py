@@ -36,6 +36,7 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 from typing import Any
 
@@ -203,7 +204,12 @@ def run(policy_path: Path, threads: int) -> dict[str, Any]:
     wrong: Counter[str] = Counter()
     lock = threading.Lock()
     limits = httpx.Limits(max_connections=threads, max_keepalive_connections=threads)
-    with httpx.Client(verify=context, timeout=30, limits=limits, follow_redirects=False) as http, \
+    # No cookie jar: every accepted authorization request sets interaction cookies, and one shared jar that
+    # keeps them all is searched on every later request (quadratic at thousands of probes); the probes are
+    # independent and never continue a login.
+    no_cookies = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+    with httpx.Client(verify=context, timeout=30, limits=limits, follow_redirects=False,
+                      cookies=no_cookies) as http, \
             ThreadPoolExecutor(max_workers=threads) as pool:
 
         def fire(probe: Probe) -> None:
