@@ -366,9 +366,34 @@ provider.use(async (ctx, next) => {
     }
   } finally {
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
-    log(ctx.method, ctx.req.originalUrl || ctx.url, ctx.status, `${ms.toFixed(1)}ms`);
+    const detail = config.log_form_details ? formDetails(ctx) : '';
+    log(ctx.method, ctx.req.originalUrl || ctx.url, ctx.status, `${ms.toFixed(1)}ms`, ...(detail ? [detail] : []));
   }
 });
+
+// Opt-in (config log_form_details): what a POST's form said, so a request log can tell token-endpoint probes
+// apart (benchmarks/bench_scale.py counts them by kind). Never a secret: only whether one was sent and how.
+function formDetails(ctx) {
+  const params = ctx.oidc?.params;
+  if (ctx.method !== 'POST' || !params) return '';
+  const header = ctx.get('authorization') || '';
+  let client = ctx.oidc.client?.clientId;
+  let auth = 'none';
+  if (header.toLowerCase().startsWith('basic ')) {
+    auth = 'basic';
+    if (!client) {
+      const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
+      try { client = decodeURIComponent(decoded.split(':')[0]); } catch { client = undefined; }
+    }
+  } else if (params.client_secret !== undefined) {
+    auth = 'post';
+  } else if (params.client_assertion !== undefined) {
+    auth = 'assertion';
+  }
+  client ??= typeof params.client_id === 'string' ? params.client_id : undefined;
+  const error = ctx.body && typeof ctx.body === 'object' && typeof ctx.body.error === 'string' ? ctx.body.error : undefined;
+  return `form=${JSON.stringify({ client, auth, grant_type: params.grant_type, scope: params.scope, error })}`;
+}
 
 // redirect URI defects: wrap the model's matcher for the clients that carry them
 const exactRedirectAllowed = provider.Client.prototype.redirectUriAllowed;
