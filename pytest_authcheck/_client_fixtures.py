@@ -18,7 +18,7 @@ from ._codeflow import CodeFlows, UserTokens
 from ._errors import EvaluationError
 from ._http import Response
 from ._login import FormLogin, LoginFlow, LoginStep, LoginUser, Session, WalkEnd
-from ._oidc import OidcProvider
+from ._oidc import OidcProvider, provider_hosts
 from ._record import CheckRecord
 from ._redact import Secret
 from ._run import AuthcheckRun
@@ -26,19 +26,6 @@ from ._tokens import Token
 from .probes import AuthorizationProbes, TokenProbes
 from .probes.openid import OpenidLogins
 from .probes.userinfo import UserinfoProbes
-
-
-def provider_hosts(provider: OidcProvider) -> set[str]:
-    """The hosts a login may pass through: the issuer's, its endpoints' and ``allowed_hosts``."""
-    import urllib.parse
-
-    hosts = {(urllib.parse.urlsplit(provider.issuer).hostname or "").lower()}
-    hosts.update(h.lower() for h in provider.config.get("allowed_hosts", []))
-    try:
-        hosts.add((urllib.parse.urlsplit(provider.endpoint("authorization_endpoint")).hostname or "").lower())
-    except EvaluationError:
-        pass
-    return hosts
 
 
 @pytest.fixture
@@ -229,8 +216,9 @@ def authcheck_code_flows(authcheck_run: AuthcheckRun, authcheck_login: LoginStep
 def authcheck_authz_probes(authcheck_run: AuthcheckRun, authcheck_login: LoginStep) -> AuthorizationProbes:
     """The run's authorization probes: each client's ordinary request and its variations, before a login and
     signed in as the provider's test user (``decide(client, Variation.of(...))``); each sent once per run."""
-    return AuthorizationProbes(authcheck_run.http, authcheck_run.oidc_providers, authcheck_login, provider_hosts,
-                               sessions=authcheck_run.sessions)
+    probes = authcheck_run.authz_probes
+    probes.use_login(authcheck_login)
+    return probes
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import urllib.parse
 from collections.abc import Mapping
 from typing import Any
@@ -38,6 +39,7 @@ class OidcProvider:
         self._settings = settings
         self._shared = shared or SharedStore(None)
         self._documents: dict[str, Document] = {}
+        self._fetching = threading.RLock()
         self._tls: dict[tuple[str, int], TlsFacts] = {}
         self._metadata: dict[str, Any] | None = None
         self._rfc8414_endpoints: dict[str, str] | None = None
@@ -91,11 +93,12 @@ class OidcProvider:
         The OpenID discovery document, completed with the endpoints that only the RFC 8414 document
         advertises (``rfc8414_endpoints``): a provider may list revocation or introspection there alone.
         """
-        if self._metadata is None:
-            openid = self.discovery().json_object()
-            extra = self.rfc8414_endpoints()
-            self._metadata = {**openid, **extra} if extra else openid
-        return self._metadata
+        with self._fetching:
+            if self._metadata is None:
+                openid = self.discovery().json_object()
+                extra = self.rfc8414_endpoints()
+                self._metadata = {**openid, **extra} if extra else openid
+            return self._metadata
 
     def rfc8414(self) -> Document:
         """The RFC 8414 authorization server metadata document."""
@@ -178,7 +181,20 @@ class OidcProvider:
         return self._tls[key]
 
     def _document(self, name: str, url: str) -> Document:
-        if url not in self._documents:
-            self._documents[url] = self._shared.once(f"document {url}", lambda: fetch(self._http, name, url),
-                                                     dump_document, load_document)
-        return self._documents[url]
+        # one fetch per document, also when prefetch threads and a check ask at once
+        with self._fetching:
+            if url not in self._documents:
+                self._documents[url] = self._shared.once(f"document {url}", lambda: fetch(self._http, name, url),
+                                                         dump_document, load_document)
+            return self._documents[url]
+
+
+def provider_hosts(provider: OidcProvider) -> set[str]:
+    """The hosts a login may pass through: the issuer's, its endpoints' and ``allowed_hosts``."""
+    hosts = {(urllib.parse.urlsplit(provider.issuer).hostname or "").lower()}
+    hosts.update(h.lower() for h in provider.config.get("allowed_hosts", []))
+    try:
+        hosts.add((urllib.parse.urlsplit(provider.endpoint("authorization_endpoint")).hostname or "").lower())
+    except EvaluationError:
+        pass
+    return hosts

@@ -46,6 +46,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "max_clock_skew": 60.0,
     "max_response_bytes": 2 * 1024 * 1024,
     "retries": 2,
+    "concurrency": 8,
     "checks": [],
 }
 
@@ -62,6 +63,7 @@ class Settings:
     max_response_bytes: int
     retries: int
     checks: tuple[Path, ...]
+    concurrency: int = 8
 
 
 @dataclass(frozen=True)
@@ -270,6 +272,7 @@ def _settings(raw: Any, base: Path, problems: Problems) -> Settings:
         max_response_bytes=int(value("max_response_bytes", int)),
         retries=int(value("retries", int)),
         checks=tuple(checks),
+        concurrency=int(value("concurrency", int)),
     )
 
 

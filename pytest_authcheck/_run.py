@@ -14,11 +14,12 @@ from ._bounds import clip, printable
 from ._confine import Confinement
 from ._http import HttpClient, worker_prefix
 from ._login import Sessions
-from ._oidc import OidcProvider
+from ._oidc import OidcProvider, provider_hosts
 from ._policy import Policy
 from ._redact import Redactor
 from ._shared import SharedStore
 from ._tokens import TokenSource
+from .probes.authorization import AuthorizationProbes
 from .probes.token import TokenProbes, token_endpoint_of
 
 LOG_LIMIT = 16 * 1024
@@ -41,7 +42,10 @@ class AuthcheckRun:
         self._providers: dict[str, OidcProvider] | None = None
         self._tokens: TokenSource | None = None
         self._token_probes: TokenProbes | None = None
+        self._authz_probes: AuthorizationProbes | None = None
         self.sessions = Sessions()
+        # what a suite worked out once for the run (a control shared by every client of a provider, say)
+        self.memo: dict[Any, Any] = {}
         self.results: list[dict[str, Any]] = []
         # (check, target) pairs the policy alone shows a check cannot look at: no test, a result all the same
         self.not_applicable: dict[str, dict[str, Any]] = {}
@@ -81,6 +85,14 @@ class AuthcheckRun:
         if self._tokens is None:
             self._tokens = TokenSource(self.http, self.policy.section("clients"), self.oidc_providers, self.token_probes)
         return self._tokens
+
+    @property
+    def authz_probes(self) -> AuthorizationProbes:
+        """Authorization probes of the run (their login step is set by the ``authcheck_authz_probes`` fixture)."""
+        if self._authz_probes is None:
+            self._authz_probes = AuthorizationProbes(self.http, self.oidc_providers, None, provider_hosts,
+                                                     sessions=self.sessions)
+        return self._authz_probes
 
     @property
     def token_probes(self) -> TokenProbes:

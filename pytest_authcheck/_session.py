@@ -12,11 +12,13 @@ import pytest
 
 from ._baseline import load_baseline
 from ._checks import SEVERITIES, check_of
+from ._clients import PolicyClient
 from ._errors import BaselineError, EvaluationError
 from ._outcome import DEFAULT_FAIL_ON, GateSettings, decide, exit_status
 from ._results import build_result, enforce_invariants, evaluation_text, exchanges_of, impose, record_key
 from ._run import AuthcheckRun
 from ._waivers import apply_waiver, today_utc, waiver_text, waivers_of
+from .probes.prefetch import Prefetcher, plan_jobs
 from .report import artifacts, terminal
 from .report import html as html_report
 from .report.junit import result_properties
@@ -74,6 +76,30 @@ class AuthcheckSession:
                 item.extra_keyword_matches.add(definition.id)
         # Checks that revoke or replay their tokens go last (a stable order, the same on every xdist worker).
         items.sort(key=lambda item: bool(getattr(check_of(item), "spends_grant", False)))
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, Any, Any]:
+        # The collected client checks' probes are sent ahead, concurrently, while pytest runs the tests.
+        prefetcher = None if self.is_worker or session.config.option.collectonly else self._prefetch(session.items)
+        try:
+            return (yield)
+        finally:
+            if prefetcher is not None:
+                prefetcher.stop()
+
+    def _prefetch(self, items: list[pytest.Item]) -> Prefetcher | None:
+        run = self.run
+        pairs = []
+        for item in items:
+            definition = check_of(item)
+            name = getattr(getattr(item, "callspec", None), "params", {}).get("oidc_client")
+            if definition is not None and isinstance(name, str):
+                pairs.append((definition.id, PolicyClient.from_policy(name, run.policy.section("clients")[name])))
+        if not pairs:
+            return None
+        prefetcher = Prefetcher(run.policy.settings.concurrency)
+        prefetcher.start(plan_jobs(pairs, tokens=run.token_probes, authz=run.authz_probes, providers=run.oidc_providers))
+        return prefetcher
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         # keep the not-applicable pairs of the checks this run selected (-m, -k, named tests)

@@ -13,7 +13,7 @@ from pytest_authcheck import check
 from pytest_authcheck._clients import SECRET, SECRET_METHODS, applies_when, uses_secret
 from pytest_authcheck.observations import Kind, NotEvaluated
 from pytest_authcheck.observations.authorization import points_at
-from pytest_authcheck.probes import ORDINARY, Variation
+from pytest_authcheck.probes import ORDINARY
 from pytest_authcheck.probes.client_auth import (
     UNKNOWN_SUFFIX,
     accepted_as_public,
@@ -23,6 +23,7 @@ from pytest_authcheck.probes.client_auth import (
     unknown_public,
     wrong_secret_refused,
 )
+from pytest_authcheck.probes.variations import unknown_client_variation
 
 SECRET_METHOD = applies_when(lambda c: c.auth_method in SECRET_METHODS,
                              "{target} does not authenticate with a client secret ({method})")
@@ -85,7 +86,7 @@ def test_unknown_client_refused(active_client, client_metadata, token_probes, au
             authcheck_record.violation(f"the token endpoint: {token.reason}")
     if active_client.redirect_uris:
         expected["authorization endpoint"] = "refused on the provider's page"
-        stranger = Variation.of("an unknown client_id", client_id=active_client.client_id + UNKNOWN_SUFFIX)
+        stranger = unknown_client_variation(active_client)
         first = authcheck_authz_probes.pre_login(active_client, stranger)
         # invalid_client says why whatever the client's own request gets; otherwise compare with it
         answer = first if first.error == "invalid_client" else authcheck_authz_probes.decide(active_client, stranger)
@@ -126,8 +127,7 @@ def test_removed_client_refused(oidc_client, client_metadata, token_probes, auth
     # Its first registered redirect URI, if the policy still lists one; otherwise none, and a provider that knows the
     # client uses the one it has registered (OAuth 2.0 §3.1.2.3) or asks for it.
     control = authcheck_authz_probes.control(oidc_client)
-    stranger = authcheck_authz_probes.pre_login(oidc_client, Variation.of(
-        "an unknown client_id", client_id=oidc_client.client_id + UNKNOWN_SUFFIX))
+    stranger = authcheck_authz_probes.pre_login(oidc_client, unknown_client_variation(oidc_client))
     authcheck_record.attach(*control.exchanges, *stranger.exchanges)
     if control.refused and (control.error == "invalid_client" or control.same_as(stranger)):
         observed["authorization endpoint"] = "unknown"
@@ -188,8 +188,7 @@ def _removed_at_token_endpoint(client, token_probes, record) -> tuple[str | None
 def test_public_client_known(active_client, client_metadata, authcheck_authz_probes, authcheck_record):
     probes = authcheck_authz_probes
     control = probes.control(active_client)
-    stranger = probes.pre_login(active_client, Variation.of(
-        "an unknown client_id", client_id=active_client.client_id + UNKNOWN_SUFFIX))
+    stranger = probes.pre_login(active_client, unknown_client_variation(active_client))
     authcheck_record.attach(*control.exchanges, *stranger.exchanges)
     if control.refused and (control.error == "invalid_client" or control.same_as(stranger)):
         observed = "unknown"
@@ -227,8 +226,7 @@ def test_auth_method(active_client, client_metadata, token_probes, authcheck_aut
         if observed["none"] != "accepted" and "as an unknown client_id does" in judgement.reason:
             # answered like an unknown client: only the authorization endpoint can tell "not public" from "unknown"
             control = authcheck_authz_probes.control(active_client)
-            stranger = authcheck_authz_probes.pre_login(active_client, Variation.of(
-                "an unknown client_id", client_id=active_client.client_id + UNKNOWN_SUFFIX))
+            stranger = authcheck_authz_probes.pre_login(active_client, unknown_client_variation(active_client))
             authcheck_record.attach(*control.exchanges, *stranger.exchanges)
             if control.error == "invalid_client" or not (control.kind is Kind.SENT_TO_LOGIN and stranger.refused):
                 raise NotEvaluated(f"{judgement.reason}, and the authorization endpoint does not show it is known "

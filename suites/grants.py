@@ -21,21 +21,9 @@ from pytest_authcheck._expect import OneOf
 from pytest_authcheck._redact import Secret
 from pytest_authcheck.observations import Kind, NotEvaluated
 from pytest_authcheck.probes import ORDINARY
-from pytest_authcheck.probes.client_auth import BOGUS_CODE, harmless_form, secret_accepted
-from pytest_authcheck.probes.variations import response_type_variations
+from pytest_authcheck.probes.client_auth import harmless_form, secret_accepted, undeclared_grant, unknown_grant
+from pytest_authcheck.probes.variations import UNDECLARED_GRANT_PROBES, response_type_variations
 
-UNKNOWN_GRANT = "urn:authcheck:not-a-grant"
-# Token-endpoint grants probed when the policy does not declare them, with a harmless request each.
-UNDECLARED_GRANT_PROBES: dict[str, dict[str, str]] = {
-    "client_credentials": {},
-    "password": {"username": "authcheck-nonexistent-user", "password": "authcheck-not-a-password"},
-    "refresh_token": {"refresh_token": "authcheck-not-a-refresh-token"},
-    "authorization_code": {"code": BOGUS_CODE, "redirect_uri": "https://authcheck.invalid/cb"},
-    "urn:ietf:params:oauth:grant-type:device_code": {"device_code": "authcheck-not-a-device-code"},
-    "urn:ietf:params:oauth:grant-type:token-exchange": {
-        "subject_token": "authcheck-not-a-token", "subject_token_type": "urn:ietf:params:oauth:token-type:access_token"},
-    "urn:ietf:params:oauth:grant-type:jwt-bearer": {"assertion": "authcheck.not.a-jwt"},
-}
 GRANT_REFUSALS = ("unsupported_grant_type", "unauthorized_client", "invalid_client")
 
 
@@ -139,7 +127,7 @@ def test_undeclared_grants_refused(active_client, client_provider, client_metada
         if own.value != "authenticated":
             raise NotEvaluated(f"{active_client.label} does not get past client authentication "
                                f"({own.reason}), so refusals of other grants prove nothing; see client-auth.secret-accepted")
-    unknown = token_probes.send(active_client, "an unknown grant type", {"grant_type": UNKNOWN_GRANT})
+    unknown = unknown_grant(token_probes, active_client)
     authcheck_record.attach(unknown.response.exchange)
     observed: dict[str, str] = {}
     undecided: list[str] = []
@@ -148,7 +136,7 @@ def test_undeclared_grants_refused(active_client, client_provider, client_metada
     for grant, extra in UNDECLARED_GRANT_PROBES.items():
         if active_client.declares(grant):
             continue
-        probe = token_probes.send(active_client, f"grant {grant}", {"grant_type": grant, **extra})
+        probe = undeclared_grant(token_probes, active_client, grant)
         authcheck_record.attach(probe.response.exchange)
         verdict, why = _grant_answer(probe.observation, unknown.observation, made_up=bool(extra))
         if verdict is None:
@@ -284,7 +272,7 @@ class _GrantContext:
             if other.name == self.client.name or other.provider != self.client.provider or not other.active \
                     or not other.declares(grant) or (other.auth_method != "none" and other.secret is None):
                 continue
-            control = self.token_probes.send(other, f"grant {grant}", {"grant_type": grant, **extra})
+            control = undeclared_grant(self.token_probes, self.client, grant, as_client=other)
             self.record.attach(control.response.exchange)
             if control.observation.accepted or (control.observation.refused and not control.observation.same_as(answer)):
                 return "refused", f"{answer.summary} where {other.target}, which declares it, gets " \

@@ -5,15 +5,11 @@ from __future__ import annotations
 import pytest
 
 from pytest_authcheck import check
-from pytest_authcheck._authz import pkce_pair, random_token
+from pytest_authcheck._authz import pkce_pair
 from pytest_authcheck._clients import PKCE_CODE_FLOW, applies_when
 from pytest_authcheck.observations import NotEvaluated, observe_token
-from pytest_authcheck.probes import Variation
-
-# One made-up verifier per run: as the challenge of a plain request, equal probes stay equal.
-PLAIN = Variation.of("code_challenge_method=plain", code_challenge=random_token(32), code_challenge_method="plain")
-WITHOUT_PKCE = Variation.of("no code_challenge", code_challenge=None, code_challenge_method=None)
-
+from pytest_authcheck.probes.variations import PLAIN_PKCE as PLAIN
+from pytest_authcheck.probes.variations import WITHOUT_PKCE
 
 PKCE_LOGIN = applies_when(lambda c: c.requires_pkce and c.uses_login,
                           "{target} is confidential and the policy does not say pkce = \"S256\", or it has no login")

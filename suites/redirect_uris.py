@@ -13,55 +13,23 @@ import pytest
 
 from pytest_authcheck import check
 from pytest_authcheck._clients import CODE_FLOW, REDIRECTS, applies_when
-from pytest_authcheck._net import is_loopback
 from pytest_authcheck.observations import NotEvaluated
 from pytest_authcheck.observations.authorization import callback_parameters, points_at
-from pytest_authcheck.probes import Variation
-
-UNREGISTERED_URI = "https://authcheck-unregistered.invalid/callback"
-LOOPBACK_PROBE_PORT = 53682
-
-
-def variants(uri: str, *, native_loopback: bool) -> dict[str, str]:
-    """Near misses of a registered URI that exact matching (RFC 9700 §2.1, §4.1.3) must refuse."""
-    parts = urllib.parse.urlsplit(uri)
-    host, port = parts.hostname or "", parts.port
-    path = parts.path or "/"
-    netloc = parts.netloc
-
-    def make(scheme: str = parts.scheme, netloc: str = netloc, path: str = path, query: str = parts.query,
-             fragment: str = "") -> str:
-        return urllib.parse.urlunsplit((scheme, netloc, path, query, fragment))
-
-    out = {
-        "suffix appended": make(path=path + "x"),
-        "extra path segment": make(path=path.rstrip("/") + "/authcheck"),
-        "'..' traversal": make(path=path.rstrip("/") + "/../authcheck"),
-        "trailing slash": make(path=path + "/") if not path.endswith("/") else make(path=path.rstrip("/")),
-        "other scheme": make(scheme="http" if parts.scheme == "https" else "https"),
-        "other host": make(netloc=netloc.replace(host, "authcheck.invalid", 1)),
-        "subdomain of the host": make(netloc=netloc.replace(host, f"{host}.authcheck.invalid", 1)),
-        "userinfo": make(netloc=f"{netloc}@authcheck.invalid"),
-        "added query": make(query=(parts.query + "&" if parts.query else "") + "authcheck=1"),
-        "fragment": make(fragment="authcheck"),
-    }
-    if not native_loopback:
-        out["other port"] = make(netloc=f"{host}:{(port or (443 if parts.scheme == 'https' else 80)) + 1}")
-    if host in ("127.0.0.1", "localhost"):
-        swapped = "localhost" if host == "127.0.0.1" else "127.0.0.1"
-        out[f"{swapped} instead of {host}"] = make(netloc=netloc.replace(host, swapped, 1))
-    return out
-
-
-def native_loopback(client, uri: str) -> bool:
-    """A native client's http loopback URI (RFC 8252 §7.3: any port must be accepted)."""
-    parts = urllib.parse.urlsplit(uri)
-    return client.native and parts.scheme == "http" and is_loopback(parts.hostname or "")
-
+from pytest_authcheck.probes import ORDINARY, Variation
+from pytest_authcheck.probes.variations import (
+    INJECTED,
+    INJECTED_STATE,
+    INJECTION_VARIATIONS,
+    UNREGISTERED,
+    UNREGISTERED_URI,
+    moved_port,
+    native_loopback,
+    near_miss,
+    variants,
+)
 
 NATIVE_LOOPBACK = applies_when(lambda c: any(native_loopback(c, u) for u in c.redirect_uris),
                                "{target} is not a native app with an http loopback redirect URI")
-UNREGISTERED = Variation.of("an unregistered redirect URI", redirect_uri=UNREGISTERED_URI)
 
 
 def _judge(probes, client, variation):
@@ -83,7 +51,9 @@ def test_registered_accepted(active_client, client_metadata, authcheck_authz_pro
     undecided: list[str] = []
     control = authcheck_authz_probes.control(active_client)
     for uri in active_client.redirect_uris:
-        variation = Variation.of(f"redirect_uri={uri}", redirect_uri=uri)
+        # the first registered URI is what the ordinary request sends: the same request, sent once
+        variation = ORDINARY if uri == active_client.redirect_uris[0] else Variation.of(f"redirect_uri={uri}",
+                                                                                       redirect_uri=uri)
         # the first registered URI is the ordinary request itself: its refusal is the finding, not a broken control
         answer = control if uri == active_client.redirect_uris[0] and control.refused else \
             _judge(authcheck_authz_probes, active_client, variation)
@@ -136,7 +106,7 @@ def test_exact_match(active_client, client_metadata, authcheck_authz_probes, aut
         for name, variant in variants(uri, native_loopback=native_loopback(active_client, uri)).items():
             if variant in active_client.redirect_uris:
                 continue
-            answer = _judge(authcheck_authz_probes, active_client, Variation.of(name, redirect_uri=variant))
+            answer = _judge(authcheck_authz_probes, active_client, near_miss(name, variant))
             authcheck_record.attach(*answer.exchanges)
             key = f"{name}: {variant}"
             if answer.decisive:
@@ -164,10 +134,9 @@ def test_loopback_any_port(active_client, client_metadata, authcheck_authz_probe
     observed: dict[str, str] = {}
     undecided: list[str] = []
     for uri in loopbacks:
-        parts = urllib.parse.urlsplit(uri)
-        port = LOOPBACK_PROBE_PORT if parts.port != LOOPBACK_PROBE_PORT else LOOPBACK_PROBE_PORT + 1
-        moved = urllib.parse.urlunsplit((parts.scheme, f"{parts.hostname}:{port}", parts.path, parts.query, ""))
-        answer = _judge(authcheck_authz_probes, active_client, Variation.of(f"port {port}", redirect_uri=moved))
+        variation = moved_port(uri)
+        moved = variation.redirect_uri(uri)
+        answer = _judge(authcheck_authz_probes, active_client, variation)
         authcheck_record.attach(*answer.exchanges)
         if answer.decisive:
             observed[moved] = answer.kind.value
@@ -182,11 +151,6 @@ def test_loopback_any_port(active_client, client_metadata, authcheck_authz_probe
                               "redirect URI on another port: ")
 
 
-# A state that carries parameters of its own: echoed unencoded, they become parameters of the redirect.
-INJECTED_STATE = "authcheck&code=authcheck-injected-code&iss=https://authcheck-injected.invalid"
-INJECTED = {"code": "authcheck-injected-code", "iss": "https://authcheck-injected.invalid"}
-
-
 @check("redirect.params-not-injectable", title="Values echoed into a redirect cannot inject parameters",
        severity="high", area="clients", applies=CODE_FLOW, refs=["RFC 6749 §4.1.2", "RFC 6749 §4.1.2.1", "RFC 3986 §3.4", "RFC 9207 §2"],
        remediation="Build redirects to the client with a URL encoder (every echoed value, state first, percent-"
@@ -194,9 +158,7 @@ INJECTED = {"code": "authcheck-injected-code", "iss": "https://authcheck-injecte
 def test_params_not_injectable(active_client, client_metadata, authcheck_authz_probes, authcheck_record):
     probes = authcheck_authz_probes
     # an error redirect needs no login; where the provider judges after the login, a success redirect signed in
-    attempts = [Variation.of("state with parameters, unknown response_type", state=INJECTED_STATE,
-                             response_type="authcheck_unknown"),
-                Variation.of("state with parameters", state=INJECTED_STATE)]
+    attempts = list(INJECTION_VARIATIONS)
     landing = None
     reasons = []
     for variation in attempts:

@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import re
-from typing import Any
-
 import pytest
 
 from pytest_authcheck import check
@@ -17,28 +14,8 @@ from pytest_authcheck._login import ConsentWithheld
 from pytest_authcheck._tokens import _parse
 from pytest_authcheck.observations import NotEvaluated
 from pytest_authcheck.probes import Variation
-from pytest_authcheck.probes.client_auth import declared
-
-MADE_UP_SCOPE = "authcheck-undeclared-scope"
-STANDARD_OIDC_SCOPES = {"openid", "profile", "email", "address", "phone", "offline_access"}
-MAX_CANDIDATES = 3
-MAX_SCOPE_LENGTH = 200
-_SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5B\x5D-\x7E]+$")
-
-
-def allowed_scopes(client) -> set[str]:
-    """The policy's scopes, plus offline_access for a client that declares refresh_token (OIDC Core §11)."""
-    return set(client.scopes) | ({"offline_access"} if client.declares("refresh_token") else set())
-
-
-def candidates(client, metadata: dict[str, Any]) -> list[str]:
-    """Scopes the provider knows but the policy does not give this client, and one nobody knows."""
-    supported = metadata.get("scopes_supported")
-    # scope tokens as RFC 6749 §3.3 defines them, of a plausible length (a hostile list is not sent on)
-    known = [s for s in supported if isinstance(s, str) and 0 < len(s) <= MAX_SCOPE_LENGTH and _SCOPE_TOKEN.match(s)] \
-        if isinstance(supported, list) else []
-    extra = [s for s in known if s not in allowed_scopes(client) and s not in STANDARD_OIDC_SCOPES][:MAX_CANDIDATES]
-    return [*extra, MADE_UP_SCOPE]
+from pytest_authcheck.probes.client_auth import declared, with_scope, without_scope
+from pytest_authcheck.probes.variations import MADE_UP_SCOPE, allowed_scopes, scope_candidates, scope_request
 
 
 def _control_accepted(token_probes, client, record) -> None:
@@ -72,16 +49,14 @@ def granted(token, requested: str | None) -> tuple[set[str] | None, str]:
                    "for another scope must get invalid_scope, or a token whose scope member leaves it out.")
 def test_out_of_policy_refused(active_client, client_metadata, token_probes, authcheck_authz_probes, authcheck_code_flows,
                                authcheck_record):
-    extra = candidates(active_client, client_metadata)
+    extra = scope_candidates(active_client, client_metadata)
     observed: dict[str, str] = {}
     undecided: list[str] = []
-    base = [s for s in active_client.scopes if s != "openid"]
     if active_client.declares("client_credentials") and active_client.secret is not None:
         _control_accepted(token_probes, active_client, authcheck_record)
         for scope in extra:
-            requested = " ".join([*base, scope])
-            probe = token_probes.send(active_client, f"scope {requested}", {"grant_type": "client_credentials",
-                                                                             "scope": requested})
+            probe = with_scope(token_probes, active_client, scope)
+            requested = scope_request(active_client, scope)[1]["scope"]
             authcheck_record.attach(probe.response.exchange)
             answer = probe.observation
             if answer.refused and answer.error == "invalid_client":
@@ -139,7 +114,7 @@ def test_omitted_scope_bounded(active_client, client_metadata, token_probes, aut
                       f"refused, or within {' '.join(sorted(allowed))}")
     if active_client.declares("client_credentials") and active_client.secret is not None:
         _control_accepted(token_probes, active_client, authcheck_record)
-        probe = token_probes.send(active_client, "no scope", {"grant_type": "client_credentials"})
+        probe = without_scope(token_probes, active_client)
         authcheck_record.attach(probe.response.exchange)
         answer = probe.observation
         if answer.refused:

@@ -68,7 +68,7 @@ class _ClientRequests:
 class AuthorizationProbes:
     """The run's authorization probes, each distinct request sent once (per xdist worker)."""
 
-    def __init__(self, http: HttpClient, providers: Mapping[str, Any], login: Callable[[LoginFlow], str],
+    def __init__(self, http: HttpClient, providers: Mapping[str, Any], login: Callable[[LoginFlow], str] | None,
                  provider_hosts: Callable[[Any], set[str]], sessions: Sessions | None = None) -> None:
         self._sessions = sessions or Sessions()
         self._http = http
@@ -76,7 +76,12 @@ class AuthorizationProbes:
         self._login = login
         self._provider_hosts = provider_hosts
         self._clients: dict[str, _ClientRequests] = {}
+        self._locks: dict[tuple[Any, ...], threading.Lock] = {}
         self._lock = threading.RLock()
+
+    def use_login(self, login: Callable[[LoginFlow], str]) -> None:
+        """The login step signed-in probes use (the ``authcheck_login`` fixture, which a team may override)."""
+        self._login = login
 
     # ---- the requests ----------------------------------------------------------------------------
     def url(self, client: PolicyClient, variation: Variation = ORDINARY) -> str:
@@ -107,19 +112,19 @@ class AuthorizationProbes:
     def pre_login(self, client: PolicyClient, variation: Variation) -> Observation:
         """``variation`` sent without a session, judged against the ordinary request's answer."""
         fixed = self._fixed(client)
-        with self._lock:
+        # one sender per request: a prefetch thread and a check asking at once share one answer
+        with self._key_lock(("pre-login", client.name, variation)):
             cached = fixed.pre_login.get(variation)
-        if cached is None:
-            try:
-                control = None if variation == ORDINARY else self.control(client)
-                if control is not None and control.kind is not Kind.SENT_TO_LOGIN:
-                    control = None  # only an answer that went on teaches what "going on" looks like
-                response = self._http.get(self.url(client, variation))
-                cached = observe_authorization(response, redirect_uri=variation.redirect_uri(self._default_uri(client)),
-                                               provider_hosts=self._hosts(client), control=control)
-            except AuthcheckError as exc:
-                cached = exc
-            with self._lock:
+            if cached is None:
+                try:
+                    control = None if variation == ORDINARY else self.control(client)
+                    if control is not None and control.kind is not Kind.SENT_TO_LOGIN:
+                        control = None  # only an answer that went on teaches what "going on" looks like
+                    response = self._http.get(self.url(client, variation))
+                    cached = observe_authorization(response, redirect_uri=variation.redirect_uri(
+                        self._default_uri(client)), provider_hosts=self._hosts(client), control=control)
+                except AuthcheckError as exc:
+                    cached = exc
                 fixed.pre_login[variation] = cached
         if isinstance(cached, AuthcheckError):
             raise cached.with_traceback(None)
@@ -177,6 +182,10 @@ class AuthorizationProbes:
         return signed if signed is not None else first
 
     # ---- internals -------------------------------------------------------------------------------
+    def _key_lock(self, key: tuple[Any, ...]) -> threading.Lock:
+        with self._lock:
+            return self._locks.setdefault(key, threading.Lock())
+
     def _fixed(self, client: PolicyClient) -> _ClientRequests:
         with self._lock:
             fixed = self._clients.get(client.name)
@@ -200,6 +209,8 @@ class AuthorizationProbes:
 
         url = self.url(client, variation)
         hosts = self._hosts(client)
+        if self._login is None:
+            return None  # no login step (probes sent ahead of the checks, before the fixtures exist)
         walker = getattr(self._login, "walk_signed_in", None)
         if walker is not None:
             end = walker(client.provider, url, provider_hosts=hosts, is_end=is_end, consent=consent)

@@ -170,3 +170,32 @@ def accepted_as_public(probes: TokenProbes, client: PolicyClient) -> Judgement:
                          "client_id does", seen)
     return Judgement(None, f"without a secret it gets {answer.summary}, as an unknown client_id does: the never-issued "
                      "code was refused before the client was judged", seen)
+
+
+def unknown_grant(probes: TokenProbes, client: PolicyClient) -> TokenProbe:
+    """A grant type no server knows: what "refused as unknown" looks like at this token endpoint."""
+    from .variations import UNKNOWN_GRANT
+
+    return probes.send(client, "an unknown grant type", {"grant_type": UNKNOWN_GRANT})
+
+
+def undeclared_grant(probes: TokenProbes, client: PolicyClient, grant: str, *, as_client: PolicyClient | None = None
+                     ) -> TokenProbe:
+    """``grant`` with its made-up artefacts (``UNDECLARED_GRANT_PROBES``), as ``client`` (or ``as_client``)."""
+    from .variations import UNDECLARED_GRANT_PROBES
+
+    who = as_client or client
+    return probes.send(who, f"grant {grant}", {"grant_type": grant, **UNDECLARED_GRANT_PROBES[grant]})
+
+
+def without_scope(probes: TokenProbes, client: PolicyClient) -> TokenProbe:
+    """A client-credentials request that omits scope (RFC 6749 §3.3)."""
+    return probes.send(client, "no scope", {"grant_type": "client_credentials"})
+
+
+def with_scope(probes: TokenProbes, client: PolicyClient, scope: str) -> TokenProbe:
+    """A client-credentials request for the client's scopes plus ``scope``."""
+    from .variations import scope_request
+
+    name, form = scope_request(client, scope)
+    return probes.send(client, name, form)

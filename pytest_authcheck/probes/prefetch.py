@@ -1,0 +1,172 @@
+"""Sending the collected checks' probes ahead of them: concurrently, a bounded number at a time per provider.
+
+After collection the run knows which (check, client) pairs will run. Their token probes and pre-login
+authorization probes are values (``probes.variations``, ``probes.client_auth``), so they can be sent before the
+checks ask: a pool of threads sends them in the order the checks will read them, at most ``per_host`` at a time to
+one provider, while pytest works through the tests. A check that asks for a probe in flight waits for it; one that
+asks for a probe not planned sends it itself. Nothing here judges or records: the checks attach the exchanges
+they read, so results and evidence are what they would be without it, only sooner.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from .._clients import PolicyClient, has_code_flow, uses_secret
+from .authorization import AuthorizationProbes, Variation
+from .client_auth import (
+    declared,
+    other_method,
+    undeclared_grant,
+    unknown_client,
+    unknown_grant,
+    unknown_public,
+    with_scope,
+    without_scope,
+    wrong_secret,
+)
+from .token import TokenProbes
+from .variations import (
+    INJECTION_VARIATIONS,
+    PLAIN_PKCE,
+    PROMPT_NONE,
+    UNDECLARED_GRANT_PROBES,
+    UNKNOWN_RESPONSE_TYPE,
+    UNREGISTERED,
+    WITHOUT_PKCE,
+    exact_match_variations,
+    moved_port,
+    native_loopback,
+    response_type_variations,
+    scope_candidates,
+    unknown_client_variation,
+)
+
+Job = Callable[[], object]
+DEFAULT_PER_HOST = 8
+
+
+@dataclass
+class Plan:
+    """What one client's checks will send."""
+
+    client: PolicyClient
+    tokens: TokenProbes
+    authz: AuthorizationProbes
+    metadata: Callable[[], dict[str, Any]]
+
+    def token(self, probe: Callable[..., object], *args: Any) -> Job:
+        return lambda: probe(self.tokens, self.client, *args)
+
+    def pre_login(self, *variations: Variation) -> list[Job]:
+        jobs: list[Job] = [lambda: self.authz.control(self.client)]
+        return jobs + [(lambda v=v: self.authz.pre_login(self.client, v)) for v in variations]
+
+
+def _secret_jobs(p: Plan) -> list[Job]:
+    return [p.token(declared), p.token(wrong_secret)] if uses_secret(p.client) else []
+
+
+def _scopes(p: Plan) -> list[Job]:
+    if p.client.declares("client_credentials") and p.client.secret is not None:
+        return [p.token(declared), *(p.token(with_scope, s) for s in scope_candidates(p.client, p.metadata()))]
+    return []
+
+
+def _grants(p: Plan) -> list[Job]:
+    undeclared = [g for g in UNDECLARED_GRANT_PROBES if not p.client.declares(g)]
+    return [*_secret_jobs(p), p.token(unknown_grant), *(p.token(undeclared_grant, g) for g in undeclared)]
+
+
+def _redirects(p: Plan, *variations: Variation) -> list[Job]:
+    return p.pre_login(UNREGISTERED, *variations) if has_code_flow(p.client) else []
+
+
+# check id -> the probes its (check, client) pair reads; the checks call the same functions with the same values
+PLANS: dict[str, Callable[[Plan], Iterable[Job]]] = {
+    "client-auth.secret-accepted": _secret_jobs,
+    "client-auth.wrong-secret-refused": _secret_jobs,
+    "client-auth.unknown-client-refused": lambda p: [p.token(unknown_client), p.token(declared)] + (
+        p.pre_login(unknown_client_variation(p.client)) if p.client.redirect_uris else []),
+    "client-auth.removed-client-refused": lambda p: [p.token(other_method, "none"), p.token(unknown_public),
+                                                     *p.pre_login(unknown_client_variation(p.client))],
+    "client-auth.public-client-known": lambda p: p.pre_login(unknown_client_variation(p.client)),
+    "client-auth.auth-method": lambda p: [*_secret_jobs(p), p.token(other_method, "none")] + (
+        [p.token(other_method, "client_secret_post" if p.client.auth_method == "client_secret_basic"
+                 else "client_secret_basic")] if uses_secret(p.client) else [p.token(unknown_public)]),
+    "grants.declared-work": _secret_jobs,
+    "grants.undeclared-refused": _grants,
+    "grants.response-types": lambda p: p.pre_login(*response_type_variations(p.client)),
+    "redirect-uri.registered-accepted": lambda p: _redirects(p),
+    "redirect-uri.unregistered-refused": lambda p: _redirects(p),
+    "redirect-uri.exact-match": lambda p: _redirects(p, *exact_match_variations(p.client)),
+    "redirect-uri.loopback-any-port": lambda p: _redirects(
+        p, *(moved_port(u) for u in p.client.redirect_uris if native_loopback(p.client, u))),
+    "redirect.params-not-injectable": lambda p: p.pre_login(*INJECTION_VARIATIONS),
+    "pkce.required": lambda p: p.pre_login(WITHOUT_PKCE),
+    "pkce.plain-refused": lambda p: p.pre_login(PLAIN_PKCE),
+    "scopes.out-of-policy-refused": _scopes,
+    "scopes.omitted-scope-bounded": lambda p: [p.token(declared), p.token(without_scope)]
+    if p.client.declares("client_credentials") and p.client.secret is not None else [],
+    "errors.rfc6749-format": lambda p: ([*_secret_jobs(p), p.token(unknown_client)] if uses_secret(p.client) else
+                                        [p.token(unknown_public)] if p.client.redirect_uris else []) + (
+        p.pre_login(UNKNOWN_RESPONSE_TYPE, *response_type_variations(p.client)) if has_code_flow(p.client) else []),
+    "prompt-none.login-required": lambda p: p.pre_login(PROMPT_NONE),
+}
+
+
+def plan_jobs(items: Iterable[tuple[str, PolicyClient]], *, tokens: TokenProbes, authz: AuthorizationProbes,
+              providers: dict[str, Any]) -> dict[str, list[Job]]:
+    """The jobs of (check id, client) pairs in the order given, by provider name."""
+    out: dict[str, list[Job]] = {}
+    for check_id, client in items:
+        make = PLANS.get(check_id)
+        provider = providers.get(client.provider)
+        if make is None or provider is None:
+            continue
+        plan = Plan(client, tokens, authz, provider.metadata)
+        out.setdefault(client.provider, []).extend(make(plan))
+    return out
+
+
+class Prefetcher:
+    """A pool of threads sending planned probes in order, ``per_host`` at a time to one provider."""
+
+    def __init__(self, per_host: int = DEFAULT_PER_HOST) -> None:
+        self.per_host = max(1, per_host)
+        self._pool: ThreadPoolExecutor | None = None
+        self._stop = threading.Event()
+
+    def start(self, jobs_by_provider: dict[str, list[Job]]) -> None:
+        """Send every provider's jobs, each provider's in order, on ``per_host`` threads of its own."""
+        total = sum(min(self.per_host, len(jobs)) for jobs in jobs_by_provider.values())
+        if not total:
+            return
+        self._pool = ThreadPoolExecutor(max_workers=total, thread_name_prefix="authcheck-prefetch")
+        for jobs in jobs_by_provider.values():
+            feed = iter(jobs)
+            lock = threading.Lock()
+            for _ in range(min(self.per_host, len(jobs))):
+                self._pool.submit(self._drain, feed, lock)
+
+    def _drain(self, feed: Iterator[Job], lock: threading.Lock) -> None:
+        # Each thread takes the next job of its provider: the provider never has more than per_host in flight.
+        while not self._stop.is_set():
+            with lock:
+                job = next(feed, None)
+            if job is None:
+                return
+            try:
+                job()
+            except BaseException:  # noqa: BLE001 - a failed probe is cached or retried by the check that reads it
+                continue
+
+    def stop(self) -> None:
+        """Stop taking new jobs and wait for the ones in flight (each bounded by the HTTP layer's deadline)."""
+        self._stop.set()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
