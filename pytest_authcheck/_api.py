@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._defaults import seconds
 from ._duration import parse_duration
 from ._policy import Policy
 from ._redact import Secret
@@ -18,7 +19,8 @@ from ._redact import Secret
 # A principal every API has without declaring it: a request that carries no credential at all.
 ANONYMOUS = "anonymous"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-DEFAULT_LEEWAY = 60.0
+DEFAULT_LEEWAY = seconds("apis.*.leeway")
+DEFAULT_MAX_EXPIRY_WAIT = seconds("apis.*.max_expiry_wait")
 # Parameter values of matrix tests: "api#rule-index#principal" (names cannot contain '#').
 CELL_SEPARATOR = "#"
 
@@ -99,7 +101,7 @@ class ApiSpec:
     rules: tuple[ApiRule, ...]
     probes: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     leeway: float = DEFAULT_LEEWAY
-    max_expiry_wait: float = 30.0
+    max_expiry_wait: float = DEFAULT_MAX_EXPIRY_WAIT
 
     def url(self, path: str) -> str:
         """The absolute URL of a rule's path."""
@@ -175,7 +177,8 @@ def api_spec(policy: Policy, name: str) -> ApiSpec:
         roles=tuple(raw.get("roles", ())), principals=principals, rules=tuple(rules),
         probes=dict(raw.get("probes", {})),
         leeway=parse_duration(raw["leeway"]) if "leeway" in raw else DEFAULT_LEEWAY,
-        max_expiry_wait=parse_duration(raw["max_expiry_wait"]) if "max_expiry_wait" in raw else 30.0,
+        max_expiry_wait=(parse_duration(raw["max_expiry_wait"]) if "max_expiry_wait" in raw
+                         else DEFAULT_MAX_EXPIRY_WAIT),
     )
 
 

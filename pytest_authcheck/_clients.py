@@ -6,14 +6,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ._defaults import seconds
 from ._duration import parse_duration
 from ._redact import Secret
 
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 # Bounds a security team accepts when the policy is silent (RFC 6750 §5.3, RFC 9700 §4.14.2, OIDC Core §2):
-DEFAULT_ACCESS_TOKEN_MAX = 3600.0  # bearer access tokens: one hour
-DEFAULT_ID_TOKEN_MAX = 3600.0  # ID tokens are read once, at login: one hour
-DEFAULT_REFRESH_TOKEN_MAX = 30 * 86400.0  # refresh tokens: thirty days
+DEFAULT_ACCESS_TOKEN_MAX = seconds("clients.*.access_token_max")
+DEFAULT_ID_TOKEN_MAX = seconds("clients.*.id_token_max")
+DEFAULT_REFRESH_TOKEN_MAX = seconds("clients.*.refresh_token_max")
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,13 @@ from typing import Any
 
 import jwt
 
+from ._defaults import default
 from ._files import read_text_capped
 from ._jwt import decode_unverified
 from ._redact import PRIVATE_JWK_MEMBERS, Secret
 
-DEFAULT_MODE = 0o600
-DEFAULT_FIELDS = ("access_token", "refresh_token", "token_type", "expires_at")
+DEFAULT_MODE = int(default("credentials.*.mode"), 8)
+DEFAULT_FIELDS = tuple(default("credentials.*.fields"))
 TOKEN_FIELDS = ("access_token", "refresh_token", "id_token")
 TOKEN_TYPES = ("bearer", "dpop")
 MAX_FILE_BYTES = 1024 * 1024

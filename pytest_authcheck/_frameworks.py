@@ -23,6 +23,9 @@ DATA_DIR = "data/frameworks"
 FRAMEWORK_FILES = {"rfc9700": "rfc9700.json", "asvs": "asvs-5.0.json", "fapi2": "fapi2-security.json"}
 MAPPING_FILE = "mapping.json"
 COVERAGES = ("full", "partial")
+# A requirement names at most this many deciding results (a run over thousands of clients would otherwise list
+# every one of them per requirement); ``deciding_total`` then says how many there were.
+DECIDING_LIMIT = 50
 # Worst first; a requirement takes the worst state its mapped results give it.
 STATES = ("failed", "accepted", "not evaluated", "passed", "not run", "not covered")
 
@@ -243,7 +246,9 @@ def coverage(results: Iterable[Mapping[str, Any]], shipped: Iterable[str] | None
             if evidence is not None:
                 row["evidence"] = evidence
             if deciding:
-                row["deciding"] = deciding
+                row["deciding"] = deciding[:DECIDING_LIMIT]
+                if len(deciding) > DECIDING_LIMIT:
+                    row["deciding_total"] = len(deciding)
             rows.append(row)
         by_state = {state: [r["id"] for r in rows if r["state"] == state] for state in STATES}
         out[key] = {

@@ -7,6 +7,9 @@ none decides anything itself. The gate:
   (default ``info``: any failure); waived results never block;
 - with ``--authcheck-fail-on-new`` (and a baseline) only findings new since the baseline block;
 - an expired waiver blocks whatever the threshold.
+
+The gate counts *findings*, one per cause (``_causes``): a provider whose TLS is broken is one finding
+however many checks it left unevaluated, and each result names its cause.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._baseline import compare
+from ._causes import roll_up
 from ._checks import SEVERITIES
+from ._frameworks import coverage
 from ._policy import Policy
 from ._threats import level_rates, threat_rollup
 from ._waivers import Waiver, waiver_states
@@ -45,35 +50,39 @@ def blocks(result: Mapping[str, Any], settings: GateSettings) -> bool:
 
 def decide(results: Sequence[dict[str, Any]], *, policy: Policy, waivers: Sequence[Waiver], today: dt.date,
            settings: GateSettings, baseline: Mapping[str, Mapping[str, Any]] | None) -> dict[str, Any]:
-    """The outcome dict; marks results with ``baseline`` (when given) and ``blocking`` in place."""
+    """The outcome dict; marks results with ``baseline`` (when given), ``blocking`` and ``cause`` in place."""
     comparison = compare(results, baseline) if baseline is not None else None
     states = waiver_states(waivers, results, today, policy)
-    blocking = []
+    blocking_results = 0
     for result in results:
         result["blocking"] = blocks(result, settings)
-        if result["blocking"]:
-            blocking.append(result)
+        blocking_results += result["blocking"]
+    causes = roll_up(results, policy)
+    blocking = [c for c in causes if c["blocking"]]
     reasons = []
     if blocking:
         scope = "new " if settings.new_only else ""
-        reasons.append(f"{len(blocking)} {scope}finding(s) at or above severity {settings.fail_on}")
+        held = f" ({blocking_results} results)" if blocking_results != len(blocking) else ""
+        reasons.append(f"{len(blocking)} {scope}finding(s) at or above severity {settings.fail_on}{held}")
     if states["expired"]:
         reasons.append(f"{len(states['expired'])} expired waiver(s)")
-    below = [r for r in results if r["status"] in ("failed", "error") and not r["blocking"]]
     gate = {
         "fail_on": settings.fail_on,
         "new_only": settings.new_only,
         "decision": "failed" if reasons else "passed",
         "reasons": reasons,
         "blocking": len(blocking),
-        "not_blocking": len(below),
+        "not_blocking": len(causes) - len(blocking),
+        "blocking_results": blocking_results,
     }
     return {
         "gate": gate,
+        "causes": causes,
         "waivers": states,
         "baseline": {"path": settings.baseline_path, **comparison} if comparison is not None else None,
         "threats": threat_rollup(results),
         "levels": level_rates(results),
+        "frameworks": coverage(results),
     }
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._defaults import default, seconds
 from ._duration import parse_duration
 from ._errors import PolicyError
 from ._files import read_text_capped
@@ -39,14 +40,14 @@ _PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
 MAX_CA_BUNDLE_BYTES = 4 * 1024 * 1024
 
 DEFAULT_SETTINGS: dict[str, Any] = {
-    "reports": "reports",
-    "timeout": 10.0,
+    "reports": default("settings.reports"),
+    "timeout": seconds("settings.timeout"),
     "ca_bundle": None,
-    "cert_min_days": 21,
-    "max_clock_skew": 60.0,
-    "max_response_bytes": 2 * 1024 * 1024,
-    "retries": 2,
-    "concurrency": 8,
+    "cert_min_days": default("settings.cert_min_days"),
+    "max_clock_skew": seconds("settings.max_clock_skew"),
+    "max_response_bytes": default("settings.max_response_bytes"),
+    "retries": default("settings.retries"),
+    "concurrency": default("settings.concurrency"),
     "checks": [],
 }
 
@@ -63,7 +64,7 @@ class Settings:
     max_response_bytes: int
     retries: int
     checks: tuple[Path, ...]
-    concurrency: int = 8
+    concurrency: int = default("settings.concurrency")
 
 
 @dataclass(frozen=True)

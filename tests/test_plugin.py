@@ -130,6 +130,12 @@ def test_unreachable_issuer_errors_fast_with_the_cause(run_authcheck) -> None:
     assert "INTERNALERROR" not in run.output()
     # The cause is shown once per check, without a traceback through the HTTP stack.
     assert "Traceback" not in run.output() and "_http.py" not in run.output()
+    # ...and counted once: every error rolls up under the one connection failure, which the gate counts once.
+    cause = f"connect@https://127.0.0.1:{port}"
+    assert {r["cause"] for r in errors} == {cause}
+    (rolled,) = [c for c in run.report["causes"] if c["id"] == cause]
+    assert rolled["count"] == len(errors) and rolled["kind"] == "transport"
+    assert f"{len(errors)} checks could not be evaluated because cannot connect to https://127.0.0.1:{port}: " in run.output()
 
 
 # ---- collection: a repo with only a policy; xdist; selection -----------------------------------------

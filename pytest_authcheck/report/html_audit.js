@@ -220,6 +220,16 @@
     add(block, el('b', null, c[0]), ' ', badge(c[2]), ' ', el('span', 'ac-' + status, status), ' \u2014 ' + c[1]);
     if (r.t !== undefined) { add(block, el('br'), 'Target: ' + D.targets[r.t]); }
     if (r.m) { block.appendChild(el('pre', null, r.m)); }
+    if (r.k !== undefined) {
+      var cause = D.causes[r.k], why = el('p', 'ac-cause');
+      add(why, 'One finding with others: ' + cause[0] + '.');
+      if (cause[1] >= 0) {
+        var to = el('a', null, ' Show the cause');
+        to.href = '#ac-r' + cause[1];
+        add(why, to);
+      }
+      block.appendChild(why);
+    }
     if (r.e !== undefined) {
       var t = el('table');
       add(t, add(el('tr'), el('th', null, 'Expected'), add(el('td'), el('pre', null, pretty(value(r.e))))),

@@ -1,4 +1,5 @@
-"""The auditor's part of ``authcheck.html``: gate, findings by target, threats, levels, waivers, baseline.
+"""The auditor's part of ``authcheck.html``: gate, causes, findings by target, threats, frameworks, levels, waivers,
+baseline.
 
 Rendered into pytest-html's summary area (above its own test table). The findings are one JSON document
 (``html_data``) that the inline script (``html_audit.js``) renders a page of targets at a time, so the
@@ -10,8 +11,11 @@ open.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from importlib import resources
+from typing import Any
 
+from .._causes import because, rolled_up
 from .._checks import SEVERITIES
 from .._run import AuthcheckRun
 from . import html_data
@@ -21,6 +25,11 @@ from .text import escape
 THREAT_CLASS = {"open": "failed", "accepted": "waived", "incomplete": "error", "mitigated": "passed",
                 "not assessed": "skipped"}
 PAGE_SIZES = (25, 100, 1000)
+# A cause lists the results it blocked as links, at most this many (the findings hold them all).
+CAUSE_LINKS = 100
+DECIDING_LINKS = 10
+FRAMEWORK_STATE_CLASS = {"failed": "failed", "accepted": "waived", "not evaluated": "error", "passed": "passed",
+                         "not run": "skipped", "not covered": "skipped"}
 
 
 def _resource(name: str) -> str:
@@ -33,8 +42,89 @@ SCRIPT = f"<script>\n{_resource('html_audit.js')}</script>"
 
 def sections(run: AuthcheckRun) -> list[str]:
     """The blocks below pytest-html's summary (the gate, run facts and ``STYLE`` go above it)."""
-    return ['<div class="ac-audit">', render_findings(run), render_threats(run), render_levels(run),
-            render_waivers(run), render_baseline(run), "</div>", html_data.script_element(run), SCRIPT]
+    anchors = _anchors(run.results)
+    return ['<div class="ac-audit">', render_causes(run, anchors), render_findings(run), render_threats(run),
+            render_frameworks(run, anchors), render_levels(run), render_waivers(run), render_baseline(run), "</div>",
+            html_data.script_element(run), SCRIPT]
+
+
+def _anchors(results: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """Where each result is in the findings (``#ac-r<index>``), by nodeid and by ``check@target``."""
+    out: dict[str, int] = {}
+    for index, result in enumerate(results):
+        out.setdefault(result["nodeid"], index)
+        out.setdefault(f"{result['check']}@{result.get('target') or ''}", index)
+    return out
+
+
+def _link(anchors: Mapping[str, int], key: str, text: str) -> str:
+    index = anchors.get(key)
+    return f'<a href="#ac-r{index}">{escape(text)}</a>' if index is not None else escape(text)
+
+
+def render_causes(run: AuthcheckRun, anchors: Mapping[str, int]) -> str:
+    """The causes that left several checks unevaluated, each once, with the checks it blocked."""
+    causes = rolled_up((run.outcome or {}).get("causes") or ())
+    if not causes:
+        return ""
+    names = {r["nodeid"]: f"{r['check']} on {r.get('target') or 'no target'}" for r in run.results}
+    rows = []
+    for cause in causes:
+        blocked = cause["blocked"]
+        links = ", ".join(_link(anchors, n, names.get(n, n)) for n in blocked[:CAUSE_LINKS])
+        if len(blocked) > CAUSE_LINKS:
+            links += f", and {len(blocked) - CAUSE_LINKS} more (search the findings for the cause)"
+        origin = _link(anchors, cause["result"], names.get(cause["result"], cause["result"])) if cause.get("result") else ""
+        rows.append(f'<tr><td><span class="ac-sev ac-{escape(cause["severity"])}">{escape(cause["severity"])}</span></td>'
+                    f'<td>{escape(because(cause))}{" (" + origin + ")" if origin else ""}'
+                    f'<details class="ac-blocked"><summary>the {cause["count"]} checks</summary>{links}</details></td>'
+                    f'<td>{escape(", ".join(cause["targets"]))}</td></tr>')
+    return ('<h3 id="ac-causes">Findings that blocked other checks</h3><p class="ac-note">One finding per cause: the gate '
+            'counts each once, however many checks it left unevaluated. Each check below is also under its target.</p>'
+            '<table><thead><tr><th>Severity</th><th>Cause</th><th>Targets</th></tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table>')
+
+
+def render_frameworks(run: AuthcheckRun, anchors: Mapping[str, int]) -> str:
+    """Per framework: how many requirements this run checked, failed, left unevaluated, and which no check covers."""
+    frameworks = (run.outcome or {}).get("frameworks") or {}
+    if not frameworks:
+        return ""
+    parts = ['<h3 id="ac-frameworks">Frameworks</h3><p class="ac-note">Each requirement takes the worst state of the '
+             'results of its checks: <i>failed</i> only when a failing check shows that requirement broken, <i>not '
+             'evaluated</i> when a check of it could not decide, <i>passed</i> when every check of it that ran passed '
+             '(with <i>partial</i> evidence when those checks show only part of it).</p>']
+    for key, data in frameworks.items():
+        counts = data["counts"]
+        line = (f'{data["checked"]} of {data["total"]} requirements checked ({counts["passed"]} passed, {counts["failed"]} '
+                f'failed, {counts["accepted"]} accepted), {counts["not evaluated"]} not evaluated, {counts["not run"]} not '
+                f'run, {counts["not covered"]} not covered by any check')
+        rows = []
+        for requirement in data["requirements"]:
+            if requirement["state"] == "not covered":
+                continue
+            state = requirement["state"] + (f' ({requirement["evidence"]} evidence)' if requirement.get("evidence") else "")
+            checks = ", ".join(f'<code>{escape(c["check"])}</code>' + (" (partial)" if c["coverage"] == "partial" else "")
+                               for c in requirement["checks"])
+            listed = requirement.get("deciding", ())
+            deciding = ", ".join(_link(anchors, d, d) for d in listed[:DECIDING_LINKS])
+            more = requirement.get("deciding_total", len(listed)) - min(len(listed), DECIDING_LINKS)
+            if more > 0:
+                deciding += f" and {more} more"
+            rows.append(f'<tr data-state="{escape(requirement["state"])}"><td><a href="{escape(requirement["url"])}">'
+                        f'{escape(requirement["id"])}</a></td><td>{escape(requirement["title"])}</td>'
+                        f'<td>{escape(requirement["level"])}</td><td><span class="ac-state '
+                        f'ac-{FRAMEWORK_STATE_CLASS[requirement["state"]]}">{escape(state)}</span></td>'
+                        f'<td>{checks}</td><td>{deciding}</td></tr>')
+        gaps = "".join(f'<li><a href="{escape(r["url"])}">{escape(r["id"])}</a> ({escape(r["level"])}) '
+                       f'{escape(r["title"])}</li>' for r in data["not_covered"])
+        missing = (f'<details class="ac-not-covered"><summary>{len(data["not_covered"])} requirements no check covers'
+                   f'</summary><ul>{gaps}</ul></details>') if gaps else ""
+        parts.append(f'<section class="ac-framework" id="ac-framework-{escape(key)}"><h4><a href="{escape(data["url"])}">'
+                     f'{escape(data["name"])}</a></h4> <span class="ac-framework-summary">{escape(line)}.</span>'
+                     '<table><thead><tr><th>Requirement</th><th>Title</th><th>Level</th><th>State</th><th>Checks</th>'
+                     f'<th>Deciding results</th></tr></thead><tbody>{"".join(rows)}</tbody></table>{missing}</section>')
+    return "".join(parts)
 
 
 def render_gate(run: AuthcheckRun) -> str:

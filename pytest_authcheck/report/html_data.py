@@ -4,7 +4,9 @@ Every piece is stored once and referenced: a check's title, severity, references
 ``checks``, target names in ``targets``, each HTTP exchange in ``exchanges`` by id, and every other
 evidence value (expected, observed, facts, decoded JWTs, waivers) in ``values`` by index, so a value
 many results share (a discovery document, the same token decoded by five checks) is written once.
-Results keep the run's order: a result's index is its anchor (``#ac-r12``) in the page.
+Results keep the run's order: a result's index is its anchor (``#ac-r12``) in the page. ``causes`` holds, once
+each, why results could not be evaluated when the reason is not their own (``[sentence, index of the result that
+is the cause or -1]``); such a result's ``k`` is its position there.
 
 The document sits in a ``<script type="application/json">`` element. ``<``, ``>`` and ``&`` are written
 as JSON escapes, so no string from an IdP can close that element or open a tag; the script builds the
@@ -18,6 +20,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from .._causes import because
 from .._jamf.grants import PRIVILEGE_DIFF_FACT
 from .._run import AuthcheckRun
 from . import privilege_diff
@@ -54,6 +57,13 @@ def document(run: AuthcheckRun) -> dict[str, Any]:
     values = _Interned()
     referenced: set[str] = set()
     results = []
+    # A result blocked by a cause other than itself points at it (``k``): the cause's sentence and, when the
+    # cause is a result, that result's index.
+    causes: dict[str, int] = {}
+    cause_rows: list[list[Any]] = []
+    outcome = getattr(run, "outcome", None) or {}
+    positions = {r["nodeid"]: i for i, r in enumerate(run.results)}
+    known = {c["id"]: c for c in outcome.get("causes") or ()}
     for result in run.results:
         check_id = result["check"]
         if check_id not in checks:
@@ -64,6 +74,12 @@ def document(run: AuthcheckRun) -> dict[str, Any]:
         target = result.get("target")
         if target:
             row["t"] = targets.setdefault(target, len(targets))
+        cause = known.get(result.get("cause") or "")
+        if cause is not None and cause.get("result") != result["nodeid"]:
+            if cause["id"] not in causes:
+                causes[cause["id"]] = len(cause_rows)
+                cause_rows.append([because(cause), positions.get(cause.get("result") or "", -1)])
+            row["k"] = causes[cause["id"]]
         referenced.update(row.get("x", ()))
         results.append(row)
     return {
@@ -72,6 +88,7 @@ def document(run: AuthcheckRun) -> dict[str, Any]:
         "checks": check_rows,
         "targets": list(targets),
         "results": results,
+        "causes": cause_rows,
         "values": values.values,
         "exchanges": {k: v for k, v in run.exchanges.items() if k in referenced},
     }

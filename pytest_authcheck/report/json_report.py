@@ -11,10 +11,13 @@ from .summary import ci_facts, counts, tool_facts, verdict
 from .text import json_text
 
 # 1.1 added the gate, waivers, baseline comparison, threat roll-up and requirement-level rates (additive).
-SCHEMA_VERSION = "1.1"
+# 1.2 added causes (the gate counts one finding per cause; each failed or unevaluated result names its cause),
+# framework coverage, and the title on every result (additive; gate.blocking now counts causes).
+SCHEMA_VERSION = "1.2"
 FILENAME = "authcheck.json"
-# Result members that repeat the check's definition; they live once in the "checks" table.
-_CHECK_MEMBERS = ("title", "area", "level", "refs", "remediation")
+# Result members that repeat the check's definition; they live once in the "checks" table (the title stays on
+# each result too, so a result read alone says what was checked).
+_CHECK_MEMBERS = ("area", "level", "refs", "remediation")
 
 
 def targets(run: AuthcheckRun) -> list[dict[str, Any]]:
@@ -34,7 +37,7 @@ def document(run: AuthcheckRun) -> dict[str, Any]:
     results = []
     for result in run.results:
         checks.setdefault(result["check"], {"id": result["check"], "severity": result["severity"],
-                                            **{k: result[k] for k in _CHECK_MEMBERS}})
+                                            "title": result["title"], **{k: result[k] for k in _CHECK_MEMBERS}})
         results.append({k: v for k, v in result.items() if k not in _CHECK_MEMBERS})
     summary = counts(run.results)
     outcome = run.outcome or {}
@@ -55,10 +58,12 @@ def document(run: AuthcheckRun) -> dict[str, Any]:
         "targets": targets(run),
         "summary": {**summary, "verdict": verdict(summary, outcome)},
         "gate": outcome.get("gate"),
+        "causes": outcome.get("causes", []),
         "waivers": outcome.get("waivers", {"applied": [], "expired": [], "stale": []}),
         "baseline": outcome.get("baseline"),
         "threats": outcome.get("threats", []),
         "levels": outcome.get("levels", {}),
+        "frameworks": outcome.get("frameworks", {}),
         "checks": dict(sorted(checks.items())),
         "results": results,
         "exchanges": {k: v for k, v in run.exchanges.items() if k in referenced},

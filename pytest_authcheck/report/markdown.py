@@ -6,9 +6,11 @@ CI pages render Markdown with inline HTML, so every value from a server is escap
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .._causes import because
 from .._checks import SEVERITIES
 from .._run import AuthcheckRun
 from .summary import counts
@@ -16,6 +18,7 @@ from .text import escape
 
 FILENAME = "authcheck.md"
 MAX_ROWS = 50
+MAX_IDS = 20
 CELL_LIMIT = 300
 
 
@@ -25,6 +28,62 @@ def cell(value: Any) -> str:
     if len(text) > CELL_LIMIT:
         text = text[:CELL_LIMIT] + " [...]"
     return escape(text).replace("|", "&#124;").replace("`", "&#96;").replace("[", "&#91;")
+
+
+def findings(results: Sequence[Mapping[str, Any]], causes: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One row per finding (a cause: a failed check, or a reason checks could not be evaluated, with how many
+    it blocked), then the waived results; worst first, at most ``MAX_ROWS``."""
+    by_nodeid = {r["nodeid"]: r for r in results}
+    rows: list[tuple[tuple[Any, ...], str]] = []
+    for cause in causes:
+        own = by_nodeid.get(cause.get("result") or "")
+        blocked = str(cause["count"]) if cause["count"] else ""
+        if own is not None:
+            status = own["status"] + (f" ({own['baseline']})" if own.get("baseline") else "")
+            row = (f"| {own['severity']} | {cell(status)} | `{cell(own['check'])}` | {cell(own.get('target'))} | "
+                   f"{cell(own.get('message'))} | {blocked} |")
+        else:
+            targets = list(cause.get("targets") or ())
+            shown = ", ".join(targets[:3]) + (f" and {len(targets) - 3} more" if len(targets) > 3 else "")
+            row = f"| {cause['severity']} | not evaluated | | {cell(shown)} | {cell(because(cause))} | {blocked} |"
+        rows.append(((SEVERITIES.index(cause["severity"]), cause["status"], -cause["count"], cause["id"]), row))
+    for r in results:
+        if r["status"] == "waived":
+            rows.append(((SEVERITIES.index(r["severity"]), "waived", 0, r["check"]),
+                         f"| {r['severity']} | waived | `{cell(r['check'])}` | {cell(r.get('target'))} | "
+                         f"{cell(r.get('message'))} | |"))
+    if not rows:
+        return []
+    rows.sort(key=lambda pair: pair[0])
+    lines = ["| severity | status | check | target | finding | checks it blocked |", "| --- | --- | --- | --- | --- | --- |"]
+    lines += [row for _, row in rows[:MAX_ROWS]]
+    if len(rows) > MAX_ROWS:
+        lines.append(f"\n…and {len(rows) - MAX_ROWS} more in authcheck.html.")
+    return [*lines, ""]
+
+
+def frameworks(coverage: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """A row per framework (requirements checked, failed, not evaluated, not covered), then the ids that failed or
+    could not be evaluated."""
+    if not coverage:
+        return []
+    states = ("passed", "failed", "accepted", "not evaluated", "not run", "not covered")
+    lines = ["### Framework coverage", "", "| framework | requirements | checked | " + " | ".join(states) + " |",
+             "| --- |" + " ---: |" * (2 + len(states))]
+    notes = []
+    for data in coverage.values():
+        counts = data["counts"]
+        lines.append(f"| {cell(data['name'])} | {data['total']} | {data['checked']} | "
+                     + " | ".join(str(counts.get(state, 0)) for state in states) + " |")
+        for label, ids in (("failed", data["failed"]), ("not evaluated", data["not_evaluated"])):
+            if ids:
+                shown = ", ".join(ids[:MAX_IDS]) + (f" and {len(ids) - MAX_IDS} more" if len(ids) > MAX_IDS else "")
+                notes.append(f"{cell(data['name'])}, {label}: {cell(shown)}.")
+    lines.append("")
+    if notes:
+        lines += [*("- " + n for n in notes), ""]
+    lines += ["Requirements no check covers are listed in authcheck.html and authcheck.json.", ""]
+    return lines
 
 
 def render(run: AuthcheckRun) -> str:
@@ -42,17 +101,8 @@ def render(run: AuthcheckRun) -> str:
     lines += ["| status | " + " | ".join(totals["by_status"]) + " |",
               "| --- |" + " --- |" * len(totals["by_status"]),
               "| count | " + " | ".join(str(n) for n in totals["by_status"].values()) + " |", ""]
-    problems = [r for r in run.results if r["status"] in ("failed", "error", "waived")]
-    problems.sort(key=lambda r: (SEVERITIES.index(r["severity"]), r["status"], r["check"], r.get("target") or ""))
-    if problems:
-        lines += ["| severity | status | check | target | finding |", "| --- | --- | --- | --- | --- |"]
-        for r in problems[:MAX_ROWS]:
-            status = r["status"] + (f" ({r['baseline']})" if r.get("baseline") else "")
-            lines.append(f"| {r['severity']} | {cell(status)} | `{cell(r['check'])}` | {cell(r.get('target'))} | "
-                         f"{cell(r.get('message'))} |")
-        if len(problems) > MAX_ROWS:
-            lines.append(f"\n…and {len(problems) - MAX_ROWS} more in authcheck.html.")
-        lines.append("")
+    lines += findings(run.results, outcome.get("causes") or ())
+    lines += frameworks(outcome.get("frameworks") or {})
     open_threats = [t for t in outcome.get("threats", []) if t["state"] in ("open", "accepted", "incomplete")]
     if open_threats:
         lines.append("Threats not mitigated: " + "; ".join(f"{cell(t['ref'])} {cell(t['name'])} ({t['state']})"

@@ -101,6 +101,8 @@ def _result(result: Mapping[str, Any], rule_index: int, uri: str, line: int) -> 
                                 "properties": {k: waiver[k] for k in ("expires", "owner", "ticket") if waiver.get(k)}}]
     if result.get("baseline"):
         out["baselineState"] = result["baseline"]
+    if result.get("cause"):
+        out["properties"]["cause"] = result["cause"]  # the finding it belongs to (authcheck.json "causes")
     return out
 
 

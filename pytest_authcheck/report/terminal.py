@@ -6,14 +6,19 @@ from pathlib import Path
 from typing import Any
 
 from .._bounds import printable
+from .._causes import because, rolled_up
 from .._checks import SEVERITIES
 from .._run import AuthcheckRun
 from . import json_report, manifest, markdown, sarif
 from .summary import counts, verdict
 
+MAX_CAUSE_LINES = 10
+CAUSE_LINE_LIMIT = 300
+
 
 def summary(terminalreporter: Any, run: AuthcheckRun) -> None:
-    """Counts by status, failures by severity, the gate's decision, waiver and baseline news, the reports."""
+    """Counts by status, failures by severity, the gate's decision and the causes that left many checks unevaluated,
+    waiver and baseline news, the reports."""
     totals = counts(run.results)
     outcome = run.outcome or {}
     terminalreporter = _Printable(terminalreporter)
@@ -30,6 +35,12 @@ def summary(terminalreporter: Any, run: AuthcheckRun) -> None:
         why = "; ".join(gate["reasons"]) or "nothing at or above the threshold"
         terminalreporter.write_line(f"gate (fail on {gate['fail_on']}{scope}): {gate['decision']}: {why}",
                                     red=gate["decision"] == "failed", green=gate["decision"] == "passed")
+    causes = rolled_up(outcome.get("causes") or ())
+    for cause in causes[:MAX_CAUSE_LINES]:
+        terminalreporter.write_line("  " + _cut(because(cause)), red=cause["blocking"])
+    if len(causes) > MAX_CAUSE_LINES:
+        terminalreporter.write_line(f"  ...and {len(causes) - MAX_CAUSE_LINES} more causes that left checks "
+                                    "unevaluated (authcheck.html and authcheck.json list them)")
     waivers = outcome.get("waivers") or {}
     for entry in waivers.get("expired", []):
         terminalreporter.write_line(f"expired waiver (policy line {entry.get('line')}): {entry['check']} on "
@@ -46,6 +57,10 @@ def summary(terminalreporter: Any, run: AuthcheckRun) -> None:
     written = [str(p) for p in (run.html_path, reports / json_report.FILENAME, reports / sarif.FILENAME,
                                 reports / markdown.FILENAME, reports / manifest.SUMS) if p is not None]
     terminalreporter.write_line("reports: " + "  ".join(written))
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= CAUSE_LINE_LIMIT else text[:CAUSE_LINE_LIMIT] + "\u2026"
 
 
 class _Printable:
