@@ -38,6 +38,7 @@ from .variations import (
     UNKNOWN_RESPONSE_TYPE,
     UNREGISTERED,
     WITHOUT_PKCE,
+    WITHOUT_SCOPE,
     exact_match_variations,
     moved_port,
     native_loopback,
@@ -48,6 +49,7 @@ from .variations import (
 
 Job = Callable[[], object]
 DEFAULT_PER_HOST = 8
+MAX_THREADS = 32
 
 
 @dataclass
@@ -73,7 +75,11 @@ def _secret_jobs(p: Plan) -> list[Job]:
 
 def _scopes(p: Plan) -> list[Job]:
     if p.client.declares("client_credentials") and p.client.secret is not None:
-        return [p.token(declared), *(p.token(with_scope, s) for s in scope_candidates(p.client, p.metadata()))]
+        # the candidates come from the metadata: read in the pool, as planning sends nothing
+        def candidates() -> None:
+            for scope in scope_candidates(p.client, p.metadata()):
+                with_scope(p.tokens, p.client, scope)
+        return [p.token(declared), candidates]
     return []
 
 
@@ -111,7 +117,8 @@ PLANS: dict[str, Callable[[Plan], Iterable[Job]]] = {
     "pkce.plain-refused": lambda p: p.pre_login(PLAIN_PKCE),
     "scopes.out-of-policy-refused": _scopes,
     "scopes.omitted-scope-bounded": lambda p: [p.token(declared), p.token(without_scope)]
-    if p.client.declares("client_credentials") and p.client.secret is not None else [],
+    if p.client.declares("client_credentials") and p.client.secret is not None
+    else p.pre_login(WITHOUT_SCOPE) if p.client.uses_login else [],
     "errors.rfc6749-format": lambda p: ([*_secret_jobs(p), p.token(unknown_client)] if uses_secret(p.client) else
                                         [p.token(unknown_public)] if p.client.redirect_uris else []) + (
         p.pre_login(UNKNOWN_RESPONSE_TYPE, *response_type_variations(p.client)) if has_code_flow(p.client) else []),
@@ -121,7 +128,8 @@ PLANS: dict[str, Callable[[Plan], Iterable[Job]]] = {
 
 def plan_jobs(items: Iterable[tuple[str, PolicyClient]], *, tokens: TokenProbes, authz: AuthorizationProbes,
               providers: dict[str, Any]) -> dict[str, list[Job]]:
-    """The jobs of (check id, client) pairs in the order given, by provider name."""
+    """The jobs of (check id, client) pairs in the order given, by provider name; planning itself sends nothing
+    (a provider that does not answer must cost the run no more than it would without the prefetch)."""
     out: dict[str, list[Job]] = {}
     for check_id, client in items:
         make = PLANS.get(check_id)
@@ -146,7 +154,8 @@ class Prefetcher:
         total = sum(min(self.per_host, len(jobs)) for jobs in jobs_by_provider.values())
         if not total:
             return
-        self._pool = ThreadPoolExecutor(max_workers=total, thread_name_prefix="authcheck-prefetch")
+        # many providers share a bounded pool: their drains queue behind each other rather than each taking threads
+        self._pool = ThreadPoolExecutor(max_workers=min(total, MAX_THREADS), thread_name_prefix="authcheck-prefetch")
         for jobs in jobs_by_provider.values():
             feed = iter(jobs)
             lock = threading.Lock()
