@@ -12,10 +12,10 @@ from pytest_authcheck._errors import EvaluationError
 from pytest_authcheck._expect import OneOf, Satisfies
 from pytest_authcheck._login import ConsentWithheld
 from pytest_authcheck._tokens import _parse
-from pytest_authcheck.observations import NotEvaluated
+from pytest_authcheck.observations import Kind, NotEvaluated
 from pytest_authcheck.probes import Variation
 from pytest_authcheck.probes.client_auth import declared, with_scope, without_scope
-from pytest_authcheck.probes.variations import MADE_UP_SCOPE, allowed_scopes, scope_candidates, scope_request
+from pytest_authcheck.probes.variations import MADE_UP_SCOPE, WITHOUT_SCOPE, allowed_scopes, scope_candidates, scope_request
 
 
 def _control_accepted(token_probes, client, record) -> None:
@@ -108,7 +108,8 @@ def test_out_of_policy_refused(active_client, client_metadata, token_probes, aut
        remediation="Give the client a default scope within what the policy declares (or refuse requests without "
                    "scope with invalid_scope): a client that omits scope must not receive every scope the provider "
                    "knows.")
-def test_omitted_scope_bounded(active_client, client_metadata, token_probes, authcheck_code_flows, authcheck_record):
+def test_omitted_scope_bounded(active_client, client_metadata, token_probes, authcheck_code_flows, authcheck_authz_probes,
+                               authcheck_record):
     allowed = allowed_scopes(active_client)
     bound = Satisfies(lambda v: v == "refused" or (isinstance(v, list) and set(v) <= allowed),
                       f"refused, or within {' '.join(sorted(allowed))}")
@@ -124,6 +125,16 @@ def test_omitted_scope_bounded(active_client, client_metadata, token_probes, aut
             raise NotEvaluated(f"a client-credentials request without scope: {answer.why_not_evaluable()}")
         token = _parse(active_client.name, probe.response)
     elif active_client.uses_login:
+        # A provider may refuse the request without scope on an error page of its own: the authorization answer,
+        # judged against the ordinary request's, tells that refusal from a login step the walk cannot take.
+        answer = authcheck_authz_probes.decide(active_client, WITHOUT_SCOPE, consent=False)
+        authcheck_record.attach(*answer.exchanges)
+        if answer.refused:
+            authcheck_record.fact("a login without scope", answer.summary)
+            authcheck_record.expect(bound, "refused")
+            return
+        if not answer.accepted and answer.kind is not Kind.SENT_TO_LOGIN:
+            raise NotEvaluated(f"a login without scope: {answer.summary}")
         # never consented to: what a request without scope grants is exactly what is unknown here
         try:
             tokens = authcheck_code_flows.fresh_tokens(active_client, scope="", consent=False)

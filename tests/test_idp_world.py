@@ -45,6 +45,7 @@ EXPECTED_METADATA_DIFF = {
     "http-endpoint": {"token_endpoint"},
     "missing-signing-key": {"id_token_signing_alg_values_supported"},
     "dead-registration-endpoint": {"registration_endpoint"},
+    "openid-scopes-unadvertised": {"scopes_supported"},
 }
 JWKS_VARIANTS = {"weak-rsa-key", "duplicate-kid", "private-key-published", "symmetric-key-published"}
 

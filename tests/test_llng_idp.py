@@ -15,7 +15,7 @@ import httpcore  # noqa: F401
 import pytest
 
 from tests.llng_idp import world
-from tests.llng_idp.findings import FALSE_FAILURES, TRUE_FINDINGS
+from tests.llng_idp.findings import FALSE_FAILURES, NOT_EVALUATED, NOTED, TRUE_FINDINGS
 from tests.llng_idp.policy import ENV, llng_policy
 from tests.llng_idp.probes import Probe
 
@@ -64,21 +64,23 @@ def test_portal_serves_discovery_jwks_and_logs_the_test_user_in(llng, probe):
 
 def test_hand_checked_answers_hold(probe):
     """Every TRUE finding is shown again by independent requests, and every FALSE failure refuted."""
-    for key, finding in {**TRUE_FINDINGS, **FALSE_FAILURES}.items():
+    for key, finding in {**TRUE_FINDINGS, **NOTED, **FALSE_FAILURES}.items():
         try:
             finding.verify(probe)
         except AssertionError as exc:
             raise AssertionError(f"{key}: {finding.why}: not what LemonLDAP::NG answers now: {exc}") from exc
 
 
-def failures(run) -> set[tuple[str, str]]:
-    return {(r["check"], r["target"]) for r in run.report["results"] if r["status"] in ("failed", "error")}
-
-
-@pytest.mark.xfail(strict=True, reason="issue 10: false failures until answers are judged in one place")
 def test_strict_policy_run_fails_exactly_the_hand_checked_findings(llng, probe, run_authcheck):
     run = run_authcheck(llng_policy(llng), clients=True, env=ENV)
     assert run.report.get("results"), run.output()[-3000:]
     for finding in TRUE_FINDINGS.values():
         finding.verify(probe)
-    assert failures(run) == set(TRUE_FINDINGS)
+    results = run.report["results"]
+    failed = {(r["check"], r["target"]) for r in results if r["status"] == "failed"}
+    errors = {(r["check"], r["target"]): r["message"] for r in results if r["status"] == "error"}
+    assert failed == set(TRUE_FINDINGS), (f"false failures: {sorted(failed - set(TRUE_FINDINGS))}; "
+                                          f"missed: {sorted(set(TRUE_FINDINGS) - failed)}")
+    assert set(errors) == set(NOT_EVALUATED), f"not evaluated: {errors}"
+    for key, words in NOT_EVALUATED.items():
+        assert errors[key].startswith("not evaluated: ") and words in errors[key], errors[key]

@@ -251,6 +251,12 @@ VARIANT_CASES = {
                                         and checks["discovery.endpoints-answer"]["observed"]["token_endpoint"]
                                         == "answers: POST → HTTP 400"),
     },
+    "openid-scopes-unadvertised": {
+        # the policy's clients use openid, profile and email (OpenID scopes) and deploy, read (the API's own,
+        # which a provider MAY leave unadvertised)
+        "failed": {"discovery.scopes": [r"^scopes_supported lacks openid, profile$"]},
+        "details": lambda checks, idp: checks["discovery.scopes"]["observed"] == ["email", "offline_access"],
+    },
     "legacy-tls": {
         "failed": {"tls.protocol-version": [r"^127\.0\.0\.1:{port} still accepts TLSv1\b"]},
         "details": lambda checks, idp: (checks["tls.protocol-version"]["observed"]["TLSv1"] == "accepted"

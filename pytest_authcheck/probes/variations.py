@@ -26,6 +26,7 @@ LOOPBACK_PROBE_PORT = 53682
 # One made-up verifier per run: as the challenge of a plain request, equal probes stay equal.
 PLAIN_PKCE = Variation.of("code_challenge_method=plain", code_challenge=random_token(32), code_challenge_method="plain")
 WITHOUT_PKCE = Variation.of("no code_challenge", code_challenge=None, code_challenge_method=None)
+WITHOUT_SCOPE = Variation.of("no scope", scope=None)
 # A state that carries parameters of its own: echoed unencoded, they become parameters of the redirect.
 INJECTED_STATE = "authcheck&code=authcheck-injected-code&iss=https://authcheck-injected.invalid"
 INJECTED = {"code": "authcheck-injected-code", "iss": "https://authcheck-injected.invalid"}

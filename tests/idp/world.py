@@ -382,6 +382,12 @@ def _dead_registration_endpoint() -> IdpSpec:
     return IdpSpec(name="dead-registration-endpoint", metadata_overrides={"registration_endpoint": "{base}/reg"})
 
 
+def _openid_scopes_unadvertised() -> IdpSpec:
+    # the OpenID scopes the policy's clients use (openid, profile) left out; leaving out the API's own
+    # scopes (deploy, read) is allowed and must not fail
+    return IdpSpec(name="openid-scopes-unadvertised", metadata_overrides={"scopes_supported": ["email", "offline_access"]})
+
+
 def _cert(kind: str) -> Callable[[], IdpSpec]:
     return lambda: IdpSpec(name=f"{kind}-cert", cert=kind)
 
@@ -403,6 +409,7 @@ VARIANT_FACTORIES: dict[str, Callable[[], IdpSpec]] = {
     "missing-signing-key": _missing_signing_key,
     "legacy-tls": lambda: IdpSpec(name="legacy-tls", tls_min_version="TLSv1"),
     "dead-registration-endpoint": _dead_registration_endpoint,
+    "openid-scopes-unadvertised": _openid_scopes_unadvertised,
 }
 
 

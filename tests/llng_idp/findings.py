@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .probes import Answer, Probe, error_code, is_login_page_html, pkce_pair
-from .world import NATIVE_REDIRECT, WEB_REDIRECT
+from .world import DEPLOYER_SECRET, NATIVE_REDIRECT, WEB_PORTAL_SECRET, WEB_REDIRECT
 
 Key = tuple[str, str]  # (check id, target)
 
@@ -168,11 +168,69 @@ def _prompt_none_login_page(client: str, redirect_uri: str) -> Callable[[Probe],
     return verify
 
 
+def _server_error_for_response_type(client: str, redirect_uri: str) -> Callable[[Probe], str]:
+    def verify(probe: Probe) -> str:
+        answer = probe.authorize(probe.code_request(client, redirect_uri, challenge=pkce_pair()[1],
+                                                    response_type="code id_token"), signed_in=True)
+        assert answer.status == 302 and answer.location and answer.location.startswith(redirect_uri), answer.quote()
+        assert answer.location_query.get("error") == "server_error", answer.quote()
+        return ("signed in, response_type=code id_token (not allowed for the client): error=server_error, where "
+                "RFC 6749 §4.1.2.1 names unsupported_response_type or unauthorized_client")
+    return verify
+
+
+def _signed_in_code_tokens(probe: Probe, client: str) -> tuple[dict[str, str], dict[str, object]]:
+    """(the token request's form, its tokens) of one signed-in code flow of ``client``."""
+    verifier, challenge = pkce_pair()
+    if client == "enclii-cli":
+        answer = probe.native_code(challenge=challenge)
+        form = {"grant_type": "authorization_code", "code": answer.location_query.get("code", ""),
+                "redirect_uri": NATIVE_REDIRECT, "code_verifier": verifier, "client_id": client}
+        tokens = probe.token(form)
+    else:
+        answer = probe.web_code(challenge=challenge)
+        form = {"grant_type": "authorization_code", "code": answer.location_query.get("code", ""),
+                "redirect_uri": WEB_REDIRECT, "code_verifier": verifier}
+        tokens = probe.web_token(form)
+    assert tokens.status == 200, tokens.quote()
+    return form, tokens.json()
+
+
+def _code_replay_keeps_tokens(client: str) -> Callable[[Probe], str]:
+    def verify(probe: Probe) -> str:
+        form, tokens = _signed_in_code_tokens(probe, client)
+        replay = probe.token(form) if client == "enclii-cli" else probe.web_token(form)
+        assert replay.status == 400, replay.quote()
+        userinfo = probe.get(str(_discovery(probe)["userinfo_endpoint"]),
+                             headers={"Authorization": f"Bearer {tokens['access_token']}"})
+        refresh_form = {"grant_type": "refresh_token", "refresh_token": str(tokens["refresh_token"])}
+        refreshed = (probe.token({**refresh_form, "client_id": client}) if client == "enclii-cli"
+                     else probe.web_token(refresh_form))
+        assert userinfo.status == 200 and refreshed.status == 200, (userinfo.quote(), refreshed.quote())
+        return (f"the replayed code: HTTP {replay.status}; afterwards the first redemption's access token opens "
+                f"userinfo (HTTP {userinfo.status}) and its refresh token refreshes (HTTP {refreshed.status})")
+    return verify
+
+
+def _introspects_other(asking: str) -> Callable[[Probe], str]:
+    secrets = {"ci-deployer": DEPLOYER_SECRET, "web-portal": WEB_PORTAL_SECRET}
+
+    def verify(probe: Probe) -> str:
+        if asking == "web-portal":
+            other = probe.token({"grant_type": "client_credentials", "scope": "deploy read"},
+                                auth=("ci-deployer", DEPLOYER_SECRET))
+            assert other.status == 200, other.quote()
+            token = other.json()["access_token"]
+        else:
+            token = str(_signed_in_code_tokens(probe, "web-portal")[1]["access_token"])
+        url = str(_discovery(probe)["introspection_endpoint"])
+        answer = Answer.of(probe.http.post(url, data={"token": token}, auth=(asking, secrets[asking])))
+        assert answer.status == 200 and answer.json().get("active") is True, answer.quote()
+        return f"{asking} introspects another client's token: active, client_id {answer.json().get('client_id')!r}"
+    return verify
+
+
 TRUE_FINDINGS: dict[Key, Finding] = {
-    ("client-auth.auth-method", "clients.cli"): Finding(
-        "discovery omits 'none' from token_endpoint_auth_methods_supported although the token endpoint "
-        "takes the public client without a secret (RFC 8414 §2: the list names the methods supported)",
-        _none_not_advertised),
     ("discovery.rfc8414", "providers.sso"): Finding(
         "no RFC 8414 metadata at /.well-known/oauth-authorization-server (the policy's default rfc8414 = true)",
         _no_rfc8414),
@@ -189,7 +247,7 @@ TRUE_FINDINGS: dict[Key, Finding] = {
         _refresh_not_rotated),
     ("redirect-uri.loopback-any-port", "clients.cli"): Finding(
         "the loopback redirect URI with another port is refused once signed in (RFC 8252 §7.3 says any port "
-        "must be allowed); the current suite passes it on the pre-login page", _loopback_port_refused, missed=True),
+        "must be allowed)", _loopback_port_refused),
     ("userinfo.bearer-challenge", "providers.sso"): Finding(
         "userinfo refuses without a token and with a made-up one with 401 and a WWW-Authenticate header that names "
         "no auth scheme (error=invalid_request,...), not a Bearer challenge (RFC 6750 §3)", _userinfo_without_bearer),
@@ -205,6 +263,45 @@ TRUE_FINDINGS: dict[Key, Finding] = {
     ("prompt-none.login-required", "clients.cli"): Finding(
         "prompt=none without a session shows the login page instead of redirecting with login_required "
         "(OIDC Core §3.1.2.6)", _prompt_none_login_page("enclii-cli", NATIVE_REDIRECT)),
+    ("errors.rfc6749-format", "clients.portal"): Finding(
+        "a response type the client may not use comes back as server_error (RFC 6749 §4.1.2.1)",
+        _server_error_for_response_type("web-portal", WEB_REDIRECT)),
+    ("errors.rfc6749-format", "clients.cli"): Finding(
+        "a response type the client may not use comes back as server_error (RFC 6749 §4.1.2.1)",
+        _server_error_for_response_type("enclii-cli", NATIVE_REDIRECT)),
+    ("introspection.isolation", "clients.deployer"): Finding(
+        "any client with a secret may introspect another client's token (the strict policy allows none)",
+        _introspects_other("ci-deployer")),
+    ("introspection.isolation", "clients.portal"): Finding(
+        "any client with a secret may introspect another client's token (the strict policy allows none)",
+        _introspects_other("web-portal")),
+    ("code.replay-refused", "clients.portal"): Finding(
+        "a replayed code is refused but the first redemption's tokens keep working (RFC 6749 §4.1.2 SHOULD revoke)",
+        _code_replay_keeps_tokens("web-portal")),
+    ("code.replay-refused", "clients.cli"): Finding(
+        "a replayed code is refused but the first redemption's tokens keep working (RFC 6749 §4.1.2 SHOULD revoke)",
+        _code_replay_keeps_tokens("enclii-cli")),
+}
+
+#: true of LemonLDAP::NG, yet no check's violation under the strict policy: client-auth.auth-method judges what
+#: the token endpoint does with the client (it takes the public client without a secret, as declared), and
+#: discovery.token-auth-methods judges the advertised list only against methods a policy names
+NOTED: dict[Key, Finding] = {
+    ("client-auth.auth-method", "clients.cli"): Finding(
+        "discovery omits 'none' from token_endpoint_auth_methods_supported although the token endpoint "
+        "takes the public client without a secret (RFC 8414 §2: the list names the methods supported)",
+        _none_not_advertised),
+}
+
+#: (check, target) -> words of the reason a correct run gives for not evaluating it, and nothing else is
+#: not evaluated
+NOT_EVALUATED: dict[Key, str] = {
+    # introspection of a refresh token answers without active and exp (the public client may not introspect),
+    # and the token response carries no refresh lifetime
+    ("lifetimes.refresh-token", "clients.portal"): "without active and exp",
+    ("lifetimes.refresh-token", "clients.cli"): "without active and exp",
+    ("lifetimes.refresh-token-sliding", "clients.portal"): "without active and exp",
+    ("lifetimes.refresh-token-sliding", "clients.cli"): "without active and exp",
 }
 
 
@@ -326,4 +423,4 @@ FALSE_FAILURES: dict[Key, Finding] = {
         _exact_match_refuted("enclii-cli", NATIVE_REDIRECT, NATIVE_VARIANTS)),
 }
 
-__all__ = ["FALSE_FAILURES", "Finding", "Key", "TRUE_FINDINGS"]
+__all__ = ["FALSE_FAILURES", "NOTED", "NOT_EVALUATED", "Finding", "Key", "TRUE_FINDINGS"]

@@ -34,6 +34,7 @@ def llng_policy(llng: RunningLlng, *, extra: str = "") -> str:
         issuer = "{llng.issuer}"
         signing_algs = ["RS256"]
         access_token_max = "15m"
+        rfc8414 = true
         test_user = {{ username = "{TEST_USER[0]}", password = "${{LLNG_TEST_PASSWORD}}" }}
 
         [clients.deployer]
