@@ -126,7 +126,7 @@ def register_markers(config: pytest.Config) -> None:
 
 
 def shipped_checks() -> list[Check]:
-    """Every check in the shipped suites, in suite order (for the README and the report's rule list)."""
+    """Every check in the shipped suites, in suite order (for docs/checks.md and the report's rule list)."""
     import importlib
     import pkgutil
 
@@ -142,17 +142,3 @@ def shipped_checks() -> list[Check]:
             if isinstance(definition, Check) and definition not in found:
                 found.append(definition)
     return found
-
-
-def checks_table(area: str | None = None) -> str:
-    """The Markdown table of shipped checks (of one area, when given) that the README carries.
-
-    The README has one table per area, so suites of different areas add their rows without touching
-    each other's tables.
-    """
-    rows = ["| id | severity | level | title | spec |", "| --- | --- | --- | --- | --- |"]
-    for c in shipped_checks():
-        if area is not None and c.area != area:
-            continue
-        rows.append(f"| `{c.id}` | {c.severity} | {c.level} | {c.title} | {'; '.join(c.refs)} |")
-    return "\n".join(rows)

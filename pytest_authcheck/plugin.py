@@ -62,6 +62,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from ._errors import PolicyError
     from ._fixtures import run_key
     from ._policy import find_policy, load_policy
+    from ._policy_conftest import load_policy_conftest
     from ._run import AuthcheckRun
     from ._session import AuthcheckSession
 
@@ -86,6 +87,8 @@ def pytest_configure(config: pytest.Config) -> None:
     for name in FIXTURE_MODULES:
         config.pluginmanager.register(importlib.import_module(name), f"authcheck-{name.rsplit('.', 1)[-1].strip('_')}")
     config.pluginmanager.register(AuthcheckSession(config, run), "authcheck-session")
+    # after the fixture modules: an override in the conftest beside the policy must win over ours
+    load_policy_conftest(config, policy.path)
 
 
 def _policy_error_text(exc: PolicyError) -> str:
