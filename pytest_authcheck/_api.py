@@ -210,7 +210,8 @@ def cell_target(value: str) -> str:
 def matrix_finding(expectation: Expectation, principal: str, status: int) -> str | None:
     """Why ``status`` is wrong for a (rule, principal) with ``expectation``, or None when it is right.
 
-    Allowed principals must get an answer that is neither 401 nor 403; refused ones exactly the status due.
+    Allowed principals must get an answer that is neither 401 nor 403; refused ones exactly the status due. Only
+    answers that can carry the verdict reach it (``_api_answers.matrix_undecided`` sets the others aside).
     """
     if expectation.outcome == ALLOW:
         if status in (401, 403):

@@ -23,6 +23,7 @@ from ._record import CheckRecord
 from ._redact import Secret
 from ._run import AuthcheckRun
 from ._tokens import Token
+from .observations import NotEvaluated, observe_resource
 
 
 @dataclass
@@ -118,7 +119,7 @@ class ApiUnderTest:
     def baseline(self) -> Baseline:
         """A token principal the policy allows at the first GET rule, and the API's acceptance of its real token.
 
-        Skips when the policy gives no such pair; an *error* when the API refuses the real token (refusing
+        Skips when the policy gives no such pair; *not evaluated* when the API refuses the real token (refusing
         forged ones would then prove nothing). Computed once per run.
         """
         if self._baseline is None:
@@ -142,12 +143,12 @@ class ApiUnderTest:
         headers = self.credential(principal)
         token = Secret(str(headers["Authorization"].reveal()).removeprefix("Bearer "), label="baseline")
         response = self.send(rule, headers)
-        if not 200 <= response.status < 300:
-            error = EvaluationError(
-                f"the real token of {principal.name} got HTTP {response.status} at {rule.request}, where the policy "
-                "allows it; refusing forged tokens would prove nothing")
-            error.exchange = response.exchange  # type: ignore[attr-defined]
-            raise error
+        answer = observe_resource(response)
+        if not answer.accepted:
+            why = answer.why_not_evaluable() if not answer.decisive else f"it was refused ({answer.summary})"
+            raise NotEvaluated(f"the real token of {principal.name} got HTTP {response.status} at {rule.request}, where "
+                               f"the policy allows it: {why}; refusing forged tokens would prove nothing",
+                               exchange=response.exchange)
         return Baseline(rule=rule, principal=principal, token=token, response=response)
 
     def probe_token(self, probe: str) -> ProbeToken:
@@ -229,8 +230,8 @@ def api(request: pytest.FixtureRequest, authcheck_run: AuthcheckRun) -> ApiUnder
 def api_baseline(api: ApiUnderTest, authcheck_record: CheckRecord) -> Baseline:
     """A real token the API accepts at its first GET rule (the request forged tokens are sent to).
 
-    Skipped when the policy has no GET rule or no token principal allowed there; an *error* when the
-    API refuses the real token.
+    Skipped when the policy has no GET rule or no token principal allowed there; *not evaluated* when the
+    API does not accept the real token.
     """
     try:
         baseline = api.baseline()

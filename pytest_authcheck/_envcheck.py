@@ -87,6 +87,19 @@ class EnvSource:
         return found.reveal() if found else None
 
 
+@dataclass(frozen=True)
+class Shown:
+    """A variable's value as a check compares it (``value``) and as reports may show it (``describe()``: secrets
+    and credential-shaped values by length only)."""
+
+    value: str
+    secret: bool
+
+    def describe(self) -> str:
+        """The value as expected/observed may show it."""
+        return show(self.value, secret=self.secret, quote=False)
+
+
 def _plain(value: Secret | None) -> str | None:
     return value.reveal() if value is not None else None
 

@@ -86,17 +86,17 @@ def assess_access_token(*, expires_in: Any, claims: dict[str, Any] | None, recei
                      f"when the token arrived (max_clock_skew {format_duration(skew)})")
     if exp is not None and iat is not None:
         lifetime = exp - iat
+        if declared is not None:
+            agree = abs(lifetime - declared) <= skew
+            report.judge("exp - iat against expires_in", "agree", "agree" if agree else
+                         f"{_span(lifetime)} against {_span(declared)}",
+                         None if agree else f"the JWT lives {_span(lifetime)} (exp - iat) but expires_in says {_span(declared)}")
         problem = None
         if lifetime > max_seconds + skew and (declared is None or declared <= max_seconds):
             problem = (f"the JWT lives {_span(lifetime)} (exp - iat), more than the policy's "
                        f"{format_duration(max_seconds)}")
         report.judge("exp - iat", AtMost(max_seconds + skew, f"at most {format_duration(max_seconds)}"), _lasting(lifetime),
                      problem)
-        if declared is not None:
-            agree = abs(lifetime - declared) <= skew
-            report.judge("exp - iat against expires_in", "agree", "agree" if agree else
-                         f"{_span(lifetime)} against {_span(declared)}",
-                         None if agree else f"the JWT lives {_span(lifetime)} (exp - iat) but expires_in says {_span(declared)}")
     if declared is None and (exp is None or iat is None) and expires_in is None:
         report.judge("lifetime", "stated (expires_in, or exp and iat)", "unknown",
                      "the response has no expires_in and the token no exp/iat: its lifetime is unknown")

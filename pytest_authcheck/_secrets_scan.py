@@ -121,6 +121,17 @@ def _strings(value: Any, path: KeyPath = ()) -> Iterator[tuple[KeyPath, str]]:
         yield path, value
 
 
+def secret_field_paths(document: Mapping[str, Any], secret_fields: frozenset[str]) -> list[str]:
+    """The dotted key paths of every non-empty secret field (what ``literal_secret_fields`` looks at)."""
+    return [_dotted(path) for path, value in _strings(document) if value and _field_name(path) in secret_fields]
+
+
+def scanned_counts(document: Mapping[str, Any], secret_fields: frozenset[str], source: str) -> dict[str, int]:
+    """How many values and comments ``credential_values`` and ``credential_comments`` look at."""
+    values = sum(1 for path, _ in _strings(document) if _field_name(path) not in secret_fields)
+    return {"values": values, "comments": sum(1 for _ in _comments(source))}
+
+
 def literal_secret_fields(document: Mapping[str, Any], secret_fields: frozenset[str],
                           line_of: Any) -> list[Finding]:
     """Secret fields whose value is written out instead of referenced as ``${VAR}``.

@@ -4,6 +4,8 @@ Probes are sent to the API's first GET rule only (a safe request). Forged tokens
 the claims of a real token the API accepts there (``api_baseline``): nothing here can sign with the
 provider's key, so tokens that are wrong only in their claims (another audience, another issuer,
 expired, not yet valid) are real tokens from the probe sources the policy declares in ``[apis.X.probes]``.
+Each probe states ``refused (401)`` beside what it observed in the same words (``_api_answers``); a probe whose
+answer says neither accepted nor refused (throttled, a server error, a redirect) decides nothing.
 """
 
 from __future__ import annotations
@@ -16,30 +18,68 @@ import pytest
 from pytest_authcheck import _forge as forge
 from pytest_authcheck import check
 from pytest_authcheck._api import refusal_problem
+from pytest_authcheck._api_answers import disguised_refusal, word
 from pytest_authcheck._errors import EvaluationError
+from pytest_authcheck._expect import OneOf
+from pytest_authcheck.observations import NotEvaluated, observe_resource
 
 PROBES_FACT = "probes"
+REFUSED = "refused (401)"
+# RFC 6750 §3.1: a request that is not well formed may get 400 invalid_request instead.
+REFUSED_MALFORMED = OneOf(("refused (401)", "refused (400)"), "refused (400 or 401)")
 
 
-def _send_probes(api, baseline, record, tokens: dict[str, str], *, malformed: bool = False) -> dict[str, str]:
-    """Send each labelled token to the baseline request; the labels the API did not refuse, with what it did."""
-    outcomes, problems = [], {}
-    for label, token in tokens.items():
-        response = api.send(baseline.rule, api.bearer(token))
+class _Answers:
+    """What the API did with each labelled probe: the word observed, the problem when it was not refused as due,
+    and the probes whose answer says neither (throttled, a server error, a redirect)."""
+
+    def __init__(self) -> None:
+        self.observed: dict[str, str] = {}
+        self.problems: dict[str, str] = {}
+        self.undecided: list[str] = []
+        self.sent = 0
+
+
+def _send(api, rule, record, requests: dict[str, dict], *, malformed: bool = False, key: str = "token",
+          served: bool = False) -> _Answers:
+    """Send each labelled set of headers to ``rule``; the answers judged (``observe_resource``) and the probes fact.
+
+    ``served``: the same request with a good credential was served (the baseline), so a "nothing here" answer
+    (404, 405, 410) to a probe is a refusal in disguise rather than a missing resource."""
+    answers, outcomes = _Answers(), []
+    for label, headers in requests.items():
+        response = api.send(rule, headers)
         record.attach(response.exchange)
+        answers.sent += 1
+        answer = observe_resource(response)
+        if not (answer.decisive or (served and disguised_refusal(answer))):
+            answers.undecided.append(f"{label}: {answer.why_not_evaluable()}")
+            outcomes.append({key: label, "status": response.status, "verdict": "not evaluated"})
+            continue
+        answers.observed[label] = word(answer)
         problem = refusal_problem(response.status, malformed=malformed)
-        outcomes.append({"token": label, "status": response.status, "verdict": "refused" if problem is None else problem})
+        outcomes.append({key: label, "status": response.status, "verdict": "refused" if problem is None else problem})
         if problem is not None:
-            problems[label] = problem
-    record.fact(PROBES_FACT, {"request": baseline.rule.request, "outcomes": outcomes})
-    return problems
+            answers.problems[label] = problem
+    record.fact(PROBES_FACT, {"request": rule.request, "outcomes": outcomes})
+    return answers
 
 
-def _fail_if_accepted(record, what: str, problems: dict[str, str], total: int) -> None:
-    record.expect("HTTP 401 for every probe", problems or "HTTP 401 for every probe")
-    if problems:
-        record.fail(f"{len(problems)} of {total} {what} not refused: "
-                    + "; ".join(f"{label}: {problem}" for label, problem in problems.items()))
+def _send_probes(api, baseline, record, tokens: dict[str, str], *, malformed: bool = False) -> _Answers:
+    """Send each labelled token as a bearer to the baseline request."""
+    return _send(api, baseline.rule, record, {label: api.bearer(token) for label, token in tokens.items()},
+                 malformed=malformed, served=True)
+
+
+def _conclude(record, what: str, answers: _Answers, *, malformed: bool = False) -> None:
+    """Expect every probe refused; fail naming those that were not, or not evaluated when no answer could tell."""
+    if not answers.problems and answers.undecided:
+        raise NotEvaluated("; ".join(answers.undecided))
+    due = REFUSED_MALFORMED if malformed else REFUSED
+    record.expect({label: due for label in answers.observed}, answers.observed)
+    if answers.problems:
+        record.fail(f"{len(answers.problems)} of {answers.sent} {what} not refused: "
+                    + "; ".join(f"{label}: {problem}" for label, problem in answers.problems.items()))
 
 
 @check("api.no-credential", title="A request without credentials gets 401 with a Bearer challenge",
@@ -53,15 +93,19 @@ def test_no_credential(api, authcheck_record):
         pytest.skip(f"apis.{api.name} has no GET rule to probe safely")
     response = api.send(rule, {})
     authcheck_record.attach(response.exchange)
-    challenges = response.headers.get_list("www-authenticate")
-    bearer = [c for c in challenges if c.strip().lower().split(" ", 1)[0] == "bearer"]
-    authcheck_record.expect("HTTP 401 with WWW-Authenticate: Bearer ...",
-                            {"status": response.status, "www-authenticate": challenges or None})
+    answer = observe_resource(response)
+    if not answer.decisive:
+        raise NotEvaluated(f"{rule.request} without credentials: {answer.why_not_evaluable()}")
+    seen = answer.details["challenges"]
+    authcheck_record.fact("challenges", seen.describe())
+    observed_challenge = "Bearer" if seen.bearer else ", ".join(c.scheme for c in seen.items) or "none"
+    authcheck_record.expect({"answer": REFUSED, "challenge": "Bearer"},
+                            {"answer": word(answer), "challenge": observed_challenge})
     if response.status != 401:
         authcheck_record.fail(f"{rule.request} without credentials answered HTTP {response.status} instead of 401")
-    if not bearer:
+    if seen.bearer is None:
         authcheck_record.fail(f"{rule.request} without credentials answered 401 without a WWW-Authenticate: Bearer "
-                              f"challenge (got {challenges or 'no WWW-Authenticate header'})")
+                              f"challenge (got {seen.describe()})")
 
 
 @check("api.malformed-token", title="Malformed bearer tokens are refused",
@@ -71,8 +115,8 @@ def test_no_credential(api, authcheck_record):
        remediation="Reject any bearer value that is not a well-formed, verifiable token with 401 invalid_token.")
 def test_malformed_token(api, api_baseline, authcheck_record):
     tokens = forge.malformed()
-    problems = _send_probes(api, api_baseline, authcheck_record, tokens, malformed=True)
-    _fail_if_accepted(authcheck_record, "malformed tokens", problems, len(tokens))
+    answers = _send_probes(api, api_baseline, authcheck_record, tokens, malformed=True)
+    _conclude(authcheck_record, "malformed tokens", answers, malformed=True)
 
 
 @check("api.altered-signature", title="A token whose signature or claims were altered is refused",
@@ -88,8 +132,8 @@ def test_altered_signature(api, api_baseline, authcheck_record):
                   "real token, sub changed, old signature kept": forge.altered_claims(real)}
     except forge.ForgeError as exc:
         raise EvaluationError(f"cannot alter the real token: {exc}") from None
-    problems = _send_probes(api, api_baseline, authcheck_record, tokens)
-    _fail_if_accepted(authcheck_record, "tokens with an altered signature", problems, len(tokens))
+    answers = _send_probes(api, api_baseline, authcheck_record, tokens)
+    _conclude(authcheck_record, "tokens with an altered signature", answers)
 
 
 @check("api.alg-none", title="Unsigned tokens (alg none, in any spelling) are refused",
@@ -103,8 +147,8 @@ def test_alg_none(api, api_baseline, authcheck_record):
                   for s in forge.NONE_SPELLINGS}
     except forge.ForgeError as exc:
         raise EvaluationError(f"cannot re-encode the real token: {exc}") from None
-    problems = _send_probes(api, api_baseline, authcheck_record, tokens)
-    _fail_if_accepted(authcheck_record, "unsigned tokens", problems, len(tokens))
+    answers = _send_probes(api, api_baseline, authcheck_record, tokens)
+    _conclude(authcheck_record, "unsigned tokens", answers)
 
 
 @check("api.key-confusion", title="HS256 tokens keyed with the provider's public key are refused",
@@ -129,11 +173,11 @@ def test_key_confusion(api, api_baseline, authcheck_record, authcheck_run):
     except forge.ForgeError as exc:
         raise EvaluationError(f"cannot build the HS256 tokens: {exc}") from None
     authcheck_record.fact("public key used as HMAC secret", {"kid": chosen[0].get("kid"), "encodings": list(tokens)})
-    problems = _send_probes(api, api_baseline, authcheck_record, tokens)
-    _fail_if_accepted(authcheck_record, "HS256 tokens keyed with the public key", problems, len(tokens))
+    answers = _send_probes(api, api_baseline, authcheck_record, tokens)
+    _conclude(authcheck_record, "HS256 tokens keyed with the public key", answers)
 
 
-def _send_real(api, api_baseline, authcheck_record, probe: str, label: str) -> dict[str, str]:
+def _send_real(api, api_baseline, authcheck_record, probe: str, label: str) -> _Answers:
     token = api.probe_token(probe)
     if token.obtained is not None:
         authcheck_record.attach(token.obtained.response.exchange)
@@ -157,8 +201,8 @@ def test_other_audience(api, api_baseline, authcheck_record):
         raise EvaluationError(f"the other_audience token from {token.source} has this API's audience "
                               f"{api.spec.audience!r} (aud {audiences}); it cannot show whether aud is checked")
     authcheck_record.fact("audiences", {"api": api.spec.audience, "probe token": audiences})
-    problems = _send_real(api, api_baseline, authcheck_record, "other_audience", "valid token for another audience")
-    _fail_if_accepted(authcheck_record, "tokens for another audience", problems, 1)
+    answers = _send_real(api, api_baseline, authcheck_record, "other_audience", "valid token for another audience")
+    _conclude(authcheck_record, "tokens for another audience", answers)
 
 
 @check("api.other-issuer", title="A valid token from another issuer is refused",
@@ -173,8 +217,8 @@ def test_other_issuer(api, api_baseline, authcheck_record):
         raise EvaluationError(f"the other_issuer token from {token.source} was issued by the API's own issuer "
                               f"{issuer!r}; it cannot show whether iss is checked")
     authcheck_record.fact("issuers", {"api": api.issuer, "probe token": issuer})
-    problems = _send_real(api, api_baseline, authcheck_record, "other_issuer", "valid token from another issuer")
-    _fail_if_accepted(authcheck_record, "tokens from another issuer", problems, 1)
+    answers = _send_real(api, api_baseline, authcheck_record, "other_issuer", "valid token from another issuer")
+    _conclude(authcheck_record, "tokens from another issuer", answers)
 
 
 @check("api.expired-token", title="A real token is refused once it has expired",
@@ -200,19 +244,23 @@ def test_expired_token(api, api_baseline, authcheck_record):
                     "whose tokens live seconds as probes.short_lived")
     fresh = api.send(api_baseline.rule, api.bearer(token.token.reveal()))
     authcheck_record.attach(fresh.exchange)
-    if (fresh.status == 401 or fresh.status >= 500) and wait > 0:
+    before = observe_resource(fresh)
+    if wait > 0 and not before.decisive:
+        raise NotEvaluated(f"the short_lived token sent before it expired: {before.why_not_evaluable()}; refusing it "
+                           "after expiry would prove nothing")
+    if wait > 0 and fresh.status == 401:
         exp = (token.claims or {}).get("exp")
         late = time.time() - exp if isinstance(exp, (int, float)) and not isinstance(exp, bool) else 0.0
         cause = (f"it had already expired when the answer came ({late:.1f}s after exp): give the short_lived client "
                  "a few seconds more" if late > 0 else "before it expired")
-        raise EvaluationError(f"the short_lived token was refused (HTTP {fresh.status}) {cause}; refusing it "
-                              "after expiry would prove nothing")
+        raise NotEvaluated(f"the short_lived token was refused (HTTP {fresh.status}) {cause}; refusing it "
+                           "after expiry would prove nothing")
     authcheck_record.fact("expiry", {"accepted before expiry": fresh.status if wait > 0 else None,
                                      "waited seconds": round(wait, 1), "leeway seconds": api.spec.leeway})
     time.sleep(wait)
-    problems = _send_probes(api, api_baseline, authcheck_record,
-                            {f"real token from {token.source}, expired": token.token.reveal()})
-    _fail_if_accepted(authcheck_record, "expired tokens", problems, 1)
+    answers = _send_probes(api, api_baseline, authcheck_record,
+                           {f"real token from {token.source}, expired": token.token.reveal()})
+    _conclude(authcheck_record, "expired tokens", answers)
 
 
 @check("api.not-yet-valid", title="A real token whose nbf is in the future is refused",
@@ -226,9 +274,9 @@ def test_not_yet_valid(api, api_baseline, authcheck_record):
     if remaining is None:
         pytest.skip(f"the token from {token.source} is valid now (no nbf beyond the API's leeway of "
                     f"{api.spec.leeway:g}s); declare a source of tokens whose nbf is in the future")
-    problems = _send_probes(api, api_baseline, authcheck_record,
-                            {f"real token from {token.source}, nbf in {remaining:.0f}s": token.token.reveal()})
-    _fail_if_accepted(authcheck_record, "not-yet-valid tokens", problems, 1)
+    answers = _send_probes(api, api_baseline, authcheck_record,
+                           {f"real token from {token.source}, nbf in {remaining:.0f}s": token.token.reveal()})
+    _conclude(authcheck_record, "not-yet-valid tokens", answers)
 
 
 def _key_headers(api) -> list[str]:
@@ -244,17 +292,10 @@ def test_unknown_api_key(api, authcheck_record):
     headers = _key_headers(api)
     if rule is None or not headers:
         pytest.skip(f"apis.{api.name} has " + ("no GET rule to probe safely" if rule is None else "no API key principal"))
-    outcomes, problems = [], {}
-    for header in headers:
-        response = api.send(rule, {header: f"authcheck-unknown-{secrets.token_hex(16)}"})
-        authcheck_record.attach(response.exchange)
-        problem = refusal_problem(response.status)
-        outcomes.append({"header": header, "status": response.status, "verdict": problem or "refused"})
-        if problem is not None:
-            problems[header] = problem
-    authcheck_record.fact(PROBES_FACT, {"request": rule.request, "outcomes": outcomes})
-    _fail_if_accepted(authcheck_record, "unknown API keys", {f"random key in {h}": p for h, p in problems.items()},
-                      len(headers))
+    answers = _send(api, rule, authcheck_record,
+                    {f"random key in {h}": {h: f"authcheck-unknown-{secrets.token_hex(16)}"} for h in headers},
+                    key="probe")
+    _conclude(authcheck_record, "unknown API keys", answers)
 
 
 @check("api.revoked-api-key", title="A revoked API key is refused",
@@ -267,13 +308,6 @@ def test_revoked_api_key(api, authcheck_record):
     if rule is None or not revoked:
         pytest.skip(f"apis.{api.name} has " + ("no GET rule to probe safely" if rule is None else
                                                "no principal declared revoked = true"))
-    outcomes, problems = [], {}
-    for principal in revoked:
-        response = api.send(rule, api.credential(principal, authcheck_record))
-        authcheck_record.attach(response.exchange)
-        problem = refusal_problem(response.status)
-        outcomes.append({"principal": principal.name, "status": response.status, "verdict": problem or "refused"})
-        if problem is not None:
-            problems[principal.name] = problem
-    authcheck_record.fact(PROBES_FACT, {"request": rule.request, "outcomes": outcomes})
-    _fail_if_accepted(authcheck_record, "revoked credentials", problems, len(revoked))
+    answers = _send(api, rule, authcheck_record,
+                    {p.name: api.credential(p, authcheck_record) for p in revoked}, key="principal")
+    _conclude(authcheck_record, "revoked credentials", answers)

@@ -13,8 +13,9 @@ import pytest
 from pytest_authcheck import check
 from pytest_authcheck._credentials import current_uid, describe_bits, describe_user, format_mode, inspect_file
 from pytest_authcheck._credentials_fixtures import policy_relative
-from pytest_authcheck._envcheck import normalise_url, same_path, show, url_form_problem
+from pytest_authcheck._envcheck import Shown, normalise_url, same_path, show, url_form_problem
 from pytest_authcheck._errors import EvaluationError
+from pytest_authcheck._expect import Satisfies
 from pytest_authcheck._secrets_scan import credential_kind, is_secret_name
 
 
@@ -25,19 +26,28 @@ def _rules_with(client_config, attribute, what):
     return rules
 
 
-def _judge_values(client_env, rules, problem_of):
+def _set_rules(client_config, client_env, rules):
+    """The rules whose variable is set: an unset one is credentials.env-required's to report."""
+    found = [r for r in rules if client_env.value(r.name) is not None]
+    if not found:
+        pytest.skip(f"none of {', '.join(r.name for r in rules)} is set in {client_env.description} "
+                    "(credentials.env-required reports the required ones)")
+    return found
+
+
+def _judge_values(authcheck_record, client_config, client_env, rules, problem_of, wanted):
     """Each set variable of ``rules`` judged by ``problem_of(rule, value, shown)`` (``shown``: the value as it may be
-    printed); returns (problems, observed values)."""
-    problems, observed = [], {}
-    for rule in rules:
+    printed) against ``wanted(rule)`` (the expectation's words); the expectation recorded, the problems returned."""
+    problems, expected, observed = [], {}, {}
+    for rule in _set_rules(client_config, client_env, rules):
         value = client_env.value(rule.name)
-        if value is None:
-            continue
-        observed[rule.name] = show(value, secret=rule.secret, quote=False)
+        expected[rule.name] = Satisfies(lambda shown, rule=rule: not problem_of(rule, shown.value, ""), wanted(rule))
+        observed[rule.name] = Shown(value, rule.secret)
         problem = problem_of(rule, value, show(value, secret=rule.secret))
         if problem:
             problems.append(f"{rule.name} {problem}")
-    return problems, observed
+    authcheck_record.expect(expected, observed)
+    return problems
 
 
 def _fail_all(authcheck_record, problems):
@@ -54,9 +64,11 @@ def test_env_required(client_config, client_env, authcheck_record):
     if not client_config.rules:
         pytest.skip(f"{client_config.target} declares no variables under env")
     required = [r for r in client_config.rules if r.is_required(client_env.values)]
+    if not required:
+        pytest.skip(f"{client_config.target} requires none of its variables with the values set now")
     missing = [r for r in required if not client_env.value(r.name)]
-    authcheck_record.expect(sorted(r.name for r in required),
-                            sorted(r.name for r in required if client_env.value(r.name)))
+    authcheck_record.expect({r.name: "set" for r in required},
+                            {r.name: "set" if client_env.value(r.name) else "not set" for r in required})
     if missing:
         authcheck_record.fail(f"{client_config.target}: not set in {client_env.description}: "
                               + ", ".join(f"{r.name}{r.condition()}" for r in missing))
@@ -69,11 +81,11 @@ def test_env_required(client_config, client_env, authcheck_record):
                    "client_credentials), spelled exactly.")
 def test_env_allowed_values(client_config, client_env, authcheck_record):
     rules = _rules_with(client_config, "one_of", "one_of")
-    problems, observed = _judge_values(
-        client_env, rules,
+    problems = _judge_values(
+        authcheck_record, client_config, client_env, rules,
         lambda rule, value, shown: None if value in rule.one_of
-        else f"is {shown}, not one of {', '.join(map(repr, rule.one_of))}")
-    authcheck_record.expect({r.name: list(r.one_of) for r in rules}, observed)
+        else f"is {shown}, not one of {', '.join(map(repr, rule.one_of))}",
+        lambda rule: "one of " + ", ".join(map(repr, rule.one_of)))
     _fail_all(authcheck_record, problems)
 
 
@@ -84,10 +96,10 @@ def test_env_allowed_values(client_config, client_env, authcheck_record):
                    "where the tool allows a bare host, write it without a port.")
 def test_env_url_form(client_config, client_env, authcheck_record):
     rules = _rules_with(client_config, "form", "a form")
-    problems, observed = _judge_values(client_env, rules,
-                                       lambda rule, value, shown: (problem := url_form_problem(value, rule.form))
-                                       and f"{shown} {problem}")
-    authcheck_record.expect({r.name: r.form for r in rules}, observed)
+    problems = _judge_values(authcheck_record, client_config, client_env, rules,
+                             lambda rule, value, shown: (problem := url_form_problem(value, rule.form))
+                             and f"{shown} {problem}",
+                             lambda rule: f"a {rule.form}")
     _fail_all(authcheck_record, problems)
 
 
@@ -114,15 +126,14 @@ def _reference(policy, client_config, reference):
                    "publishes it, the registered client id, the credentials path); a near miss sends the tool to "
                    "the wrong issuer or client.")
 def test_env_matches_policy(client_config, client_env, authcheck_policy, authcheck_record):
-    rules = _rules_with(client_config, "equals", "equals")
+    rules = _set_rules(client_config, client_env, _rules_with(client_config, "equals", "equals"))
     problems, expected, observed = [], {}, {}
     for rule in rules:
         value = client_env.value(rule.name)
         target, same, label = _reference(authcheck_policy, client_config, rule.equals)
-        expected[rule.name] = f"{label}: {show(target, secret=rule.secret, quote=False)}"
-        if value is None:
-            continue
-        observed[rule.name] = show(value, secret=rule.secret, quote=False)
+        expected[rule.name] = Satisfies(lambda shown, same=same, target=target: same(shown.value, target),
+                                        f"{label}: {show(target, secret=rule.secret, quote=False)}")
+        observed[rule.name] = Shown(value, rule.secret)
         if not same(value, target):
             problems.append(f"{rule.name} is {show(value, secret=rule.secret)}, not {label} "
                             f"({show(target, secret=rule.secret)})")
@@ -150,8 +161,13 @@ def test_env_file_private(client_config, client_env, authcheck_record):
     secrets = sorted(name for name, value in client_env.values.items()
                      if value and (name in secret_rules or is_secret_name(name)
                                    or credential_kind(value.reveal()) is not None))
-    authcheck_record.expect("owner-only (0600) when it holds secrets",
-                            {"mode": format_mode(facts.mode), "owner": describe_user(facts.uid), "secrets": secrets})
+    authcheck_record.fact("secrets held", secrets)
+    expected, observed = {"owner": describe_user(uid)}, {"owner": describe_user(facts.uid)}
+    if secrets:  # without secrets in it, who may read the file is no finding
+        expected["mode"] = Satisfies(lambda shown: not int(shown, 8) & 0o077,
+                                     f"owner-only (0600 or stricter): it holds {', '.join(secrets)}")
+        observed["mode"] = format_mode(facts.mode)
+    authcheck_record.expect(expected, observed)
     problems = []
     if facts.uid != uid:
         problems.append(f"it is owned by {describe_user(facts.uid)}, not by {describe_user(uid)}")
@@ -161,4 +177,3 @@ def test_env_file_private(client_config, client_env, authcheck_record):
                         f"{describe_bits(exposed)}")
     if problems:
         authcheck_record.fail(f"{client_config.env_file}: " + "; ".join(problems))
-

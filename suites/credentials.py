@@ -17,7 +17,6 @@ from pytest_authcheck._credentials import (
     describe_bits,
     describe_user,
     excess_bits,
-    expiry_state,
     format_mode,
     format_time,
     human_duration,
@@ -29,6 +28,7 @@ from pytest_authcheck._credentials import (
 from pytest_authcheck._credentials_fixtures import register_secrets
 from pytest_authcheck._duration import format_duration
 from pytest_authcheck._errors import EvaluationError
+from pytest_authcheck._expect import AtMost, OneOf, Quantity, Satisfies
 
 _POSIX_ONLY = "file owners and modes are POSIX notions; this machine has none"
 _OTHERS_WRITE = 0o022
@@ -71,7 +71,7 @@ def _short(value, limit=120):
 def test_file_present(credential_file, authcheck_record):
     facts = credential_file.inspect()
     authcheck_record.fact("file", facts.to_dict())
-    authcheck_record.expect("a regular file", facts.kind or "nothing")
+    authcheck_record.expect("regular file", facts.kind or "nothing")
     if not facts.exists:
         authcheck_record.fail(f"there is no file at {credential_file.written} ({credential_file.path})"
                               + (f": {facts.kind}" if facts.kind else ""))
@@ -104,7 +104,8 @@ def test_file_mode(credential_file, credential_file_facts, authcheck_record):
         pytest.skip(_POSIX_ONLY)
     allowed = credential_file.allowed_mode
     excess = excess_bits(credential_file_facts.mode, allowed)
-    authcheck_record.expect(f"{format_mode(allowed)} or stricter", format_mode(credential_file_facts.mode))
+    authcheck_record.expect(Satisfies(lambda mode: not excess_bits(int(mode, 8), allowed),
+                                      f"{format_mode(allowed)} or stricter"), format_mode(credential_file_facts.mode))
     if excess:
         authcheck_record.fail(f"{credential_file.path} has mode {format_mode(credential_file_facts.mode)}, which "
                               f"allows {describe_bits(excess)}; the policy allows at most {format_mode(allowed)}")
@@ -120,11 +121,13 @@ def test_dir_not_writable(credential_file, credential_file_facts, authcheck_reco
     if uid is None:
         pytest.skip(_POSIX_ONLY)
     facts = credential_file_facts
-    owners = describe_user(uid) if uid == 0 else f"{describe_user(uid)} or root"
-    authcheck_record.expect(f"not writable by group or others, owned by {owners}",
-                            f"{format_mode(facts.dir_mode)} owned by {describe_user(facts.dir_uid)}")
     if facts.dir_mode is None:
         raise EvaluationError(f"cannot stat the directory {facts.directory}")
+    owners = (describe_user(uid),) if uid == 0 else (describe_user(uid), describe_user(0))
+    authcheck_record.expect({"mode": Satisfies(lambda mode: not int(mode, 8) & _OTHERS_WRITE,
+                                               "not writable by group or others"),
+                             "owner": OneOf(owners, " or ".join(str(o) for o in owners))},
+                            {"mode": format_mode(facts.dir_mode), "owner": describe_user(facts.dir_uid)})
     problems = []
     if facts.dir_mode & _OTHERS_WRITE:
         problems.append(f"mode {format_mode(facts.dir_mode)} allows {describe_bits(facts.dir_mode & _OTHERS_WRITE)}")
@@ -143,8 +146,10 @@ def test_dir_private(credential_file, credential_file_facts, authcheck_record):
     if current_uid() is None:
         pytest.skip(_POSIX_ONLY)
     mode = credential_file_facts.dir_mode
-    authcheck_record.expect("0700 or stricter", format_mode(mode))
-    if mode is not None and mode & 0o077:
+    if mode is None:
+        raise EvaluationError(f"cannot stat the directory {credential_file_facts.directory}")
+    authcheck_record.expect(Satisfies(lambda shown: not int(shown, 8) & 0o077, "0700 or stricter"), format_mode(mode))
+    if mode & 0o077:
         authcheck_record.fail(f"the directory {credential_file_facts.directory} has mode {format_mode(mode)}, which "
                               f"allows {describe_bits(mode & 0o077)}; 0700 is recommended")
 
@@ -162,9 +167,11 @@ def test_file_format(credential_file, credential_file_facts, authcheck_run, auth
     except CredentialsUnreadable as exc:
         authcheck_record.fail(str(exc), expected=f"a JSON object with {', '.join(fields)}", observed="unreadable")
     register_secrets(authcheck_run, document)
-    # Member names and types only: the values are tokens.
-    authcheck_record.expect({"members": fields}, {"members": sorted(document)})
     problems = shape_problems(document, fields)
+    # Member names and types only: the values are tokens.
+    authcheck_record.expect({"members": Satisfies(lambda members: set(fields) <= set(members),
+                                                  f"including {', '.join(fields)}"), "problems": []},
+                            {"members": sorted(document), "problems": problems})
     if problems:
         authcheck_record.fail(f"{credential_file.path}: " + "; ".join(problems))
 
@@ -194,10 +201,12 @@ def test_token_signature(credential_file, stored_access_token, credential_provid
     name = credential_file.config["provider"]
     jwks = credential_provider_jwks
     header = stored_access_token.header or {}
-    authcheck_record.expect(f"verifies with a key of providers.{name}",
-                            {"alg": header.get("alg"), "kid": header.get("kid"),
-                             "published kids": [k.get("kid") for k in jwks.get("keys") or [] if isinstance(k, dict)]})
+    keys = jwks.get("keys") if isinstance(jwks.get("keys"), list) else []
+    authcheck_record.fact("signature", {"alg": header.get("alg"), "kid": header.get("kid"),
+                                        "published kids": [k.get("kid") for k in keys if isinstance(k, dict)]})
     problem = signature_problem(stored_access_token.access_token.reveal(), header, jwks)
+    verifies = f"verifies with a key of providers.{name}"
+    authcheck_record.expect({"signature": verifies}, {"signature": verifies if problem is None else "does not verify"})
     if problem:
         authcheck_record.fail(f"the stored access token does not verify with providers.{name}'s JWK Set: {problem}")
 
@@ -215,7 +224,8 @@ def test_token_audience(credential_file, stored_access_token, authcheck_policy, 
         pytest.skip(f"{credential_file.target} declares no audience (and its client no resource)")
     claims = _jwt(stored_access_token, authcheck_record, credential_file)
     observed = audiences(claims)
-    authcheck_record.expect(expected, claims.get("aud"))
+    authcheck_record.expect(Satisfies(lambda aud: expected in audiences({"aud": aud}), f"contains {expected!r}"),
+                            claims.get("aud"))
     if expected not in observed:
         authcheck_record.fail(f"the stored access token's aud is {_short(claims.get('aud'))}, which does not "
                               f"contain {expected!r}")
@@ -257,9 +267,13 @@ def test_expiry_consistent(credential_file, stored_access_token, authcheck_polic
                               observed=_short(claims.get("exp")))
     tolerance = authcheck_policy.settings.max_clock_skew
     difference = (stored - exp).total_seconds()
-    authcheck_record.expect(f"{format_time(exp)} (±{format_duration(tolerance)})", format_time(stored))
+    direction = "after" if difference > 0 else "before"
+    authcheck_record.fact("times", {"expires_at": format_time(stored), "exp": format_time(exp)})
+    authcheck_record.expect(
+        {"expires_at": AtMost(tolerance, f"within {format_duration(tolerance)} of exp ({format_time(exp)})")},
+        {"expires_at": Quantity(abs(difference), format_time(stored) if not difference else
+                                f"{format_time(stored)} ({human_duration(difference)} {direction} exp)")})
     if abs(difference) > tolerance:
-        direction = "after" if difference > 0 else "before"
         authcheck_record.fail(f"expires_at {format_time(stored)} is {human_duration(difference)} {direction} the "
                               f"token's exp {format_time(exp)} (max_clock_skew {format_duration(tolerance)})")
 
@@ -278,8 +292,10 @@ def _expiry(stored_access_token, credential_file):
                    "stale credentials files that no tool renews.")
 def test_token_not_expired(credential_file, stored_access_token, authcheck_record):
     expires = _expiry(stored_access_token, credential_file)
-    authcheck_record.expect("a time in the future", format_time(expires))
-    if expiry_state(expires) == "expired":
+    left = seconds_until(expires)
+    authcheck_record.expect(Satisfies(lambda seconds: seconds > 0, "a time in the future"),
+                            Quantity(left, format_time(expires)))
+    if left <= 0:
         refresh = " (a refresh token is stored beside it)" if stored_access_token.refresh_token else ""
         authcheck_record.fail(f"the stored access token expired at {format_time(expires)}, "
                               f"{human_duration(seconds_until(expires))} ago{refresh}")
@@ -295,11 +311,12 @@ def test_token_expiring_soon(credential_file, stored_access_token, authcheck_rec
     if window is None:
         pytest.skip(f"{credential_file.target} declares no expiry_warning")
     expires = _expiry(stored_access_token, credential_file)
-    state = expiry_state(expires, window)
-    authcheck_record.expect(f"more than {format_duration(window)} left", format_time(expires))
-    if state == "expired":
+    left = seconds_until(expires)
+    if left <= 0:
         pytest.skip("the token has already expired (credentials.token-not-expired reports it)")
-    if state == "expiring":
+    authcheck_record.expect(Satisfies(lambda seconds: seconds > window, f"more than {format_duration(window)} left"),
+                            Quantity(left, f"{format_time(expires)} (in {human_duration(left)})"))
+    if left <= window:
         authcheck_record.fail(f"the stored access token expires at {format_time(expires)}, in "
                               f"{human_duration(seconds_until(expires))} (expiry_warning {format_duration(window)})")
 

@@ -4,7 +4,7 @@ Declared privileges are read with the provider's auditor account (an API client'
 ``GET /api/v1/auth`` (a user's); effective ones are probed with the principal's own token (harmless GETs,
 judged by status) and, for an API client, read from its token's ``scope``. Every check records the
 privilege diff (required / granted / missing / excess / forbidden / unknown, with the source of each
-granted privilege) as evidence.
+granted privilege) as evidence, and states per privilege (or per name) what it expected and observed.
 """
 
 from __future__ import annotations
@@ -12,10 +12,13 @@ from __future__ import annotations
 import pytest
 
 from pytest_authcheck import check
+from pytest_authcheck._api_answers import word
 from pytest_authcheck._errors import EvaluationError
+from pytest_authcheck._expect import Satisfies
 from pytest_authcheck._jamf.grants import client_grant, roles_by_name, token_grant
 from pytest_authcheck._jamf.probes import is_probeable, probe_params, probe_path
 from pytest_authcheck._jamf_fixtures import principal_token
+from pytest_authcheck.observations import NotEvaluated, observe_resource
 
 LEAST_PRIVILEGE = "RFC 9700 §2.3"
 
@@ -35,12 +38,21 @@ def test_names_known(privilege_set, privilege_diff, authcheck_record):
         version = privilege_set.principal.server.version
         pytest.skip(f"no privilege catalogue ships for Jamf Pro {version}" if version
                     else f"{privilege_set.principal.server.target} declares no version")
+    names = list(dict.fromkeys(privilege_diff.required + privilege_diff.forbid))
+    if not names:
+        pytest.skip(f"privileges.{privilege_set.name} names no privilege (no require, no forbid)")
+    authcheck_record.fact("names looked up", len(names))
+    # Unknown names with what they are called now (the finding's suggestion), known ones not listed.
+    authcheck_record.expect(Satisfies(lambda unknown: not unknown, f"every name in {privilege_diff.catalogue}"),
+                            {u["name"]: u["now"] for u in privilege_diff.unknown})
     if privilege_diff.unknown:
         findings = [u["finding"] for u in privilege_diff.unknown]
         authcheck_record.fail(f"{len(findings)} name(s) of privileges.{privilege_set.name} are not in "
-                              f"{privilege_diff.catalogue}: " + "; ".join(findings),
-                              expected="names from the catalogue",
-                              observed={u["name"]: u["now"] for u in privilege_diff.unknown})
+                              f"{privilege_diff.catalogue}: " + "; ".join(findings))
+
+
+def _granted(names: list[str], missing: list[str]) -> dict[str, str]:
+    return {n: "missing" if n in missing else "granted" for n in names}
 
 
 @check("privileges.required-granted", title="Every required privilege is granted",
@@ -50,10 +62,13 @@ def test_names_known(privilege_set, privilege_diff, authcheck_record):
        remediation="Add the missing privileges to the principal's API role (or account); for an API client, "
                    "rotate its secret afterwards if you assigned a new role.")
 def test_required_granted(privilege_set, privilege_diff, authcheck_record):
+    if not privilege_diff.required:
+        pytest.skip(f"privileges.{privilege_set.name} requires no privilege")
+    authcheck_record.expect({n: "granted" for n in privilege_diff.required},
+                            _granted(privilege_diff.required, privilege_diff.missing))
     if privilege_diff.missing:
         authcheck_record.fail(f"{privilege_diff.principal} lacks {len(privilege_diff.missing)} required "
-                              f"privilege(s): {_names(privilege_diff.missing)}",
-                              expected=privilege_diff.required, observed={"missing": privilege_diff.missing})
+                              f"privilege(s): {_names(privilege_diff.missing)}")
 
 
 @check("privileges.none-forbidden", title="No granted privilege matches a forbidden pattern",
@@ -62,13 +77,15 @@ def test_required_granted(privilege_set, privilege_diff, authcheck_record):
        severity="critical", area="privileges", refs=[LEAST_PRIVILEGE, "OWASP API Security Top 10 2023 API5"],
        remediation="Remove the forbidden privileges from the principal's API roles (or account).")
 def test_none_forbidden(privilege_set, privilege_diff, authcheck_record):
+    if not privilege_diff.forbid:
+        pytest.skip(f"privileges.{privilege_set.name} forbids nothing")
+    authcheck_record.expect({"granted privileges matching forbid": []},
+                            {"granted privileges matching forbid": [f["privilege"] for f in privilege_diff.forbidden]})
     if privilege_diff.forbidden:
         pairs = [f"'{f['privilege']}' (forbidden by '{f['pattern']}', from "
                  f"{', '.join(privilege_diff.granted[f['privilege']])})" for f in privilege_diff.forbidden[:10]]
         authcheck_record.fail(f"{privilege_diff.principal} holds {len(privilege_diff.forbidden)} forbidden "
-                              f"privilege(s): " + "; ".join(pairs),
-                              expected={"forbid": privilege_diff.forbid},
-                              observed=[f["privilege"] for f in privilege_diff.forbidden])
+                              f"privilege(s): " + "; ".join(pairs))
 
 
 @check("privileges.excess", title="Nothing is granted beyond what is required or derived (least privilege)",
@@ -80,11 +97,12 @@ def test_none_forbidden(privilege_set, privilege_diff, authcheck_record):
 def test_excess(privilege_set, privilege_diff, authcheck_record):
     if privilege_set.config.get("allow_excess"):
         pytest.skip(f"privileges.{privilege_set.name} sets allow_excess = true")
+    authcheck_record.fact("granted privileges", len(privilege_diff.granted))
+    authcheck_record.expect({"granted beyond require and derive": []},
+                            {"granted beyond require and derive": privilege_diff.excess})
     if privilege_diff.excess:
         authcheck_record.fail(f"{privilege_diff.principal} holds {len(privilege_diff.excess)} privilege(s) beyond "
-                              f"require and derive: {_names(privilege_diff.excess)}",
-                              expected=sorted(set(privilege_diff.required) | set(privilege_diff.derived)),
-                              observed={"excess": privilege_diff.excess})
+                              f"require and derive: {_names(privilege_diff.excess)}")
 
 
 @check("privileges.derived-calls-granted", title="The privileges the declared API calls need are granted",
@@ -100,12 +118,15 @@ def test_derived_calls_granted(privilege_set, jamf_derivation, authcheck_record,
     unknown = jamf_derivation.unknown_calls
     if unknown:
         raise EvaluationError("cannot derive privileges for " + "; ".join(f"{c.call!r} ({c.source})" for c in unknown))
+    if not privilege_diff.derived:
+        pytest.skip(f"the derive calls of privileges.{privilege_set.name} need no privilege")
+    authcheck_record.expect({n: "granted" for n in privilege_diff.derived},
+                            _granted(privilege_diff.derived, privilege_diff.derived_missing))
     if privilege_diff.derived_missing:
         calls = [c.call for c in jamf_derivation.calls
                  if any(n.label() in privilege_diff.derived_missing for n in c.needs)]
         authcheck_record.fail(f"{privilege_diff.principal} lacks {_names(privilege_diff.derived_missing)}, so "
-                              f"{_names(calls)} would be refused", expected=privilege_diff.derived,
-                              observed={"missing": privilege_diff.derived_missing})
+                              f"{_names(calls)} would be refused")
 
 
 @check("privileges.effective", title="Effective privileges equal the declared ones (probed with the principal's token)",
@@ -119,8 +140,9 @@ def test_effective(privilege_set, privilege_diff, authcheck_record):
     result = principal_token(principal)
     authcheck_record.attach(*result.exchanges)
     token = result.require()
-    problems: list[str] = []
+    expected: dict[str, object] = {}
     observed: dict[str, object] = {}
+    undecided: list[str] = []
     if principal.kind == "client" and server.has_auditor:
         integration, exchanges = server.integration(str(principal.config["client_id"]))
         roles, role_exchanges = server.roles()
@@ -130,17 +152,19 @@ def test_effective(privilege_set, privilege_diff, authcheck_record):
         configured_ids = sorted(str(known[n].get("id")) for n in (scopes if isinstance(scopes, list) else [])
                                 if isinstance(n, str) and n in known)
         token_ids = sorted(result.role_ids)
-        observed["roles configured"] = configured_ids
-        observed["roles in token scope"] = token_ids
-        if integration is not None and result.scope is not None and configured_ids != token_ids:
-            declared = client_grant(integration, roles).names
-            effective = token_grant(token_ids, roles).names
-            gained, lost = sorted(effective - declared), sorted(declared - effective)
-            observed["effective beyond declared"], observed["declared but not effective"] = gained, lost
-            problems.append(
-                f"the token's scope names roles {token_ids} but the client is configured with {configured_ids}: a role "
-                f"change has not taken effect (the secret was not rotated since); effective beyond declared: "
-                f"{_names(gained) or 'none'}; declared but not effective: {_names(lost) or 'none'}")
+        authcheck_record.fact("roles configured", configured_ids)
+        if integration is not None and result.scope is not None:
+            expected["roles in token scope"], observed["roles in token scope"] = configured_ids, token_ids
+            if configured_ids != token_ids:
+                declared = client_grant(integration, roles).names
+                effective = token_grant(token_ids, roles).names
+                gained, lost = sorted(effective - declared), sorted(declared - effective)
+                authcheck_record.fact("token scope against configuration",
+                                      {"effective beyond declared": gained, "declared but not effective": lost})
+                authcheck_record.violation(
+                    f"the token's scope names roles {token_ids} but the client is configured with {configured_ids}: a "
+                    f"role change has not taken effect (the secret was not rotated since); effective beyond declared: "
+                    f"{_names(gained) or 'none'}; declared but not effective: {_names(lost) or 'none'}")
     probes: dict[str, object] = {}
     # Only what the policy requires or the calls need: probing every excess privilege would cost a request each.
     wanted = [p for p in dict.fromkeys(privilege_diff.required + privilege_diff.derived)
@@ -156,12 +180,22 @@ def test_effective(privilege_set, privilege_diff, authcheck_record):
         probes[privilege] = f"GET {path} -> {response.status}"
         if response.status == 401:
             raise EvaluationError(f"{principal.target}'s token was refused (401) at {path}")
-        if response.status == 403:
+        answer = observe_resource(response)
+        if not (answer.accepted or response.status == 403):
+            # 404, 400, a redirect, a server error: neither effective nor refused
+            undecided.append(f"{privilege}: GET {path}: {answer.why_not_evaluable() if not answer.decisive else answer.summary}")
+            continue
+        expected[privilege] = "effective"
+        observed[privilege] = "effective" if answer.accepted else word(answer)
+        if not answer.accepted:
             refused.append(privilege)
     authcheck_record.fact("probes", probes)
     if refused:
-        observed["granted but refused"] = refused
-        problems.append(f"{len(refused)} granted privilege(s) are refused with 403: {_names(refused)}")
-    if problems:
-        authcheck_record.fail(f"{principal.target}: " + "; ".join(problems),
-                              expected="effective privileges = declared privileges", observed=observed)
+        authcheck_record.violation(f"{len(refused)} granted privilege(s) are refused with 403: {_names(refused)}")
+    if not authcheck_record.violations and undecided:
+        raise NotEvaluated("the probes say neither effective nor refused: " + "; ".join(undecided))
+    if not observed:
+        pytest.skip(f"nothing to compare for {principal.target}: no role listing to hold its token against, and no "
+                    "required or derived read privilege that a harmless GET probes")
+    authcheck_record.expect(expected, observed)
+    authcheck_record.conclude(f"{principal.target}: ")

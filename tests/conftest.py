@@ -84,6 +84,31 @@ def _set_aside_not_applicable(report: dict[str, Any]) -> list[dict[str, Any]]:
     return aside
 
 
+# What the result model says when a check broke its invariants (pytest_authcheck/_results.py enforce_invariants).
+INVARIANT_BREACHES = ("passed against its own evidence", "without stating what it expected",
+                      "having recorded nothing it looked at")
+
+
+def area_of(report: dict[str, Any], result: dict[str, Any]) -> str | None:
+    """A JSON result's area (kept once per check in ``report["checks"]``)."""
+    area = result.get("area") or report.get("checks", {}).get(result.get("check"), {}).get("area")
+    return str(area) if area is not None else None
+
+
+def invariant_breaches(report: dict[str, Any], areas: set[str] | None = None) -> dict[str, str]:
+    """nodeid -> message of every result (of ``areas``, or all) that passed against its own evidence or stated
+    nothing: a defect of the check, never a verdict about the system."""
+    return {r["nodeid"]: r["message"] for r in report.get("results", [])
+            if (areas is None or area_of(report, r) in areas)
+            and any(breach in (r.get("message") or "") for breach in INVARIANT_BREACHES)}
+
+
+def unstated_verdicts(report: dict[str, Any], areas: set[str]) -> dict[str, str]:
+    """nodeid -> status of every passed or failed result of ``areas`` that carries no expected or no observed."""
+    return {r["nodeid"]: r["status"] for r in report.get("results", [])
+            if area_of(report, r) in areas and r["status"] in ("passed", "failed") and "expected" not in r}
+
+
 @dataclass
 class AuthcheckRun:
     """What a ``pytest --authcheck`` run left behind."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from freezegun import freeze_time
 
+from pytest_authcheck._expect import matches, shown
 from pytest_authcheck._lifetimes import assess_access_token, assess_id_token
 
 NOW = 1_800_000_000
@@ -15,7 +16,10 @@ def test_one_hour_token_that_says_one_hour_passes():
     now = time.time()
     report = assess_access_token(expires_in=3600, claims={"iat": now, "exp": now + 3600}, received_at=now,
                                  max_seconds=3600)
-    assert report.problems == [] and report.observed == {"expires_in": 3600, "exp - iat": 3600}
+    assert report.problems == [] and matches(report.expected, report.observed)
+    assert shown(report.observed) == {"expires_in": "3600s (1h)", "exp - iat": "3600s (1h)",
+                                      "exp - iat against expires_in": "agree",
+                                      "iat/nbf": "not more than 1m ahead of this machine's clock"}
 
 
 @freeze_time("2027-01-15 08:00:00")
@@ -26,6 +30,7 @@ def test_says_one_hour_but_lives_eight_fails():
                                  max_seconds=3600)
     assert report.problems == ["the JWT lives 28800s (8h) (exp - iat) but expires_in says 3600s (1h)",
                                "the JWT lives 28800s (8h) (exp - iat), more than the policy's 1h"]
+    assert not matches(report.expected, report.observed)
 
 
 def test_disagreement_within_the_skew_passes():
@@ -60,8 +65,8 @@ def test_a_token_judged_long_after_it_arrived_is_judged_as_it_arrived():
     arrived = time.time() - 600  # fetched ten minutes ago, lived five minutes
     report = assess_access_token(expires_in=300, claims={"iat": arrived, "exp": arrived + 300}, received_at=arrived,
                                  max_seconds=3600)
-    assert report.problems == []
-    assert report.observed == {"expires_in": 300, "exp - iat": 300}
+    assert report.problems == [] and matches(report.expected, report.observed)
+    assert shown(report.observed)["exp - iat"] == "300s (5m)"
 
 
 def test_expired_and_unknown_lifetimes():

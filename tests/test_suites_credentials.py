@@ -36,7 +36,7 @@ from pytest_authcheck._credentials import (
 )
 from pytest_authcheck._envcheck import normalise_url, parse_dotenv, url_form_problem
 from pytest_authcheck._secrets_scan import credential_comments, credential_kind
-from tests.conftest import oidc_policy
+from tests.conftest import area_of, invariant_breaches, oidc_policy, unstated_verdicts
 from tests.idp.world import DEPLOYER_SECRET, IdpSpec, run_authorization_code_flow
 
 FILE_CHECKS = {"credentials.file-present", "credentials.file-owner", "credentials.file-mode",
@@ -119,8 +119,12 @@ def _credentials_policy(idp, path: Path, *, client: str = "cli", extra: str = ""
 
 
 def _run(run_authcheck, policy: str, *args: str, **kwargs):
-    """Only the local hygiene checks (area credentials): the provider suites have their own tests."""
-    return run_authcheck(policy, "-m", "credentials", *args, **kwargs)
+    """Only the local hygiene checks (area credentials): the provider suites have their own tests. Every run, good
+    or broken, holds the result model's invariants: no verdict contradicts its own evidence or rests on nothing."""
+    run = run_authcheck(policy, "-m", "credentials", *args, **kwargs)
+    assert invariant_breaches(run.report) == {}, run.output()
+    assert unstated_verdicts(run.report, {"credentials"}) == {}
+    return run
 
 
 def _results(run, checks: set[str]) -> dict[str, dict]:
@@ -182,6 +186,35 @@ def test_a_fresh_cli_login_passes_every_credentials_check(idp, cli_login, run_au
     assert results["credentials.token-signature"]["evidence"]["exchanges"], "the JWKS fetch is evidence"
     assert run.result.ret == pytest.ExitCode.OK
     _assert_never_shown(run, cli_login["access_token"], cli_login["refresh_token"])
+
+
+@pytest.mark.parametrize("broken", [False, True], ids=["good", "broken"])
+def test_verdicts_keep_the_result_model_invariants(idp, cli_login, run_authcheck, tmp_path, broken):
+    # Files, the stored token, env variables and the policy, good and broken at once; _run asserts no breach and
+    # that every verdict states expected and observed; here, what they say where the check passed and failed.
+    good = idp("good")
+    credentials = _write(tmp_path / "home" / ".enclii" / "credentials.json",
+                         _document(cli_login, **({"expires_at": "2000-01-01T00:00:00Z"} if broken else {})),
+                         mode=0o644 if broken else 0o600, dir_mode=0o777 if broken else 0o700)
+    env = _enclii_env(good, credentials, **({"ENCLII_API_URL": "api.enclii.dev/"} if broken else {}))
+    policy = _credentials_policy(good, credentials, table='expiry_warning = "5m"') + textwrap.dedent(ENCLII_ENV)
+    if broken:
+        policy += '\n[users.tester]\nprovider = "sso"\nusername = "tester"\npassword = "hunter2-Qx9Lm"\n'
+    run = _run(run_authcheck, policy, env=env)
+    results = {r["check"]: r for r in run.report["results"]
+               if area_of(run.report, r) == "credentials" and "[no-" not in r["nodeid"]}
+    stated = {c: r for c, r in results.items() if r["status"] in ("passed", "failed")}
+    failed = {c for c, r in stated.items() if r["status"] == "failed"}
+    assert failed == ({"credentials.file-mode", "credentials.dir-not-writable", "credentials.dir-private",
+                       "credentials.expiry-consistent", "credentials.env-url-form", "credentials.policy-secret-refs"}
+                      if broken else set()), {c: r["message"] for c, r in results.items() if r["status"] != "passed"}
+    assert len(stated) >= 16, {c: r["status"] for c, r in results.items()}
+    mode = stated["credentials.file-mode"]
+    assert (mode["expected"], mode["observed"]) == ("0600 or stricter", "0644" if broken else "0600")
+    for check_id in ("credentials.token-issuer", "credentials.env-required", "credentials.policy-secret-refs"):
+        result = stated[check_id]
+        assert (result["expected"] == result["observed"]) == (result["status"] == "passed"), result
+    assert "hunter2-Qx9Lm" not in json.dumps(run.report)
 
 
 def test_a_world_readable_file_fails_the_mode_check(idp, cli_login, run_authcheck, tmp_path):
@@ -537,7 +570,7 @@ def test_a_good_jamf_mcp_config_passes(idp, run_authcheck, tmp_path):
     run = _run(run_authcheck, _jamf_policy(idp("good"), env_file, "/mcpServers/jamf/env"))
 
     _assert_statuses(run, ENV_CHECKS)
-    assert run.by_check()["credentials.env-file-private"]["observed"]["secrets"] == ["JAMF_CLIENT_SECRET"]
+    assert run.by_check()["credentials.env-file-private"]["evidence"]["facts"]["secrets held"] == ["JAMF_CLIENT_SECRET"]
     _assert_never_shown(run, JAMF_CLIENT_SECRET)
 
 

@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 import trustme
 
+from tests.conftest import invariant_breaches, unstated_verdicts
+
 from pytest_authcheck._jamf.catalogue import shipped_catalogue, unknown_name
 from pytest_authcheck._jamf.derive import derive
 from pytest_authcheck._jamf.probes import probe_path
@@ -163,7 +165,14 @@ def run_preset(run_authcheck, serve, ca_pem, name: str, *args: str, **policy):
     run = run_authcheck(jamf_policy(sim, ca_pem, **policy), *args, env=ENV)
     assert_all_ran(run)
     assert_no_secret_leaks(run, tenant)
+    assert_verdicts_stated(run)
     return run, tenant
+
+
+def assert_verdicts_stated(run) -> None:
+    """No Jamf or privilege verdict contradicts its own evidence or rests on nothing stated."""
+    assert invariant_breaches(run.report) == {}, run.output()
+    assert unstated_verdicts(run.report, {"jamf", "privileges", "credentials"}) == {}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -256,12 +265,33 @@ def test_broken_tenant_fails_the_right_check(run_authcheck, serve, ca_pem, prese
     assert run.result.ret == pytest.ExitCode.TESTS_FAILED
 
 
+@pytest.mark.parametrize("preset", ["good", "write_privileges", "disabled_client", "pending_role_change",
+                                    "expired_password", "long_token_lifetime"])
+def test_verdicts_keep_the_result_model_invariants(run_authcheck, serve, ca_pem, preset):
+    # Every passed check states what it expected and observed in the same words (a pass matches them), every
+    # failed one too (a failure does not): checked per preset by run_preset, with what each says.
+    run, _ = run_preset(run_authcheck, serve, ca_pem, preset)
+    stated = {k: r for k, r in results(run).items() if r["status"] in ("passed", "failed")}
+    assert len([r for r in stated.values() if r["status"] == "passed"]) >= 8, not_passed(run)
+    required = stated[("privileges.required-granted", CLIENT_SET)]
+    assert required["expected"] == {p: "granted" for p in JAMFMCP_MINIMUM_READ_PRIVILEGES}
+    assert (required["observed"] == required["expected"]) == (required["status"] == "passed")
+    if ("jamf.client-authenticates", "clients.jamfmcp") in stated:
+        token = stated[("jamf.client-authenticates", "clients.jamfmcp")]
+        assert token["expected"]["token"] == "token issued"
+        assert token["observed"]["token"] == ("refused (invalid_client)" if preset == "disabled_client"
+                                              else "token issued")
+    invalidation = stated[("jamf.token-invalidation", "providers.jamf")]
+    assert invalidation["observed"] == {"invalidate-token": "accepted", "token afterwards": "refused (401)"}
+
+
 def test_disabled_client_declared_disabled_passes(run_authcheck, serve, ca_pem):
     tenant = PRESETS["disabled_client"]()
     sim = serve(tenant)
     policy = jamf_policy(sim, ca_pem, client='state = "disabled"').replace("[privileges.jamfmcp]", "[privileges.unused]")
     policy = policy.replace('principal = "jamfmcp"', 'principal = "mcp-basic"')
     run = run_authcheck(policy, env=ENV)
+    assert_verdicts_stated(run)
     assert results(run)[("jamf.client-enabled", "clients.jamfmcp")]["status"] == "passed", run.output()
     assert not_passed(run) == {}, run.output()
 
@@ -277,6 +307,27 @@ def test_wrong_secret_accepted_is_critical(run_authcheck, serve, ca_pem, monkeyp
     run = run_authcheck(jamf_policy(serve(tenant), ca_pem), env=ENV)
     assert_failed(run, "jamf.client-wrong-secret-refused", "clients.jamfmcp", r"a random secret .* got a token")
     assert set(not_passed(run)) == {("jamf.client-wrong-secret-refused", "clients.jamfmcp")}, run.output()
+
+
+def test_a_throttled_token_endpoint_is_not_evaluated_never_a_refusal(run_authcheck, serve, ca_pem, monkeypatch):
+    from tests.jamf_sim.tenant import OAuthError
+
+    tenant = good_tenant()
+
+    def throttled(client_id, client_secret, scope=None):  # a server that will not answer now
+        raise OAuthError(429, "temporarily_unavailable", "too many requests")
+
+    monkeypatch.setattr(tenant, "issue_client_token", throttled)
+    run = run_authcheck(jamf_policy(serve(tenant), ca_pem), env=ENV)
+    assert_verdicts_stated(run)
+    found = results(run)
+    for check in ("jamf.client-authenticates", "jamf.client-wrong-secret-refused"):
+        result = found[(check, "clients.jamfmcp")]
+        assert result["status"] == "error", result
+        assert result["message"].startswith("not evaluated: ") and "throttled the probe: HTTP 429" in result["message"]
+    assert not {k for k, r in found.items() if r["status"] == "failed"}, not_passed(run)
+    # what the auditor reads still reaches a verdict
+    assert found[("jamf.client-enabled", "clients.jamfmcp")]["status"] == "passed"
 
 
 def test_keep_alive_that_keeps_the_old_token_fails(run_authcheck, serve, ca_pem):

@@ -23,6 +23,7 @@ from typing import Any
 from .._errors import EvaluationError, ResponseError
 from .._http import Exchange, HttpClient, Response
 from .._redact import Secret
+from ..observations import Kind, Observation, observe_token
 from .url import JamfUrl, lint_url
 
 USER_TOKEN_PATH = "/api/v1/auth/token"
@@ -48,11 +49,19 @@ class TokenResult:
     code: str | None = None  # USER_EXPIRED_PASSWORD, invalid_client, empty_token, ... when refused
     refusal: str | None = None  # a sentence naming what the server said
     exchanges: list[Exchange] = field(default_factory=list)
+    observation: Observation | None = None  # the answer judged: accepted, refused, throttled or unreadable
 
     @property
     def ok(self) -> bool:
         """Whether a usable token arrived."""
         return self.token is not None
+
+    @property
+    def answer(self) -> Observation:
+        """What the token endpoint's answer means (a request that got no answer at all is unreadable)."""
+        if self.observation is not None:
+            return self.observation
+        return Observation(Kind.UNREADABLE, self.refusal or "no answer")
 
     def require(self) -> Secret:
         """The token, or ``EvaluationError`` naming the refusal (for checks that need a token to probe)."""
@@ -89,6 +98,24 @@ def _parse_expires(value: Any) -> float | None:
     if isinstance(value, int) and not isinstance(value, bool):  # the deprecated endpoints' epoch milliseconds
         return value / 1000.0
     return None
+
+
+def _judge(response: Response, result: TokenResult) -> Observation:
+    """The token endpoint's answer as an observation. Tokens arrive under Jamf Pro's own member names, so a token
+    that arrived is the acceptance; everything else is judged like any token endpoint answer (a refusal in any
+    format, 429 throttled, 5xx unreadable), except two answers: an empty access_token is a refusal (Jamf Pro's CLI
+    reads it as a disabled integration), and 404/405 (no token endpoint there) refuses nothing."""
+    if result.token is not None:
+        return Observation(Kind.ACCEPTED, "a token was issued", response.exchange, response.status,
+                           signature=(response.status, "token"))
+    if result.code == "empty_token":
+        return Observation(Kind.REFUSED, f"HTTP {response.status} with an empty access_token (the API integration is "
+                           "disabled)", response.exchange, response.status, signature=(response.status, "empty"))
+    if response.status in (404, 405):
+        paths = " and ".join(OAUTH_TOKEN_PATHS) if result.path in OAUTH_TOKEN_PATHS else result.path
+        return Observation(Kind.UNREADABLE, f"HTTP {response.status} at {paths}: the server has no such token endpoint "
+                           "(is the URL the Jamf Pro server's?)", response.exchange, response.status)
+    return observe_token(response)
 
 
 class JamfServer:
@@ -150,6 +177,7 @@ class JamfServer:
                 result.refusal = f"bad credentials (401, error codes {codes or 'none'})"
         else:
             result.code, result.refusal = f"http_{response.status}", f"answered HTTP {response.status}"
+        result.observation = _judge(response, result)
         if not fresh:
             self._tokens[key] = result
         return result
@@ -200,6 +228,7 @@ class JamfServer:
             error = body.get("error") if isinstance(body, dict) else None
             result.code = str(error)[:100] if error else f"http_{response.status}"
             result.refusal = f"refused with HTTP {response.status} {result.code}"
+        result.observation = _judge(response, result)
         return result
 
     def auditor(self) -> TokenResult:

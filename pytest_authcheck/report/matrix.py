@@ -57,8 +57,8 @@ def render_matrices(policy: Policy, results: Iterable[dict[str, Any]]) -> str:
                       f'<table class="ac-matrix"><tr><th>request \\ principal</th>{header}</tr>{"".join(rows)}</table>')
     if not tables:
         return ""
-    legend = ("<p>Each cell: expected (allowed = neither 401 nor 403) / observed HTTP status. "
-              "Findings are highlighted.</p>")
+    legend = ("<p>Each cell: expected (allowed = a 2xx answer) / observed HTTP status. Findings are highlighted; "
+              "an answer that says neither allowed nor refused (429, 5xx, a redirect) leaves its cell not evaluated.</p>")
     return STYLE + '<div class="ac-block">' + legend + "".join(tables) + "</div>"
 
 

@@ -512,7 +512,7 @@ class IdpWorld:
             if kind in self._cert_files:
                 return self._cert_files[kind]
             now = _dt.datetime.now(_dt.timezone.utc)
-            ca, identities = self.ca, [HOST]
+            ca, identities = self.ca, [HOST, "localhost"]
             kwargs: dict[str, Any] = {}
             if kind == "expired":
                 kwargs = {"not_before": now - _dt.timedelta(days=60), "not_after": now - _dt.timedelta(days=1)}
