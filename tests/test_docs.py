@@ -118,3 +118,104 @@ def test_the_guides_link_to_pages_that_exist(page: str) -> None:
         if target == "verdicts.md":  # the lead's page, written beside this one
             continue
         assert (DOCS / target).is_file(), f"docs/{page} links to {target}, which does not exist"
+
+
+# ---- the guides' examples run -----------------------------------------------------------------------------------------
+def code_blocks(page: str) -> list[str]:
+    """The ```python blocks of a page, in order."""
+    import re
+
+    return re.findall(r"```python\n(.*?)```", (DOCS / page).read_text(), flags=re.S)
+
+
+def test_the_form_login_example_signs_in_once(idp_world, run_authcheck, pytester: pytest.Pytester) -> None:
+    from tests.idp.world import VARIANTS
+    from tests.test_login import LOGIN_POST, login_policy
+    from tests.test_suites_clients import ENV, TEST_PASSWORD, native
+
+    fresh = idp_world.start(VARIANTS["good"])
+    pytester.makeconftest(code_blocks("login.md")[0])
+    run = run_authcheck(login_policy(fresh, native("cli", "enclii-cli")), "-m", "clients", env=ENV, clients=True)
+    assert run.status("refresh.rotation") == "passed", run.output()
+    assert run.status("pkce.verifier-enforced") == "passed", run.output()
+    assert len(LOGIN_POST.findall(fresh.log_text())) == 1  # one sign-in, every later flow reused the session
+    assert TEST_PASSWORD not in run.output() + (run.reports_dir / "authcheck.json").read_text()
+
+
+def test_the_json_login_example_signs_in_through_the_api(idp_world) -> None:
+    """The JSON example against a provider whose login is an API (scripted: the test IdP's login is a form)."""
+    import json
+
+    from pytest_authcheck._http import HttpClient
+    from pytest_authcheck._login import Browser, LoginFlow, LoginUser, Session
+    from pytest_authcheck._redact import Redactor, Secret
+    from tests.hostile_idp import Answer, HostileIdp
+
+    password = "pw-" + "x7Qz" * 6
+    callback = "http://127.0.0.1/callback"
+
+    def authorize(request):
+        if "auth=1" in (request.header("Cookie") or ""):
+            return Answer(status=302, body=b"", headers={"Location": f"{callback}?code=c0de&state=s1"})
+        return Answer(body="<div id=app></div>", content_type="text/html", headers={"Set-Cookie": "sid=1; Path=/"})
+
+    def api_login(request):
+        sent = json.loads(request.body or b"{}")
+        if sent == {"username": "alice", "password": password} and "sid=1" in (request.header("Cookie") or ""):
+            return Answer(body=b'{"ok": true}', headers={"Set-Cookie": "auth=1; Path=/"})
+        return Answer(status=401, body=b'{"ok": false}')
+
+    namespace: dict = {}
+    exec(code_blocks("login.md")[1], namespace)  # noqa: S102 - the page's own example
+    fixture = namespace["authcheck_login"]
+    wrapped = getattr(fixture, "_get_wrapped_function", None)
+    login = (wrapped() if wrapped is not None else fixture.__wrapped__)()
+    with HostileIdp(ca=idp_world.ca, routes={"/authorize": Answer(body=authorize),
+                                             "/api/v1/login": Answer(body=api_login)}) as server:
+        http = HttpClient(redactor=Redactor([password]), ca_bundle=idp_world.ca_pem_path, timeout=5)
+        session = Session()
+        user = LoginUser(name="test_user", username="alice", password=Secret(password, label="password"))
+        for _ in range(2):
+            flow = LoginFlow(client="cli", provider="sso", redirect_uri=callback, provider_hosts={"127.0.0.1"},
+                             authorization_url=f"{server.url}/authorize?client_id=cli&state=s1", user=user)
+            flow.browser = Browser(http, session, flow)
+            assert login(flow) == f"{callback}?code=c0de&state=s1"
+        http.close()
+        assert server.hits["/api/v1/login"] == 1  # the second flow reused the session
+        assert len(http.exchanges) >= 4
+        assert all(password not in str(e.to_dict()) for e in http.exchanges.values())
+
+
+def test_the_worked_example_of_writing_checks_runs(idp, run_authcheck, pytester: pytest.Pytester) -> None:
+    from tests.conftest import oidc_policy
+
+    (example,) = [block for block in code_blocks("writing-checks.md") if block.startswith("# authchecks/test_acme.py")]
+    pytester.mkdir("authchecks")
+    (pytester.path / "authchecks" / "test_acme.py").write_text(example)
+    run = run_authcheck(oidc_policy(idp("good"), settings='checks = ["authchecks"]'), "-k", "acme")
+    results = {(r["check"], r["target"]): r for r in run.report["results"] + run.not_applicable}
+    assert results[("acme.userinfo-https", "providers.sso")]["status"] == "passed", run.output()
+    assert results[("acme.no-admin-scope", "clients.deployer")]["status"] == "passed", run.output()
+    assert results[("acme.no-admin-scope", "clients.deployer")]["observed"] == ["deploy", "read"]
+    cli = results[("acme.no-admin-scope", "clients.cli")]
+    assert cli["status"] == "skipped" and cli["message"] == "clients.cli has no client-credentials token to look at"
+    checks = {c["id"]: c for c in run.report["checks"]} if isinstance(run.report["checks"], list) else run.report["checks"]
+    assert checks["acme.no-admin-scope"]["severity"] == "high"
+
+
+def test_the_worked_example_fails_on_a_granted_admin_scope(idp_world, run_authcheck, pytester: pytest.Pytester) -> None:
+    """The same example against a client the test IdP grants admin: the check can fail."""
+    from tests.conftest import oidc_policy
+    from tests.idp.world import client_matrix_spec
+
+    (example,) = [block for block in code_blocks("writing-checks.md") if block.startswith("# authchecks/test_acme.py")]
+    pytester.mkdir("authchecks")
+    (pytester.path / "authchecks" / "test_acme.py").write_text(example)
+    policy = oidc_policy(idp_world.start(client_matrix_spec()), settings='checks = ["authchecks"]').replace(
+        'client_id = "ci-deployer"', 'client_id = "ci-deployer-wide"').replace(
+        'scopes = ["deploy", "read"]', 'scopes = ["deploy", "read", "admin"]')
+    run = run_authcheck(policy, "-k", "acme.no-admin-scope")
+    (result,) = [r for r in run.report["results"] if r["target"] == "clients.deployer"]
+    assert result["status"] == "failed", run.output()
+    assert result["message"] == "clients.deployer was granted admin"
+    assert result["observed"] == ["admin", "deploy", "read"]
