@@ -116,8 +116,10 @@ class _Walker:
         for key, node in properties.items():
             name, resolved = self.resolve(node)
             section.rows.append(self.row(f"{path}.{key}", key, node, key in required))
-            segment = "*" if name in shared else key
-            nested.extend(self.children(f"{path}.{segment}", name, resolved))
+            if name in shared:  # one section for all of them, described by the definition itself
+                nested.extend(self.children(f"{path}.*", name, dict(self.defs[name])))
+            else:
+                nested.extend(self.children(f"{path}.{key}", name, resolved))
         for child_path, child_heading, child in nested:
             self.section(child_path, child_heading, child)
 
