@@ -119,58 +119,73 @@ def test_unknown_client_refused(active_client, client_metadata, token_probes, au
        remediation="Delete (or disable) the client at the provider: it still answers for a client the policy says is "
                    "removed, so anyone holding its old secret or redirect URIs can still use it.")
 def test_removed_client_refused(oidc_client, client_metadata, token_probes, authcheck_authz_probes, authcheck_record):
-    expected: dict[str, str] = {"token endpoint": "unknown"}
+    """Each endpoint's answer for the removed client is compared with its answer for a client_id nobody registered:
+    the same answer means unknown; a different one means the provider still knows the client."""
     observed: dict[str, str] = {}
-    undecided = []
-    # Without a secret, with a code that was never issued: compared with a client_id nobody registered.
-    own, stranger = other_method(token_probes, oidc_client, "none"), unknown_public(token_probes, oidc_client)
-    authcheck_record.attach(own.response.exchange, stranger.response.exchange)
-    answer = own.observation
-    if answer.accepted:
-        observed["token endpoint"] = "known"
-        authcheck_record.violation("the token endpoint issued a token")
-    elif answer.refused and (answer.error == "invalid_client" or answer.same_as(stranger.observation)):
-        observed["token endpoint"] = "unknown"
-    elif answer.refused and stranger.observation.refused:
-        observed["token endpoint"] = "known"
-        authcheck_record.violation(f"the token endpoint answers {answer.summary} where an unknown client_id gets "
-                                   f"{stranger.observation.summary}")
+    undecided: list[str] = []
+    token = _removed_at_token_endpoint(oidc_client, token_probes, authcheck_record)
+    if token[0] is None:
+        undecided.append(f"token endpoint: {token[1]}")
     else:
-        undecided.append(f"token endpoint: {(answer if not answer.refused else stranger.observation).why_not_evaluable()}")
-    if oidc_client.redirect_uris:
-        expected["authorization endpoint"] = "unknown"
-        control = authcheck_authz_probes.control(oidc_client)
-        authcheck_record.attach(*control.exchanges)
-        if control.refused and control.error not in (None, "invalid_client") and points_at(control.location,
-                                                                                         oidc_client.redirect_uris[0]):
+        observed["token endpoint"] = token[0]
+        if token[0] == "known":
+            authcheck_record.violation(f"the token endpoint {token[1]}")
+    # Its first registered redirect URI, if the policy still lists one; otherwise none, and a provider that knows the
+    # client uses the one it has registered (OAuth 2.0 §3.1.2.3) or asks for it.
+    control = authcheck_authz_probes.control(oidc_client)
+    stranger = authcheck_authz_probes.pre_login(oidc_client, Variation.of(
+        "an unknown client_id", client_id=oidc_client.client_id + UNKNOWN_SUFFIX))
+    authcheck_record.attach(*control.exchanges, *stranger.exchanges)
+    if control.refused and (control.error == "invalid_client" or control.same_as(stranger)):
+        observed["authorization endpoint"] = "unknown"
+    elif stranger.refused and not control.same_as(stranger) and control.kind is not Kind.THROTTLED \
+            and not (control.status or 0) >= 500:
+        observed["authorization endpoint"] = "known"
+        authcheck_record.violation(f"the authorization endpoint answers {control.summary}, where an unknown client_id "
+                                   f"gets {stranger.summary}")
+    elif control.kind is Kind.SENT_TO_LOGIN and stranger.kind is Kind.SENT_TO_LOGIN and oidc_client.redirect_uris:
+        answer = authcheck_authz_probes.decide(oidc_client, ORDINARY)
+        authcheck_record.attach(*answer.exchanges)
+        if answer.accepted:
             observed["authorization endpoint"] = "known"
-            authcheck_record.violation(f"the authorization endpoint redirects to its redirect URI ({control.summary})")
-        elif control.refused:
+            authcheck_record.violation(f"the authorization endpoint answered with {answer.summary}")
+        elif answer.refused:
             observed["authorization endpoint"] = "unknown"
         else:
-            answer = authcheck_authz_probes.decide(oidc_client, ORDINARY)
-            authcheck_record.attach(*answer.exchanges)
-            if answer.accepted:
-                observed["authorization endpoint"] = "known"
-                authcheck_record.violation(f"the authorization endpoint answered with {answer.summary}")
-            elif answer.refused:
-                observed["authorization endpoint"] = "unknown"
-            elif control.kind is Kind.SENT_TO_LOGIN:
-                stranger_id = oidc_client.client_id + UNKNOWN_SUFFIX
-                unknown = authcheck_authz_probes.pre_login(oidc_client, Variation.of("an unknown client_id",
-                                                                                     client_id=stranger_id))
-                if unknown.refused:
-                    observed["authorization endpoint"] = "known"
-                    authcheck_record.violation(f"the authorization endpoint goes on to login ({control.summary}) where "
-                                               f"an unknown client_id is refused ({unknown.summary})")
-                else:
-                    undecided.append(f"authorization endpoint: {answer.why_not_evaluable()}")
-            else:
-                undecided.append(f"authorization endpoint: {answer.why_not_evaluable()}")
-    if not authcheck_record.violations and undecided:
+            undecided.append(f"authorization endpoint: {answer.why_not_evaluable()}")
+    else:
+        undecided.append(f"authorization endpoint: it answers {control.summary}, and an unknown client_id "
+                         f"{stranger.summary}")
+    if not authcheck_record.violations and undecided and not observed:
         raise NotEvaluated("; ".join(undecided))
-    authcheck_record.expect(expected, observed)
+    for item in undecided:
+        authcheck_record.fact("not evaluated", item)
+    authcheck_record.expect({where: "unknown" for where in observed}, observed)
     authcheck_record.conclude(f"{oidc_client.label} is marked {oidc_client.state} but the provider still knows it: ")
+
+
+def _removed_at_token_endpoint(client, token_probes, record) -> tuple[str | None, str]:
+    # Without a secret a known confidential client and an unknown one both get invalid_client: only a difference, or
+    # the secret the policy may still hold, tells them apart.
+    if client.secret is not None:
+        with_secret = secret_accepted(token_probes, client)
+        record.attach(*with_secret.exchanges)
+        if with_secret.value == "authenticated":
+            return "known", f"still authenticates it with the secret the policy holds ({with_secret.reason})"
+    own, stranger = other_method(token_probes, client, "none"), unknown_public(token_probes, client)
+    record.attach(own.response.exchange, stranger.response.exchange)
+    answer = own.observation
+    if answer.accepted:
+        return "known", "issued a token"
+    if answer.refused and stranger.observation.refused and not answer.same_as(stranger.observation):
+        return "known", f"answers {answer.summary} where an unknown client_id gets {stranger.observation.summary}"
+    if answer.refused and answer.same_as(stranger.observation):
+        if answer.error == "invalid_client":
+            # a confidential client that still exists answers the same without its secret
+            return None, f"it gets {answer.summary} without a secret, as an unknown client_id does and as a known " \
+                         "confidential client would"
+        return "unknown", f"answers {answer.summary}, as for an unknown client_id"
+    return None, (answer if not answer.refused else stranger.observation).why_not_evaluable()
 
 
 @check("client-auth.public-client-known", title="A public client is registered at the authorization endpoint",

@@ -83,7 +83,10 @@ def sso_spec() -> IdpSpec:
     clients += [_api_client("ci-viewer", "read"), _api_client("ci-admin", "read admin"),
                 _api_client("billing-sync", "read"),
                 _api_client("authcheck-expiry-probe", "read", access_token_ttl=1)]
-    return IdpSpec(name="sso", clients=clients, extra_config={"resource_servers": {BILLING_AUDIENCE: {"scope": "read"}}})
+    # sso accepts the revocation of its JWT access tokens (as providers with a revocation list do), so the platform
+    # API's local JWT validation shows what it is: a revoked token keeps working until it expires
+    return IdpSpec(name="sso", clients=clients, extra_config={"resource_servers": {BILLING_AUDIENCE: {"scope": "read"}},
+                                                              "revoke_jwt_access_tokens": True})
 
 
 def legacy_spec() -> IdpSpec:

@@ -338,6 +338,7 @@ provider.use(async (ctx, next) => {
     }
     await next();
     if (ctx.method === 'GET' && ctx.path === '/auth' && typeof ctx.query.state === 'string') await rawState(ctx);
+    if (config.revoke_jwt_access_tokens && ctx.method === 'POST') await jwtRevocation(ctx);
     if (ctx.method === 'POST' && ctx.path === '/token/revocation'
         && defects(ctx.oidc?.client).includes('revocation-needs-secret')) {
       ctx.status = 401;
@@ -365,9 +366,34 @@ provider.use(async (ctx, next) => {
     }
   } finally {
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
-    log(ctx.method, ctx.req.originalUrl || ctx.url, ctx.status, `${ms.toFixed(1)}ms`);
+    const detail = config.log_form_details ? formDetails(ctx) : '';
+    log(ctx.method, ctx.req.originalUrl || ctx.url, ctx.status, `${ms.toFixed(1)}ms`, ...(detail ? [detail] : []));
   }
 });
+
+// Opt-in (config log_form_details): what a POST's form said, so a request log can tell token-endpoint probes
+// apart (benchmarks/bench_scale.py counts them by kind). Never a secret: only whether one was sent and how.
+function formDetails(ctx) {
+  const params = ctx.oidc?.params;
+  if (ctx.method !== 'POST' || !params) return '';
+  const header = ctx.get('authorization') || '';
+  let client = ctx.oidc.client?.clientId;
+  let auth = 'none';
+  if (header.toLowerCase().startsWith('basic ')) {
+    auth = 'basic';
+    if (!client) {
+      const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
+      try { client = decodeURIComponent(decoded.split(':')[0]); } catch { client = undefined; }
+    }
+  } else if (params.client_secret !== undefined) {
+    auth = 'post';
+  } else if (params.client_assertion !== undefined) {
+    auth = 'assertion';
+  }
+  client ??= typeof params.client_id === 'string' ? params.client_id : undefined;
+  const error = ctx.body && typeof ctx.body === 'object' && typeof ctx.body.error === 'string' ? ctx.body.error : undefined;
+  return `form=${JSON.stringify({ client, auth, grant_type: params.grant_type, scope: params.scope, error })}`;
+}
 
 // redirect URI defects: wrap the model's matcher for the clients that carry them
 const exactRedirectAllowed = provider.Client.prototype.redirectUriAllowed;
@@ -410,6 +436,31 @@ async function authorizationDefect(ctx) {
     return true;
   }
   return false;
+}
+
+// revoke_jwt_access_tokens: the provider accepts the revocation of its JWT access tokens (oidc-provider declines
+// them with unsupported_token_type) and then reports them inactive at introspection, as providers that keep a
+// revocation list do; resource servers that validate JWTs locally never hear of it.
+const revokedJtis = new Set();
+function ownJwtId(token) {
+  if (typeof token !== 'string' || token.split('.').length !== 3) return undefined;
+  try {
+    const claims = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString('utf8'));
+    return claims.iss === issuer && typeof claims.jti === 'string' ? claims.jti : undefined;
+  } catch {
+    return undefined;
+  }
+}
+async function jwtRevocation(ctx) {
+  const jti = ownJwtId(ctx.oidc?.params?.token);
+  if (!jti) return;
+  if (ctx.path === '/token/revocation' && ctx.status === 400 && ctx.body?.error === 'unsupported_token_type') {
+    revokedJtis.add(jti);
+    ctx.status = 200;
+    ctx.body = '';
+  } else if (ctx.path === '/token/introspection' && revokedJtis.has(jti)) {
+    ctx.body = { active: false };
+  }
 }
 
 // state-raw: the redirect to the client carries state exactly as it arrived, decoded and unescaped (a provider
