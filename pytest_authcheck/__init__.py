@@ -1,8 +1,9 @@
 """pytest-authcheck: audit OIDC providers, OAuth clients, privileges and APIs against a policy.
 
-The public surface for teams writing their own checks: the ``check`` decorator, the ``CheckRecord`` a
-check fills with evidence, ``Secret`` for credentials, and the exceptions. Fixtures are documented in
-``pytest --fixtures`` and the README.
+The public surface for teams writing their own checks (docs/writing-checks.md): the ``check`` decorator, the
+``CheckRecord`` a check fills with evidence, the matchers an expectation states (``AtMost``, ``AtLeast``,
+``OneOf``, ``Satisfies``, ``Quantity``), ``Secret`` for credentials, ``NotEvaluated`` for answers that cannot
+tell, and the exceptions. Fixtures are documented in ``pytest --authcheck --fixtures``.
 
 Names are imported on first use, so a pytest run without ``--authcheck`` does not pay for httpx,
 cryptography and jsonschema.
@@ -21,15 +22,20 @@ _EXPORTS = {
     "Check": "._checks", "check": "._checks",
     "CheckFailed": "._record", "CheckRecord": "._record",
     "Secret": "._redact",
+    "NotEvaluated": ".observations.answers",
+    "AtLeast": "._expect", "AtMost": "._expect", "OneOf": "._expect", "Quantity": "._expect", "Satisfies": "._expect",
 }
-__all__ = ["AuthcheckError", "Check", "CheckFailed", "CheckRecord", "EvaluationError", "PolicyError",
-           "ResponseError", "Secret", "TransportError", "__version__", "check"]
+__all__ = ["AtLeast", "AtMost", "AuthcheckError", "Check", "CheckFailed", "CheckRecord", "EvaluationError",
+           "NotEvaluated", "OneOf", "PolicyError", "Quantity", "ResponseError", "Satisfies", "Secret", "TransportError",
+           "__version__", "check"]
 
 if TYPE_CHECKING:
     from ._checks import Check, check
     from ._errors import AuthcheckError, EvaluationError, PolicyError, ResponseError, TransportError
+    from ._expect import AtLeast, AtMost, OneOf, Quantity, Satisfies
     from ._record import CheckFailed, CheckRecord
     from ._redact import Secret
+    from .observations.answers import NotEvaluated
 
 
 def __getattr__(name: str) -> Any:

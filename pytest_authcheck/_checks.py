@@ -47,6 +47,9 @@ class Check:
     refs: tuple[str, ...]
     remediation: str
     level: str = "MUST"
+    # What the check sends to the systems under test (or reads without sending), in a sentence or two: docs/checks.md
+    # shows it, so an operator knows what an audit does before running one.
+    sends: str = ""
     # Revokes or replays the tokens it obtains: at many providers that ends the whole grant of the signed-in session,
     # so such checks run after those that read the run's shared tokens.
     spends_grant: bool = False
@@ -65,13 +68,14 @@ class Check:
 
 
 def check(id: str, *, title: str, severity: str, area: str, refs: list[str] | tuple[str, ...],
-          remediation: str, level: str = "MUST", spends_grant: bool = False,
+          remediation: str, level: str = "MUST", sends: str = "", spends_grant: bool = False,
           applies: Callable[[Any], str | None] | None = None) -> Callable[[F], F]:
     """Declare a test function as the check ``id``.
 
     ``severity`` is one of critical/high/medium/low/info, ``area`` one of ``AREAS``, ``refs`` the spec
     clauses (``"RFC 8414 §3.3"``), ``remediation`` what to do when it fails, ``level`` the requirement
-    level (MUST/SHOULD/MAY) of the clause it enforces.
+    level (MUST/SHOULD/MAY) of the clause it enforces, ``sends`` what it sends to the systems under test
+    (every shipped check says; docs/checks.md lists it).
     """
     if severity not in SEVERITIES:
         raise ValueError(f"check {id}: severity must be one of {SEVERITIES}, not {severity!r}")
@@ -80,8 +84,8 @@ def check(id: str, *, title: str, severity: str, area: str, refs: list[str] | tu
     if level not in LEVELS:
         raise ValueError(f"check {id}: level must be one of {LEVELS}, not {level!r}")
     definition = Check(id=id, title=title, severity=severity, area=area, refs=tuple(refs),
-                       remediation=" ".join(remediation.split()), level=level, spends_grant=spends_grant,
-                       applies=applies)
+                       remediation=" ".join(remediation.split()), level=level, sends=" ".join(sends.split()),
+                       spends_grant=spends_grant, applies=applies)
 
     def apply(function: F) -> F:
         function = pytest.mark.authcheck(definition)(function)
@@ -122,7 +126,7 @@ def register_markers(config: pytest.Config) -> None:
 
 
 def shipped_checks() -> list[Check]:
-    """Every check in the shipped suites, in suite order (for the README and the report's rule list)."""
+    """Every check in the shipped suites, in suite order (for docs/checks.md and the report's rule list)."""
     import importlib
     import pkgutil
 
@@ -138,17 +142,3 @@ def shipped_checks() -> list[Check]:
             if isinstance(definition, Check) and definition not in found:
                 found.append(definition)
     return found
-
-
-def checks_table(area: str | None = None) -> str:
-    """The Markdown table of shipped checks (of one area, when given) that the README carries.
-
-    The README has one table per area, so suites of different areas add their rows without touching
-    each other's tables.
-    """
-    rows = ["| id | severity | level | title | spec |", "| --- | --- | --- | --- | --- |"]
-    for c in shipped_checks():
-        if area is not None and c.area != area:
-            continue
-        rows.append(f"| `{c.id}` | {c.severity} | {c.level} | {c.title} | {'; '.join(c.refs)} |")
-    return "\n".join(rows)

@@ -115,7 +115,7 @@ def check_waiver_ids(data: Mapping[str, Any], problems: Problems, check_folders:
             continue  # an incomplete scan (a file that does not parse) cannot tell an id is missing
         hint = difflib.get_close_matches(check, sorted(known), n=1, cutoff=0.5)
         problems.add(f"no check with id '{check}'" + (f" (did you mean '{hint[0]}'?)" if hint else
-                                                      " (the README lists the shipped checks; a team's own come "
+                                                      " (docs/checks.md lists the shipped checks; a team's own come "
                                                       "from the folders in settings.checks)"), path)
 
 

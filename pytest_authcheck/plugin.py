@@ -52,6 +52,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="also probe API rules declared mutating = true (requests with side effects, e.g. POST)")
     parser.addini("authcheck_allow_mutations", type="bool", default=False,
                   help="as --authcheck-allow-mutations: probe API rules declared mutating = true")
+    group.addoption("--authcheck-init", metavar="URL", default=None,
+                    help="write a starter policy (authcheck.toml, or the file --authcheck-policy names) from an "
+                         "OpenID issuer's discovery or a Jamf Pro server's API clients and roles, then exit")
+    group.addoption("--authcheck-init-kind", default="auto", choices=("auto", "oidc", "jamf"),
+                    help="with --authcheck-init: what URL is (default: auto, detected)")
+    group.addoption("--authcheck-init-ca", metavar="PATH", default=None,
+                    help="with --authcheck-init: a PEM file of CA certificates the server's certificate chains to")
+    group.addoption("--authcheck-init-force", action="store_true", default=False,
+                    help="with --authcheck-init: replace an existing policy file")
+    group.addoption("--authcheck-init-user-var", metavar="VAR", default="JAMF_AUDIT_USER",
+                    help="with --authcheck-init on Jamf Pro: the environment variable holding the auditor's username "
+                         "(default JAMF_AUDIT_USER)")
+    group.addoption("--authcheck-init-password-var", metavar="VAR", default="JAMF_AUDIT_PASSWORD",
+                    help="with --authcheck-init on Jamf Pro: the environment variable holding the auditor's password "
+                         "(default JAMF_AUDIT_PASSWORD)")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    # --authcheck-init is a command of its own: it writes the starter policy and ends the run before any collection.
+    if not config.getoption("authcheck_init", None):
+        return None
+    from ._starter import main
+
+    return main(config)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -62,6 +87,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from ._errors import PolicyError
     from ._fixtures import run_key
     from ._policy import find_policy, load_policy
+    from ._policy_conftest import load_policy_conftest
     from ._run import AuthcheckRun
     from ._session import AuthcheckSession
 
@@ -86,6 +112,8 @@ def pytest_configure(config: pytest.Config) -> None:
     for name in FIXTURE_MODULES:
         config.pluginmanager.register(importlib.import_module(name), f"authcheck-{name.rsplit('.', 1)[-1].strip('_')}")
     config.pluginmanager.register(AuthcheckSession(config, run), "authcheck-session")
+    # after the fixture modules: an override in the conftest beside the policy must win over ours
+    load_policy_conftest(config, policy.path)
 
 
 def _policy_error_text(exc: PolicyError) -> str:

@@ -18,6 +18,9 @@ from pytest_authcheck.observations import NotEvaluated, observe_resource
 
 
 @check("api.authorization-matrix", title="Each principal is allowed or refused each request exactly as the rules say",
+       sends="Each rule's request with each principal's credential: its client-credentials token, a user's login token, a bearer token, an"
+             " API key, or nothing (anonymous). Requests with side effects only for rules declared mutating = true, and only with "
+             "--authcheck-allow-mutations.",
        severity="high", area="api",
        refs=["RFC 9110 §15.5.2", "RFC 9110 §15.5.4", "RFC 6750 §3.1", "OWASP API Security Top 10 2023 API5"],
        remediation="Enforce the rule at the API: refuse a principal whose role is below min_role, or who is denied, "

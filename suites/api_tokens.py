@@ -84,6 +84,7 @@ def _conclude(record, what: str, answers: _Answers, *, malformed: bool = False) 
 
 
 @check("api.no-credential", title="A request without credentials gets 401 with a Bearer challenge",
+       sends="The API's first GET rule without any credential.",
        severity="medium", area="api", refs=["RFC 6750 §3", "RFC 6750 §3.1", "RFC 9110 §11.6.1", "RFC 9110 §15.5.2"],
        remediation="Answer requests that carry no credential with 401 and a WWW-Authenticate: Bearer challenge "
                    "(realm optional, no error code), so clients know how to authenticate.")
@@ -109,6 +110,8 @@ def test_no_credential(api, authcheck_record):
 
 
 @check("api.malformed-token", title="Malformed bearer tokens are refused",
+       sends="The API's first GET rule with four bearer values that are not tokens (not a JWT, two segments, segments not base64url JSON, "
+             "empty segments).",
        severity="high", area="api", refs=["RFC 6750 §3.1", "RFC 7519 §7.2"],
        remediation="Reject any bearer value that is not a well-formed, verifiable token with 401 invalid_token.")
 def test_malformed_token(api, api_baseline, authcheck_record):
@@ -118,6 +121,8 @@ def test_malformed_token(api, api_baseline, authcheck_record):
 
 
 @check("api.altered-signature", title="A token whose signature or claims were altered is refused",
+       sends="The API's first GET rule with a token it accepts, altered three ways: one signature bit flipped, the signature removed, sub "
+             "changed under the old signature.",
        severity="critical", area="api", refs=["RFC 7515 §5.2", "RFC 9068 §4", "RFC 8725 §3.1"],
        remediation="Verify every token's signature against the issuer's published keys before using its claims.")
 def test_altered_signature(api, api_baseline, authcheck_record):
@@ -133,6 +138,7 @@ def test_altered_signature(api, api_baseline, authcheck_record):
 
 
 @check("api.alg-none", title="Unsigned tokens (alg none, in any spelling) are refused",
+       sends="The API's first GET rule with the accepted token's claims re-encoded unsigned, alg none in several spellings.",
        severity="critical", area="api", refs=["RFC 8725 §2.1", "RFC 8725 §3.1", "RFC 7519 §6", "RFC 9068 §4"],
        remediation="Accept only the signing algorithms the issuer uses (an explicit allow-list such as RS256); "
                    "never 'none', whatever its case.")
@@ -147,6 +153,8 @@ def test_alg_none(api, api_baseline, authcheck_record):
 
 
 @check("api.key-confusion", title="HS256 tokens keyed with the provider's public key are refused",
+       sends="The API's first GET rule with HS256 tokens of the accepted token's claims, keyed with the provider's published RSA public "
+             "key (in several encodings); reads the JWK Set.",
        severity="critical", area="api", refs=["RFC 8725 §2.1", "RFC 8725 §3.1", "RFC 8725 §3.2"],
        remediation="Bind each key to its algorithm: verify RS256/ES256 tokens with public keys only and never "
                    "accept an HMAC algorithm keyed with a public key (pin the allowed algorithms).")
@@ -179,6 +187,8 @@ def _send_real(api, api_baseline, authcheck_record, probe: str, label: str) -> _
 
 
 @check("api.other-audience", title="A valid token issued for another audience is refused",
+       sends="A token from the probes.other_audience source (a client's token for another audience, or a bearer) to the API's first GET "
+             "rule.",
        severity="high", area="api", refs=["RFC 9068 §4", "RFC 7519 §4.1.3", "RFC 8707 §2", "RFC 8725 §3.9",
                                           "RFC 9700 §2.3"],
        remediation="Check that the token's aud contains this API's audience identifier and refuse it otherwise.")
@@ -197,6 +207,7 @@ def test_other_audience(api, api_baseline, authcheck_record):
 
 
 @check("api.other-issuer", title="A valid token from another issuer is refused",
+       sends="A token from the probes.other_issuer source (another provider's) to the API's first GET rule.",
        severity="critical", area="api", refs=["RFC 9068 §4", "RFC 7519 §4.1.1", "RFC 8725 §3.8"],
        remediation="Accept tokens only from the configured issuer: compare iss exactly and verify with that "
                    "issuer's keys only, never with keys discovered from the token's own iss.")
@@ -212,6 +223,8 @@ def test_other_issuer(api, api_baseline, authcheck_record):
 
 
 @check("api.expired-token", title="A real token is refused once it has expired",
+       sends="A token from the probes.short_lived source to the API's first GET rule while it is valid, and again once its exp plus the "
+             "API's leeway has passed (it waits at most max_expiry_wait).",
        severity="high", area="api", refs=["RFC 7519 §4.1.4", "RFC 9068 §4", "RFC 6750 §3.1"],
        remediation="Require exp and refuse tokens whose exp (plus a small clock leeway) has passed.")
 def test_expired_token(api, api_baseline, authcheck_record):
@@ -258,6 +271,7 @@ def test_expired_token(api, api_baseline, authcheck_record):
 
 
 @check("api.not-yet-valid", title="A real token whose nbf is in the future is refused",
+       sends="The token from the probes.not_yet_valid source (nbf in the future) to the API's first GET rule.",
        severity="medium", area="api", refs=["RFC 7519 §4.1.5", "RFC 9068 §4"],
        remediation="Refuse tokens whose nbf (minus a small clock leeway) is still in the future.")
 def test_not_yet_valid(api, api_baseline, authcheck_record):
@@ -277,6 +291,7 @@ def _key_headers(api) -> list[str]:
 
 
 @check("api.unknown-api-key", title="An unknown API key is refused",
+       sends="The API's first GET rule with a random key in each API-key header the principals use.",
        severity="high", area="api", refs=["RFC 9110 §15.5.2", "OWASP API Security Top 10 2023 API2"],
        remediation="Look API keys up in the key store and answer 401 for any key that is not there.")
 def test_unknown_api_key(api, authcheck_record):
@@ -291,6 +306,7 @@ def test_unknown_api_key(api, authcheck_record):
 
 
 @check("api.revoked-api-key", title="A revoked API key is refused",
+       sends="The API's first GET rule with the credential of each principal declared revoked = true.",
        severity="high", area="api", refs=["RFC 9110 §15.5.2", "OWASP API Security Top 10 2023 API2"],
        remediation="Delete or disable revoked keys in the key store at once, and answer 401 for them as for unknown keys.")
 def test_revoked_api_key(api, authcheck_record):

@@ -37,6 +37,8 @@ def _usable_control(probes, client):
 
 
 @check("authz-response.iss", title="Authorization responses carry iss, equal to the issuer",
+       sends="Nothing of its own: reads the redirect with the code from the run's login through the client and the error redirects of two "
+             "pre-login authorization requests (an unknown response_type, prompt=none).",
        severity="medium", area="clients", refs=["RFC 9207 §2", "RFC 9207 §2.4", "RFC 9207 §3", "RFC 9700 §4.4"],
        remediation="Send the iss parameter with every authorization response, success and error alike, set to the "
                    "issuer identifier (RFC 9207), and advertise authorization_response_iss_parameter_supported: it is "
@@ -89,6 +91,8 @@ def test_authorization_response_iss(active_client, client_provider, client_metad
 
 
 @check("prompt-none.login-required", title="prompt=none without a session comes back to the client with an error",
+       sends="The client's ordinary authorization request (the control) and the same with prompt=none, with no session; answers are read, "
+             "never followed.",
        severity="medium", area="clients", refs=["OIDC Core 1.0 §3.1.2.6", "OIDC Core 1.0 §3.1.2.1", "OIDC Core 1.0 §15.1"],
        remediation="With prompt=none and no signed-in user, redirect to the client's redirect URI with "
                    "error=login_required (or interaction_required, consent_required, account_selection_required) and "

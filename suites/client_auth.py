@@ -41,6 +41,8 @@ def _attach(record, judgement) -> None:
 
 
 @check("client-auth.secret-accepted", title="A confidential client authenticates with its declared secret",
+       sends="A token request authenticated with the declared secret (client credentials where declared, else a code that was never "
+             "issued); when the answer is a refusal, the same with a wrong secret.",
        severity="high", area="clients", applies=SECRET, refs=["RFC 6749 §2.3.1", "RFC 6749 §3.2.1", "RFC 6749 §5.2"],
        remediation="The provider refuses the secret the policy holds for this client (invalid_client): the client_id "
                    "or secret is wrong, the secret was rotated, or the client was deleted or disabled. Copy the client "
@@ -56,6 +58,7 @@ def test_secret_accepted(active_client, client_metadata, token_probes, authcheck
 
 
 @check("client-auth.wrong-secret-refused", title="A wrong secret is refused",
+       sends="The client's token request with a random wrong secret (and with the declared one when the refusal must be told apart).",
        severity="critical", area="clients", applies=SECRET_METHOD, refs=["RFC 6749 §2.3.1", "RFC 6749 §5.2", "RFC 9700 §2.5"],
        remediation="Make the token endpoint authenticate every confidential client and never issue a token without a "
                    "valid secret.")
@@ -69,6 +72,8 @@ def test_wrong_secret_refused(active_client, client_metadata, token_probes, auth
 
 
 @check("client-auth.unknown-client-refused", title="An unknown client_id is refused, and never redirected to",
+       sends="A token request, and an authorization request when the client has redirect URIs, with the client's client_id plus a made-up "
+             "suffix.",
        severity="high", area="clients", refs=["RFC 6749 §5.2", "RFC 6749 §4.1.2.1"],
        remediation="Refuse unknown clients at the token endpoint with invalid_client, and at the authorization "
                    "endpoint with an error page that never redirects.")
@@ -109,6 +114,8 @@ def test_unknown_client_refused(active_client, client_metadata, token_probes, au
 
 
 @check("client-auth.removed-client-refused", title="A client the policy marks removed is rejected like an unknown one",
+       sends="For a client marked removed or disabled: a token request without a secret and with a code that was never issued, the same "
+             "for a made-up client_id, and the client's ordinary authorization request.",
        severity="high", area="clients", applies=INACTIVE, refs=["RFC 6749 §5.2", "RFC 6749 §4.1.2.1", "RFC 7592 §2.3"],
        remediation="Delete (or disable) the client at the provider: it still answers for a client the policy says is "
                    "removed, so anyone holding its old secret or redirect URIs can still use it.")
@@ -182,6 +189,8 @@ def _removed_at_token_endpoint(client, token_probes, record) -> tuple[str | None
 
 
 @check("client-auth.public-client-known", title="A public client is registered at the authorization endpoint",
+       sends="The client's ordinary authorization request and the same with a made-up client_id; signed in as the test user when both are "
+             "sent to the login page.",
        severity="high", area="clients", applies=PUBLIC_WITH_REDIRECTS, refs=["RFC 6749 §2", "RFC 6749 §4.1.2.1", "RFC 8252 §8.4"],
        remediation="Register the client (its client_id exactly as the application sends it) at the provider, with "
                    "the redirect URIs the policy lists; until then every login fails with invalid_client.")
@@ -213,6 +222,8 @@ def test_public_client_known(active_client, client_metadata, authcheck_authz_pro
 
 @check("client-auth.auth-method", title="The client authenticates as declared, and a confidential one never without "
        "its secret", severity="medium", area="clients", applies=PROBED_METHOD, refs=["RFC 6749 §2.3.1", "RFC 7591 §2", "RFC 9700 §2.5"],
+       sends="A token request with the declared method, one without a secret and one with the other secret method (shown, not judged); for"
+             " a public client, one with its client_id only.",
        remediation="Register the client with the token_endpoint_auth_method the policy declares; a confidential "
                    "client must never be accepted without its secret, and a public one needs no secret.")
 def test_auth_method(active_client, client_metadata, token_probes, authcheck_authz_probes, authcheck_record):

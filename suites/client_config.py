@@ -56,6 +56,7 @@ def _fail_all(authcheck_record, problems):
 
 
 @check("credentials.env-required", title="Every variable the client tool needs is set",
+       sends="Nothing: reads the variables from env_file, else the environment.",
        severity="high", area="credentials", refs=["JamfMCP troubleshooting: Missing Environment Variables"],
        remediation="Set the missing variables where the tool reads them (its env file or MCP config, or the "
                    "shell); a tool missing one fails at its first request.")
@@ -74,6 +75,7 @@ def test_env_required(client_config, client_env, authcheck_record):
 
 
 @check("credentials.env-allowed-values", title="Variables with a fixed set of values hold one of them",
+       sends="Nothing: reads the variables from env_file, else the environment.",
        severity="high", area="credentials", refs=["JamfMCP troubleshooting: Invalid Authentication Type"],
        remediation="Set the variable to one of the values the tool accepts (e.g. JAMF_AUTH_TYPE=basic or "
                    "client_credentials), spelled exactly.")
@@ -88,6 +90,7 @@ def test_env_allowed_values(client_config, client_env, authcheck_record):
 
 
 @check("credentials.env-url-form", title="Server URLs have a scheme and no trailing slash or path",
+       sends="Nothing: reads the variables from env_file, else the environment.",
        severity="medium", area="credentials", refs=["RFC 3986 §3", "JamfMCP troubleshooting: Server URL Issues"],
        remediation="Write the server as https://host (or https://host:port), without a trailing slash or path; "
                    "where the tool allows a bare host, write it without a port.")
@@ -117,6 +120,7 @@ def _reference(policy, client_config, reference):
 
 
 @check("credentials.env-matches-policy", title="Variables that name the issuer, client or files agree with the policy",
+       sends="Nothing: compares the variables with the policy.",
        severity="high", area="credentials", refs=["OIDC Discovery 1.0 §4.3", "RFC 9068 §4"],
        remediation="Set the variable to exactly what the policy declares (the issuer string as the provider "
                    "publishes it, the registered client id, the credentials path); a near miss sends the tool to "
@@ -138,6 +142,7 @@ def test_env_matches_policy(client_config, client_env, authcheck_policy, authche
 
 
 @check("credentials.env-file-private", title="An env file that holds secrets is readable by its owner only",
+       sends="Nothing: reads the env file's owner and mode.",
        severity="high", area="credentials", refs=["RFC 6749 §2.3.1", "RFC 6819 §5.3.3", "CWE-732"],
        remediation="chmod 600 the env file (or MCP config) and keep it owned by the user who runs the tool; better, "
                    "keep the secrets in the OS keychain or a secret manager and reference them. If others could "

@@ -12,6 +12,7 @@ from pytest_authcheck._expect import AtMost, Quantity, Satisfies
 
 
 @check("clock.date-header", title="The provider's Date header agrees with this machine's clock",
+       sends="Nothing of its own: reads the Date header of the discovery response.",
        severity="medium", area="clock", level="SHOULD", refs=["RFC 9110 §6.6.1", "RFC 7519 §4.1.4", "OIDC Core 1.0 §3.1.3.7"],
        remediation="Synchronise the provider's clock with NTP; a skewed clock makes fresh tokens look expired or "
                    "not yet valid to every API that checks them.")
@@ -37,6 +38,8 @@ def test_date_header(oidc_provider, oidc_discovery, authcheck_record):
 
 
 @check("clock.token-iat", title="Issued tokens are not dated in the future",
+       sends="A client-credentials token request for the provider's first active client_credentials client with a secret (once per client "
+             "per run).",
        severity="medium", area="clock", refs=["RFC 7519 §4.1.5", "RFC 7519 §4.1.6", "RFC 9068 §2.2"],
        remediation="Synchronise the provider's clock; tokens whose iat or nbf lie in the future are refused by "
                    "resource servers until the clocks agree.")

@@ -10,6 +10,8 @@ from pytest_authcheck.probes.token_state import DEAD, WORKS, token_state
 
 
 @check("code.replay-refused", title="A replayed authorization code is refused, and the tokens it gave are revoked",
+       sends="A fresh login through the client, its code redeemed twice, then introspection, userinfo or a refresh with the tokens of the "
+             "first redemption.",
        severity="high", area="clients", applies=LOGIN, spends_grant=True, refs=["RFC 6749 §4.1.2", "RFC 6749 §10.5", "RFC 9700 §4.2.4"],
        remediation="Make authorization codes single-use: refuse a second redemption with invalid_grant and revoke "
                    "every token issued from the code (RFC 6749 §4.1.2), so a stolen code that races the client "

@@ -63,6 +63,7 @@ def _short(value, limit=120):
 
 # ---- the file ---------------------------------------------------------------------------------------------
 @check("credentials.file-present", title="The declared credentials file exists and is a regular file",
+       sends="Nothing: looks at the file on this machine.",
        severity="high", area="credentials", refs=["RFC 6749 §10.3", "RFC 6819 §5.3.3"],
        remediation="Log in with the client tool so it writes its credentials file at the declared path, or correct "
                    "the path in the policy (and the tool's setting, e.g. ENCLII_CREDENTIALS_PATH). Replace a "
@@ -79,6 +80,7 @@ def test_file_present(credential_file, authcheck_record):
 
 
 @check("credentials.file-owner", title="The credentials file is owned by the user who runs the client",
+       sends="Nothing: reads the file's owner.",
        severity="high", area="credentials", refs=["RFC 6749 §10.3", "RFC 6819 §5.3.3", "CWE-732"],
        remediation="Give the file to the user who runs the client tool (chown USER FILE), or log in again as that "
                    "user so the tool writes its own file; another owner can read, change or replace the tokens.")
@@ -93,6 +95,7 @@ def test_file_owner(credential_file, credential_file_facts, authcheck_record):
 
 
 @check("credentials.file-mode", title="The credentials file is readable by its owner only (mode 600 or stricter)",
+       sends="Nothing: reads the file's mode.",
        severity="high", area="credentials", refs=["RFC 6749 §10.3", "RFC 6749 §10.4", "RFC 6819 §5.3.3", "CWE-732"],
        remediation="chmod 600 the file (or the stricter mode the policy declares). If others could read it, treat "
                    "the tokens in it as exposed: revoke them and log in again.")
@@ -110,6 +113,7 @@ def test_file_mode(credential_file, credential_file_facts, authcheck_record):
 
 @check("credentials.dir-not-writable", title="No one else can replace the credentials file (its directory is not "
        "writable by group or others)", severity="high", area="credentials", refs=["RFC 6819 §5.3.3", "CWE-732"],
+       sends="Nothing: reads the mode of the file's directory.",
        remediation="chmod 700 the directory that holds the file (e.g. ~/.enclii) and make sure it belongs to you; "
                    "whoever can write the directory can swap the file for tokens of their own.")
 def test_dir_not_writable(credential_file, credential_file_facts, authcheck_record):
@@ -134,6 +138,7 @@ def test_dir_not_writable(credential_file, credential_file_facts, authcheck_reco
 
 
 @check("credentials.dir-private", title="The credentials file's directory is private (mode 700)",
+       sends="Nothing: reads the mode of the file's directory.",
        severity="low", area="credentials", level="SHOULD", refs=["RFC 6819 §5.3.3", "CWE-732"],
        remediation="chmod 700 the directory that holds the file, so others cannot even list which credentials "
                    "exist or watch them change.")
@@ -150,6 +155,7 @@ def test_dir_private(credential_file, credential_file_facts, authcheck_record):
 
 
 @check("credentials.file-format", title="The credentials file is JSON of the declared shape",
+       sends="Nothing: reads the file.",
        severity="medium", area="credentials", refs=["RFC 6749 §5.1", "RFC 8259 §2"],
        remediation="Remove the corrupted file and log in again so the tool rewrites it (seed: rm "
                    "~/.enclii/credentials.json && enclii login); declare the members your tool writes with "
@@ -172,6 +178,7 @@ def test_file_format(credential_file, credential_file_facts, authcheck_run, auth
 
 # ---- the stored token -------------------------------------------------------------------------------------
 @check("credentials.token-issuer", title="The stored access token was issued by the declared provider",
+       sends="Nothing: reads the stored token's claims.",
        severity="high", area="credentials", refs=["RFC 9068 §4", "RFC 7519 §4.1.1", "OIDC Discovery 1.0 §4.3"],
        remediation="Log in again against the declared provider, and check the tool's issuer setting (e.g. "
                    "ENCLII_OIDC_ISSUER): a token from another issuer is refused by the API.")
@@ -186,6 +193,7 @@ def test_token_issuer(credential_file, stored_access_token, authcheck_policy, au
 
 
 @check("credentials.token-signature", title="The stored access token verifies with the provider's published keys",
+       sends="A GET of the provider's JWK Set (once per run); the stored token never leaves this machine.",
        severity="high", area="credentials", refs=["RFC 9068 §4", "RFC 7515 §5.2", "OIDC Core 1.0 §10.1"],
        remediation="Delete the stored token and log in again: a token that does not verify was issued by another "
                    "provider (or an old key), or was altered.")
@@ -204,6 +212,7 @@ def test_token_signature(credential_file, stored_access_token, credential_provid
 
 
 @check("credentials.token-audience", title="The stored access token is for the declared audience",
+       sends="Nothing: reads the stored token's claims.",
        severity="medium", area="credentials", refs=["RFC 9068 §4", "RFC 7519 §4.1.3", "RFC 8707 §2"],
        remediation="Log in again requesting the declared resource (audience); an API refuses tokens meant for "
                    "another audience.")
@@ -223,6 +232,7 @@ def test_token_audience(credential_file, stored_access_token, authcheck_policy, 
 
 
 @check("credentials.token-client", title="The stored access token was issued to the declared client",
+       sends="Nothing: reads the stored token's claims.",
        severity="medium", area="credentials", refs=["RFC 9068 §2.2", "OIDC Core 1.0 §2 (azp)"],
        remediation="Log in again with the declared client (check the tool's client id setting, e.g. "
                    "ENCLII_CLIENT_ID); tokens of another client carry its grants and may be revoked with it.")
@@ -242,6 +252,7 @@ def test_token_client(credential_file, stored_access_token, authcheck_policy, au
 
 
 @check("credentials.expiry-consistent", title="The stored expires_at agrees with the token's exp",
+       sends="Nothing: reads the file and the stored token's claims.",
        severity="low", area="credentials", level="SHOULD", refs=["RFC 7519 §4.1.4", "RFC 6749 §5.1"],
        remediation="Log in again so the tool stores the expiry of the token it holds; a wrong expires_at makes the "
                    "tool use an expired token, or refresh too late.")
@@ -275,6 +286,7 @@ def _expiry(stored_access_token, credential_file):
 
 
 @check("credentials.token-not-expired", title="The stored access token has not expired",
+       sends="Nothing: reads the stored token's exp.",
        severity="medium", area="credentials", refs=["RFC 7519 §4.1.4", "RFC 6749 §6"],
        remediation="Log in again (seed: enclii logout && enclii login), or let the tool refresh the token; remove "
                    "stale credentials files that no tool renews.")
@@ -290,6 +302,7 @@ def test_token_not_expired(credential_file, stored_access_token, authcheck_recor
 
 
 @check("credentials.token-expiring-soon", title="The stored access token does not expire within the declared window",
+       sends="Nothing: reads the stored token's exp.",
        severity="low", area="credentials", level="SHOULD", refs=["RFC 6749 §6", "RFC 7519 §4.1.4"],
        remediation="Renew the token (log in again or refresh) before it expires, so unattended jobs that use it "
                    "do not start failing.")

@@ -61,6 +61,7 @@ def metadata_schema() -> dict[str, Any]:
 
 
 @check("discovery.reachable", title="Discovery document is served at the issuer's well-known URL",
+       sends="A GET of {issuer}/.well-known/openid-configuration, once per provider per run (every discovery check reads that answer).",
        severity="high", area="discovery", refs=["OIDC Discovery 1.0 §4", "OIDC Discovery 1.0 §4.2", "RFC 8414 §3.2"],
        remediation="Serve the provider metadata as a JSON object with HTTP 200 and Content-Type application/json "
                    "at {issuer}/.well-known/openid-configuration, without redirecting.")
@@ -91,6 +92,7 @@ def test_discovery_reachable(oidc_provider, oidc_discovery, authcheck_record):
 
 
 @check("discovery.schema", title="Metadata has every required member, each well typed",
+       sends="Nothing of its own: reads the discovery document.",
        severity="medium", area="discovery", refs=["OIDC Discovery 1.0 §3", "RFC 8414 §2"],
        remediation="Publish every required member (issuer, authorization_endpoint, token_endpoint, jwks_uri, "
                    "response_types_supported, subject_types_supported, id_token_signing_alg_values_supported with RS256) "
@@ -127,6 +129,7 @@ def _issuer_form(provider, issuer):
 
 
 @check("discovery.issuer-match", title="Metadata issuer is exactly the policy's issuer",
+       sends="Nothing of its own: reads the discovery document.",
        severity="critical", area="discovery", refs=["OIDC Discovery 1.0 §4.3", "RFC 8414 §3.3", "OIDC Core 1.0 §3.1.3.7"],
        remediation="Configure the provider's issuer identifier to exactly the URL in the policy (scheme, host, port, "
                    "path, no trailing slash difference); clients reject tokens whose iss differs.")
@@ -147,6 +150,7 @@ def test_issuer_matches(oidc_provider, oidc_metadata, authcheck_record):
 
 
 @check("discovery.endpoints-on-issuer-host", title="Endpoints are served from the issuer's host or allowed hosts",
+       sends="Nothing of its own: reads the metadata.",
        severity="medium", area="discovery", level="SHOULD", refs=["RFC 8414 §2", "OIDC Discovery 1.0 §7.1", "RFC 9700 §4.4"],
        remediation="Serve every endpoint from the issuer's host, or list the other hosts in the provider's allowed_hosts.")
 def test_endpoints_on_issuer_host(oidc_provider, oidc_metadata, authcheck_record):
@@ -173,6 +177,7 @@ def test_endpoints_on_issuer_host(oidc_provider, oidc_metadata, authcheck_record
 
 
 @check("discovery.rfc8414", title="RFC 8414 metadata is served and agrees with the OIDC metadata",
+       sends="A GET of the RFC 8414 metadata ({origin}/.well-known/oauth-authorization-server{issuer path}), once per provider per run.",
        severity="low", area="discovery", level="SHOULD", refs=["RFC 8414 §3", "RFC 8414 §3.3"],
        remediation="Serve the same metadata at /.well-known/oauth-authorization-server (before the issuer's path), "
                    "or leave rfc8414 unset (or false) for this provider in the policy when only OpenID discovery is "
@@ -218,6 +223,7 @@ def test_rfc8414_metadata(oidc_provider, oidc_discovery, authcheck_record):
 
 
 @check("discovery.pkce-s256", title="PKCE with S256 is advertised, plain is not",
+       sends="Nothing of its own: reads the metadata.",
        severity="high", area="discovery", refs=["RFC 7636 §4.2", "RFC 8414 §2", "RFC 9700 §2.1.1"],
        remediation="Enable PKCE with the S256 method and disable 'plain' (unless the policy sets allow_plain_pkce).")
 def test_pkce_advertised(oidc_provider, oidc_metadata, authcheck_record):
@@ -243,6 +249,7 @@ def _allowed_grants(oidc_provider, policy) -> list[str] | None:
 
 
 @check("discovery.grant-types", title="Advertised grant types are the ones the policy declares",
+       sends="Nothing of its own: reads the metadata.",
        severity="medium", area="discovery", refs=["RFC 8414 §2", "RFC 9700 §2.4", "RFC 9700 §2.1.2"],
        remediation="Disable the grant types no declared client uses (above all 'password' and 'implicit'), or declare "
                    "them in the policy (provider grant_types or a client's grant_types).")
@@ -276,6 +283,7 @@ def test_grant_types(oidc_provider, oidc_metadata, authcheck_policy, authcheck_r
 
 
 @check("discovery.response-types", title="No response type delivers tokens in the front channel unless declared",
+       sends="Nothing of its own: reads the metadata.",
        severity="high", area="discovery", refs=["RFC 9700 §2.1.2", "OIDC Discovery 1.0 §3", "OAuth 2.0 Multiple Response Types §5"],
        remediation="Disable the implicit and token-returning hybrid response types ('token', 'id_token token', "
                    "'code token', 'code id_token token'); use the authorization code flow with PKCE.")
@@ -301,6 +309,7 @@ OIDC_SCOPES = ("openid", "profile", "email", "address", "phone", "offline_access
 
 
 @check("discovery.scopes", title="Scopes include openid and the OpenID scopes the policy's clients use",
+       sends="Nothing of its own: reads the metadata.",
        severity="low", area="discovery", level="SHOULD", refs=["OIDC Discovery 1.0 §3", "OIDC Core 1.0 §5.4"],
        remediation="Advertise openid and the OpenID Connect scopes (profile, email, ...) the declared clients request "
                    "in scopes_supported, or correct the clients' scopes in the policy.")
@@ -319,6 +328,7 @@ def test_scopes(oidc_provider, oidc_metadata, authcheck_policy, authcheck_record
 
 
 @check("discovery.signing-algs", title="Signing algorithms exclude 'none' and stay within the policy",
+       sends="Nothing of its own: reads the metadata.",
        severity="high", area="discovery", refs=["OIDC Discovery 1.0 §3", "OIDC Core 1.0 §10.1", "RFC 8725 §3.1"],
        remediation="Remove 'none' from every *_signing_alg_values_supported list and limit the ID token algorithms to "
                    "the policy's signing_algs.")
@@ -351,6 +361,7 @@ def test_signing_algs(oidc_provider, oidc_metadata, authcheck_record):
 
 
 @check("discovery.token-auth-methods", title="Token endpoint authentication methods match the policy",
+       sends="Nothing of its own: reads the metadata.",
        severity="medium", area="discovery", refs=["RFC 8414 §2", "OIDC Discovery 1.0 §3", "RFC 9700 §2.5"],
        remediation="Disable the client authentication methods the policy does not declare; offer 'none' only when "
                    "public clients are declared.")
@@ -391,6 +402,7 @@ def _advertises(member, value):
 
 
 @check("discovery.features", title="Features the policy declares are advertised",
+       sends="Nothing of its own: reads the metadata.",
        severity="medium", area="discovery", refs=["RFC 8414 §2", "RFC 7009 §2", "RFC 7662 §2", "RFC 8628 §4", "RFC 9126 §5", "RFC 9207 §3"],
        remediation="Enable the declared features on the provider (revocation, introspection, ...) or remove them from "
                    "the provider's features in the policy.")

@@ -50,6 +50,8 @@ def _send(http, record, method: str, url: str) -> EndpointAnswer:
 
 
 @check("discovery.endpoints-answer", title="Every advertised endpoint answers",
+       sends="One request per advertised endpoint on the issuer's host or allowed_hosts: a GET, or a POST without credentials to endpoints"
+             " that take only POST.",
        severity="medium", area="discovery", refs=["OIDC Discovery 1.0 §3", "RFC 8414 §2", "RFC 9700 §2.6"],
        remediation="Remove endpoints the provider does not serve from its metadata (or serve them): an endpoint that "
                    "answers 404, a server error or nothing at all breaks every client that configures itself from the "

@@ -30,6 +30,8 @@ CONFORMS = "RFC 6749 format"
 
 
 @check("errors.rfc6749-format", title="Token and authorization errors follow RFC 6749",
+       sends="Nothing of its own: reads the refusals the run's probes got (wrong secret, unknown client_id, unknown and undeclared "
+             "response types).",
        severity="low", area="clients", refs=["RFC 6749 §5.2", "RFC 6749 §4.1.2.1", "RFC 6749 §8.5"],
        remediation="Answer token endpoint errors with HTTP 400 (401 with WWW-Authenticate when the client used HTTP "
                    "Basic) and a JSON body whose error member is a registered code string; send authorization errors "

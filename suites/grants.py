@@ -28,6 +28,8 @@ GRANT_REFUSALS = ("unsupported_grant_type", "unauthorized_client", "invalid_clie
 
 
 @check("grants.declared-work", title="The grants the policy declares for a client work",
+       sends="A client-credentials request with the policy's scopes, a login through the client (authorization_code) and a refresh with a "
+             "fresh refresh token, as the client declares them.",
        severity="medium", area="clients", refs=["RFC 6749 §4.1", "RFC 6749 §4.4", "RFC 6749 §6", "RFC 7591 §2"],
        remediation="Allow the client the grant types the policy lists (and its redirect URIs for authorization_code); "
                    "or remove them from the policy if the application no longer uses them.")
@@ -114,6 +116,9 @@ def _login_grant(client: PolicyClient, grant: str, attempt: Any, expected: dict[
 
 
 @check("grants.undeclared-refused", title="Grant types the policy does not declare are refused",
+       sends="One token request per grant type the client does not declare, with made-up artefacts (a made-up code, refresh token, device "
+             "code, assertion, or account for password), compared with an unknown grant type; where that cannot tell, the test user's "
+             "password, the device authorization endpoint, the client's own token as subject_token, or a client that declares the grant.",
        severity="high", area="clients", refs=["RFC 6749 §5.2", "RFC 9700 §2.4", "RFC 9700 §2.1.2", "RFC 8693 §2",
                                              "RFC 8628 §3.1"],
        remediation="Restrict the client's grant_types at the provider to the ones the policy declares; disable the "
@@ -292,6 +297,8 @@ def _json_object(response) -> dict[str, Any]:
 
 
 @check("grants.response-types", title="Implicit and hybrid response types are refused unless declared",
+       sends="An authorization request with each implicit and hybrid response type the client does not declare; signed in as the test user"
+             " when the pre-login answer cannot tell.",
        severity="high", area="clients", applies=CODE_FLOW,
        refs=["RFC 9700 §2.1.2", "RFC 6749 §4.1.2.1", "OAuth 2.0 Multiple Response Types §5"],
        remediation="Remove implicit and hybrid response types (token, id_token token, code id_token ...) from the "

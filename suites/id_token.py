@@ -22,6 +22,7 @@ def _when(seconds: float) -> str:
 
 
 @check("id-token.auth-time", title="With max_age, the ID token carries a truthful auth_time",
+       sends="One plain OpenID Connect login through the client per run (scope=openid, max_age), whose ID token's auth_time it reads.",
        severity="medium", area="clients", refs=["OIDC Core 1.0 §3.1.2.1", "OIDC Core 1.0 §2", "OIDC Core 1.0 §3.1.3.7"],
        remediation="Include auth_time in the ID token whenever the request carries max_age (or the client registered "
                    "require_auth_time), set to when the end-user actually authenticated; re-authenticate the user when "

@@ -15,6 +15,8 @@ from pytest_authcheck.observations import NotEvaluated
 
 
 @check("introspection.isolation", title="A client cannot introspect another client's tokens",
+       sends="Introspection requests with this client's secret for another client's token, and by that client for its own token (the "
+             "control).",
        severity="medium", area="clients", refs=["RFC 7662 §2.1", "RFC 7662 §4", "RFC 9700 §2.5"],
        remediation="Let the introspection endpoint answer {\"active\": false} (or refuse) when the caller is neither "
                    "the client the token was issued to nor a resource server it is meant for; declare resource "

@@ -40,6 +40,7 @@ def _issued(result: TokenResult, record) -> str:
 
 
 @check("jamf.url-canonical", title="The Jamf Pro URL is written in canonical form",
+       sends="Nothing: reads the URL as the policy writes it.",
        severity="low", area="jamf", level="SHOULD", refs=["RFC 3986 §6.2.3", "JamfMCP troubleshooting: Invalid Server URL"],
        remediation="Write the URL as https://host (with :port only for a custom port), without a trailing slash; "
                    "give clients such as JamfMCP the same form.")
@@ -54,6 +55,7 @@ def test_url_canonical(jamf_provider, authcheck_record):
 
 
 @check("jamf.auditor-login", title="The auditor account gets a Jamf Pro API token",
+       sends="POST /api/v1/auth/token with the auditor account (Basic), once per run.",
        severity="high", area="jamf", refs=["Jamf Pro API: POST /v1/auth/token", "RFC 7617 §2"],
        remediation="Check the auditor account's username and password, that it is enabled and not SSO-only, and "
                    "change an expired password; give it Read API Roles and Read API Integrations.")
@@ -65,6 +67,7 @@ def test_auditor_login(jamf_provider, jamf_auditor, authcheck_record):
 
 
 @check("jamf.user-login", title="A declared user account authenticates, and its password has not expired",
+       sends="POST /api/v1/auth/token with the account's username and password (Basic), once per run.",
        severity="high", area="jamf", refs=["Jamf Pro API: POST /v1/auth/token", "RFC 7617 §2"],
        remediation="Fix the account's credentials; if the password expired or must be changed, change it in Jamf "
                    "Pro (Settings > User accounts) and update the secret store. Prefer an API client over a user.")
@@ -79,6 +82,7 @@ def test_user_login(jamf_user, jamf_user_token, authcheck_record):
 
 
 @check("jamf.user-token-lifetime", title="User tokens expire within the policy's bound",
+       sends="Nothing of its own: reads expires of the account's token.",
        severity="medium", area="jamf", refs=["Jamf Pro API: POST /v1/auth/token", "RFC 6819 §5.1.5.3"],
        remediation="Shorten the token lifetime; Jamf Pro issues 30-minute user tokens by default.")
 def test_user_token_lifetime(jamf_user, jamf_user_token, authcheck_run, authcheck_record):
@@ -100,6 +104,7 @@ def test_user_token_lifetime(jamf_user, jamf_user_token, authcheck_run, authchec
 
 
 @check("jamf.client-authenticates", title="The API client's credentials get a token",
+       sends="POST /api/v1/oauth/token (client credentials) with the declared secret, once per run.",
        severity="high", area="jamf", refs=["RFC 6749 §4.4", "Jamf Pro API: POST /v1/oauth/token"],
        remediation="Check client_id and client_secret; if the client was disabled or its secret rotated, enable it "
                    "or store the new secret (the old one stops working at rotation).")
@@ -120,6 +125,7 @@ def test_client_authenticates(jamf_client, jamf_client_token, authcheck_record):
 
 
 @check("jamf.client-wrong-secret-refused", title="A wrong client secret is refused with invalid_client",
+       sends="POST /api/v1/oauth/token with the client_id and a random secret.",
        severity="critical", area="jamf", refs=["RFC 6749 §5.2", "Jamf Pro API: POST /v1/oauth/token"],
        remediation="The server issued a token for a wrong secret: treat the instance as compromised and contact Jamf.")
 def test_client_wrong_secret_refused(jamf_client, authcheck_record):
@@ -151,6 +157,8 @@ def _listed(integration) -> str | None:
 
 
 @check("jamf.client-enabled", title="The API client is enabled (or refused, when the policy says it is disabled)",
+       sends="The auditor's GET /api/v1/api-integrations; for a client the policy marks disabled or removed, also a token request with its"
+             " declared secret.",
        severity="high", area="jamf", refs=["Jamf Pro API: GET /v1/api-integrations", "RFC 6749 §5.2"],
        remediation="Enable the API client in Settings > API roles and clients, or mark it state = \"disabled\" in the "
                    "policy if it should stay off. Disabling does not revoke tokens already issued.")
@@ -205,6 +213,7 @@ def test_client_enabled(jamf_client, authcheck_record):
 
 
 @check("jamf.client-token-lifetime", title="API client tokens expire within the policy's bound",
+       sends="The auditor's GET /api/v1/api-integrations (accessTokenLifetimeSeconds) and the client's token request.",
        severity="medium", area="jamf", refs=["RFC 6749 §5.1", "RFC 6819 §5.1.5.3", "Jamf Pro: accessTokenLifetimeSeconds"],
        remediation="Lower the API client's Access Token Lifetime in Jamf Pro to at most the policy's access_token_max.")
 def test_client_token_lifetime(jamf_client, authcheck_record):
@@ -265,6 +274,7 @@ def _decisive(response, what: str):
 
 
 @check("jamf.token-invalidation", title="An invalidated token is refused afterwards",
+       sends="A fresh auditor token: GET /api/v1/auth, POST /api/v1/auth/invalidate-token, GET /api/v1/auth again.",
        severity="high", area="jamf", refs=["Jamf Pro API: POST /v1/auth/invalidate-token", "RFC 7009 §2.2"],
        remediation="Jamf Pro kept accepting a token after invalidate-token answered; report it to Jamf and keep "
                    "token lifetimes short until fixed.")
@@ -288,6 +298,8 @@ def test_token_invalidation(jamf_provider, authcheck_record):
 
 
 @check("jamf.keep-alive", title="Keep-alive replaces a user token and the old one stops working",
+       sends="A fresh auditor token: POST /api/v1/auth/keep-alive, GET /api/v1/auth with the old and the new token, then the new one "
+             "invalidated.",
        severity="medium", area="jamf", refs=["Jamf Pro API: POST /v1/auth/keep-alive", "RFC 6819 §5.1.5.3"],
        remediation="Jamf Pro kept the old token alive after keep-alive; report it to Jamf.")
 def test_keep_alive(jamf_provider, authcheck_run, authcheck_record):

@@ -73,6 +73,7 @@ def _summary(keys):
 
 
 @check("jwks.reachable", title="JWK Set is served and holds at least one key",
+       sends="A GET of jwks_uri, once per provider per run (every jwks check reads that answer).",
        severity="high", area="jwks", refs=["RFC 7517 §5", "OIDC Discovery 1.0 §3 (jwks_uri)"],
        remediation="Serve the signing keys as a JSON object with a non-empty 'keys' array at the jwks_uri, with HTTP 200.")
 def test_jwks_reachable(oidc_provider, oidc_metadata, authcheck_record):
@@ -102,6 +103,7 @@ def test_jwks_reachable(oidc_provider, oidc_metadata, authcheck_record):
 
 
 @check("jwks.structure", title="Every key is a well-formed JWK",
+       sends="Nothing of its own: reads the JWK Set.",
        severity="medium", area="jwks", refs=["RFC 7517 §4", "RFC 7517 §4.7", "RFC 7518 §6"],
        remediation="Publish each key with the members its kty requires (RSA: n, e; EC: crv, x, y; OKP: crv, x) in "
                    "unpadded base64url, and string values for kid, use and alg; an x5c must hold base64 DER "
@@ -127,6 +129,7 @@ def _distinct(kids):
 
 
 @check("jwks.unique-kid", title="Key ids are present and unique",
+       sends="Nothing of its own: reads the JWK Set.",
        severity="high", area="jwks", refs=["RFC 7517 §4.5", "OIDC Core 1.0 §10.1"],
        remediation="Give every key its own kid; when rotating, publish the new key under a new kid next to the old one.")
 def test_unique_kids(oidc_jwks, authcheck_record):
@@ -149,6 +152,7 @@ def test_unique_kids(oidc_jwks, authcheck_record):
 
 
 @check("jwks.key-strength", title="Keys are strong enough: RSA of 2048 bits or more, allowed curves",
+       sends="Nothing of its own: reads the JWK Set.",
        severity="high", area="jwks", refs=["RFC 7518 §3.3", "RFC 7518 §3.4", "NIST SP 800-131A"],
        remediation="Replace weak keys: RSA with at least 2048 bits, EC on P-256, P-384 or P-521, OKP on Ed25519 or Ed448.")
 def test_key_strength(oidc_jwks, authcheck_record):
@@ -164,6 +168,7 @@ def test_key_strength(oidc_jwks, authcheck_record):
 
 
 @check("jwks.no-private-material", title="Only public keys are published",
+       sends="Nothing of its own: reads the JWK Set.",
        severity="critical", area="jwks", refs=["RFC 7517 §9.3", "RFC 7518 §6.2.2", "RFC 7518 §6.3.2", "RFC 7518 §6.4"],
        remediation="Remove private members (d, p, q, dp, dq, qi, oth) and symmetric keys (kty oct) from the JWK Set "
                    "now, and rotate those keys: anyone who fetched them can sign tokens.")
@@ -181,6 +186,7 @@ def test_no_private_material(oidc_jwks, authcheck_record):
 
 
 @check("jwks.use-alg-coherent", title="Each key's use and alg fit its type",
+       sends="Nothing of its own: reads the JWK Set.",
        severity="medium", area="jwks", level="SHOULD",
        refs=["RFC 7517 §4.2", "RFC 7517 §4.4", "RFC 7518 §3.1", "OIDC Discovery 1.0 §3 (jwks_uri)"],
        remediation="Set alg to an algorithm of the key's type (RS*/PS* for RSA, ES256 for P-256 ...), use to 'sig' "
@@ -206,6 +212,7 @@ def test_use_alg_coherent(oidc_jwks, authcheck_record):
 
 
 @check("jwks.algs-backed", title="Every advertised signing algorithm has a published key",
+       sends="Nothing of its own: reads the metadata and the JWK Set.",
        severity="high", area="jwks", refs=["OIDC Discovery 1.0 §3", "OIDC Core 1.0 §10.1"],
        remediation="Publish a signing key for each algorithm in id_token_signing_alg_values_supported, or stop "
                    "advertising algorithms the provider has no key for.")
@@ -231,6 +238,8 @@ def _token_clients(policy, provider_name):
 
 
 @check("jwks.token-signature", title="Issued JWTs name a published key and verify with it",
+       sends="A client-credentials token request for the provider's first active client_credentials client with a secret (once per client "
+             "per run).",
        severity="high", area="jwks", refs=["OIDC Core 1.0 §10.1", "RFC 9068 §4", "RFC 8725 §3.1"],
        remediation="Sign tokens only with keys published in the JWK Set, with an advertised algorithm, and without "
                    "jku/x5u/jwk/x5c headers that point verifiers elsewhere.")

@@ -30,6 +30,7 @@ from pytest_authcheck.observations import NotEvaluated
 
 
 @check("lifetimes.access-token", title="Access tokens live no longer than the policy allows, and say so truthfully",
+       sends="Nothing of its own: reads the client's token of the run (client credentials, else the run's login).",
        severity="high", area="clients", applies=TOKENS, refs=["RFC 6749 §5.1", "RFC 6750 §5.3", "RFC 9068 §2.2", "RFC 7519 §4.1.4",
                                               "RFC 9700 §4.14"],
        remediation="Set the client's access token lifetime at the provider to at most the policy's access_token_max "
@@ -49,6 +50,7 @@ def test_access_token_lifetime(active_client, client_provider, client_token, aut
 
 
 @check("lifetimes.id-token", title="ID tokens are dated correctly and live no longer than the policy allows",
+       sends="Nothing of its own: reads the ID token of the run's login through the client.",
        severity="medium", area="clients", applies=LOGIN_OPENID, refs=["OIDC Core 1.0 §2", "OIDC Core 1.0 §3.1.3.7", "RFC 7519 §4.1.4"],
        remediation="Issue ID tokens with iat now and a short exp (at most the policy's id_token_max); synchronise the "
                    "provider's clock.")
@@ -101,6 +103,8 @@ def _number(value):
 
 
 @check("lifetimes.refresh-token", title="Refresh tokens live no longer than the policy allows",
+       sends="Nothing of its own but introspection of the refresh token of the run's login, where the provider advertises an introspection"
+             " endpoint.",
        severity="medium", area="clients", applies=REFRESH_LOGIN, level="SHOULD",
        refs=["RFC 9700 §4.14.2", "RFC 6819 §5.2.2.3", "RFC 7662 §2.2"],
        remediation="Set the client's refresh token (and offline session) lifetime at the provider to at most the "
@@ -130,6 +134,7 @@ def test_refresh_token_lifetime(active_client, client_provider, client_metadata,
 
 
 @check("lifetimes.refresh-token-sliding", title="Using a refresh token does not push back when its grant ends",
+       sends="A fresh login through the client, a refresh two seconds later, and introspection of both refresh tokens where offered.",
        severity="low", area="clients", applies=REFRESH_LOGIN, level="SHOULD",
        refs=["RFC 9700 §4.14.2", "RFC 6819 §5.2.2.3", "OWASP ASVS 5.0 V10.4.8"],
        remediation="Give refresh tokens an absolute lifetime that a refresh does not extend (the end of the first "

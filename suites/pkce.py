@@ -16,6 +16,7 @@ PKCE_LOGIN = applies_when(lambda c: c.requires_pkce and c.uses_login,
 
 
 @check("pkce.required", title="An authorization request without code_challenge is refused",
+       sends="The client's authorization request without code_challenge; signed in as the test user when the pre-login answer cannot tell.",
        severity="high", area="clients", applies=PKCE_CODE_FLOW, refs=["RFC 9700 §2.1.1", "RFC 7636 §4.4.1", "RFC 8252 §8.1"],
        remediation="Require PKCE for this client at the provider (for every public client at least): an "
                    "authorization request without code_challenge must get invalid_request.")
@@ -25,6 +26,8 @@ def test_pkce_required(active_client, client_metadata, authcheck_authz_probes, a
 
 
 @check("pkce.plain-refused", title="code_challenge_method=plain is refused",
+       sends="The client's authorization request with code_challenge_method=plain; signed in as the test user when the pre-login answer "
+             "cannot tell.",
        severity="medium", area="clients", applies=PKCE_CODE_FLOW, refs=["RFC 7636 §4.2", "RFC 7636 §7.2", "RFC 9700 §2.1.1"],
        remediation="Accept only S256 as code_challenge_method; plain exposes the verifier to whoever sees the "
                    "authorization request. (Set allow_plain_pkce = true on the provider only if you must.)")
@@ -46,6 +49,7 @@ def _refused(probes, client, record, variation, message: str) -> None:
 
 
 @check("pkce.verifier-enforced", title="A code cannot be redeemed without its verifier or with a wrong one",
+       sends="Two fresh logins through the client; one code redeemed without code_verifier, the other with a wrong one.",
        severity="high", area="clients", applies=PKCE_LOGIN, refs=["RFC 7636 §4.6", "RFC 9700 §2.1.1", "RFC 9700 §4.8"],
        remediation="Verify code_verifier against the stored code_challenge at the token endpoint and refuse a "
                    "missing or wrong verifier with invalid_grant; otherwise a stolen code is as good as a token.")

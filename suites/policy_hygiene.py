@@ -22,6 +22,7 @@ REFERENCE = "a ${VAR} reference"
 
 
 @check("credentials.policy-secret-refs", title="Secret fields of the policy are ${VAR} references, not literals",
+       sends="Nothing: reads the policy file as written.",
        severity="high", area="credentials", refs=["RFC 6819 §5.3.1", "CWE-798"],
        remediation="Replace each literal with a ${VAR} reference and set the variable from your secret store or CI "
                    "secrets; the literal is in the file's history now, so rotate that secret.")
@@ -38,6 +39,7 @@ def test_policy_secret_refs(policy_file, authcheck_record):
 
 
 @check("credentials.policy-no-credentials", title="No credential-shaped string is written anywhere else in the policy",
+       sends="Nothing: reads the policy file as written.",
        severity="medium", area="credentials", refs=["RFC 6819 §5.3.1", "CWE-798"],
        remediation="Remove the token, key or secret from the policy (values and comments); reference it as ${VAR} "
                    "where the policy needs it, and rotate it: it is in the file's history now.")

@@ -29,6 +29,7 @@ def _names(items: list[str], limit: int = 12) -> str:
 
 
 @check("privileges.names-known", title="Privilege names in the policy exist in the declared Jamf Pro version",
+       sends="Nothing: compares the names with the privilege catalogue of the declared version.",
        severity="medium", area="privileges", refs=["Jamf Pro API: GET /v1/api-role-privileges"],
        remediation="Replace each unknown name with the name the finding gives (names are case-sensitive and change "
                    "between Jamf Pro versions); set the provider's version to the server's.")
@@ -55,6 +56,8 @@ def _granted(names: list[str], missing: list[str]) -> dict[str, str]:
 
 
 @check("privileges.required-granted", title="Every required privilege is granted",
+       sends="The principal's grant, read once per run: the auditor's GET /api/v1/api-roles and /api/v1/api-integrations (a client), or "
+             "the user's token and GET /api/v1/auth.",
        severity="high", area="privileges", refs=["Jamf Pro API Overview: privileges", "RFC 6750 §3.1"],
        remediation="Add the missing privileges to the principal's API role (or account); for an API client, "
                    "rotate its secret afterwards if you assigned a new role.")
@@ -69,6 +72,8 @@ def test_required_granted(privilege_set, privilege_diff, authcheck_record):
 
 
 @check("privileges.none-forbidden", title="No granted privilege matches a forbidden pattern",
+       sends="The principal's grant, read once per run: the auditor's GET /api/v1/api-roles and /api/v1/api-integrations (a client), or "
+             "the user's token and GET /api/v1/auth.",
        severity="critical", area="privileges", refs=[LEAST_PRIVILEGE, "OWASP API Security Top 10 2023 API5"],
        remediation="Remove the forbidden privileges from the principal's API roles (or account).")
 def test_none_forbidden(privilege_set, privilege_diff, authcheck_record):
@@ -84,6 +89,8 @@ def test_none_forbidden(privilege_set, privilege_diff, authcheck_record):
 
 
 @check("privileges.excess", title="Nothing is granted beyond what is required or derived (least privilege)",
+       sends="The principal's grant, read once per run: the auditor's GET /api/v1/api-roles and /api/v1/api-integrations (a client), or "
+             "the user's token and GET /api/v1/auth.",
        severity="medium", area="privileges", level="SHOULD", refs=[LEAST_PRIVILEGE, "RFC 6819 §5.1.5.1"],
        remediation="Remove the excess privileges from the principal's API role, or add them to the policy's "
                    "require list if they are really needed.")
@@ -99,6 +106,8 @@ def test_excess(privilege_set, privilege_diff, authcheck_record):
 
 
 @check("privileges.derived-calls-granted", title="The privileges the declared API calls need are granted",
+       sends="Nothing of its own beyond the principal's grant (read once per run); the privileges the derive calls need come from the "
+             "shipped endpoint map.",
        severity="high", area="privileges", refs=["Jamf Pro API: x-required-privileges", LEAST_PRIVILEGE],
        remediation="Grant the derived privileges the principal lacks (its calls are refused with 403 otherwise), "
                    "and remove the ones no call needs.")
@@ -121,6 +130,7 @@ def test_derived_calls_granted(privilege_set, jamf_derivation, authcheck_record,
 
 
 @check("privileges.effective", title="Effective privileges equal the declared ones (probed with the principal's token)",
+       sends="The principal's token request, and one harmless GET per required or derived read privilege with that token.",
        severity="high", area="privileges", refs=[LEAST_PRIVILEGE, "RFC 9068 §2.2.3", "Jamf Pro: Rotating a Client Secret"],
        remediation="After adding or removing a role on an API client, rotate its client secret: Jamf Pro applies role "
                    "changes to a client only then. A read privilege refused despite the role may be a site restriction.")

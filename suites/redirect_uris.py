@@ -42,6 +42,7 @@ def _judge(probes, client, variation):
 
 
 @check("redirect-uri.registered-accepted", title="Every redirect URI in the policy is accepted",
+       sends="One authorization request per redirect URI the policy lists; answers are read, never followed.",
        severity="high", area="clients", applies=REDIRECTS, refs=["RFC 6749 §3.1.2", "RFC 6749 §3.1.2.3", "OIDC Core 1.0 §3.1.2.1"],
        remediation="Register each redirect URI exactly as the policy lists it (scheme, host, port, path), e.g. "
                    "http://127.0.0.1/callback for a CLI and https://app.example.com/auth/callback for a web app; a "
@@ -74,6 +75,8 @@ def test_registered_accepted(active_client, client_metadata, authcheck_authz_pro
 
 
 @check("redirect-uri.unregistered-refused", title="An unregistered redirect URI is refused, never redirected to",
+       sends="An authorization request with redirect_uri https://authcheck-unregistered.invalid/callback; the answer is read, never "
+             "followed.",
        severity="critical", area="clients", applies=CODE_FLOW, refs=["RFC 6749 §3.1.2.4", "RFC 6749 §4.1.2.1", "RFC 9700 §4.11.2",
                                                    "OIDC Core 1.0 §3.1.2.2"],
        remediation="Validate redirect_uri against the registered URIs before anything else and show an error page "
@@ -95,6 +98,8 @@ def test_unregistered_refused(active_client, client_metadata, authcheck_authz_pr
 
 
 @check("redirect-uri.exact-match", title="Near misses of a registered redirect URI are refused",
+       sends="Authorization requests with near misses of each registered redirect URI (suffix, extra path, '..', trailing slash, other "
+             "scheme, host, subdomain, userinfo, query, fragment, port).",
        severity="high", area="clients", applies=CODE_FLOW, refs=["RFC 6749 §3.1.2.3", "RFC 9700 §2.1", "RFC 9700 §4.1.3", "RFC 8252 §8.4"],
        remediation="Compare redirect URIs by exact string match (RFC 9700 §2.1); no prefix, wildcard, path or "
                    "subdomain matching. The only exception is the port of a native app's loopback URI (RFC 8252 §7.3).")
@@ -125,6 +130,7 @@ def test_exact_match(active_client, client_metadata, authcheck_authz_probes, aut
 
 
 @check("redirect-uri.loopback-any-port", title="A native app's loopback redirect URI is accepted on any port",
+       sends="An authorization request with each loopback redirect URI moved to another port.",
        severity="medium", area="clients", applies=NATIVE_LOOPBACK, refs=["RFC 8252 §7.3", "RFC 8252 §8.3"],
        remediation="Accept any port for loopback redirect URIs of native clients (RFC 8252 §7.3): the CLI listens on "
                    "a port the OS picks, so an exact port match fails its login ('port changed during callback'). "
@@ -152,6 +158,8 @@ def test_loopback_any_port(active_client, client_metadata, authcheck_authz_probe
 
 
 @check("redirect.params-not-injectable", title="Values echoed into a redirect cannot inject parameters",
+       sends="An authorization request whose state carries &code=...&iss=... (with an unknown response_type, for an error redirect; else "
+             "signed in, for a success redirect).",
        severity="high", area="clients", applies=CODE_FLOW, refs=["RFC 6749 §4.1.2", "RFC 6749 §4.1.2.1", "RFC 3986 §3.4", "RFC 9207 §2"],
        remediation="Build redirects to the client with a URL encoder (every echoed value, state first, percent-"
                    "encoded): a state copied in raw lets whoever crafts the link add a code or an iss of their choice.")

@@ -25,6 +25,7 @@ from pytest_authcheck.probes.token_state import DEAD, WORKS, token_state
 
 
 @check("refresh.rotation", title="A refresh brings a new refresh token, and the old one is then refused",
+       sends="A fresh login through the client, a refresh, then the old refresh token once more.",
        severity="high", area="clients", applies=ROTATION, spends_grant=True,
        refs=["RFC 9700 §4.14.2", "RFC 9700 §2.2.2", "RFC 6749 §6", "RFC 6749 §10.4"],
        remediation="Turn on refresh token rotation for the client (each refresh returns a new refresh token and "
@@ -57,6 +58,8 @@ def test_refresh_rotation(active_client, client_metadata, token_request, authche
 
 
 @check("refresh.reuse-revokes-family", title="Replaying a rotated refresh token revokes the whole token family",
+       sends="A fresh login through the client, a refresh, the rotated refresh token replayed, then introspection or a refresh with the "
+             "current one.",
        severity="high", area="clients", applies=ROTATION, spends_grant=True, refs=["RFC 9700 §4.14.2", "RFC 6819 §5.2.2.3"],
        remediation="Turn on refresh token reuse detection: when an already-rotated refresh token comes back, revoke "
                    "the active refresh token of that grant too, so a thief and the client cannot both keep going.")
@@ -94,6 +97,8 @@ def test_refresh_reuse_revokes_family(active_client, client_metadata, token_requ
 
 
 @check("revocation.revoked-inactive", title="A revoked token is reported inactive and can no longer be used",
+       sends="Tokens minted for the check (a fresh login, or client credentials), each revoked at the revocation endpoint, then "
+             "introspection, userinfo or a refresh with it.",
        severity="high", area="clients", applies=TOKENS, spends_grant=True,
        refs=["RFC 7009 §2", "RFC 7009 §2.1", "RFC 7009 §2.2.1", "RFC 7662 §2.2",
                                               "RFC 6750 §3.1", "RFC 6749 §6"],
@@ -189,6 +194,8 @@ def test_revoked_inactive(active_client, client_provider, client_metadata, token
 
 
 @check("revocation.public-client", title="A public client can revoke its own tokens",
+       sends="A fresh login through the public client, its refresh (else access) token revoked with the client_id only, then introspection"
+             " or a refresh with it.",
        severity="medium", area="clients", applies=PUBLIC_LOGIN, spends_grant=True, refs=["RFC 7009 §2", "RFC 7009 §2.1", "RFC 8252 §8.6"],
        remediation="Let public clients call the revocation endpoint with their client_id (RFC 7009 §2.1): a native app "
                    "that logs out must be able to revoke its refresh token, since it has no secret to authenticate "
@@ -276,6 +283,8 @@ def _apis_accepting(client, authcheck_run) -> list:
 
 
 @check("revocation.refused-by-api", title="A revoked access token is refused by the policy's APIs",
+       sends="A fresh client-credentials token for an API's audience to that API's GET rule, revoked at the revocation endpoint, then sent"
+             " to the API again.",
        severity="high", area="clients", applies=CLIENT_CREDENTIALS, refs=["RFC 7009 §2", "RFC 7009 §2.2", "RFC 7662 §2.2", "RFC 9700 §4.14",
                                               "RFC 6750 §3.1"],
        remediation="Make the APIs notice revocation: validate access tokens by introspection (RFC 7662) or against "

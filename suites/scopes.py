@@ -44,6 +44,8 @@ def granted(token, requested: str | None) -> tuple[set[str] | None, str]:
 
 
 @check("scopes.out-of-policy-refused", title="A scope outside the policy is refused or dropped, never granted",
+       sends="Token requests (client credentials) or authorization requests and logins (login clients) that each add one scope beyond the "
+             "policy: advertised scopes the policy does not list and a made-up one.",
        severity="high", area="clients", applies=TOKENS, refs=["RFC 6749 §3.3", "RFC 6749 §5.1", "RFC 6749 §5.2", "RFC 9700 §2.3"],
        remediation="Restrict the client's allowed scopes at the provider to the ones the policy declares; a request "
                    "for another scope must get invalid_scope, or a token whose scope member leaves it out.")
@@ -104,6 +106,8 @@ def test_out_of_policy_refused(active_client, client_metadata, token_probes, aut
 
 
 @check("scopes.omitted-scope-bounded", title="A request without scope gets no more than the client's declared scopes",
+       sends="A client-credentials request without scope; for a login client, the authorization request without "
+             "scope (before and, signed in, after the login), then its code redeemed when one is issued.",
        severity="high", area="clients", applies=TOKENS, refs=["RFC 6749 §3.3", "RFC 9700 §2.3"],
        remediation="Give the client a default scope within what the policy declares (or refuse requests without "
                    "scope with invalid_scope): a client that omits scope must not receive every scope the provider "
@@ -163,6 +167,7 @@ def test_omitted_scope_bounded(active_client, client_metadata, token_probes, aut
 
 
 @check("scopes.granted-within-policy", title="The granted scope, in the response and the JWT, is within the policy",
+       sends="Nothing of its own: reads the client's token of the run.",
        severity="medium", area="clients", applies=TOKENS, refs=["RFC 6749 §3.3", "RFC 6749 §5.1", "RFC 9068 §2.2.3"],
        remediation="Grant the client only the scopes the policy declares (check default scopes the provider adds "
                    "without being asked), or declare the extra scopes in the policy if they are intended.")
@@ -189,6 +194,7 @@ def test_granted_within_policy(active_client, client_token, authcheck_record):
 
 
 @check("scopes.openid-id-token", title="An openid request returns a valid ID token for the client",
+       sends="Nothing of its own: reads the run's login through the client (ID token, state, nonce, iss).",
        severity="medium", area="clients", applies=LOGIN_OPENID, refs=["OIDC Core 1.0 §3.1.3.3", "OIDC Core 1.0 §3.1.3.7", "RFC 6749 §4.1.2",
                                                 "RFC 9207 §2.4"],
        remediation="Return an id_token whenever openid is granted, with iss = the issuer, aud containing the client_id, "

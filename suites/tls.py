@@ -18,6 +18,7 @@ ENDPOINTS = ("issuer", "authorization_endpoint", "token_endpoint", "userinfo_end
 
 
 @check("tls.chain-trusted", title="Certificate chain verifies against the trust store (and ca_bundle)",
+       sends="A TLS handshake with every https origin on the issuer's host or allowed_hosts that the provider sends clients to.",
        severity="critical", area="tls", refs=["RFC 6749 §10.9", "RFC 9325 §3", "RFC 5280 §6"],
        remediation="Serve a certificate issued by a CA the clients trust, with the full intermediate chain; for a "
                    "private CA, give its certificate in settings.ca_bundle (verification is never turned off).")
@@ -33,6 +34,7 @@ def test_chain_trusted(oidc_tls_endpoints, authcheck_record):
 
 
 @check("tls.hostname", title="Certificate names the host it is served for",
+       sends="Nothing of its own: reads the certificate of the issuer host's handshake.",
        severity="critical", area="tls", refs=["RFC 6125 §6", "RFC 9525 §6", "RFC 2818 §3.1"],
        remediation="Issue the certificate with a subjectAltName for every host name (or IP address) clients use.")
 def test_hostname_matches(oidc_provider, oidc_tls, authcheck_record):
@@ -49,6 +51,7 @@ def test_hostname_matches(oidc_provider, oidc_tls, authcheck_record):
 
 
 @check("tls.cert-lifetime", title="Certificate is valid now and for at least cert_min_days more days",
+       sends="Nothing of its own: reads the certificate of the issuer host's handshake.",
        severity="high", area="tls", refs=["RFC 5280 §4.1.2.5", "RFC 9325 §3"],
        remediation="Renew the certificate before it expires (automate renewal); the policy's cert_min_days gives "
                    "the margin the team wants.")
@@ -74,6 +77,7 @@ def test_certificate_lifetime(oidc_provider, oidc_tls, authcheck_record):
 
 
 @check("tls.protocol-version", title="TLS 1.2 or newer is negotiated, TLS 1.0 and 1.1 are refused",
+       sends="Besides the ordinary handshake, handshakes with the issuer's host capped at TLS 1.0 and at TLS 1.1.",
        severity="high", area="tls", refs=["RFC 8996 §2-3", "RFC 9325 §3.1.1"],
        remediation="Disable TLS 1.0 and 1.1 (and SSL) on the server and load balancer; offer TLS 1.2 and 1.3 only.")
 def test_protocol_version(oidc_provider, oidc_tls, authcheck_record):
@@ -95,6 +99,7 @@ def test_protocol_version(oidc_provider, oidc_tls, authcheck_record):
 
 
 @check("tls.no-plain-http", title="The issuer and every endpoint use https",
+       sends="Nothing: reads the issuer and endpoint URLs.",
        severity="high", area="tls", refs=["RFC 6749 §3.1", "RFC 6749 §3.2", "RFC 8414 §2", "OIDC Discovery 1.0 §3", "RFC 9700 §2.6"],
        remediation="Serve every endpoint over https; plain http is tolerated only for loopback addresses and only "
                    "when the provider sets allow_http_loopback.")

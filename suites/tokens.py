@@ -21,6 +21,8 @@ IN_QUERY = "the access token only in the URL query"
 # One check, two targets: the userinfo endpoint (per client) and the policy's APIs (per API, named in messages).
 query_refused = check(
     "tokens.query-refused", title="Bearer tokens in the URL query are refused", severity="medium", area="clients",
+    sends="The access token of the run's OpenID login to userinfo in the Authorization header (the control) and only in ?access_token=; at"
+          " each API, its accepted token in the query of its first GET rule.",
     level="SHOULD",
     refs=["RFC 6750 §2.3", "RFC 6750 §5.3", "RFC 9700 §4.3.2", "FAPI 2.0 Security Profile §5.3.4"],
     remediation="Accept access tokens only in the Authorization header (and, where needed, the form body): turn off "
@@ -90,6 +92,7 @@ def _judge(record, probe, without_token, pointer: str, message: str) -> None:
 
 
 @check("tokens.iss-exact", title="Issued tokens name the policy's issuer exactly",
+       sends="Nothing of its own: reads iss in the run's ID token and JWT access tokens.",
        severity="high", area="clients",
        refs=["OIDC Core 1.0 §2", "OIDC Core 1.0 §3.1.3.7", "RFC 9068 §2.2", "RFC 9068 §4", "RFC 8414 §3.3",
              "RFC 9700 §4.4"],

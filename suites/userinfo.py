@@ -27,6 +27,7 @@ def _challenge_kind(seen, metadata) -> str:
 
 
 @check("userinfo.bearer-challenge", title="Userinfo refusals carry a WWW-Authenticate: Bearer challenge",
+       sends="Userinfo requests without a token and with a made-up one, once per provider per run.",
        severity="low", area="clients", refs=["RFC 6750 §3", "RFC 6750 §3.1", "RFC 9110 §11.6.1", "OIDC Core 1.0 §5.3.3"],
        remediation="Answer userinfo requests without a valid access token with 401 and a WWW-Authenticate header "
                    "whose scheme is Bearer (Bearer realm=\"...\", plus error=\"invalid_token\" when a token was sent), "

@@ -164,7 +164,7 @@ CASES: dict[str, Case] = {
                                       [(6, "waivers[0].check", "no check with id 'redirect-uri.loopback-any-prt' (did you "
                                                                "mean 'redirect-uri.loopback-any-port'?)")]),
     "waiver-unknown-check": Case(SSO + WAIVER.format(check="zz", expires="2099-01-01"),
-                                 [(6, "waivers[0].check", "no check with id 'zz' (the README lists the shipped checks; a "
+                                 [(6, "waivers[0].check", "no check with id 'zz' (docs/checks.md lists the shipped checks; a "
                                                           "team's own come from the folders in settings.checks)")]),
     "waiver-missing-keys": Case(SSO + '\n[[waivers]]\ncheck = "discovery.issuer-match"\n',
                                 [(5, "waivers[0]", "target is required"), (5, "waivers[0]", "reason is required"),
