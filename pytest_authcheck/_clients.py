@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._defaults import seconds
+from ._defaults import default, seconds
 from ._duration import parse_duration
 from ._redact import Secret
 
@@ -44,10 +44,10 @@ class PolicyClient:
         secret = secret if isinstance(secret, Secret) and secret else None
         kind = config.get("type") or ("confidential" if secret else "public")
         method = config.get("token_endpoint_auth_method") or ("client_secret_basic" if kind == "confidential" else "none")
-        grants = tuple(config.get("grant_types") or ("authorization_code",))
+        grants = tuple(config.get("grant_types") or default("clients.*.grant_types"))
         responses = tuple(config.get("response_types") or (("code",) if "authorization_code" in grants else ()))
         return cls(name=name, provider=config["provider"], client_id=config["client_id"], secret=secret, type=kind,
-                   application=config.get("application"), state=config.get("state", "active"), auth_method=method,
+                   application=config.get("application"), state=config.get("state", default("clients.*.state")), auth_method=method,
                    grant_types=grants, response_types=responses,
                    redirect_uris=tuple(config.get("redirect_uris") or ()), scopes=tuple(config.get("scopes") or ()),
                    pkce=config.get("pkce"), refresh_token_rotation=config.get("refresh_token_rotation"), config=config)

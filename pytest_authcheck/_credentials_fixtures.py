@@ -25,6 +25,7 @@ from ._credentials import (
     read_json_object,
     stored_token,
 )
+from ._defaults import default
 from ._duration import parse_duration
 from ._envcheck import EnvRule, EnvSource, EnvUnreadable, from_environment, from_file, rules_of
 from ._errors import EvaluationError
@@ -178,7 +179,7 @@ def client_env(client_config: ClientConfig, authcheck_run: AuthcheckRun, authche
     """
     if client_config.env_file is not None:
         try:
-            source = from_file(client_config.env_file, client_config.config.get("env_pointer"))
+            source = from_file(client_config.env_file, client_config.config.get("env_pointer", default("clients.*.env_pointer")))
         except EnvUnreadable as exc:
             raise EvaluationError(str(exc)) from None
     else:

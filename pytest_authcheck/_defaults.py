@@ -38,6 +38,9 @@ DEFAULTS: dict[str, Default] = {
     "clients.*.access_token_max": Default("client", "1h"),
     "clients.*.id_token_max": Default("client", "1h"),  # read once, at login
     "clients.*.refresh_token_max": Default("client", "30d"),
+    "clients.*.state": Default("client", "active"),
+    "clients.*.grant_types": Default("client", ["authorization_code"]),
+    "clients.*.env_pointer": Default("client", ""),  # the JSON document's root (RFC 6901)
     "providers.*.user_token_max": Default("jamf_provider", "30m"),  # Jamf Pro's own default for user tokens
     "apis.*.leeway": Default("api", "60s"),
     # leeway + 30 s: a short_lived token that lives seconds is waited for; a longer one is skipped, saying so.

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ._check_ids import check_ids, shipped_suites_dir
+from ._defaults import default
 from ._jamf.url import JamfUrlError, lint_url
 from ._net import is_loopback
 from ._policy_lines import KeyPath
@@ -272,7 +273,7 @@ def _check_user_principal(api: Mapping[str, Any], principal: Mapping[str, Any],
         problems.add(f"clients.{client_name} belongs to provider '{client.get('provider')}', not '{user_provider}' "
                      f"(the provider of users.{user_name})", path + ("client",))
         return
-    grants = client.get("grant_types") or ["authorization_code"]
+    grants = client.get("grant_types") or default("clients.*.grant_types")
     if not isinstance(grants, list) or "authorization_code" not in grants or not client.get("redirect_uris"):
         problems.add(f"clients.{client_name} declares no authorization_code grant with redirect_uris, so "
                      f"users.{user_name} cannot log in through it", path + ("client",))
