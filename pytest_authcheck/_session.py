@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
-from collections.abc import Generator
+from collections.abc import Generator, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +19,27 @@ from ._outcome import DEFAULT_FAIL_ON, GateSettings, decide, exit_status
 from ._results import build_result, enforce_invariants, evaluation_text, exchanges_of, impose, record_key
 from ._run import AuthcheckRun
 from ._waivers import apply_waiver, today_utc, waiver_text, waivers_of
-from .probes.prefetch import Prefetcher, plan_jobs
+from ._xdist import (
+    NOT_APPLICABLE_FILE,
+    UNITS_FILE,
+    TargetScheduling,
+    by_target,
+    collection_units,
+    read_units,
+    share,
+    shared,
+    upcoming,
+)
+from .probes.prefetch import PLANS, Ahead, Job, Prefetcher, plan_jobs
 from .report import artifacts, terminal
 from .report import html as html_report
 from .report.junit import result_properties
 from .report.redacted import redact_report
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
+# what a report carries for us (set in pytest_runtest_makereport), and the one member it travels in under xdist
+WIRE_KEYS = {"authcheck", "authcheck_exchanges"}
+WIRE = "authcheck_wire"
 
 
 def suites_dir() -> Path:
@@ -43,6 +58,8 @@ class AuthcheckSession:
         self.is_worker = hasattr(config, "workerinput")
         self.suites = suites_dir()
         self._shared_dir: Path | None = None
+        self._ahead: Ahead | None = None
+        self._index: dict[int, int] = {}
         self.waivers = waivers_of(run.policy)
         self.today = today_utc()
         self._collect(run.policy.settings.checks)
@@ -79,33 +96,65 @@ class AuthcheckSession:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, Any, Any]:
-        # The collected client checks' probes are sent ahead, concurrently, while pytest runs the tests.
-        prefetcher = None if self.is_worker or session.config.option.collectonly else self._prefetch(session.items)
+        # The collected client checks' probes are sent ahead, concurrently, while pytest runs the tests; an xdist
+        # worker sends those of the tests it is given, as it is given them.
+        prefetcher = None if session.config.option.collectonly else self._prefetch(session.items)
         try:
             return (yield)
         finally:
+            self._ahead = None
             if prefetcher is not None:
                 prefetcher.stop()
 
     def _prefetch(self, items: list[pytest.Item]) -> Prefetcher | None:
         run = self.run
-        pairs = []
-        for item in items:
+        clients = run.policy.section("clients")
+        known: dict[str, PolicyClient] = {}
+
+        def pair(item: pytest.Item) -> tuple[str, PolicyClient] | None:
             definition = check_of(item)
             name = getattr(getattr(item, "callspec", None), "params", {}).get("oidc_client")
-            if definition is not None and isinstance(name, str):
-                pairs.append((definition.id, PolicyClient.from_policy(name, run.policy.section("clients")[name])))
-        if not pairs:
+            if definition is None or not isinstance(name, str) or definition.id not in PLANS:
+                return None
+            if name not in known:
+                known[name] = PolicyClient.from_policy(name, clients[name])
+            return definition.id, known[name]
+
+        pairs = [pair(item) for item in items]
+        if not any(pairs):
             return None
+
+        def plan(indices: Iterable[int]) -> dict[str, list[Job]]:
+            chosen = [p for p in (pairs[i] for i in indices) if p is not None]
+            return plan_jobs(chosen, tokens=run.token_probes, authz=run.authz_probes, providers=run.oidc_providers)
+
         prefetcher = Prefetcher(run.policy.settings.concurrency)
-        prefetcher.start(plan_jobs(pairs, tokens=run.token_probes, authz=run.authz_probes, providers=run.oidc_providers))
+        if self.is_worker:
+            self._index = {id(item): i for i, item in enumerate(items)}
+            self._ahead = Ahead(prefetcher, plan, upcoming(self.config))
+        else:
+            prefetcher.start(plan(range(len(items))))
         return prefetcher
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
+        if self._ahead is not None:
+            self._ahead.see(self._index.get(id(item)), self._index.get(id(nextitem)) if nextitem is not None else None)
+
+    @pytest.hookimpl(tryfirst=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         # keep the not-applicable pairs of the checks this run selected (-m, -k, named tests)
         selected = {item.nodeid.split("[", 1)[0] for item in session.items}
         run = self.run
         run.not_applicable = {k: v for k, v in run.not_applicable.items() if k.split("[", 1)[0] in selected}
+        # xdist: what the controller needs of the collection it does not make, before the worker reports it done
+        # (the scheduler reads the units then); through the shared folder, as JSON is far quicker than execnet
+        workerinput = getattr(self.config, "workerinput", {})
+        if workerinput.get("authcheck_shared_dir"):
+            directory = Path(workerinput["authcheck_shared_dir"])
+            share(directory, NOT_APPLICABLE_FILE, run.not_applicable)
+            if workerinput.get("authcheck_units"):
+                share(directory, UNITS_FILE, collection_units(session.items))
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         policy = self.run.policy
@@ -189,21 +238,43 @@ class AuthcheckSession:
             self._shared_dir = Path(tempfile.mkdtemp(prefix="authcheck-shared-"))
         node.workerinput["authcheck_run_id"] = self.run.run_id
         node.workerinput["authcheck_shared_dir"] = str(self._shared_dir)
+        node.workerinput["authcheck_units"] = by_target(self.config)
 
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_testnodedown(self, node: Any, error: Any) -> None:
-        """xdist: every worker collected the same tests, so any one's not-applicable pairs are everyone's."""
-        for nodeid, result in (getattr(node, "workeroutput", {}) or {}).get("authcheck_not_applicable", {}).items():
-            self.run.not_applicable.setdefault(nodeid, result)
+    # xdist sends each report to the controller with execnet's serializer, which walks nested data in Python: a
+    # result and its exchanges travel as one JSON string instead, several times quicker to write and to read.
+    @pytest.hookimpl(wrapper=True)
+    def pytest_report_to_serializable(self, config: pytest.Config, report: Any) -> Generator[None, Any, Any]:
+        data = yield
+        if isinstance(data, dict) and WIRE_KEYS & data.keys():
+            data[WIRE] = json.dumps({key: data.pop(key) for key in WIRE_KEYS & data.keys()})
+        return data
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_report_from_serializable(self, config: pytest.Config, data: Any) -> Generator[None, Any, Any]:
+        wire = data.pop(WIRE, None) if isinstance(data, dict) else None
+        report = yield
+        if wire is not None and report is not None:
+            for key, value in json.loads(wire).items():
+                setattr(report, key, value)
+        return report
+
+    @pytest.hookimpl(optionalhook=True, tryfirst=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        """xdist: ``-n N`` without a ``--dist`` mode runs each target's checks on one worker (``_xdist``)."""
+        if not by_target(config):
+            return None
+        shared = self._shared_dir
+        return TargetScheduling(config, log, lambda collection: read_units(shared, collection))
 
     @pytest.hookimpl(wrapper=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> Generator[None, None, None]:
         # Before the other implementations (pytest-html renders during its own): decide the outcome once and
         # set the exit status pytest returns. After them (JUnit XML and HTML are written by then): write ours.
         if self.is_worker:
-            self.config.workeroutput["authcheck_not_applicable"] = self.run.not_applicable  # type: ignore[attr-defined]
             return (yield)
         run = self.run
+        # xdist: every worker collected the same tests, so any one's not-applicable pairs are everyone's
+        run.not_applicable.update(shared(self._shared_dir, NOT_APPLICABLE_FILE) or {})
         run.results.extend(run.not_applicable[k] for k in sorted(run.not_applicable))
         run.outcome = decide(run.results, policy=run.policy, waivers=self.waivers, today=self.today,
                              settings=self.gate_settings, baseline=self.baseline)

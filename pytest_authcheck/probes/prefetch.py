@@ -11,7 +11,8 @@ they read, so results and evidence are what they would be without it, only soone
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -142,33 +143,51 @@ def plan_jobs(items: Iterable[tuple[str, PolicyClient]], *, tokens: TokenProbes,
 
 
 class Prefetcher:
-    """A pool of threads sending planned probes in order, ``per_host`` at a time to one provider."""
+    """A pool of threads sending planned probes in order, ``per_host`` at a time to one provider.
+
+    Jobs may be added while it runs (an xdist worker learns its tests in batches): each provider's are sent in
+    the order they were added."""
 
     def __init__(self, per_host: int = DEFAULT_PER_HOST) -> None:
         self.per_host = max(1, per_host)
         self._pool: ThreadPoolExecutor | None = None
         self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._queues: dict[str, deque[Job]] = {}
+        self._draining: dict[str, int] = {}
 
     def start(self, jobs_by_provider: dict[str, list[Job]]) -> None:
         """Send every provider's jobs, each provider's in order, on ``per_host`` threads of its own."""
-        total = sum(min(self.per_host, len(jobs)) for jobs in jobs_by_provider.values())
-        if not total:
-            return
-        # many providers share a bounded pool: their drains queue behind each other rather than each taking threads
-        self._pool = ThreadPoolExecutor(max_workers=min(total, MAX_THREADS), thread_name_prefix="authcheck-prefetch")
-        for jobs in jobs_by_provider.values():
-            feed = iter(jobs)
-            lock = threading.Lock()
-            for _ in range(min(self.per_host, len(jobs))):
-                self._pool.submit(self._drain, feed, lock)
+        self.add(jobs_by_provider)
 
-    def _drain(self, feed: Iterator[Job], lock: threading.Lock) -> None:
+    def add(self, jobs_by_provider: dict[str, list[Job]]) -> None:
+        """Queue more jobs behind those already queued for their provider."""
+        with self._lock:
+            if self._stop.is_set():
+                return
+            for provider, jobs in jobs_by_provider.items():
+                queue = self._queues.setdefault(provider, deque())
+                queue.extend(jobs)
+                more = min(self.per_host - self._draining.get(provider, 0), len(queue))
+                for _ in range(more):
+                    self._draining[provider] = self._draining.get(provider, 0) + 1
+                    self._executor().submit(self._drain, provider)
+
+    def _executor(self) -> ThreadPoolExecutor:
+        # many providers share a bounded pool: their drains queue behind each other rather than each taking threads
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=MAX_THREADS, thread_name_prefix="authcheck-prefetch")
+        return self._pool
+
+    def _drain(self, provider: str) -> None:
         # Each thread takes the next job of its provider: the provider never has more than per_host in flight.
         while not self._stop.is_set():
-            with lock:
-                job = next(feed, None)
-            if job is None:
-                return
+            with self._lock:
+                queue = self._queues[provider]
+                if not queue:
+                    self._draining[provider] -= 1
+                    return
+                job = queue.popleft()
             try:
                 job()
             except BaseException:  # noqa: BLE001 - a failed probe is cached or retried by the check that reads it
@@ -176,6 +195,34 @@ class Prefetcher:
 
     def stop(self) -> None:
         """Stop taking new jobs and wait for the ones in flight (each bounded by the HTTP layer's deadline)."""
-        self._stop.set()
+        with self._lock:
+            self._stop.set()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class Ahead:
+    """An xdist worker's prefetch: the plans of the tests it was given, sent as it learns of them.
+
+    ``scan`` lists the tests given and not yet started (``_xdist.upcoming``); without it, a test's probes are planned
+    when it or the one before it starts."""
+
+    def __init__(self, prefetcher: Prefetcher, plan: Callable[[list[int]], dict[str, list[Job]]],
+                 scan: Callable[[Callable[[int], bool]], list[int]] | None) -> None:
+        self._prefetcher = prefetcher
+        self._plan = plan
+        self._scan = scan
+        self._planned: set[int] = set()
+
+    def see(self, *indices: int | None) -> None:
+        """``indices`` start now (the running test, the next): plan them, and whatever else was given since."""
+        new = [i for i in indices if i is not None and i not in self._planned]
+        self._planned.update(new)
+        if self._scan is not None:
+            given = self._scan(self._planned.__contains__)[::-1]
+            self._planned.update(given)
+            new += given
+        if new:
+            jobs = self._plan(new)
+            if jobs:
+                self._prefetcher.add(jobs)

@@ -1,0 +1,290 @@
+"""pytest-xdist: a target's checks run on one worker, so what they share is sent once per run.
+
+The probes, tokens and logins a target's checks read are memoized per process (tokens never leave the process
+that requested them). xdist's default ``load`` scheduling deals tests out in chunks of the collection order, so two
+workers each sent many of the same probes. ``TargetScheduling`` deals out *units*: the tests of one target
+(``clients.deployer``, ``providers.sso``, ``apis.platform``). The controller collects nothing: the workers know each
+test's target from its parameters and write them to the run's shared folder, beside its node id. It is used for
+``-n N`` when no ``--dist`` mode was chosen; a chosen mode is xdist's own.
+
+Tests that spend a grant (``spends_grant``: revoke or replay their tokens) run after every read-only test on their
+worker, as they do in a serial run: a target's spending tests form a second unit, kept for the worker that ran
+the target's other tests and sent to it once no read-only unit is left to deal.
+
+On the worker, ``upcoming`` reads which tests it has been given and not yet started, so their probes can be sent
+ahead (``probes.prefetch``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from collections import deque
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ._checks import check_of
+from ._targets import TARGET_KINDS
+
+Node = Any  # xdist.workermanage.WorkerController (xdist is optional and untyped)
+#: each node is kept this many tests ahead at least, and handed out in batches while much is left
+MIN_AHEAD = 2
+UNITS_FILE = "units.json"
+NOT_APPLICABLE_FILE = "not-applicable.json"
+#: (target or None, spends a grant) of each collected test, in collection order
+Units = list[tuple[str | None, bool]]
+
+
+def unit_of(item: pytest.Item) -> tuple[str | None, bool]:
+    """The target ``item`` checks (``clients.deployer``, ``apis.platform``; None for a test of no target), and
+    whether it spends a grant."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    target = next((kind.target_of(params[fixture]) for fixture, kind in TARGET_KINDS.items()
+                   if isinstance(params.get(fixture), str)), None)
+    return target, bool(getattr(check_of(item), "spends_grant", False))
+
+
+def share(directory: Path, name: str, data: Any) -> None:
+    """Write what every worker knows alike (from collection) once for the controller: the first worker to get here
+    writes it, whole or not at all."""
+    path = directory / name
+    if path.exists():
+        return
+    temporary = directory / f"{name}.{os.getpid()}"
+    temporary.write_text(json.dumps(data), "utf-8")
+    os.replace(temporary, path)
+
+
+def shared(directory: Path | None, name: str) -> Any:
+    """What a worker shared under ``name``; None when none did."""
+    if directory is None:
+        return None
+    try:
+        return json.loads((directory / name).read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def collection_units(items: list[pytest.Item]) -> dict[str, Any]:
+    """A worker's collection as units, for the controller's scheduler (every worker collects the same)."""
+    return {"nodeids": [item.nodeid for item in items], "units": [unit_of(item) for item in items]}
+
+
+def read_units(directory: Path | None, collection: list[str]) -> Units | None:
+    """The units of ``collection`` a worker shared; None when there are none for it (each test is then its own)."""
+    data = shared(directory, UNITS_FILE)
+    if not isinstance(data, dict) or data.get("nodeids") != collection:
+        return None
+    return [(target if isinstance(target, str) else None, bool(spends)) for target, spends in data["units"]]
+
+
+def by_target(config: pytest.Config) -> bool:
+    """Whether this xdist run deals out targets: ``-n N`` without a ``--dist`` mode of the user's (xdist turns the
+    default ``no`` into ``load`` for ``-n`` after the options were first read, so the first reading tells)."""
+    known = getattr(config, "known_args_namespace", None)
+    chosen = getattr(known, "dist", "no") != "no" or bool(getattr(known, "distload", False))
+    return config.getoption("dist", "no") == "load" and not chosen
+
+
+class TargetScheduling:
+    """xdist's ``Scheduling`` with a target's tests as the unit (see the module docstring).
+
+    Like xdist's ``LoadScheduling``, a worker is given more work when it runs low, and the batches shrink as the
+    queue does so the workers finish together; unlike it, a batch is whole units, in collection order.
+    """
+
+    def __init__(self, config: pytest.Config, log: Any, units: Callable[[list[str]], Units | None]) -> None:
+        from xdist.workermanage import parse_tx_spec_config
+
+        self.config = config
+        self.log = log.targetsched if log is not None else (lambda *_: None)
+        self.numnodes = len(parse_tx_spec_config(config))
+        self._units = units
+        self.node2collection: dict[Node, list[str]] = {}
+        self.node2pending: dict[Node, list[int]] = {}
+        self.collection: list[str] | None = None
+        self._queue: deque[tuple[str | None, list[int]]] = deque()  # read-only units, in collection order
+        self._queued = 0  # tests in _queue
+        self._unsent = 0  # tests in _queue, _spending, _kept and _loose
+        self._spending: dict[str, list[int]] = {}  # target -> its spending tests, until its unit is dealt
+        self._kept: dict[Node, list[list[int]]] = {}  # spending units kept for the node that ran their target
+        self._loose: deque[list[int]] = deque()  # spending units of a target no node has run
+
+    # ---- the Scheduling protocol -----------------------------------------------------------------
+    @property
+    def nodes(self) -> list[Node]:
+        return list(self.node2pending)
+
+    @property
+    def collection_is_completed(self) -> bool:
+        return len(self.node2collection) >= self.numnodes
+
+    @property
+    def tests_finished(self) -> bool:
+        if not self.collection_is_completed or self._unsent:
+            return False
+        return all(len(pending) < 2 for pending in self.node2pending.values())
+
+    @property
+    def has_pending(self) -> bool:
+        return bool(self._unsent) or any(self.node2pending.values())
+
+    def add_node(self, node: Node) -> None:
+        assert node not in self.node2pending
+        self.node2pending[node] = []
+        self._kept[node] = []
+
+    def add_node_collection(self, node: Node, collection: Sequence[str]) -> None:
+        assert node in self.node2pending
+        if self.collection_is_completed:
+            # a worker replacing a crashed one: its collection must be the run's
+            assert self.collection is not None
+            if list(collection) != self.collection:
+                from xdist.report import report_collection_diff
+
+                first = next(iter(self.node2collection))
+                self.log(report_collection_diff(self.collection, collection, first.gateway.id, node.gateway.id))
+                return
+        self.node2collection[node] = list(collection)
+
+    def mark_test_complete(self, node: Node, item_index: int, duration: float = 0) -> None:
+        self.node2pending[node].remove(item_index)
+        self._feed(node)
+
+    def mark_test_pending(self, item: str) -> None:
+        assert self.collection is not None
+        self._queue.appendleft((None, [self.collection.index(item)]))
+        self._queued += 1
+        self._unsent += 1
+        for node in self.nodes:
+            self._feed(node)
+
+    def remove_pending_tests_from_node(self, node: Node, indices: Sequence[int]) -> None:
+        raise NotImplementedError()
+
+    def remove_node(self, node: Node) -> str | None:
+        pending = self.node2pending.pop(node)
+        kept = self._kept.pop(node, [])
+        self._loose.extend(kept)
+        if not pending:
+            for other in self.nodes:
+                self._feed(other)
+            return None
+        assert self.collection is not None
+        crashed = self.collection[pending.pop(0)]
+        if pending:
+            self._queue.appendleft((None, pending))
+            self._queued += len(pending)
+            self._unsent += len(pending)
+        for other in self.nodes:
+            self._feed(other)
+        return crashed
+
+    def schedule(self) -> None:
+        assert self.collection_is_completed
+        if self.collection is not None:
+            for node in self.nodes:
+                self._feed(node)
+            return
+        if not self._same_collections():
+            self.log("**Different tests collected, aborting run**")
+            return
+        self.collection = next(iter(self.node2collection.values()))
+        self._build_units(self.collection)
+        for node in self.nodes:
+            self._feed(node)
+
+    # ---- internals -------------------------------------------------------------------------------
+    def _build_units(self, collection: list[str]) -> None:
+        units: dict[str | None, list[int]] = {}
+        order: list[tuple[str | None, list[int]]] = []
+        for index, (target, spends) in enumerate(self._units(collection) or [(None, False)] * len(collection)):
+            if target is not None and spends:
+                self._spending.setdefault(target, []).append(index)
+                continue
+            if target is None:
+                order.append((None, [index]))
+            elif target in units:
+                units[target].append(index)
+            else:
+                units[target] = [index]
+                order.append((target, units[target]))
+        self._queue.extend(order)
+        self._queued = sum(len(indices) for _, indices in order)
+        self._unsent = len(collection)
+        # a target whose tests all spend: dealt to any node after the read-only units
+        self._loose.extend(indices for target, indices in self._spending.items() if target not in units)
+        for target in [t for t in self._spending if t not in units]:
+            del self._spending[target]
+
+    def _feed(self, node: Node) -> None:
+        """Give ``node`` more work if it runs low; shut it down when there is none left for it."""
+        if node.shutting_down or self.collection is None:
+            return
+        pending = self.node2pending[node]
+        if self._queue:
+            nodes = max(1, len(self.node2pending))
+            low, high = max(MIN_AHEAD, self._queued // nodes // 4), max(MIN_AHEAD, self._queued // nodes // 2)
+            if len(pending) >= low:
+                return
+            batch: list[int] = []
+            while self._queue and (not batch or len(pending) + len(batch) < high):
+                target, indices = self._queue.popleft()
+                self._queued -= len(indices)
+                batch.extend(indices)
+                if target is not None and target in self._spending:
+                    self._kept[node].append(self._spending.pop(target))
+            self._send(node, batch)
+            return
+        # the read-only tests are all dealt: this node's spending tests, then any no node has claimed
+        batch = list(itertools.chain.from_iterable(self._kept[node]))
+        self._kept[node].clear()
+        if len(pending) + len(batch) < MIN_AHEAD and self._loose:
+            batch.extend(self._loose.popleft())
+        if batch:
+            self._send(node, batch)
+        elif len(pending) < MIN_AHEAD:
+            node.shutdown()
+
+    def _send(self, node: Node, indices: list[int]) -> None:
+        self._unsent -= len(indices)
+        self.node2pending[node].extend(indices)
+        node.send_runtest_some(indices)
+
+    def _same_collections(self) -> bool:
+        from xdist.report import report_collection_diff
+
+        (first, collection), *others = self.node2collection.items()
+        same = True
+        for node, other in others:
+            difference = report_collection_diff(collection, other, first.gateway.id, node.gateway.id)
+            if difference:
+                same = False
+                self.log(difference)
+                self.config.hook.pytest_collectreport(report=pytest.CollectReport(
+                    nodeid=node.gateway.id, outcome="failed", longrepr=difference, result=[]))
+        return same
+
+
+def upcoming(config: pytest.Config) -> Callable[[Callable[[int], bool]], list[int]] | None:
+    """On an xdist worker: ``scan(seen)`` lists the indices (into ``session.items``) of the tests the worker was
+    given and has not started, latest first, up to the first for which ``seen`` is true (work arrives in order, so
+    what lies before it was seen too). None where this xdist keeps them out of reach: each target's probes are then
+    sent when its first test starts."""
+    for plugin in config.pluginmanager.get_plugins():
+        queue = getattr(plugin, "torun", None) if type(plugin).__name__ == "WorkerInteractor" else None
+        if callable(getattr(queue, "lock", None)):
+            return _scanner(queue)
+    return None
+
+
+def _scanner(queue: Any) -> Callable[[Callable[[int], bool]], list[int]]:
+    def scan(seen: Callable[[int], bool]) -> list[int]:
+        with queue.lock() as items:  # the worker's channel thread appends while the lock is free
+            given = (i for i in reversed(items) if isinstance(i, int))
+            return list(itertools.takewhile(lambda i: not seen(i), given))
+    return scan
