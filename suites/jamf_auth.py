@@ -90,7 +90,7 @@ def test_user_token_lifetime(jamf_user, jamf_user_token, authcheck_run, authchec
     token = result.require()
     raw = jamf_user.config.get("token_max") or jamf_user.server.config.get("user_token_max")
     bound = parse_duration(raw) if raw else JAMF_USER_TOKEN_DEFAULT
-    skew = authcheck_run.policy.settings.max_clock_skew
+    skew = authcheck_run.providers[jamf_user.server.name].max_clock_skew
     expected = AtMost(bound + skew, f"at most {_lifetime(bound)}")
     if result.expires_at is None:
         authcheck_record.fail("the token response has no readable 'expires' (ISO-8601 UTC)",
