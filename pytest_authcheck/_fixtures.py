@@ -233,7 +233,7 @@ def _not_applicable(metafunc: pytest.Metafunc, definition: Check | None, subject
 
 
 def iter_fixture_names() -> Iterator[str]:
-    """The public fixture names (documented in the README)."""
+    """The public fixture names (documented in docs/fixtures.md)."""
     yield from ("authcheck_run", "authcheck_policy", "authcheck_http", "authcheck_record", "oidc_provider",
                 "oidc_discovery", "oidc_metadata", "oidc_jwks", "oidc_tls", "oidc_tls_endpoints", "any_provider",
                 "provider_home", "provider_tls", "provider_tls_endpoints", "authcheck_token")

@@ -95,7 +95,8 @@ def check_declares_something(data: Mapping[str, Any], problems: Problems, has_ow
     if has_own_checks or any(data.get(section) for section in _CHECKED_SECTIONS):
         return
     problems.add("declares nothing to check: add at least one [providers.NAME], [apis.NAME] or [credentials.NAME] "
-                 "table (see the example policy in the README)")
+                 "table (pytest --authcheck-init URL writes a starter policy; see also the minimal policy in the "
+                 "README)")
 
 
 def check_waiver_ids(data: Mapping[str, Any], problems: Problems, check_folders: Collection[Path]) -> None:

@@ -22,7 +22,7 @@ SSO = '[providers.sso]\nkind = "oidc"\nissuer = "https://sso.example"\n'  # line
 CLI = '\n[clients.cli]\nprovider = "sso"\nclient_id = "cli"\n'  # lines 5-7 after SSO
 WAIVER = '\n[[waivers]]\ncheck = "{check}"\ntarget = "providers.sso"\nreason = "accepted"\nexpires = "{expires}"\n'
 NOTHING = ("declares nothing to check: add at least one [providers.NAME], [apis.NAME] or [credentials.NAME] table "
-           "(see the example policy in the README)")
+           "(pytest --authcheck-init URL writes a starter policy; see also the minimal policy in the README)")
 DURATION = "is not a duration such as '30s', '15m', '1h' or '29d'"
 TEN_YEARS = "is longer than 10 years (3650d): write the bound meant, such as '30d'"
 DEEP = "arrays or inline tables nested more than 24 levels deep; a policy needs a few"
