@@ -5,7 +5,9 @@ A probe's answer becomes an ``Observation``: *accepted*, *refused*, *sent to log
 read in ``token``, authorization endpoint answers in ``authorization``, protected resources' answers (userinfo,
 APIs) in ``resource``, introspection and revocation answers in ``token_state``, and whether an advertised endpoint
 answers at all in ``endpoint``; ``differential`` decides what a probe proves against its control request. The
-suites describe what to compare; none of them reads a status code or an error string itself.
+suites describe what to compare; none of them reads a status code or an error string to decide whether a request was
+accepted. A status is read directly only where it is itself the requirement (a document served with 200, RFC 6750's
+401 for a request without a token).
 """
 
 from .answers import Kind, NotEvaluated, Observation
