@@ -37,7 +37,7 @@ def observe_introspection(response: Response) -> Observation:
         return throttled
     body = body_object(response)
     if response.status == 200 and body is not None and isinstance(body.get("active"), bool):
-        details: dict[str, object] = {"active": body["active"]}
+        details: dict[str, object] = {"active": body["active"], "body": body}
         exp = body.get("exp")
         if isinstance(exp, (int, float)) and not isinstance(exp, bool):
             details["exp"] = exp
