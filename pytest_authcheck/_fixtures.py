@@ -15,7 +15,6 @@ from ._documents import Document
 from ._errors import EvaluationError
 from ._http import HttpClient
 from ._oidc import OidcProvider
-from ._policy import Policy
 from ._provider import Provider
 from ._record import CheckRecord
 from ._results import record_key
@@ -23,6 +22,7 @@ from ._run import AuthcheckRun
 from ._targets import TARGET_KINDS
 from ._tls import TlsFacts
 from ._tokens import Token
+from .policy.load import Policy
 
 run_key = pytest.StashKey[AuthcheckRun]()
 

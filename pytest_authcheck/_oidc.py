@@ -9,9 +9,9 @@ from typing import Any
 from ._documents import Document
 from ._errors import EvaluationError
 from ._http import HttpClient
-from ._policy import Settings
 from ._provider import Provider
 from ._shared import SharedStore
+from .policy.load import Settings
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 RFC8414_SEGMENT = "/.well-known/oauth-authorization-server"

@@ -23,9 +23,9 @@ from ._baseline import compare
 from ._causes import roll_up
 from ._checks import SEVERITIES, shipped_checks
 from ._frameworks import coverage
-from ._policy import Policy
 from ._threats import level_rates, threat_rollup
 from ._waivers import Waiver, waiver_states
+from .policy.load import Policy
 
 DEFAULT_FAIL_ON = "info"
 

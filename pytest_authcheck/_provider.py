@@ -18,9 +18,9 @@ from ._documents import Document, fetch
 from ._duration import parse_duration
 from ._http import HttpClient
 from ._net import is_loopback
-from ._policy import Settings
 from ._shared import SharedStore, dump_document, dump_tls, load_document, load_tls
 from ._tls import TlsFacts, inspect
+from .policy.load import Settings
 
 
 class Provider:

@@ -16,11 +16,11 @@ from ._http import HttpClient, worker_prefix
 from ._jamf.url import lint_url
 from ._login import Sessions
 from ._oidc import OidcProvider, provider_hosts
-from ._policy import Policy
 from ._provider import Provider
 from ._redact import Redactor
 from ._shared import SharedStore
 from ._tokens import TokenSource
+from .policy.load import Policy
 from .probes.authorization import AuthorizationProbes
 from .probes.token import TokenProbes, token_endpoint_of
 

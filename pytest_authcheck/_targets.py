@@ -14,7 +14,7 @@ from typing import Any
 
 from ._api import cell_id, cell_target, matrix_cells
 from ._clients import PolicyClient
-from ._policy import Policy
+from .policy.load import Policy
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import pytest
 
 from pytest_authcheck._checks import shipped_checks
 from pytest_authcheck._docs import CHECKS_PAGE, POLICY_PAGE, policy_sections, stale
-from pytest_authcheck._policy_schema import policy_schema
+from pytest_authcheck.policy.schema import policy_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 # importing the suites outside a run: their area and severity markers are registered only by --authcheck

@@ -15,7 +15,7 @@ import pytest
 import trustme
 
 from pytest_authcheck._errors import PolicyError, PolicyErrors
-from pytest_authcheck._policy import load_policy
+from pytest_authcheck.policy.load import load_policy
 
 ENV = {"HOST": "sso.example", "SECRET": "s3cr3t-value"}
 SSO = '[providers.sso]\nkind = "oidc"\nissuer = "https://sso.example"\n'  # lines 1-3
@@ -514,7 +514,7 @@ def test_an_unset_variable_in_a_path_is_reported_once(tmp_path: Path, monkeypatc
 
 def test_a_file_of_thousands_of_unknown_keys_is_described_in_bounded_time(tmp_path: Path,
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    from pytest_authcheck._policy_schema import MAX_SCHEMA_PROBLEMS
+    from pytest_authcheck.policy.schema import MAX_SCHEMA_PROBLEMS
 
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "authcheck.toml"

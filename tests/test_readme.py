@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pytest_authcheck._errors import PolicyErrors
-from pytest_authcheck._policy import load_policy
+from pytest_authcheck.policy.load import load_policy
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
