@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._defaults import seconds
 from ._duration import parse_duration
-from ._policy import Policy
 from ._redact import Secret
+from .policy.defaults import seconds
+from .policy.load import Policy
 
 # A principal every API has without declaring it: a request that carries no credential at all.
 ANONYMOUS = "anonymous"

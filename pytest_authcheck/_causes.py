@@ -29,7 +29,7 @@ from typing import Any
 
 from ._bounds import bounded_text
 from ._checks import SEVERITIES
-from ._policy import Policy
+from .policy.load import Policy
 
 SUMMARY_LIMIT = 400
 UNEVALUATED = ("error",)

@@ -268,7 +268,7 @@ def client_token(active_client: PolicyClient, client_metadata: dict[str, Any], a
 
 
 def iter_fixture_names() -> Iterator[str]:
-    """The public fixture names of the client suites (documented in the README)."""
+    """The public fixture names of the client suites (documented in docs/fixtures.md)."""
     yield from ("oidc_client", "authcheck_login", "authcheck_code_flows", "token_request", "authz_probe", "client_token",
                 "authcheck_authz_probes", "token_probes", "authcheck_userinfo_probes",
                 "authcheck_openid_logins")

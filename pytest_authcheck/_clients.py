@@ -6,9 +6,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._defaults import default, seconds
 from ._duration import parse_duration
 from ._redact import Secret
+from .policy.defaults import default, seconds
 
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 # Bounds a security team accepts when the policy is silent (RFC 6750 §5.3, RFC 9700 §4.14.2, OIDC Core §2):

@@ -18,10 +18,10 @@ from typing import Any
 
 import jwt
 
-from ._defaults import default
 from ._files import read_text_capped
 from ._jwt import decode_unverified
 from ._redact import PRIVATE_JWK_MEMBERS, Secret
+from .policy.defaults import default
 
 DEFAULT_MODE = int(default("credentials.*.mode"), 8)
 DEFAULT_FIELDS = tuple(default("credentials.*.fields"))

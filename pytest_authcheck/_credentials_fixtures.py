@@ -25,15 +25,15 @@ from ._credentials import (
     read_json_object,
     stored_token,
 )
-from ._defaults import default
 from ._duration import parse_duration
 from ._envcheck import EnvRule, EnvSource, EnvUnreadable, from_environment, from_file, rules_of
 from ._errors import EvaluationError
-from ._policy import Policy
 from ._record import CheckRecord
 from ._redact import SECRET_KEYS
 from ._run import AuthcheckRun
 from ._secrets_scan import credential_kind
+from .policy.defaults import default
+from .policy.load import Policy
 
 
 def policy_relative(policy: Policy, written: str) -> Path:

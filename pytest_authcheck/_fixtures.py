@@ -15,13 +15,14 @@ from ._documents import Document
 from ._errors import EvaluationError
 from ._http import HttpClient
 from ._oidc import OidcProvider
-from ._policy import Policy
+from ._provider import Provider
 from ._record import CheckRecord
 from ._results import record_key
 from ._run import AuthcheckRun
 from ._targets import TARGET_KINDS
 from ._tls import TlsFacts
 from ._tokens import Token
+from .policy.load import Policy
 
 run_key = pytest.StashKey[AuthcheckRun]()
 
@@ -75,11 +76,7 @@ def oidc_discovery(oidc_provider: OidcProvider, authcheck_record: CheckRecord) -
     Only when no answer arrived at all (connection refused, TLS failure, timeout) do tests using it end
     in *error*; the first attempt's cause is reused for the rest of the run.
     """
-    document = oidc_provider.discovery()
-    authcheck_record.attach(document.exchange)
-    if document.error is not None and document.response is None:
-        raise document.error.with_traceback(None)
-    return document
+    return _answered(oidc_provider.discovery(), authcheck_record)
 
 
 @pytest.fixture
@@ -88,14 +85,7 @@ def oidc_tls(oidc_provider: OidcProvider, authcheck_record: CheckRecord) -> TlsF
 
     Tests using it are not applicable (skipped, saying why) when the issuer is not https.
     """
-    reason = oidc_provider.no_tls_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    facts = oidc_provider.tls()
-    if not facts.reachable:
-        raise EvaluationError(facts.error or f"cannot reach {facts.host}:{facts.port}")
-    authcheck_record.fact(f"TLS {facts.host}:{facts.port}", facts.to_dict())
-    return facts
+    return _tls_of(oidc_provider, authcheck_record)
 
 
 @pytest.fixture
@@ -105,17 +95,62 @@ def oidc_tls_endpoints(oidc_provider: OidcProvider, authcheck_record: CheckRecor
     The endpoints are known only from the metadata; when it cannot be had, the issuer's host is still judged.
     Tests using it are not applicable (skipped, saying why) when there is no https origin at all.
     """
-    origins = oidc_provider.https_origins()
+    return _tls_endpoints_of(oidc_provider, authcheck_record)
+
+
+@pytest.fixture
+def any_provider(request: pytest.FixtureRequest, authcheck_run: AuthcheckRun) -> Provider:
+    """A provider of any kind, OIDC or Jamf Pro (tests using it run once per ``[providers.*]``): what every kind
+    shares, its URL, TLS and clock."""
+    return authcheck_run.providers[request.param]
+
+
+@pytest.fixture
+def provider_home(any_provider: Provider, authcheck_record: CheckRecord) -> Document:
+    """The answer at the provider's URL, whatever it answered: an OIDC provider's discovery response, a GET of
+    the URL of the others. Tests using it end in *error* only when no answer arrived at all."""
+    return _answered(any_provider.home(), authcheck_record)
+
+
+@pytest.fixture
+def provider_tls(any_provider: Provider, authcheck_record: CheckRecord) -> TlsFacts:
+    """TLS facts of the provider's host (the issuer's, the Jamf Pro URL's), inspected once per run; not applicable
+    (skipped, saying why) when that URL is not https."""
+    return _tls_of(any_provider, authcheck_record)
+
+
+@pytest.fixture
+def provider_tls_endpoints(any_provider: Provider, authcheck_record: CheckRecord) -> list[TlsFacts]:
+    """TLS facts of every https origin the provider sends clients to (an OIDC provider's issuer and advertised
+    endpoints, a Jamf Pro server's URL); not applicable (skipped, saying why) when there is none."""
+    return _tls_endpoints_of(any_provider, authcheck_record)
+
+
+def _answered(document: Document, record: CheckRecord) -> Document:
+    record.attach(document.exchange)
+    if document.error is not None and document.response is None:
+        raise document.error.with_traceback(None)
+    return document
+
+
+def _tls_of(provider: Provider, record: CheckRecord) -> TlsFacts:
+    reason = provider.no_tls_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    return _reached(provider.tls(), record)
+
+
+def _tls_endpoints_of(provider: Provider, record: CheckRecord) -> list[TlsFacts]:
+    origins = provider.https_origins()
     if not origins:
-        pytest.skip((oidc_provider.no_tls_reason() or f"{oidc_provider.issuer} has no https origin")
-                    + ", and no endpoint on the issuer's host or allowed_hosts is https")
-    facts = []
-    for url in origins:
-        tls = oidc_provider.tls(url)
-        if not tls.reachable:
-            raise EvaluationError(tls.error or f"cannot reach {tls.host}:{tls.port}")
-        authcheck_record.fact(f"TLS {tls.host}:{tls.port}", tls.to_dict())
-        facts.append(tls)
+        pytest.skip(provider.no_https_origin_reason())
+    return [_reached(provider.tls(url), record) for url in origins]
+
+
+def _reached(facts: TlsFacts, record: CheckRecord) -> TlsFacts:
+    if not facts.reachable:
+        raise EvaluationError(facts.error or f"cannot reach {facts.host}:{facts.port}")
+    record.fact(f"TLS {facts.host}:{facts.port}", facts.to_dict())
     return facts
 
 
@@ -198,6 +233,7 @@ def _not_applicable(metafunc: pytest.Metafunc, definition: Check | None, subject
 
 
 def iter_fixture_names() -> Iterator[str]:
-    """The public fixture names (documented in the README)."""
+    """The public fixture names (documented in docs/fixtures.md)."""
     yield from ("authcheck_run", "authcheck_policy", "authcheck_http", "authcheck_record", "oidc_provider",
-                "oidc_discovery", "oidc_metadata", "oidc_jwks", "oidc_tls", "oidc_tls_endpoints", "authcheck_token")
+                "oidc_discovery", "oidc_metadata", "oidc_jwks", "oidc_tls", "oidc_tls_endpoints", "any_provider",
+                "provider_home", "provider_tls", "provider_tls_endpoints", "authcheck_token")

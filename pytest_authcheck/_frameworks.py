@@ -212,20 +212,17 @@ def _state(links: Iterable[Link], by_check: Mapping[str, list[Mapping[str, Any]]
     return "not run", None, []
 
 
-def coverage(results: Iterable[Mapping[str, Any]], shipped: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+def coverage(results: Iterable[Mapping[str, Any]], shipped: Iterable[str]) -> dict[str, dict[str, Any]]:
     """Per framework: each requirement's state in this run, and the counts an auditor asks for.
 
     ``results`` are the run's result dicts (``check``, ``status``, ``target``); ``shipped`` the check ids that
-    exist (default: the shipped suites' checks). A requirement no shipped check maps to is *not covered*, listed
+    exist (the caller reads them from the registry, which imports this module). A requirement no shipped check
+    maps to is *not covered*, listed
     so the gap is visible; a covered one is *failed*, *accepted* (failed and waived), *not evaluated* (a check
     of it could not decide), *passed* (every check of it that ran passed, ``evidence`` full or partial) or
     *not run* (its checks were skipped or did not run). *checked* counts the requirements with a verdict.
     """
     results = list(results)
-    if shipped is None:
-        from ._checks import shipped_checks  # the suites import this module's callers: import late
-
-        shipped = [c.id for c in shipped_checks()]
     existing = set(shipped) | {r["check"] for r in results}
     by_check: dict[str, list[Mapping[str, Any]]] = {}
     for result in results:

@@ -185,6 +185,6 @@ def privilege_diff(privilege_set: PrivilegeSet, jamf_grant: Grant, jamf_derivati
 
 
 def iter_fixture_names() -> tuple[str, ...]:
-    """The public fixture names of this module (documented in the README)."""
+    """The public fixture names of this module (documented in docs/fixtures.md)."""
     return ("jamf_provider", "jamf_client", "jamf_user", "privilege_set", "jamf_client_token", "jamf_user_token",
             "jamf_auditor", "jamf_grant", "jamf_derivation", "privilege_diff")

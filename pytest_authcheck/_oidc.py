@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import threading
 import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
-from ._documents import Document, fetch
-from ._duration import parse_duration
+from ._documents import Document
 from ._errors import EvaluationError
 from ._http import HttpClient
-from ._net import is_loopback
-from ._policy import Settings
-from ._shared import SharedStore, dump_document, dump_tls, load_document, load_tls
-from ._tls import TlsFacts, inspect
+from ._provider import Provider
+from ._shared import SharedStore
+from .policy.load import Settings
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 RFC8414_SEGMENT = "/.well-known/oauth-authorization-server"
@@ -26,36 +23,19 @@ def is_endpoint_member(name: str) -> bool:
     return name.endswith("_endpoint") or name == "jwks_uri"
 
 
-class OidcProvider:
+class OidcProvider(Provider):
     """One ``[providers.NAME] kind = "oidc"``; documents and TLS facts are cached for the run."""
+
+    url_label = "the issuer"
 
     def __init__(self, name: str, config: Mapping[str, Any], *, http: HttpClient, settings: Settings,
                  shared: SharedStore | None = None) -> None:
-        self.name = name
-        self.config = config
+        super().__init__(name, config, url=config["issuer"], http=http, settings=settings, shared=shared)
         self.issuer: str = config["issuer"]
-        self.target = f"providers.{name}"
-        self._http = http
-        self._settings = settings
-        self._shared = shared or SharedStore(None)
-        self._documents: dict[str, Document] = {}
-        self._fetching = threading.RLock()
-        self._tls: dict[tuple[str, int], TlsFacts] = {}
         self._metadata: dict[str, Any] | None = None
         self._rfc8414_endpoints: dict[str, str] | None = None
 
     # ---- policy views ---------------------------------------------------------------------------
-    @property
-    def cert_min_days(self) -> int:
-        """Days a certificate must stay valid (provider setting, else the run's)."""
-        return int(self.config.get("cert_min_days", self._settings.cert_min_days))
-
-    @property
-    def max_clock_skew(self) -> float:
-        """Seconds of clock difference tolerated."""
-        value = self.config.get("max_clock_skew")
-        return parse_duration(value) if value is not None else self._settings.max_clock_skew
-
     @property
     def discovery_url(self) -> str:
         """OIDC Discovery §4: the issuer with ``/.well-known/openid-configuration`` appended."""
@@ -68,24 +48,19 @@ class OidcProvider:
         path = parts.path.rstrip("/")
         return urllib.parse.urlunsplit((parts.scheme, parts.netloc, RFC8414_SEGMENT + path, "", ""))
 
-    def http_tolerated(self, url: str) -> bool:
-        """Plain http is tolerated only for loopback hosts, and only with ``allow_http_loopback``."""
-        parts = urllib.parse.urlsplit(url)
-        return parts.scheme == "http" and bool(self.config.get("allow_http_loopback")) and is_loopback(parts.hostname or "")
-
-    def no_tls_reason(self) -> str | None:
-        """Why the issuer has no TLS to judge (it is not https), or None when it is https."""
-        if urllib.parse.urlsplit(self.issuer).scheme == "https":
-            return None
-        if self.http_tolerated(self.issuer):
-            return (f"the issuer {self.issuer} is plain http on a loopback host, which {self.target}.allow_http_loopback "
-                    "tolerates: there is no TLS to judge")
-        return f"the issuer {self.issuer} is not https: there is no TLS to judge (tls.no-plain-http reports it)"
+    def no_https_origin_reason(self) -> str:
+        """Why no host the provider sends clients to is https."""
+        return (self.no_tls_reason() or f"{self.issuer} has no https origin") \
+            + ", and no endpoint on the issuer's host or allowed_hosts is https"
 
     # ---- documents --------------------------------------------------------------------------------
     def discovery(self) -> Document:
         """The OIDC discovery document (fetched on first use)."""
         return self._document("discovery document", self.discovery_url)
+
+    def home(self) -> Document:
+        """The discovery document: what every client of the provider fetches first."""
+        return self.discovery()
 
     def metadata(self) -> dict[str, Any]:
         """The provider's metadata as clients use it, or ``EvaluationError`` when discovery cannot be had.
@@ -163,30 +138,6 @@ class OidcProvider:
             if parts.scheme == "https" and parts.hostname and parts.hostname in trusted:
                 seen.setdefault((parts.hostname, port), url)
         return list(seen.values())
-
-    def tls(self, url: str | None = None) -> TlsFacts:
-        """TLS facts of the issuer's host (or of ``url``'s host), inspected once per run."""
-        parts = urllib.parse.urlsplit(url or self.issuer)
-        key = (parts.hostname or "", parts.port or 443)
-        if key not in self._tls:
-            dead = self._http.unreachable(url or self.issuer)
-            if dead is not None:
-                self._tls[key] = TlsFacts(host=key[0], port=key[1], reachable=False, error=dead)
-                return self._tls[key]
-            self._tls[key] = self._shared.once(
-                f"tls {key[0]}:{key[1]}",
-                lambda: inspect(key[0], key[1], ca_bundle=self._settings.ca_bundle, timeout=self._settings.timeout,
-                                budget=self._settings.timeout * (1 + self._settings.retries)),
-                dump_tls, load_tls)
-        return self._tls[key]
-
-    def _document(self, name: str, url: str) -> Document:
-        # one fetch per document, also when prefetch threads and a check ask at once
-        with self._fetching:
-            if url not in self._documents:
-                self._documents[url] = self._shared.once(f"document {url}", lambda: fetch(self._http, name, url),
-                                                         dump_document, load_document)
-            return self._documents[url]
 
 
 def provider_hosts(provider: OidcProvider) -> set[str]:

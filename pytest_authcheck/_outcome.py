@@ -21,11 +21,11 @@ from typing import Any
 
 from ._baseline import compare
 from ._causes import roll_up
-from ._checks import SEVERITIES
+from ._checks import SEVERITIES, shipped_checks
 from ._frameworks import coverage
-from ._policy import Policy
 from ._threats import level_rates, threat_rollup
 from ._waivers import Waiver, waiver_states
+from .policy.load import Policy
 
 DEFAULT_FAIL_ON = "info"
 
@@ -82,7 +82,7 @@ def decide(results: Sequence[dict[str, Any]], *, policy: Policy, waivers: Sequen
         "baseline": {"path": settings.baseline_path, **comparison} if comparison is not None else None,
         "threats": threat_rollup(results),
         "levels": level_rates(results),
-        "frameworks": coverage(results),
+        "frameworks": coverage(results, [c.id for c in shipped_checks()]),
     }
 
 

@@ -13,12 +13,14 @@ from typing import Any
 from ._bounds import clip, printable
 from ._confine import Confinement
 from ._http import HttpClient, worker_prefix
+from ._jamf.url import lint_url
 from ._login import Sessions
 from ._oidc import OidcProvider, provider_hosts
-from ._policy import Policy
+from ._provider import Provider
 from ._redact import Redactor
 from ._shared import SharedStore
 from ._tokens import TokenSource
+from .policy.load import Policy
 from .probes.authorization import AuthorizationProbes
 from .probes.token import TokenProbes, token_endpoint_of
 
@@ -40,6 +42,7 @@ class AuthcheckRun:
         self.shared = SharedStore(shared_dir)
         self._http: HttpClient | None = None
         self._providers: dict[str, OidcProvider] | None = None
+        self._all_providers: dict[str, Provider] | None = None
         self._tokens: TokenSource | None = None
         self._token_probes: TokenProbes | None = None
         self._authz_probes: AuthorizationProbes | None = None
@@ -78,6 +81,19 @@ class AuthcheckRun:
                 for name, config in self.policy.providers_of_kind("oidc").items()
             }
         return self._providers
+
+    @property
+    def providers(self) -> dict[str, Provider]:
+        """Every provider of the policy by name, whatever its kind (what the tls and clock checks judge)."""
+        if self._all_providers is None:
+            settings, oidc = self.policy.settings, self.oidc_providers
+            # A Jamf Pro server is reached at its URL as the Jamf checks normalise it (jamf.url-canonical).
+            self._all_providers = {
+                name: oidc.get(name) or Provider(name, config, url=lint_url(config["url"]).url, http=self.http,
+                                                 settings=settings, shared=self.shared)
+                for name, config in self.policy.section("providers").items()
+            }
+        return self._all_providers
 
     @property
     def tokens(self) -> TokenSource:

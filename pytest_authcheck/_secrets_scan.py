@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._policy_lines import KeyPath
+from .policy.lines import KeyPath
 
 # Shapes that are credentials whatever key holds them (GitGuardian-style detectors, CRED-01).
 _STRONG_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (

@@ -27,8 +27,8 @@ from ._confine import Confinement, Destinations
 from ._errors import AuthcheckError
 from ._http import HttpClient
 from ._net import is_loopback, origin
-from ._policy import POLICY_FILE, ca_bundle_problem
 from ._redact import Redactor, Secret
+from .policy.load import POLICY_FILE, ca_bundle_problem
 
 KINDS = ("auto", "oidc", "jamf")
 TIMEOUT = 10.0

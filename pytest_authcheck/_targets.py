@@ -14,7 +14,7 @@ from typing import Any
 
 from ._api import cell_id, cell_target, matrix_cells
 from ._clients import PolicyClient
-from ._policy import Policy
+from .policy.load import Policy
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,8 @@ TARGET_KINDS: dict[str, TargetKind] = {
                               subject=lambda p, name: PolicyClient.from_policy(name, p.section("clients")[name])),
     "jamf_provider": TargetKind("providers", lambda p: list(p.providers_of_kind("jamf")),
                                 "the policy declares no jamf provider"),
+    # Every provider whatever its kind, for what all kinds share (TLS, clock).
+    "any_provider": TargetKind("providers", lambda p: list(p.section("providers")), "the policy declares no provider"),
     "jamf_client": TargetKind("clients", _clients_of_kind("jamf"), "the policy declares no client of a jamf provider"),
     "jamf_user": TargetKind("users", lambda p: [n for n, u in p.section("users").items()
                                                 if p.section("providers").get(u["provider"], {}).get("kind") == "jamf"],

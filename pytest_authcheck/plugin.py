@@ -86,10 +86,10 @@ def pytest_configure(config: pytest.Config) -> None:
     from ._checks import register_markers
     from ._errors import PolicyError
     from ._fixtures import run_key
-    from ._policy import find_policy, load_policy
-    from ._policy_conftest import load_policy_conftest
     from ._run import AuthcheckRun
     from ._session import AuthcheckSession
+    from .policy.load import find_policy, load_policy
+    from .policy.local_conftest import load_policy_conftest
 
     explicit = config.getoption("authcheck_policy") or config.getini("authcheck_policy") or None
     try:

@@ -12,21 +12,22 @@ from pytest_authcheck._expect import AtMost, Quantity, Satisfies
 
 
 @check("clock.date-header", title="The provider's Date header agrees with this machine's clock",
-       sends="Nothing of its own: reads the Date header of the discovery response.",
+       sends="For an OIDC provider nothing of its own: reads the Date header of the discovery response; for a Jamf Pro "
+             "server, a GET of its URL without credentials (once per run).",
        severity="medium", area="clock", level="SHOULD", refs=["RFC 9110 §6.6.1", "RFC 7519 §4.1.4", "OIDC Core 1.0 §3.1.3.7"],
        remediation="Synchronise the provider's clock with NTP; a skewed clock makes fresh tokens look expired or "
                    "not yet valid to every API that checks them.")
-def test_date_header(oidc_provider, oidc_discovery, authcheck_record):
-    response = oidc_discovery.response
+def test_date_header(any_provider, provider_home, authcheck_record):
+    response = provider_home.response
     header = response.headers.get("date")
     if not header:
-        pytest.skip("the discovery response carries no Date header")
+        pytest.skip(f"the {provider_home.name} carries no Date header")
     try:
         stamp = email.utils.parsedate_to_datetime(header).timestamp()
     except (TypeError, ValueError):
         authcheck_record.fail(f"the Date header {header!r} is not an HTTP date")
     skew = stamp - response.received_at
-    limit = oidc_provider.max_clock_skew
+    limit = any_provider.max_clock_skew
     # The header has one-second resolution and is written before the body is sent: allow 1 s + elapsed.
     slack = 1.0 + (response.exchange.elapsed_ms or 0) / 1000
     authcheck_record.expect(Satisfies(lambda s: abs(s) <= limit + slack, f"within ±{format_duration(limit)}"),

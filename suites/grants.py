@@ -19,7 +19,7 @@ from pytest_authcheck._clients import CODE_FLOW, PolicyClient, uses_secret
 from pytest_authcheck._errors import EvaluationError
 from pytest_authcheck._expect import OneOf
 from pytest_authcheck._redact import Secret
-from pytest_authcheck.observations import Kind, NotEvaluated
+from pytest_authcheck.observations import Kind, NotEvaluated, observe_token
 from pytest_authcheck.probes import ORDINARY
 from pytest_authcheck.probes.client_auth import harmless_form, secret_accepted, undeclared_grant, unknown_grant
 from pytest_authcheck.probes.variations import UNDECLARED_GRANT_PROBES, response_type_variations
@@ -214,12 +214,12 @@ class _GrantContext:
         form, auth = self.client.credentials({"scope": self.client.scope_request()} if self.client.scopes else {})
         response = self.run.http.post(endpoint, data=form, auth=auth)
         self.record.attach(response.exchange)
-        body = _json_object(response)
-        if response.status == 200 and isinstance(body.get("device_code"), str):
+        answer = observe_token(response, issued="device_code")
+        if answer.accepted:
             return "accepted", "the device authorization endpoint issued it a device code"
-        if 400 <= response.status < 500:
-            return "unobtainable", f"the device authorization endpoint refuses it (HTTP {response.status})"
-        return None, f"the device authorization endpoint answered HTTP {response.status}"
+        if answer.refused:
+            return "unobtainable", f"the device authorization endpoint refuses it ({answer.summary})"
+        return None, f"the device authorization endpoint: {answer.why_not_evaluable()}"
 
     def _refresh(self) -> tuple[str | None, str]:
         # a refresh token is only ever handed out by another grant; if none of the client's answers carry one
@@ -287,13 +287,6 @@ class _GrantContext:
                              "artefact was judged before the grant"
         return None, f"{answer.summary}: the made-up artefact was judged, not the grant"
 
-
-def _json_object(response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except Exception:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 @check("grants.response-types", title="Implicit and hybrid response types are refused unless declared",

@@ -11,7 +11,7 @@ from pytest_authcheck import check
 from pytest_authcheck._clients import PolicyClient
 from pytest_authcheck._errors import EvaluationError
 from pytest_authcheck._redact import Secret
-from pytest_authcheck.observations import NotEvaluated
+from pytest_authcheck.observations import NotEvaluated, introspected_state, observe_introspection
 
 
 @check("introspection.isolation", title="A client cannot introspect another client's tokens",
@@ -35,13 +35,8 @@ def test_introspection_isolation(active_client, client_metadata, authcheck_run, 
         form, auth = caller.credentials({"token": token})
         response = authcheck_run.http.post(endpoint, data=form, auth=auth)
         authcheck_record.attach(response.exchange)
-        try:
-            body = response.json()
-        except Exception:
-            body = None
-        if response.status == 200 and isinstance(body, dict) and isinstance(body.get("active"), bool):
-            return "active" if body["active"] else "inactive"
-        return "refused" if response.status in (400, 401, 403) else None
+        answer = observe_introspection(response)
+        return introspected_state(answer) or ("refused" if answer.refused else None)
 
     # the control: a token its own client is told is active (a self-contained one may not be introspectable at all);
     # found once per provider, among a few candidates, so a large policy does not introspect every pair

@@ -90,7 +90,7 @@ def test_user_token_lifetime(jamf_user, jamf_user_token, authcheck_run, authchec
     token = result.require()
     raw = jamf_user.config.get("token_max") or jamf_user.server.config.get("user_token_max")
     bound = parse_duration(raw) if raw else JAMF_USER_TOKEN_DEFAULT
-    skew = authcheck_run.policy.settings.max_clock_skew
+    skew = authcheck_run.providers[jamf_user.server.name].max_clock_skew
     expected = AtMost(bound + skew, f"at most {_lifetime(bound)}")
     if result.expires_at is None:
         authcheck_record.fail("the token response has no readable 'expires' (ISO-8601 UTC)",
@@ -265,6 +265,10 @@ def _mint(server, authcheck_record) -> TokenResult:
     return result
 
 
+#: a token that stopped working: refused in any way (401 as Jamf Pro answers, or 403)
+REFUSED_ANY = Satisfies(lambda v: str(v).startswith("refused"), "refused")
+
+
 def _decisive(response, what: str):
     """The API answer judged; not evaluated when it says neither accepted nor refused."""
     answer = observe_resource(response)
@@ -289,12 +293,12 @@ def test_token_invalidation(jamf_provider, authcheck_record):
         raise NotEvaluated(f"the freshly minted token was not accepted (GET /api/v1/auth: HTTP {before.status})")
     done = _decisive(invalidated, "POST /api/v1/auth/invalidate-token")
     afterwards = _decisive(after, "the invalidated token at GET /api/v1/auth")
-    authcheck_record.expect({"invalidate-token": "accepted", "token afterwards": "refused (401)"},
+    authcheck_record.expect({"invalidate-token": "accepted", "token afterwards": REFUSED_ANY},
                             {"invalidate-token": word(done), "token afterwards": word(afterwards)})
     if not done.accepted:
-        authcheck_record.fail(f"invalidate-token answered HTTP {invalidated.status}")
-    if after.status != 401:
-        authcheck_record.fail(f"the token invalidated by this check still answers HTTP {after.status} at /api/v1/auth")
+        authcheck_record.fail(f"invalidate-token answered {done.summary}")
+    if afterwards.accepted:
+        authcheck_record.fail(f"the token invalidated by this check still works at /api/v1/auth ({afterwards.summary})")
 
 
 @check("jamf.keep-alive", title="Keep-alive replaces a user token and the old one stops working",
@@ -320,10 +324,10 @@ def test_keep_alive(jamf_provider, authcheck_run, authcheck_record):
     authcheck_record.attach(old_after.exchange, new_after.exchange, cleanup.exchange)
     renewed_answer = _decisive(new_after, "the renewed token at GET /api/v1/auth")
     old_answer = _decisive(old_after, "the replaced token at GET /api/v1/auth")
-    authcheck_record.expect({"keep-alive": "a new token", "renewed token": "accepted", "old token": "refused (401)"},
+    authcheck_record.expect({"keep-alive": "a new token", "renewed token": "accepted", "old token": REFUSED_ANY},
                             {"keep-alive": "a new token", "renewed token": word(renewed_answer),
                              "old token": word(old_answer)})
     if not renewed_answer.accepted:
-        authcheck_record.fail(f"the renewed token is refused (HTTP {new_after.status})")
-    if old_after.status != 401:
-        authcheck_record.fail(f"the token replaced by keep-alive still answers HTTP {old_after.status}")
+        authcheck_record.fail(f"the renewed token is refused ({renewed_answer.summary})")
+    if old_answer.accepted:
+        authcheck_record.fail(f"the token replaced by keep-alive still works ({old_answer.summary})")

@@ -24,9 +24,8 @@ from pytest_authcheck._errors import EvaluationError
 from pytest_authcheck._expect import AtMost, Quantity
 from pytest_authcheck._jwt import decode_unverified
 from pytest_authcheck._lifetimes import assess_access_token, assess_id_token
-from pytest_authcheck._token_answers import body_of
 from pytest_authcheck._tokens import _parse
-from pytest_authcheck.observations import NotEvaluated
+from pytest_authcheck.observations import NotEvaluated, observe_introspection
 
 
 @check("lifetimes.access-token", title="Access tokens live no longer than the policy allows, and say so truthfully",
@@ -88,10 +87,11 @@ def _refresh_span(token, client, introspection, authcheck_run, authcheck_record)
     form, auth = client.credentials({"token": token.refresh_token, "token_type_hint": "refresh_token"})
     response = authcheck_run.http.post(introspection, data=form, auth=auth)
     authcheck_record.attach(response.exchange)
-    answer = body_of(response)
-    if answer.get("active") is not True or _number(answer.get("exp")) is None:
-        return None, None, f"introspection of the refresh token answered HTTP {response.status} without active and exp"
-    return _number(answer.get("iat")) or received, float(answer["exp"]), "exp - iat from introspection (RFC 7662)"
+    answer = observe_introspection(response)
+    body = answer.details.get("body") or {}
+    if answer.details.get("active") is not True or _number(answer.details.get("exp")) is None:
+        return None, None, f"introspection of the refresh token does not show it active with an exp ({answer.summary})"
+    return _number(body.get("iat")) or received, float(answer.details["exp"]), "exp - iat from introspection (RFC 7662)"
 
 
 SLIDE_WAIT = 2.0

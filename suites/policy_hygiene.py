@@ -9,7 +9,6 @@ import pytest
 
 from pytest_authcheck import check
 from pytest_authcheck._expect import Satisfies
-from pytest_authcheck._policy import SECRET_FIELDS
 from pytest_authcheck._secrets_scan import (
     credential_comments,
     credential_values,
@@ -17,6 +16,7 @@ from pytest_authcheck._secrets_scan import (
     scanned_counts,
     secret_field_paths,
 )
+from pytest_authcheck.policy.load import SECRET_FIELDS
 
 REFERENCE = "a ${VAR} reference"
 

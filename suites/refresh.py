@@ -20,7 +20,14 @@ from pytest_authcheck._errors import EvaluationError
 from pytest_authcheck._jwt import decode_unverified
 from pytest_authcheck._redact import Secret
 from pytest_authcheck._tokens import _parse
-from pytest_authcheck.observations import NotEvaluated, observe_token
+from pytest_authcheck.observations import (
+    NotEvaluated,
+    introspected_state,
+    observe_introspection,
+    observe_resource,
+    observe_revocation,
+    observe_token,
+)
 from pytest_authcheck.probes.token_state import DEAD, WORKS, token_state
 
 
@@ -121,17 +128,15 @@ def test_revoked_inactive(active_client, client_provider, client_metadata, token
         form, auth = active_client.credentials({"token": value})
         response = http.post(introspection, data=form, auth=auth)
         authcheck_record.attach(response.exchange)
-        body = _json_object(response)
-        if response.status != 200 or not isinstance(body.get("active"), bool):
-            return None
-        return "active" if body["active"] else "inactive"
+        return introspected_state(observe_introspection(response))
 
     def call_userinfo(value):
         if not isinstance(userinfo, str):
             return None
         response = http.get(userinfo, headers={"Authorization": Secret(f"Bearer {value.reveal()}", label="bearer")})
         authcheck_record.attach(response.exchange)
-        return "works" if response.status == 200 else "refused" if response.status in (401, 403) else None
+        answer = observe_resource(response)
+        return "works" if answer.accepted else "refused" if answer.refused else None
 
     expected: dict[str, dict[str, str]] = {}
     observed: dict[str, dict[str, Any]] = {}
@@ -151,8 +156,8 @@ def test_revoked_inactive(active_client, client_provider, client_metadata, token
         form, auth = active_client.credentials({"token": value, "token_type_hint": hint})
         answer = http.post(revocation, data=form, auth=auth)
         authcheck_record.attach(answer.exchange)
-        revoked = observe_token(answer)
-        if answer.status != 200:
+        revoked = observe_revocation(answer)
+        if not revoked.accepted:
             reason = f"the revocation endpoint refused to revoke it ({revoked.summary})"
             if revoked.error == "unsupported_token_type":
                 reason += ": RFC 7009 §2.2.1 lets a provider decline a token type"
@@ -212,8 +217,8 @@ def test_public_client_revocation(active_client, client_provider, client_metadat
     form, auth = active_client.credentials({"token": token, "token_type_hint": hint})
     response = authcheck_run.http.post(revocation, data=form, auth=auth)
     authcheck_record.attach(response.exchange)
-    answer = observe_token(response)
-    if response.status == 200:
+    answer = observe_revocation(response)
+    if answer.accepted:
         observed = "revoked"
     elif answer.refused and answer.error == "unsupported_token_type" and hint == "access_token":
         raise NotEvaluated("the provider does not revoke access tokens (unsupported_token_type, allowed by RFC 7009 "
@@ -260,13 +265,6 @@ def _is_jwt(value: Secret) -> bool:
     return True
 
 
-def _json_object(response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except Exception:
-        return {}
-    return body if isinstance(body, dict) else {}
-
 
 def _apis_accepting(client, authcheck_run) -> list:
     """The policy's APIs of the client's provider with a GET rule the client's own principal may call."""
@@ -299,7 +297,8 @@ def test_revoked_refused_by_api(active_client, client_provider, client_metadata,
     if not isinstance(revocation, str):
         pytest.skip(f"providers.{client_provider.name} advertises no revocation_endpoint")
     observed: dict[str, Any] = {}
-    problems = []
+    problems: list[str] = []
+    undecided: list[str] = []
     for spec, rule in apis:
         where = f"apis.{spec.name} {rule.request}"
         form: dict[str, Any] = {"grant_type": "client_credentials"}
@@ -313,14 +312,15 @@ def test_revoked_refused_by_api(active_client, client_provider, client_metadata,
         bearer = Secret(f"Bearer {token.access_token.reveal()}", label="authorization")
         before = authcheck_run.http.request(rule.method, spec.url(rule.path), headers={"Authorization": bearer})
         authcheck_record.attach(before.exchange)
-        if not 200 <= before.status < 300:
+        if not observe_resource(before).accepted:
             raise EvaluationError(f"{where} refuses a fresh token of {active_client.label} (HTTP {before.status}) where "
                                   "the policy allows it; see api.authorization-matrix")
         form, auth = active_client.credentials({"token": token.access_token, "token_type_hint": "access_token"})
         revoked = authcheck_run.http.post(revocation, data=form, auth=auth)
         authcheck_record.attach(revoked.exchange)
-        if revoked.status != 200:
-            raise NotEvaluated(f"the provider refused to revoke the access token ({observe_token(revoked).summary}), so "
+        revocation_seen = observe_revocation(revoked)
+        if not revocation_seen.accepted:
+            raise NotEvaluated(f"the provider refused to revoke the access token ({revocation_seen.summary}), so "
                                f"whether {where} honours revocation cannot be seen; see revocation.revoked-inactive",
                                exchange=revoked.exchange)
         after = authcheck_run.http.request(rule.method, spec.url(rule.path), headers={"Authorization": bearer})
@@ -328,8 +328,12 @@ def test_revoked_refused_by_api(active_client, client_provider, client_metadata,
         revocation_answer = "HTTP 200"
         authcheck_record.fact(where, {"before revocation": f"HTTP {before.status}", "revocation": revocation_answer,
                                       "after revocation": f"HTTP {after.status}"})
-        if after.status == 401:
+        after_seen = observe_resource(after)
+        if after_seen.refused:
             observed[where] = {"after revocation": "refused"}
+            continue
+        if not after_seen.accepted:
+            undecided.append(f"{where} after the revocation: {after_seen.why_not_evaluable()}")
             continue
         observed[where] = {"after revocation": f"HTTP {after.status}"}
         exp = (token.claims or {}).get("exp")
@@ -344,6 +348,10 @@ def test_revoked_refused_by_api(active_client, client_provider, client_metadata,
                             "the API never learns of the revocation")
         else:
             problems.append(f"{where} answered HTTP {after.status} to the revoked token (revocation: {revocation_answer})")
+    if undecided and not observed:
+        raise NotEvaluated("; ".join(undecided))
+    for item in undecided:
+        authcheck_record.fact("not evaluated", item)
     authcheck_record.expect({where: {"after revocation": "refused"} for where in observed}, observed)
     if problems:
         authcheck_record.fail(f"a revoked access token of {active_client.label} still works: " + "; ".join(problems))

@@ -1,4 +1,4 @@
-"""Defaults stated once (``pytest_authcheck._defaults.DEFAULTS``): the schema documents exactly those values, the
+"""Defaults stated once (``pytest_authcheck.policy.defaults.DEFAULTS``): the schema documents exactly those values, the
 code applies them, and they fit together (api.expired-token can run with the API defaults; when the keys
 rule it out, its skip names the keys that lift it)."""
 
@@ -14,9 +14,9 @@ import pytest
 from pytest_authcheck._api import api_spec
 from pytest_authcheck._clients import DEFAULT_ACCESS_TOKEN_MAX, DEFAULT_ID_TOKEN_MAX, DEFAULT_REFRESH_TOKEN_MAX
 from pytest_authcheck._credentials import DEFAULT_FIELDS, DEFAULT_MODE
-from pytest_authcheck._defaults import DEFAULTS, default, seconds
-from pytest_authcheck._policy import load_policy
-from pytest_authcheck._policy_schema import policy_schema
+from pytest_authcheck.policy.defaults import DEFAULTS, default, seconds
+from pytest_authcheck.policy.load import load_policy
+from pytest_authcheck.policy.schema import policy_schema
 from tests.test_suites_api import ApiWorld, api_world  # noqa: F401  (fixture)
 
 # Importing a suite marks its checks with markers that only a run with --authcheck registers.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ import pytest
 
 from pytest_authcheck._checks import shipped_checks
 from pytest_authcheck._docs import CHECKS_PAGE, POLICY_PAGE, policy_sections, stale
-from pytest_authcheck._policy_schema import policy_schema
+from pytest_authcheck.policy.schema import policy_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 # importing the suites outside a run: their area and severity markers are registered only by --authcheck
@@ -109,22 +110,54 @@ def test_the_policy_reference_covers_every_table_and_key() -> None:
     assert "string, secret: write a `${VAR}`" in page
 
 
-@pytest.mark.parametrize("page", ["login.md", "writing-checks.md", "reading-the-report.md"])
-def test_the_guides_link_to_pages_that_exist(page: str) -> None:
-    import re
+# ---- links ------------------------------------------------------------------------------------------------------------
+PAGES = ["README.md", *sorted(f"docs/{p.name}" for p in DOCS.glob("*.md"))]
+FENCE = re.compile(r"^(```|~~~).*?^\1", re.M | re.S)
+LINK = re.compile(r"\]\(([^)\s]+)\)")
 
-    text = (DOCS / page).read_text()
-    for target in re.findall(r"\]\(([^)#:]+\.md)(?:#[^)]*)?\)", text):
-        if target == "verdicts.md":  # the lead's page, written beside this one
-            continue
-        assert (DOCS / target).is_file(), f"docs/{page} links to {target}, which does not exist"
+
+def links(text: str) -> list[str]:
+    """The Markdown link targets of a page, outside code blocks and inline code."""
+    prose = re.sub(r"`[^`\n]*`", "", FENCE.sub("", text))
+    return LINK.findall(prose)
+
+
+def anchors(text: str) -> set[str]:
+    """The fragments a page answers to: GitHub's heading slugs (numbered when repeated) and explicit ``<a id>``."""
+    found = set(re.findall(r'<a id="([^"]+)"', text))
+    seen: dict[str, int] = {}
+    for heading in re.findall(r"^#{1,6} (.+?)\s*$", FENCE.sub("", text), re.M):
+        slug = re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
+        found.add(slug if slug not in seen else f"{slug}-{seen[slug]}")
+        seen[slug] = seen.get(slug, 0) + 1
+    return found
+
+
+def test_the_link_checker_sees_what_it_must() -> None:
+    text = "[a](docs/x.md#two-words) `[b](not.md)`\n```\n[c](nor.md)\n```\n## Two words\n## Two words\n<a id=\"z\"></a>"
+    assert links(text) == ["docs/x.md#two-words"]
+    assert anchors(text) == {"two-words", "two-words-1", "z"}
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_relative_link_resolves(page: str) -> None:
+    """README.md and every page of docs/: each relative link names a file of the repository, and an anchor there."""
+    source = ROOT / page
+    text = source.read_text()
+    for target in links(text):
+        if re.match(r"[a-z][a-z0-9+.-]*:", target):
+            continue  # https:, mailto: ...: not ours to check offline
+        path, _, fragment = target.partition("#")
+        resolved = (source.parent / path).resolve() if path else source
+        assert resolved.exists(), f"{page} links to {target}, which does not exist"
+        assert resolved.is_relative_to(ROOT), f"{page} links to {target}, outside the repository"
+        if fragment and resolved.suffix == ".md":
+            assert fragment in anchors(resolved.read_text()), f"{page} links to {target}: no such anchor"
 
 
 # ---- the guides' examples run -----------------------------------------------------------------------------------------
 def code_blocks(page: str) -> list[str]:
     """The ```python blocks of a page, in order."""
-    import re
-
     return re.findall(r"```python\n(.*?)```", (DOCS / page).read_text(), flags=re.S)
 
 

@@ -14,7 +14,6 @@ from collections.abc import Callable
 
 import httpcore  # noqa: F401  (pins one httpcore for pytester's in-process runs; see test_suites_oidc)
 import jwt
-import pytest
 
 from tests.dot_idp import flows
 from tests.dot_idp.findings import NOT_EVALUATED, TRUE_FINDINGS, TRUE_NOT_OBSERVABLE

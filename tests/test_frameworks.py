@@ -237,6 +237,3 @@ def test_coverage_counts_only_shipped_checks_and_checks_that_reported() -> None:
     assert rows(planned, "rfc9700")["RFC9700-4.2.4-a"]["state"] == "not evaluated"
     assert planned["asvs"]["covered"] == 1
 
-
-def test_coverage_defaults_to_the_shipped_suites(shipped_ids: set[str]) -> None:
-    assert fw.coverage([]) == fw.coverage([], shipped=shipped_ids)

@@ -28,7 +28,7 @@ import httpcore  # noqa: F401  (imported before pytester's in-process runs: see 
 import pytest
 import trustme
 
-from pytest_authcheck._policy import DEFAULT_SETTINGS
+from pytest_authcheck.policy.load import DEFAULT_SETTINGS
 from tests.hostile_idp import (
     Answer,
     Blackhole,

@@ -33,9 +33,6 @@ RAW_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069
 COPIED_WHOLE = re.compile(r"([CHNB])\1{19999}")
 PYTHON_ERRORS = re.compile(r"could not evaluate: (TypeError|AttributeError|KeyError|IndexError|RecursionError|"
                            r"ValueError|UnicodeDecodeError)")
-# The client suites' judging of token endpoint answers is being rewritten (pytest_authcheck/observations/):
-# until it lands these read an answer that holds no token (a 500, a 429, garbage) as a refusal. Their wrong
-# passes are listed in the xfail reason rather than hidden; delete this set when the rewrite is merged.
 WRAPPER = ("import resource, subprocess, sys\n"
            "code = subprocess.call(sys.argv[2:])\n"
            "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n"

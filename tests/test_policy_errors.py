@@ -15,14 +15,14 @@ import pytest
 import trustme
 
 from pytest_authcheck._errors import PolicyError, PolicyErrors
-from pytest_authcheck._policy import load_policy
+from pytest_authcheck.policy.load import load_policy
 
 ENV = {"HOST": "sso.example", "SECRET": "s3cr3t-value"}
 SSO = '[providers.sso]\nkind = "oidc"\nissuer = "https://sso.example"\n'  # lines 1-3
 CLI = '\n[clients.cli]\nprovider = "sso"\nclient_id = "cli"\n'  # lines 5-7 after SSO
 WAIVER = '\n[[waivers]]\ncheck = "{check}"\ntarget = "providers.sso"\nreason = "accepted"\nexpires = "{expires}"\n'
 NOTHING = ("declares nothing to check: add at least one [providers.NAME], [apis.NAME] or [credentials.NAME] table "
-           "(see the example policy in the README)")
+           "(pytest --authcheck-init URL writes a starter policy; see also the minimal policy in the README)")
 DURATION = "is not a duration such as '30s', '15m', '1h' or '29d'"
 TEN_YEARS = "is longer than 10 years (3650d): write the bound meant, such as '30d'"
 DEEP = "arrays or inline tables nested more than 24 levels deep; a policy needs a few"
@@ -514,7 +514,7 @@ def test_an_unset_variable_in_a_path_is_reported_once(tmp_path: Path, monkeypatc
 
 def test_a_file_of_thousands_of_unknown_keys_is_described_in_bounded_time(tmp_path: Path,
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    from pytest_authcheck._policy_schema import MAX_SCHEMA_PROBLEMS
+    from pytest_authcheck.policy.schema import MAX_SCHEMA_PROBLEMS
 
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "authcheck.toml"

@@ -27,7 +27,7 @@ import pytest
 from pytest_authcheck._baseline import compare
 from pytest_authcheck._checks import shipped_checks
 from pytest_authcheck._outcome import GateSettings, blocks, decide, exit_status
-from pytest_authcheck._policy import load_policy
+from pytest_authcheck.policy.load import load_policy
 from pytest_authcheck._threats import THREATS, level_rates, threat_rollup
 from pytest_authcheck._waivers import apply_waiver, waivers_of
 from pytest_authcheck.report import html_data

@@ -24,7 +24,7 @@ from pytest_authcheck._causes import roll_up
 from pytest_authcheck._frameworks import catalog
 from pytest_authcheck._net import origin
 from pytest_authcheck._outcome import GateSettings, decide
-from pytest_authcheck._policy import load_policy
+from pytest_authcheck.policy.load import load_policy
 from tests.browser import Browser
 from tests.test_report_outputs import REPORT_SCHEMA, browser  # noqa: F401  (fixture)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from pytest_authcheck._policy import load_policy
+from pytest_authcheck.policy.load import load_policy
 from tests.hostile_idp import Answer, HostileIdp, json_answer
 from tests.idp.world import DEPLOYER_SECRET
 from tests.jamf_sim import (

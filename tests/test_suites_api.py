@@ -492,12 +492,13 @@ def test_policy_errors_name_key_and_line(api_world: ApiWorld, run_authcheck, ext
     assert re.search(r"authcheck.toml:\d+: " + message, run.output()), run.output()
 
 
-def test_readme_example_policy_loads_and_expands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_guide_example_policy_loads_and_expands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The complete policy of docs/guide.md (its first TOML block) loads, and its API matrix is what the page says."""
     from pytest_authcheck._api import api_spec, cell_id, matrix_cells
-    from pytest_authcheck._policy import load_policy
+    from pytest_authcheck.policy.load import load_policy
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    block = re.search(r"```toml\n(.*?)```", readme, re.S).group(1)
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "guide.md").read_text()
+    block = re.search(r"```toml\n(.*?)```", guide, re.S).group(1)
     for name in set(re.findall(r"\$\{(\w+)\}", block)):
         monkeypatch.setenv(name, f"value-of-{name.lower()}")
     (tmp_path / "certs").mkdir()
@@ -517,7 +518,7 @@ def test_readme_example_policy_loads_and_expands(tmp_path: Path, monkeypatch: py
 
 
 def test_html_matrix_escapes_and_highlights(tmp_path: Path) -> None:
-    from pytest_authcheck._policy import load_policy
+    from pytest_authcheck.policy.load import load_policy
     from pytest_authcheck.report.matrix import render_matrices
 
     (tmp_path / "authcheck.toml").write_text(textwrap.dedent("""\

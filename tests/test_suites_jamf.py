@@ -13,6 +13,7 @@ import httpcore  # noqa: F401
 import json
 import re
 import textwrap
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from tests.jamf_sim import (
     MCP_CLIENT_SECRET,
     PRESETS,
     Behaviour,
+    Clock,
     JamfSimulator,
     Tenant,
     good_tenant,
@@ -49,7 +51,11 @@ JAMF_CHECKS = {
     "jamf.client-token-lifetime", "jamf.token-invalidation", "jamf.keep-alive",
     "privileges.names-known", "privileges.required-granted", "privileges.none-forbidden", "privileges.excess",
     "privileges.derived-calls-granted", "privileges.effective",
+    # what every provider kind shares: the Jamf Pro URL's TLS and the server's clock
+    "tls.chain-trusted", "tls.hostname", "tls.cert-lifetime", "tls.protocol-version", "clock.date-header",
 }
+# Checks that only handshake (no HTTP): they still reach a verdict when the certificate breaks HTTPS.
+TLS_ONLY_CHECKS = {"tls.chain-trusted", "tls.hostname", "tls.cert-lifetime", "tls.protocol-version"}
 CLIENT_SET, USER_SET = "privileges.jamfmcp", "privileges.mcp-basic"
 # The calls JamfMCP makes for the minimum privileges (Read Computer Inventory Collection has no endpoint:
 # it is in require).
@@ -76,8 +82,8 @@ def ca_pem(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def serve(ca: trustme.CA) -> Iterator[Callable[[Tenant], JamfSimulator]]:
     started: list[JamfSimulator] = []
 
-    def start(tenant: Tenant) -> JamfSimulator:
-        sim = JamfSimulator.from_trustme(tenant, ca).start()
+    def start(tenant: Tenant, **tls) -> JamfSimulator:
+        sim = JamfSimulator.from_trustme(tenant, ca, **tls).start()
         started.append(sim)
         return sim
 
@@ -172,7 +178,7 @@ def run_preset(run_authcheck, serve, ca_pem, name: str, *args: str, **policy):
 def assert_verdicts_stated(run) -> None:
     """No Jamf or privilege verdict contradicts its own evidence or rests on nothing stated."""
     assert invariant_breaches(run.report) == {}, run.output()
-    assert unstated_verdicts(run.report, {"jamf", "privileges", "credentials"}) == {}
+    assert unstated_verdicts(run.report, {"jamf", "privileges", "credentials", "tls", "clock"}) == {}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -241,7 +247,7 @@ BROKEN = {
     }, {("jamf.user-token-lifetime", "users.mcp-basic")} | {(c, USER_SET) for c in JAMF_CHECKS if c.startswith("privileges.")}
         - {("privileges.derived-calls-granted", USER_SET)}),
     "invalidated_token_still_accepted": ({
-        ("jamf.token-invalidation", "providers.jamf"): [r"invalidated by this check still answers HTTP 200"],
+        ("jamf.token-invalidation", "providers.jamf"): [r"invalidated by this check still works at /api/v1/auth \(HTTP 200"],
     }, set()),
     "pending_role_change": ({
         ("privileges.effective", CLIENT_SET): [r"scope names roles \['2'\] but the client is configured with \['1'\]",
@@ -263,6 +269,120 @@ def test_broken_tenant_fails_the_right_check(run_authcheck, serve, ca_pem, prese
     assert all(k in may_error and s == "error" for k, s in others.items()), (others, run.output())
     assert {k for k, s in others.items()} == may_error, (others, run.output())
     assert run.result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+# ---------------------------------------------------------------------------------------------------
+# the Jamf Pro URL's TLS and the server's clock: the tls and clock suites judge every kind of provider
+
+# what the simulator serves -> (failed checks -> message patterns, what breaks HTTPS for the other checks or None)
+TLS_CASES = {
+    "expired-cert": ({
+        # an expired chain does not verify (chain-trusted); cert-lifetime says since when
+        "tls.cert-lifetime": [r"^the certificate of 127\.0\.0\.1:{port} expired (0\.9|1\.0|1\.1)\d* days ago "
+                              r"\(not after \d{4}-\d\d-\d\dT"],
+        "tls.chain-trusted": [r"^certificate chain not trusted: 127\.0\.0\.1:{port}: certificate has expired"],
+    }, "certificate has expired"),
+    "untrusted-cert": ({
+        "tls.chain-trusted": [r"^certificate chain not trusted: 127\.0\.0\.1:{port}: unable to get local issuer certificate"],
+    }, "unable to get local issuer certificate"),
+    "wrong-host-cert": ({
+        "tls.hostname": [r"^the certificate of 127\.0\.0\.1:{port} is for DNS:jamf\.invalid, not 127\.0\.0\.1$"],
+    }, "IP address mismatch"),
+    "expiring-cert": ({
+        "tls.cert-lifetime": [r"^the certificate of 127\.0\.0\.1:{port} expires in (4\.9|5\.0)\d* days ",
+                              r"; the policy wants at least 21$"],
+    }, None),
+    "legacy-tls": ({
+        "tls.protocol-version": [r"^127\.0\.0\.1:{port} still accepts TLSv1 and TLSv1\.1$"],
+    }, None),
+}
+# The Jamf check that sends nothing: it judges the URL as written, whatever the server's TLS.
+POLICY_ONLY_CHECKS = {("jamf.url-canonical", "providers.jamf")}
+
+
+def serve_tls(serve, case: str, tenant: Tenant) -> JamfSimulator:
+    if case == "legacy-tls":
+        return serve(tenant, legacy_tls=True)
+    return serve(tenant, cert=case.removesuffix("-cert"))
+
+
+@pytest.mark.parametrize("case", list(TLS_CASES))
+def test_broken_tls_fails_exactly_its_check(run_authcheck, serve, ca_pem, case):
+    expected, breaks_https = TLS_CASES[case]
+    tenant = good_tenant()
+    sim = serve_tls(serve, case, tenant)
+    # a dozen setup errors with full tracebacks cost seconds of terminal formatting; the report has the causes
+    run = run_authcheck(jamf_policy(sim, ca_pem), "--tb=no", env=ENV)
+    assert_all_ran(run)
+    assert_no_secret_leaks(run, tenant)
+    assert_verdicts_stated(run)
+    found = results(run)
+    failed = {k for k, r in found.items() if r["status"] == "failed"}
+    assert failed == {(check, "providers.jamf") for check in expected}, run.output()
+    for check, patterns in expected.items():
+        assert_failed(run, check, "providers.jamf", *(p.replace("{port}", str(sim.port)) for p in patterns))
+    errors = {k: r for k, r in found.items() if r["status"] == "error"}
+    passed = {k for k, r in found.items() if r["status"] == "passed"}
+    if breaks_https is None:
+        assert errors == {}, run.output()
+        assert {k for k, r in found.items() if r["status"] == "skipped"} == {
+            ("privileges.derived-calls-granted", USER_SET)}
+    else:
+        # Every check that needs HTTPS could not be evaluated (error, never failed), saying why; the handshake-only
+        # checks and those that read only the policy still give their verdict, and no request got through.
+        assert errors, run.output()
+        for (check, target), result in errors.items():
+            assert result["message"].startswith(f"could not evaluate: TLS handshake with {sim.url} failed: "), result
+            assert breaks_https in result["message"], (check, target, result["message"])
+        assert passed == {(c, "providers.jamf") for c in TLS_ONLY_CHECKS - set(expected)} | POLICY_ONLY_CHECKS
+        assert tenant.request_log == []
+        # One cause, one finding: the TLS failure holds every check it stopped.
+        assert {r["cause"] for r in errors.values()} == {f"tls@{sim.url}"}
+        cause = {c["id"]: c for c in run.report["causes"]}[f"tls@{sim.url}"]
+        assert sorted(cause["blocked"]) == sorted(r["nodeid"] for r in errors.values()), cause
+        assert set(cause["targets"]) == {"providers.jamf", "clients.jamfmcp", "users.mcp-basic", CLIENT_SET, USER_SET}
+    assert run.result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_jamf_tls_evidence_and_the_providers_cert_min_days(run_authcheck, serve, ca_pem):
+    sim = serve_tls(serve, "expiring-cert", good_tenant())
+    run = run_authcheck(jamf_policy(sim, ca_pem, provider="cert_min_days = 3"), env=ENV)
+    assert not_passed(run) == {}, run.output()
+    found = results(run)
+    lifetime = found[("tls.cert-lifetime", "providers.jamf")]
+    assert lifetime["expected"]["days left"] == ">= 3 days left"
+    assert re.match(r"(4\.9|5\.0)\d* days left \(not after ", lifetime["observed"]["days left"]), lifetime["observed"]
+    versions = found[("tls.protocol-version", "providers.jamf")]["observed"]
+    assert versions == {"negotiated": "TLSv1.3", "TLSv1": "refused", "TLSv1.1": "refused"}
+    facts = found[("tls.hostname", "providers.jamf")]["evidence"]["facts"][f"TLS 127.0.0.1:{sim.port}"]
+    assert facts["certificate"]["sans"] == ["DNS:localhost", "IP:127.0.0.1"]
+    clock = found[("clock.date-header", "providers.jamf")]
+    assert re.match(r"[+-][01]s \(Date: ", clock["observed"]), clock["observed"]
+    assert [run.report["exchanges"][e]["url"] for e in clock["evidence"]["exchanges"]] == [sim.url + "/"]
+
+
+SKEW = 600  # the server's clock runs ten minutes ahead
+
+
+@pytest.mark.parametrize(("provider", "failed"), [
+    pytest.param("", {
+        "clock.date-header": r"^the provider's clock is (59\d|60\d)s ahead of this machine's \(max_clock_skew 1m\)$",
+        # Jamf Pro dates its tokens' expiry by its own clock: they seem to live ten minutes longer
+        "jamf.user-token-lifetime": r"^users\.mcp-basic's token lives 4\dm",
+    }, id="settings-skew"),
+    pytest.param('max_clock_skew = "15m"', {}, id="provider-skew"),
+])
+def test_a_skewed_server_clock_is_judged_by_the_providers_max_clock_skew(run_authcheck, serve, ca_pem, provider, failed):
+    tenant = good_tenant(clock=Clock(time.time() + SKEW))
+    run = run_authcheck(jamf_policy(serve(tenant), ca_pem, provider=provider), env=ENV)
+    assert_verdicts_stated(run)
+    assert not_passed(run) == {(check, "providers.jamf" if check.startswith("clock.") else "users.mcp-basic"): "failed"
+                               for check in failed}, run.output()
+    for check, pattern in failed.items():
+        target = "providers.jamf" if check.startswith("clock.") else "users.mcp-basic"
+        assert_failed(run, check, target, pattern)
+    observed = results(run)[("clock.date-header", "providers.jamf")]["observed"]
+    assert re.match(r"\+(59\d|60\d)s \(Date: ", observed), observed
 
 
 @pytest.mark.parametrize("preset", ["good", "write_privileges", "disabled_client", "pending_role_change",
@@ -334,7 +454,7 @@ def test_keep_alive_that_keeps_the_old_token_fails(run_authcheck, serve, ca_pem)
     behaviour = Behaviour()
     behaviour.keep_alive_revokes_old_token = False
     run = run_authcheck(jamf_policy(serve(good_tenant(behaviour=behaviour)), ca_pem), env=ENV)
-    assert_failed(run, "jamf.keep-alive", "providers.jamf", r"replaced by keep-alive still answers HTTP 200")
+    assert_failed(run, "jamf.keep-alive", "providers.jamf", r"replaced by keep-alive still works \(HTTP 200")
     assert set(not_passed(run)) == {("jamf.keep-alive", "providers.jamf")}, run.output()
 
 

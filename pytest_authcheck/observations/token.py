@@ -27,8 +27,9 @@ def body_object(response: Response) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
-def observe_token(response: Response, *, basic: bool = False) -> Observation:
-    """Judge one token endpoint answer; ``basic``: the client authenticated with HTTP Basic."""
+def observe_token(response: Response, *, basic: bool = False, issued: str = "access_token") -> Observation:
+    """Judge one token endpoint answer; ``basic``: the client authenticated with HTTP Basic. ``issued`` is the
+    member an acceptance carries (``device_code`` for a device authorization endpoint, RFC 8628 §3.2)."""
     status = response.status
     body = body_object(response)
     error = body.get("error") if body is not None else None
@@ -40,8 +41,9 @@ def observe_token(response: Response, *, basic: bool = False) -> Observation:
         if status == 429 or retry_after is not None:
             return Observation(Kind.THROTTLED, f"HTTP {status}", response.exchange, status, error_code, signature,
                                retry_after=retry_after)
-    if status == 200 and body is not None and isinstance(body.get("access_token"), str):
-        return Observation(Kind.ACCEPTED, "a token was issued", response.exchange, status, None, (status, "token"),
+    if status == 200 and body is not None and isinstance(body.get(issued), str):
+        what = "a token was issued" if issued == "access_token" else f"a {issued} was issued"
+        return Observation(Kind.ACCEPTED, what, response.exchange, status, None, (status, "token"),
                            details={"body": body})
     if 400 <= status < 500:
         problems = tuple(rfc6749_error_problems(response, body, basic=basic and error_code == "invalid_client"))

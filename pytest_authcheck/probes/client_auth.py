@@ -18,12 +18,10 @@ from .._clients import PolicyClient
 from .._http import Exchange
 from ..observations import NotEvaluated, Observation
 from .token import TokenProbe, TokenProbes
+from .variations import BOGUS_CODE, UNDECLARED_GRANT_PROBES, UNKNOWN_GRANT, UNKNOWN_SUFFIX, scope_request
 
-BOGUS_CODE_PREFIX = "authcheck-not-a-code-"
-# Made once per run: the same wrong secret and unknown client_id in every probe, so equal requests stay equal.
+# Made once per run: the same wrong secret in every probe, so equal requests stay equal.
 WRONG_SECRET = "authcheck-wrong-" + random_token(12)
-UNKNOWN_SUFFIX = "-authcheck-unknown-" + random_token(6)
-BOGUS_CODE = BOGUS_CODE_PREFIX + random_token(8)
 
 
 @dataclass(frozen=True)
@@ -174,7 +172,6 @@ def accepted_as_public(probes: TokenProbes, client: PolicyClient) -> Judgement:
 
 def unknown_grant(probes: TokenProbes, client: PolicyClient) -> TokenProbe:
     """A grant type no server knows: what "refused as unknown" looks like at this token endpoint."""
-    from .variations import UNKNOWN_GRANT
 
     return probes.send(client, "an unknown grant type", {"grant_type": UNKNOWN_GRANT})
 
@@ -182,7 +179,6 @@ def unknown_grant(probes: TokenProbes, client: PolicyClient) -> TokenProbe:
 def undeclared_grant(probes: TokenProbes, client: PolicyClient, grant: str, *, as_client: PolicyClient | None = None
                      ) -> TokenProbe:
     """``grant`` with its made-up artefacts (``UNDECLARED_GRANT_PROBES``), as ``client`` (or ``as_client``)."""
-    from .variations import UNDECLARED_GRANT_PROBES
 
     who = as_client or client
     return probes.send(who, f"grant {grant}", {"grant_type": grant, **UNDECLARED_GRANT_PROBES[grant]})
@@ -195,7 +191,6 @@ def without_scope(probes: TokenProbes, client: PolicyClient) -> TokenProbe:
 
 def with_scope(probes: TokenProbes, client: PolicyClient, scope: str) -> TokenProbe:
     """A client-credentials request for the client's scopes plus ``scope``."""
-    from .variations import scope_request
 
     name, form = scope_request(client, scope)
     return probes.send(client, name, form)

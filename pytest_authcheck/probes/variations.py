@@ -12,7 +12,10 @@ from .._authz import random_token
 from .._clients import PolicyClient
 from .._net import is_loopback
 from .authorization import Variation
-from .client_auth import BOGUS_CODE, UNKNOWN_SUFFIX
+
+# Made once per run: the same unknown client_id and never-issued code in every probe, so equal requests stay equal.
+UNKNOWN_SUFFIX = "-authcheck-unknown-" + random_token(6)
+BOGUS_CODE = "authcheck-not-a-code-" + random_token(8)
 
 # ---- authorization requests -----------------------------------------------------------------------------------
 # An error redirect any provider must give before a login (errors.rfc6749-format, authz-response.iss read it).

@@ -30,7 +30,6 @@ from .text import json_text
 STATUS_ORDER = ("failed", "error", "waived", "skipped", "passed")
 NOT_APPLICABLE = "not applicable (the policy declares no target of this kind)"
 SCRIPT_ID = "ac-data"
-_HTML_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
 
 
 class _Interned:
@@ -127,4 +126,6 @@ def _result(result: Mapping[str, Any], check: int, values: _Interned) -> dict[st
 def script_element(run: AuthcheckRun) -> str:
     """The document as an inert ``<script type="application/json">`` element."""
     text = json_text(document(run), separators=(",", ":"), default=str)
-    return f'<script type="application/json" id="{SCRIPT_ID}">{text.translate(_HTML_SAFE)}</script>'
+    # three str.replace passes run in C; translate would look up every character of megabytes in a dict
+    safe = text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+    return f'<script type="application/json" id="{SCRIPT_ID}">{safe}</script>'

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .._api import MATRIX_CHECK, MATRIX_FACT, api_spec
-from .._policy import Policy
+from ..policy.load import Policy
 from .text import escape
 
 STYLE = """<style>

@@ -18,7 +18,6 @@ from __future__ import annotations
 import atexit
 import base64
 import copy
-import datetime as _dt
 import hashlib
 import itertools
 import json
@@ -42,6 +41,8 @@ import trustme
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
+from tests.tls_certs import CERT_KINDS, issue_leaf
+
 IDP_DIR = Path(__file__).resolve().parent
 SERVER_JS = IDP_DIR / "server.js"
 NODE_MODULES = IDP_DIR / "node_modules"
@@ -59,7 +60,6 @@ DEFAULT_RESOURCE = "https://api.test"
 #: JWK members that are private key material (RFC 7518 section 6).
 PRIVATE_JWK_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
 
-CERT_KINDS = ("good", "expired", "expiring", "untrusted", "wrong-host")
 
 
 # ---------------------------------------------------------------------------------------
@@ -518,21 +518,13 @@ class IdpWorld:
         with self._lock:
             if kind in self._cert_files:
                 return self._cert_files[kind]
-            now = _dt.datetime.now(_dt.timezone.utc)
-            ca, identities = self.ca, [HOST, "localhost"]
-            kwargs: dict[str, Any] = {}
-            if kind == "expired":
-                kwargs = {"not_before": now - _dt.timedelta(days=60), "not_after": now - _dt.timedelta(days=1)}
-            elif kind == "expiring":
-                kwargs = {"not_before": now - _dt.timedelta(days=1), "not_after": now + _dt.timedelta(days=5)}
-            elif kind == "untrusted":
+            ca = self.ca
+            if kind == "untrusted":
                 if self._other_ca is None:
                     self._other_ca = trustme.CA(organization_name="some other CA")
                     self._other_ca.cert_pem.write_to_path(str(self.workdir / "other-ca.pem"))
                 ca = self._other_ca
-            elif kind == "wrong-host":
-                identities = ["idp.invalid"]
-            leaf = ca.issue_cert(*identities, **kwargs)
+            leaf = issue_leaf(ca, kind, [HOST, "localhost"], wrong_host="idp.invalid")
             cert_path = self.workdir / f"cert-{kind}.pem"
             key_path = self.workdir / f"cert-{kind}.key"
             # chain: leaf + (no intermediates); clients trust the CA file

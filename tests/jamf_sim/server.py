@@ -26,6 +26,10 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 from xml.sax.saxutils import escape
 
+import trustme
+
+from tests.tls_certs import issue_leaf, server_context
+
 from .catalogue import CLASSIC_SINGULAR, match_route, privilege_catalogue
 from .tenant import JamfError, OAuthError, Tenant, Token, iso_ms
 
@@ -157,6 +161,10 @@ class _Handler(BaseHTTPRequestHandler):
     @property
     def tenant(self) -> Tenant:
         return self.server.sim.tenant
+
+    def date_time_string(self, timestamp=None):
+        # the Date header is the server's clock: the tenant's, which tests can set ahead or behind
+        return super().date_time_string(self.tenant.clock.now() if timestamp is None else timestamp)
 
     # every method goes to the same dispatcher
     def do_GET(self):
@@ -615,11 +623,15 @@ class JamfSimulator:
         self._thread: threading.Thread | None = None
 
     @classmethod
-    def from_trustme(cls, tenant: Tenant, ca, **kw) -> "JamfSimulator":
-        """Serve a leaf certificate for 127.0.0.1/localhost issued by a ``trustme.CA``."""
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ca.issue_cert("127.0.0.1", "localhost").configure_cert(ctx)
-        return cls(tenant, ssl_context=ctx, **kw)
+    def from_trustme(cls, tenant: Tenant, ca, *, cert: str = "good", legacy_tls: bool = False, **kw) -> "JamfSimulator":
+        """Serve a leaf certificate for 127.0.0.1/localhost issued by a ``trustme.CA``.
+
+        ``cert`` is one of ``tests.tls_certs.CERT_KINDS`` (an ``untrusted`` one comes from a CA of its own, a
+        ``wrong-host`` one names jamf.invalid); ``legacy_tls`` accepts TLS 1.0 and 1.1 as well.
+        """
+        issuer = trustme.CA(organization_name="some other CA") if cert == "untrusted" else ca
+        leaf = issue_leaf(issuer, cert, ["127.0.0.1", "localhost"], wrong_host="jamf.invalid")
+        return cls(tenant, ssl_context=server_context(leaf, legacy=legacy_tls), **kw)
 
     @property
     def port(self) -> int:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import NoReturn
 
-from ._errors import PolicyError, PolicyErrors
-from ._policy_lines import KeyPath, dotted, line_of
+from .._errors import PolicyError, PolicyErrors
+from .lines import KeyPath, dotted, line_of
 
 
 class Problems:

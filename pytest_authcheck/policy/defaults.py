@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ._duration import parse_duration
+from .._duration import parse_duration
 
 
 @dataclass(frozen=True)

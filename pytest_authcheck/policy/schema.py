@@ -17,9 +17,9 @@ from typing import Any
 
 import jsonschema
 
-from ._duration import DURATION_PATTERN, parse_duration
-from ._policy_lines import KeyPath, dotted
-from ._policy_problems import Problems
+from .._duration import DURATION_PATTERN, parse_duration
+from .lines import KeyPath, dotted
+from .problems import Problems
 
 DURATION_KEYWORD = "x-authcheck-duration"
 MAX_SCHEMA_PROBLEMS = 300

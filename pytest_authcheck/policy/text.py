@@ -13,8 +13,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from ._policy_lines import KeyPath, dotted
-from ._policy_problems import Problems
+from .lines import KeyPath, dotted
+from .problems import Problems
 
 MAX_POLICY_BYTES = 1024 * 1024
 MAX_DEPTH = 24  # tables, arrays and inline tables inside one another; the schema's deepest value is 7

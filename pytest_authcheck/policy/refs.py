@@ -13,12 +13,12 @@ from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
-from ._check_ids import check_ids, shipped_suites_dir
-from ._defaults import default
-from ._jamf.url import JamfUrlError, lint_url
-from ._net import is_loopback
-from ._policy_lines import KeyPath
-from ._policy_problems import Problems
+from .._check_ids import check_ids, shipped_suites_dir
+from .._jamf.url import JamfUrlError, lint_url
+from .._net import is_loopback
+from .defaults import default
+from .lines import KeyPath
+from .problems import Problems
 
 # The implicit principal of every API that sends no credential (see _api.ANONYMOUS).
 _ANONYMOUS = "anonymous"
@@ -95,7 +95,8 @@ def check_declares_something(data: Mapping[str, Any], problems: Problems, has_ow
     if has_own_checks or any(data.get(section) for section in _CHECKED_SECTIONS):
         return
     problems.add("declares nothing to check: add at least one [providers.NAME], [apis.NAME] or [credentials.NAME] "
-                 "table (see the example policy in the README)")
+                 "table (pytest --authcheck-init URL writes a starter policy; see also the minimal policy in the "
+                 "README)")
 
 
 def check_waiver_ids(data: Mapping[str, Any], problems: Problems, check_folders: Collection[Path]) -> None:

@@ -2,8 +2,8 @@
 
 Everything that can be wrong with a policy is found here, before any request is sent, and reported
 together: one line per problem, in file order, each naming the file, the line, the key path and what is
-wrong (``PolicyErrors``). The parts: ``_policy_text`` (bytes to TOML, bounded), ``_policy_schema`` (the
-shipped JSON Schema), ``_policy_refs`` (references between tables, issuer scheme, waiver ids).
+wrong (``PolicyErrors``). The parts: ``text`` (bytes to TOML, bounded), ``schema`` (the
+shipped JSON Schema), ``refs`` (references between tables, issuer scheme, waiver ids).
 """
 
 from __future__ import annotations
@@ -18,17 +18,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._defaults import default, seconds
-from ._duration import parse_duration
-from ._errors import PolicyError
-from ._files import read_text_capped
-from ._policy_lines import KeyPath, dotted, key_lines, line_of
-from ._policy_problems import Problems
-from ._policy_refs import check_declares_something, check_references, check_waiver_ids
-from ._policy_schema import policy_schema as policy_schema  # re-exported: the schema's public home was here
-from ._policy_schema import validate
-from ._policy_text import check_shape, parse_toml, read_policy
-from ._redact import Secret
+from .._duration import parse_duration
+from .._errors import PolicyError
+from .._files import read_text_capped
+from .._redact import Secret
+from .defaults import default, seconds
+from .lines import KeyPath, dotted, key_lines, line_of
+from .problems import Problems
+from .refs import check_declares_something, check_references, check_waiver_ids
+from .schema import policy_schema as policy_schema  # re-exported: the schema's public home was here
+from .schema import validate
+from .text import check_shape, parse_toml, read_policy
 
 POLICY_FILE = "authcheck.toml"
 # Fields whose values are credentials: resolved into ``Secret`` and redacted everywhere.
