@@ -186,8 +186,8 @@ class Bench:
             return [*pytest, "--collect-only", "--authcheck-reports", str(run_dir / "reports")]
         if label == "pytest":
             return [*pytest, "--authcheck-reports", str(run_dir / "reports")]
-        workers = label.split()[-1]
-        return [*pytest, "-n", workers, "--authcheck-reports", str(run_dir / "reports")]
+        # "pytest -n W" or "pytest -n W --dist MODE"
+        return [*pytest, *label.split()[1:], "--authcheck-reports", str(run_dir / "reports")]
 
     @staticmethod
     def read_outcome(result: RunResult, label: str, run_dir: Path, measured: Measured) -> None:
@@ -289,7 +289,7 @@ def tables(results: dict[int, dict[str, Summary]], args: argparse.Namespace, mac
         collected = by_label["collect-only"].runs[-1].collected if "collect-only" in by_label else None
         for label, s in by_label.items():
             name = {"floor": "floor script (raw httpx)", "collect-only": "`pytest --authcheck --collect-only`",
-                    "pytest": "`pytest --authcheck`"}.get(label, f"`pytest --authcheck -n {label.split()[-1]}`")
+                    "pytest": "`pytest --authcheck`"}.get(label, f"`pytest --authcheck {label.removeprefix('pytest ')}`")
             secs, cpu, reqs, rss = s.med("seconds"), s.med("cpu_seconds"), s.med("requests"), s.med("peak_tree_rss")
             if s.timed_out:
                 secs = args.timeout
@@ -374,6 +374,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="numbers of clients (default 100 1000; 10000 works too, give it a larger --timeout)")
     parser.add_argument("--workers", type=int, default=0, metavar="W",
                         help="also run pytest -n W (pytest-xdist) and compare it with the serial run")
+    parser.add_argument("--dist", nargs="+", default=[], metavar="MODE",
+                        help="with --workers: also run pytest -n W --dist MODE for each MODE (load, loadgroup, ...)")
     parser.add_argument("--repeat", type=int, default=1, metavar="K", help="runs of each command; medians are printed")
     parser.add_argument("--timeout", type=float, default=600, metavar="SECONDS",
                         help="bound on each run; a run still going is stopped and reported (default 600)")
@@ -412,6 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     labels = ["floor", "collect-only"] + ([] if args.skip_pytest else ["pytest"])
     if args.workers and not args.skip_pytest:
         labels.append(f"pytest -n {args.workers}")
+        labels += [f"pytest -n {args.workers} --dist {mode}" for mode in args.dist]
     machine_line = machine()
     print(f"machine: {machine_line}", file=sys.stderr)
     scratch = None
@@ -437,8 +440,8 @@ def main(argv: list[str] | None = None) -> int:
                     runs[label].append(bench.measure(label, fleet, classifier, rep))
             results[n] = {label: Summary(label, rs) for label, rs in runs.items()}
             if "pytest" in results[n] and args.workers:
-                notes += [f"N = {n:,}: {line}" for line in
-                          compare_results(results[n]["pytest"], results[n][f"pytest -n {args.workers}"])]
+                notes += [f"N = {n:,}: {line}" for label in labels if label.startswith("pytest -n")
+                          for line in compare_results(results[n]["pytest"], results[n][label])]
             for label, s in results[n].items():
                 if s.med("requests") and label == "collect-only":
                     notes.append(f"N = {n:,}: collection alone sent {s.med('requests'):.0f} requests")

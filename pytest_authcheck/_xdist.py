@@ -34,6 +34,8 @@ Node = Any  # xdist.workermanage.WorkerController (xdist is optional and untyped
 #: each node is kept this many tests ahead at least, and handed out in batches while much is left
 MIN_AHEAD = 2
 UNITS_FILE = "units.json"
+#: the one member a serialized report travels in (``to_wire``)
+WIRE = "authcheck_wire"
 NOT_APPLICABLE_FILE = "not-applicable.json"
 #: (target or None, spends a grant) of each collected test, in collection order
 Units = list[tuple[str | None, bool]]
@@ -268,6 +270,38 @@ class TargetScheduling:
                 self.config.hook.pytest_collectreport(report=pytest.CollectReport(
                     nodeid=node.gateway.id, outcome="failed", longrepr=difference, result=[]))
         return same
+
+
+def to_wire(data: Any) -> Any:
+    """A serialized report (``pytest_report_to_serializable``) as one JSON string: execnet writes and reads a
+    string in one step, where a report's nested members (keywords, properties, our result and its exchanges) cost
+    it a Python call each. Data JSON cannot hold (a plugin's own objects) travels as it came."""
+    if not isinstance(data, dict):
+        return data
+    try:
+        return {WIRE: json.dumps(data)}
+    except (TypeError, ValueError):
+        return data
+
+
+def from_wire(data: Any) -> None:
+    """Unpack ``to_wire``'s string in place, beside what xdist added to the data after it (item index, worker)."""
+    if isinstance(data, dict) and isinstance(data.get(WIRE), str):
+        data.update(json.loads(data.pop(WIRE)))
+
+
+def untuple(report: Any) -> Any:
+    """JSON turns tuples into lists: give back the tuples pytest and its plugins may expect of a report."""
+    if report is None:
+        return report
+    for name in ("location", "longrepr"):
+        if isinstance(getattr(report, name, None), list):
+            setattr(report, name, tuple(getattr(report, name)))
+    for name in ("sections", "user_properties"):
+        pairs = getattr(report, name, None)
+        if isinstance(pairs, list):
+            setattr(report, name, [tuple(p) if isinstance(p, list) else p for p in pairs])
+    return report
 
 
 def upcoming(config: pytest.Config) -> Callable[[Callable[[int], bool]], list[int]] | None:

@@ -352,3 +352,13 @@ def test_parallel_run_gives_the_same_results(clients_idp, pytester_module_run, m
     assert key(serial) == key(parallel)
     assert ("clients.portal-prefix", "failed") in {(r["target"], r["status"]) for r in parallel["results"]
                                                     if r["check"] == "redirect-uri.exact-match"}
+    # A client's checks run on one worker, which sends its probes once: the run sends what one process sends, but
+    # for a sign-in per worker (GET and POST of the login page, and the return to /auth; sessions stay with their
+    # worker). xdist's own load scheduling splits a client's checks between the workers, and both send its probes.
+    assert len(parallel["exchanges"]) - len(serial["exchanges"]) <= 3 * (logins(parallel) - logins(serial)), \
+        (len(parallel["exchanges"]), len(serial["exchanges"]), logins(parallel), logins(serial))
+    assert logins(parallel) <= 2
+
+
+def logins(report: dict) -> int:
+    return sum(1 for e in report["exchanges"].values() if "login=" in str(e.get("request_body")))

@@ -1,0 +1,206 @@
+"""pytest-xdist pieces on their own: the target scheduler, the report wire, the prefetch a worker feeds as it goes.
+
+The runs under ``-n 2`` against real servers are in test_plugin, test_suites_clients, test_suites_api, test_login and
+test_suites_jamf; these hold the parts to what a run alone cannot show (which worker got what, in what order).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from pytest_authcheck._xdist import TargetScheduling, from_wire, to_wire, untuple
+from pytest_authcheck.probes.prefetch import Ahead, Prefetcher
+
+
+class Node:
+    """What the scheduler uses of xdist's WorkerController: it records what it was sent."""
+
+    def __init__(self, name: str) -> None:
+        self.gateway = SimpleNamespace(id=name)
+        self.sent: list[int] = []
+        self.shutting_down = False
+
+    def send_runtest_some(self, indices: list[int]) -> None:
+        assert not self.shutting_down
+        self.sent.extend(indices)
+
+    def shutdown(self) -> None:
+        self.shutting_down = True
+
+
+def config(workers: int) -> Any:
+    return SimpleNamespace(getvalue=lambda name: [f"{workers}*popen"] if name == "tx" else None)
+
+
+def run(units: list[tuple[str | None, bool]], workers: int = 2, *, crash: int | None = None,
+        shared: bool = True) -> list[Node]:
+    """Deal ``units`` (one per test) to ``workers`` nodes that finish their oldest pending test in turn, the way
+    DSession drives a scheduler; node ``crash`` dies after its first test. ``shared``: whether a worker wrote the
+    units down (without them each test is a unit of its own)."""
+    collection = [f"t.py::test[{i}]" for i in range(len(units))]
+    sched = TargetScheduling(config(workers), None, lambda c: units if shared and c == collection else None)
+    nodes = [Node(f"gw{i}") for i in range(workers)]
+    for node in nodes:
+        sched.add_node(node)
+    for node in nodes:
+        sched.add_node_collection(node, collection)
+    assert sched.collection_is_completed
+    sched.schedule()
+    done = {node: 0 for node in nodes}
+    for _ in range(10 * len(units) + 10):
+        busy = [n for n in sched.nodes if len(n.sent) > done[n]]
+        if not busy:
+            break
+        for node in busy:
+            if node not in sched.nodes:
+                continue
+            if crash is not None and node is nodes[crash] and done[node] == 1:
+                sched.remove_node(node)
+                continue
+            sched.mark_test_complete(node, node.sent[done[node]])
+            done[node] += 1
+    assert not sched.has_pending and sched.tests_finished
+    return nodes
+
+
+UNITS = [("providers.sso", False)] * 5 + [
+    (f"clients.c{i % 7}", i % 4 == 0) for i in range(70)] + [(None, False)] * 3 + [("clients.spender", True)] * 2
+
+
+def test_every_test_is_dealt_once_and_a_targets_tests_to_one_node() -> None:
+    nodes = run(UNITS)
+    dealt = sorted(i for node in nodes for i in node.sent)
+    assert dealt == list(range(len(UNITS)))
+    assert all(node.sent for node in nodes)  # both nodes worked
+    for target in {t for t, _ in UNITS if t is not None}:
+        holders = {node.gateway.id for node in nodes for i in node.sent if UNITS[i][0] == target}
+        assert len(holders) == 1, (target, holders)
+
+
+def test_a_nodes_spending_tests_come_after_its_read_only_ones() -> None:
+    for node in run(UNITS, workers=3):
+        spending = [position for position, i in enumerate(node.sent) if UNITS[i][1]]
+        read_only = [position for position, i in enumerate(node.sent) if not UNITS[i][1]]
+        assert not spending or not read_only or min(spending) > max(read_only), node.sent
+
+
+def test_without_units_each_test_is_its_own_and_all_run() -> None:
+    nodes = run(UNITS, shared=False)
+    assert sorted(i for node in nodes for i in node.sent) == list(range(len(UNITS)))
+    assert all(node.sent for node in nodes)
+
+
+def test_a_crashed_nodes_tests_go_to_the_others() -> None:
+    nodes = run(UNITS, workers=2, crash=0)
+    # the crashed node ran its first test; the one it was running when it died is reported by xdist as crashed
+    survivor = nodes[1]
+    assert set(survivor.sent) | set(nodes[0].sent[:2]) == set(range(len(UNITS)))
+
+
+# ---- the report wire ------------------------------------------------------------------------------------------
+def test_a_report_crosses_the_wire_whole(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        import pytest
+        def test_skip():
+            pytest.skip("not here")
+        def test_fail(record_property):
+            record_property("check", "x.y")
+            assert 1 == 2
+    """)
+    reports = pytester.inline_run("-p", "no:cacheprovider").getreports("pytest_runtest_logreport")
+    config = pytester.parseconfig()
+    for report in reports:
+        report.authcheck = {"status": "failed", "evidence": {"exchanges": ["e1"]}}
+        data = config.hook.pytest_report_to_serializable(config=config, report=report)
+        wire = to_wire(data)
+        assert list(wire) == ["authcheck_wire"] and isinstance(wire["authcheck_wire"], str)
+        wire["item_index"] = 3  # what xdist adds beside our member
+        from_wire(wire)
+        back = untuple(config.hook.pytest_report_from_serializable(config=config, data=wire))
+        assert (back.nodeid, back.when, back.outcome) == (report.nodeid, report.when, report.outcome)
+        assert back.location == report.location and isinstance(back.location, tuple)
+        assert back.authcheck == report.authcheck and back.item_index == 3
+        assert back.user_properties == report.user_properties
+        assert back.longreprtext == report.longreprtext
+        if report.skipped:
+            assert isinstance(back.longrepr, tuple) and back.longrepr[2] == "Skipped: not here"
+
+
+def test_data_json_cannot_hold_travels_as_it_came() -> None:
+    data = {"nodeid": "t", "extra": object()}
+    assert to_wire(data) is data
+    from_wire(data)
+    assert set(data) == {"nodeid", "extra"}
+
+
+# ---- prefetch fed as work arrives -------------------------------------------------------------------------------
+def test_jobs_added_while_running_keep_their_order_and_the_bound_per_host() -> None:
+    lock = threading.Lock()
+    in_flight: dict[str, int] = {}
+    peak: dict[str, int] = {}
+    order: dict[str, list[int]] = {}
+
+    def job(host: str, number: int) -> Any:
+        def send() -> None:
+            with lock:
+                in_flight[host] = in_flight.get(host, 0) + 1
+                peak[host] = max(peak.get(host, 0), in_flight[host])
+                order.setdefault(host, []).append(number)
+            time.sleep(0.002)
+            with lock:
+                in_flight[host] -= 1
+        return send
+
+    prefetcher = Prefetcher(per_host=2)
+    try:
+        prefetcher.start({host: [job(host, i) for i in range(20)] for host in ("a", "b")})
+        prefetcher.add({"a": [job("a", i) for i in range(20, 40)]})
+        deadline = time.monotonic() + 10
+        while sum(len(o) for o in order.values()) < 60 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        prefetcher.stop()
+    assert len(order["a"]) == 40 and len(order["b"]) == 20
+    assert peak == {"a": 2, "b": 2}
+    # per_host threads take jobs in order: a job starts no later than one position behind where it was queued
+    assert all(abs(position - number) <= 1 for position, number in enumerate(order["a"]))
+
+
+def test_stopped_prefetcher_takes_no_more_jobs() -> None:
+    sent: list[int] = []
+    prefetcher = Prefetcher(per_host=1)
+    prefetcher.stop()
+    prefetcher.add({"a": [lambda: sent.append(1)]})
+    time.sleep(0.05)
+    assert sent == []
+
+
+def test_ahead_plans_each_test_once_as_work_arrives() -> None:
+    planned: list[list[int]] = []
+    added: list[dict[str, list[Any]]] = []
+    given: list[int] = [0, 1]
+    fake = SimpleNamespace(add=added.append)
+
+    def scan(seen: Any) -> list[int]:
+        return [i for i in reversed(given) if not seen(i)]
+
+    def plan(indices: list[int]) -> dict[str, list[Any]]:
+        planned.append(sorted(indices))
+        return {"host": [lambda: None] * len(indices)}
+
+    ahead = Ahead(fake, plan, scan)  # type: ignore[arg-type]
+    ahead.see(0, 1)
+    given += [5, 6, 7]
+    ahead.see(1, 5)
+    ahead.see(5, 6)
+    assert planned == [[0, 1], [5, 6, 7]]
+    assert [len(jobs["host"]) for jobs in added] == [2, 3]
+    without_scan = Ahead(fake, plan, None)  # type: ignore[arg-type]
+    without_scan.see(8, 9)
+    without_scan.see(9, None)
+    assert planned[-1] == [8, 9] and len(planned) == 3
