@@ -167,3 +167,15 @@ def test_jwk_judgement() -> None:
         "tn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91"
         "CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw")}
     assert jwk_thumbprint(example) == "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+
+
+# ---- a provider page's identity ----------------------------------------------------------------------------
+def test_a_per_request_id_in_a_path_is_not_part_of_the_page() -> None:
+    from pytest_authcheck.observations.authorization import _stable_path
+
+    # oidc-provider's interaction uids: random base64url, this one without a digit (about 1 in 1500 are)
+    for uid in ("TC6JmJSexLocH0Zx1ieh39FoLWMvz-KB7ONeIkhCSIw", "vnyLTvWJEeyGelyJrZ_BzYhXXSlilfBAsHbSfbvVcr-",
+                "0f8fad5b-d9cb-469f-a165-70867728950e", "a1b2c3d4e5f6"):
+        assert _stable_path(f"https://idp.test/interaction/{uid}") == "/interaction/*", uid
+    for fixed in ("/.well-known/openid-configuration", "/oauth2/authorize", "/realms/Production/login-actions"):
+        assert _stable_path(f"https://idp.test{fixed}") == fixed

@@ -27,8 +27,11 @@ OAUTH_ERRORS = ("invalid_request", "unauthorized_client", "access_denied", "unsu
 ERROR_WORD = re.compile(r"\b(" + "|".join(OAUTH_ERRORS) + r")\b")
 ISSUED = ("code", "access_token", "id_token")
 PAGE_SCAN_LIMIT = 256 * 1024
-# path segments that differ per request (interaction ids, UUIDs, session handles) are not part of a page's identity
-_VOLATILE_SEGMENT = re.compile(r"^(?=.*\d)[A-Za-z0-9_\-]{12,}$|^[0-9a-fA-F\-]{16,}$")
+# path segments that differ per request (interaction ids, UUIDs, session handles) are not part of a page's identity:
+# a random id has a digit, or at 20 characters and more both cases (about 1 in 1500 random 43-character base64url
+# ids has no digit, and two visits of one login page then read as two pages)
+_VOLATILE_SEGMENT = re.compile(r"^(?=.*\d)[A-Za-z0-9_\-]{12,}$|^[0-9a-fA-F\-]{16,}$"
+                               r"|^(?=.*[a-z])(?=.*[A-Z])[A-Za-z0-9_\-]{20,}$")
 
 
 def observe_authorization(response: Response, *, redirect_uri: str, provider_hosts: set[str],
