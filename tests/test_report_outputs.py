@@ -31,6 +31,7 @@ from pytest_authcheck.policy.load import load_policy
 from pytest_authcheck._threats import THREATS, level_rates, threat_rollup
 from pytest_authcheck._waivers import apply_waiver, waivers_of
 from pytest_authcheck.report import html_data
+from tests import html_report
 from tests.browser import Browser, chromium_path
 from tests.conftest import oidc_policy
 from tests.hostile_idp import json_answer
@@ -183,19 +184,29 @@ def test_the_html_findings_store_each_piece_once_and_keep_idp_markup_inert() -> 
     exchange = {"method": "GET", "url": "https://sso.example/.well-known/openid-configuration", "response_body": evil}
     exchanges = {f"x{i}": {**exchange, "id": f"x{i}"} for i in range(1, 10)}
     run = SimpleNamespace(results=results, exchanges=exchanges)
-    element = html_data.script_element(run)
-    opening = '<script type="application/json" id="ac-data">'
-    assert element.startswith(opening) and element.endswith("</script>")
-    inner = element[len(opening):-len("</script>")]
-    # Nothing an IdP sent can end the element or open a tag: every <, > and & is a JSON escape.
-    assert not set("<>&") & set(inner)
-    document = json.loads(inner)
+    elements = html_data.script_elements(run)
+    # Nothing an IdP sent can end an element or open a tag: each element holds base64 only ...
+    packed = re.findall(r'<script type="application/octet-stream" id="([^"]+)" data-encoding="gzip\+base64">([^<]*)'
+                        r'</script>', elements)
+    assert [element_id for element_id, _ in packed] == ["ac-data", "ac-x0"]
+    assert "".join(f'<script type="application/octet-stream" id="{i}" data-encoding="gzip+base64">{t}</script>'
+                   for i, t in packed) == elements
+    assert all(re.fullmatch(r"[A-Za-z0-9+/]*={0,2}", text) for _, text in packed)
+    # ... and, decompressed, every <, > and & is a JSON escape.
+    texts = html_report.packed(elements)
+    assert not set("<>&") & set("".join(texts.values()))
+    inner = texts["ac-data"]
+    document = html_report.findings(elements)
     assert [r["m"] for r in document["results"]] == [f"{evil} {i}" for i in range(3)]
     assert [document["statuses"][r["s"]] for r in document["results"]] == ["failed", "passed", "error"]
     # Stored once, referenced: the check's texts, the exchanges results name (only those), shared values.
     assert document["checks"] == [["discovery.scopes", "discovery.scopes", "high", "discovery", "MUST", ["RFC 8414 §3"],
                                    "Publish every scope the clients use."]]
-    assert sorted(document["exchanges"]) == ["x1", "x2", "x3", "x4"]
+    # Results name exchanges by position; the document holds what the page shows of each without opening it.
+    assert [r["x"] for r in document["results"]] == [[0, 1], [0, 2], [0, 3]]
+    assert document["exchanges"] == [["GET", exchange["url"], None, None]] * 4 and document["chunks"] == [0]
+    whole = html_report.exchanges(elements)
+    assert list(whole) == ["x1", "x2", "x3", "x4"] and whole["x2"] == {**exchange, "id": "x2"}
     assert inner.count("Publish every scope") == 1 and inner.count("openid-configuration") == 4
     assert len(document["values"]) == 3  # expected, observed and the decoded JWT, each once for three results
     assert document["targets"] == ["clients.c0", "clients.c1", "clients.c2"]
@@ -447,7 +458,7 @@ def test_the_html_report_loads_filters_and_prints_in_chromium(idp, run_authcheck
                 ".find(d => d.querySelector('summary').textContent.startsWith('HTTP GET'))")
     assert browser.evaluate(f"{exchange}.querySelector('pre')") is None
     browser.evaluate(f"{exchange}.querySelector('summary').click()")
-    _settle(browser)
+    browser.wait_until(f"{exchange}.querySelector('pre')", timeout=10)  # decompressed from its chunk
     assert re.search(r"HTTP/1\.1 200", browser.evaluate(f"{exchange}.innerText"))
     _search(browser, "")
 

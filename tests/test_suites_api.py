@@ -30,6 +30,7 @@ from pytest_authcheck._api import ALLOW, DENY_401, DENY_403, Expectation
 from tests.conftest import invariant_breaches, oidc_policy, unstated_verdicts
 from tests.idp.world import IdpSpec, IdpWorld, RunningIdp, default_clients, default_signing_keys
 from tests.resource_api import DEFECTS, ApiConfig, ResourceApi
+from tests.html_report import readable
 
 AUDIENCE = "https://api.test"
 OTHER_AUDIENCE = "https://billing.test"
@@ -567,7 +568,7 @@ def _user_cells(run) -> dict[tuple[str, str], dict]:
 
 def _assert_no_secret(run, *texts: str) -> None:
     blobs = {"terminal": run.output(), "json": (run.reports_dir / "authcheck.json").read_text(),
-             "html": (run.reports_dir / "authcheck.html").read_text(), **dict(enumerate(texts))}
+             "html": readable(run.reports_dir / "authcheck.html"), **dict(enumerate(texts))}
     for name, blob in blobs.items():
         for secret in (ALICE_PASSWORD, BOB_PASSWORD, CLIENT_SECRET):
             assert secret not in blob, f"a password or secret leaked into {name}"

@@ -16,6 +16,7 @@ import pytest
 
 from tests.conftest import oidc_policy
 from tests.idp.world import WEB_PORTAL_SECRET, client_matrix_spec
+from tests.html_report import readable
 
 STALE_SECRET = "dpl_stale_0000000000000000000000000000000000"
 TEST_PASSWORD = "alice-test-password-1234"
@@ -227,7 +228,7 @@ def pytester_module_run(tmp_path_factory):
         completed = subprocess.run([sys.executable, "-m", "pytest", "--authcheck", "-p", "no:cacheprovider", "-m", "clients",
                                     "-q", "-rfE", *args], cwd=folder, env=env, capture_output=True, text=True, timeout=600)
         report = json.loads((folder / "reports" / "authcheck.json").read_text())
-        html = (folder / "reports" / "authcheck.html").read_text()
+        html = readable(folder / "reports" / "authcheck.html")
         return {"report": report, "output": completed.stdout + completed.stderr, "html": html, "code": completed.returncode}
 
     return run

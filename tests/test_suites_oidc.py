@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import oidc_policy
 from tests.idp.world import IdpSpec
+from tests.html_report import readable
 
 PROVIDER_CHECKS = {
     "discovery.reachable", "discovery.schema", "discovery.issuer-match", "discovery.endpoints-on-issuer-host",
@@ -443,7 +444,7 @@ def test_an_unadvertised_api_scope_is_not_a_finding_and_the_page_stays_inert(idp
     assert result["status"] == "passed", result
     assert "openid" in result["expected"] and hostile_scope not in result["expected"]
     assert run.not_passed() == {}, run.not_passed()
-    page = (run.reports_dir / "authcheck.html").read_text(encoding="utf-8")
+    page = readable(run.reports_dir / "authcheck.html")
     assert "<b>roll" not in page
 
 
