@@ -19,8 +19,8 @@ from pytest_authcheck._errors import CredentialsWithheld
 from pytest_authcheck._redact import Secret
 from tests.conftest import oidc_policy
 from tests.hostile_idp import Answer, HostileIdp, json_answer
-from tests.idp.world import DEPLOYER_SECRET, WEB_PORTAL_SECRET, IdpSpec
 from tests.html_report import readable
+from tests.idp.world import DEPLOYER_SECRET, WEB_PORTAL_SECRET, IdpSpec
 
 CANARY_HOST = "127.0.0.2"
 TEST_PASSWORD = "canary-test-password-4821"

@@ -23,8 +23,8 @@ import pytest
 import trustme
 
 from tests.hostile_world import RETRIES, SECRET_ENV, TIMEOUT, HostileWorld
-from tests.idp.world import DEPLOYER_SECRET
 from tests.html_report import readable
+from tests.idp.world import DEPLOYER_SECRET
 
 PEAK_RSS_MB = 500
 REPORT_MB = 5  # each of authcheck.json, .html and .sarif (about 2 MB each for this world)

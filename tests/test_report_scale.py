@@ -22,8 +22,8 @@ import jsonschema
 import pytest
 
 from pytest_authcheck.report.html import PYTEST_HTML_ROWS
-from tests.browser import Browser
 from tests import html_report
+from tests.browser import Browser
 from tests.html_report import findings, readable
 from tests.scale_world import CHECKS_PER_TARGET, check_ids, client_names, outcome, waived_pairs, write_project
 from tests.test_report_outputs import browser  # noqa: F401  (fixture)

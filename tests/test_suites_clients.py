@@ -7,16 +7,15 @@ over a policy listing them all gives the whole matrix.
 
 from __future__ import annotations
 
-import httpcore  # noqa: F401  (pins one httpcore for pytester's in-process runs; see test_suites_oidc)
-
 import re
 import textwrap
 
+import httpcore  # noqa: F401  (pins one httpcore for pytester's in-process runs; see test_suites_oidc)
 import pytest
 
 from tests.conftest import oidc_policy
-from tests.idp.world import WEB_PORTAL_SECRET, client_matrix_spec
 from tests.html_report import readable
+from tests.idp.world import WEB_PORTAL_SECRET, client_matrix_spec
 
 STALE_SECRET = "dpl_stale_0000000000000000000000000000000000"
 TEST_PASSWORD = "alice-test-password-1234"

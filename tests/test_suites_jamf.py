@@ -7,9 +7,6 @@ a message that names the defect, and nothing else fails (checks that need what t
 
 from __future__ import annotations
 
-# See test_suites_oidc.py: pin httpcore before pytester's in-process runs.
-import httpcore  # noqa: F401
-
 import json
 import re
 import textwrap
@@ -17,15 +14,16 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+# See test_suites_oidc.py: pin httpcore before pytester's in-process runs.
+import httpcore  # noqa: F401
 import pytest
 import trustme
-
-from tests.conftest import invariant_breaches, unstated_verdicts
 
 from pytest_authcheck._jamf.catalogue import shipped_catalogue, unknown_name
 from pytest_authcheck._jamf.derive import derive
 from pytest_authcheck._jamf.probes import probe_path
 from pytest_authcheck._jamf.url import JamfUrlError, lint_url
+from tests.conftest import invariant_breaches, unstated_verdicts
 from tests.html_report import privilege_diffs, readable
 from tests.jamf_sim import (
     AUDITOR_PASSWORD,

@@ -17,8 +17,8 @@ import httpcore  # noqa: F401  (see above)
 import pytest
 
 from tests.conftest import oidc_policy
-from tests.idp.world import IdpSpec
 from tests.html_report import readable
+from tests.idp.world import IdpSpec
 
 PROVIDER_CHECKS = {
     "discovery.reachable", "discovery.schema", "discovery.issuer-match", "discovery.endpoints-on-issuer-host",

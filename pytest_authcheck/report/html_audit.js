@@ -2,7 +2,8 @@
  *
  * The document and the chunks of HTTP exchanges (#ac-x0, #ac-x1, ...) are gzip-compressed base64: the
  * document is decompressed on opening, a chunk the first time one of its exchanges is opened (all of
- * them at once, while the page is idle, when the run is small, so that a print holds them too).
+ * them at once, while the page is idle, when the run is small, so that a print holds them too; in a
+ * larger run, an exchange that was never opened may still be decompressing when the print is laid out).
  *
  * Built for runs of any size: results are grouped by target, targets with failures first, one page of
  * targets at a time; passed results of a target are one "show" row until asked for, and a result's
@@ -302,7 +303,7 @@
       if (loaded[k]) {
         holder.appendChild(exchangeText(loaded[k][at - D.chunks[k]]));
       } else {
-        holder.appendChild(el('small', 'ac-loading', 'decompressing the exchange\u2026'));
+        holder.appendChild(el('small', 'ac-loading', 'decompressing the exchange\u2026 (printing again shows it)'));
         load(k).then(function (list) {
           holder.textContent = '';
           holder.appendChild(exchangeText(list[at - D.chunks[k]]));
