@@ -91,10 +91,26 @@ class Browser:
         raise TimeoutError(event)
 
     def open(self, url: str) -> None:
-        """Navigate and wait for the load event."""
+        """Navigate and wait for the load event, and for an authcheck report's findings to be drawn (they are
+        decompressed after the load event)."""
         self.events.clear()
         self.call("Page.navigate", url=url)
         self.wait_for("Page.loadEventFired")
+        self.wait_until("!document.getElementById('ac-findings') || 'acReady' in document.documentElement.dataset"
+                        " || 'acFailed' in document.documentElement.dataset")
+
+    def wait_until(self, expression: str, timeout: float | None = None) -> None:
+        """Wait until a JavaScript expression is true in the page (checked every 10 ms)."""
+        limit = int((self.timeout if timeout is None else timeout) * 1000)
+        done = self.evaluate(f"""new Promise(done => {{
+            const started = performance.now(), test = () => {{
+                if ({expression}) {{ done(true); }} else if (performance.now() - started > {limit}) {{ done(false); }}
+                else {{ setTimeout(test, 10); }}
+            }};
+            test();
+        }})""")
+        if not done:
+            raise TimeoutError(expression)
 
     def evaluate(self, expression: str) -> Any:
         """The value of a JavaScript expression in the page."""

@@ -41,6 +41,7 @@ from tests.hostile_idp import (
     streamed,
     unused_port,
 )
+from tests.html_report import readable
 
 DISCOVERY = "/.well-known/openid-configuration"
 RFC8414 = "/.well-known/oauth-authorization-server"
@@ -167,7 +168,7 @@ def assert_survived(run: Any) -> None:
     assert not defects, defects
     html = run.reports_dir / "authcheck.html"
     assert html.exists()
-    assert SCRIPT not in html.read_text(encoding="utf-8", errors="replace")
+    assert SCRIPT not in readable(html)
 
 
 def within(elapsed: float, bound: float, what: str) -> None:
@@ -515,7 +516,7 @@ def test_canary_secret_never_leaks(length, hostile, ca_pem, run_authcheck):
     places = {
         "output": run.output(),
         "authcheck.json": (run.reports_dir / "authcheck.json").read_text(),
-        "authcheck.html": (run.reports_dir / "authcheck.html").read_text(),
+        "authcheck.html": readable(run.reports_dir / "authcheck.html"),
         "junit.xml": (run.reports_dir.parent / "junit.xml").read_text(),
     }
     leaks = {where: sorted(f for f in forms | fragments if f in text) for where, text in places.items()}

@@ -14,6 +14,7 @@ import jsonschema
 import pytest
 
 from tests.conftest import oidc_policy
+from tests.html_report import readable
 from tests.idp.world import DEPLOYER_SECRET
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -277,7 +278,7 @@ def test_canary_secret_never_appears_in_any_output(idp, run_authcheck, pytester:
     artifacts = {
         "terminal": run.output(),
         "json": (run.reports_dir / "authcheck.json").read_text(),
-        "html": (run.reports_dir / "authcheck.html").read_text(),
+        "html": readable(run.reports_dir / "authcheck.html"),
         "junit": (pytester.path / "junit.xml").read_text(),
     }
     assert "[REDACTED]" in artifacts["terminal"]

@@ -27,10 +27,11 @@ import pytest
 from pytest_authcheck._baseline import compare
 from pytest_authcheck._checks import shipped_checks
 from pytest_authcheck._outcome import GateSettings, blocks, decide, exit_status
-from pytest_authcheck.policy.load import load_policy
 from pytest_authcheck._threats import THREATS, level_rates, threat_rollup
 from pytest_authcheck._waivers import apply_waiver, waivers_of
-from pytest_authcheck.report import html_data
+from pytest_authcheck.policy.load import load_policy
+from pytest_authcheck.report import html_audit, html_data
+from tests import html_report
 from tests.browser import Browser, chromium_path
 from tests.conftest import oidc_policy
 from tests.hostile_idp import json_answer
@@ -183,19 +184,29 @@ def test_the_html_findings_store_each_piece_once_and_keep_idp_markup_inert() -> 
     exchange = {"method": "GET", "url": "https://sso.example/.well-known/openid-configuration", "response_body": evil}
     exchanges = {f"x{i}": {**exchange, "id": f"x{i}"} for i in range(1, 10)}
     run = SimpleNamespace(results=results, exchanges=exchanges)
-    element = html_data.script_element(run)
-    opening = '<script type="application/json" id="ac-data">'
-    assert element.startswith(opening) and element.endswith("</script>")
-    inner = element[len(opening):-len("</script>")]
-    # Nothing an IdP sent can end the element or open a tag: every <, > and & is a JSON escape.
-    assert not set("<>&") & set(inner)
-    document = json.loads(inner)
+    elements = html_data.script_elements(run)
+    # Nothing an IdP sent can end an element or open a tag: each element holds base64 only ...
+    packed = re.findall(r'<script type="application/octet-stream" id="([^"]+)" data-encoding="gzip\+base64">([^<]*)'
+                        r'</script>', elements)
+    assert [element_id for element_id, _ in packed] == ["ac-data", "ac-x0"]
+    assert "".join(f'<script type="application/octet-stream" id="{i}" data-encoding="gzip+base64">{t}</script>'
+                   for i, t in packed) == elements
+    assert all(re.fullmatch(r"[A-Za-z0-9+/]*={0,2}", text) for _, text in packed)
+    # ... and, decompressed, every <, > and & is a JSON escape.
+    texts = html_report.packed(elements)
+    assert not set("<>&") & set("".join(texts.values()))
+    inner = texts["ac-data"]
+    document = html_report.findings(elements)
     assert [r["m"] for r in document["results"]] == [f"{evil} {i}" for i in range(3)]
     assert [document["statuses"][r["s"]] for r in document["results"]] == ["failed", "passed", "error"]
     # Stored once, referenced: the check's texts, the exchanges results name (only those), shared values.
     assert document["checks"] == [["discovery.scopes", "discovery.scopes", "high", "discovery", "MUST", ["RFC 8414 §3"],
                                    "Publish every scope the clients use."]]
-    assert sorted(document["exchanges"]) == ["x1", "x2", "x3", "x4"]
+    # Results name exchanges by position; the document holds what the page shows of each without opening it.
+    assert [r["x"] for r in document["results"]] == [[0, 1], [0, 2], [0, 3]]
+    assert document["exchanges"] == [["GET", exchange["url"], None, None]] * 4 and document["chunks"] == [0]
+    whole = html_report.exchanges(elements)
+    assert list(whole) == ["x1", "x2", "x3", "x4"] and whole["x2"] == {**exchange, "id": "x2"}
     assert inner.count("Publish every scope") == 1 and inner.count("openid-configuration") == 4
     assert len(document["values"]) == 3  # expected, observed and the decoded JWT, each once for three results
     assert document["targets"] == ["clients.c0", "clients.c1", "clients.c2"]
@@ -447,7 +458,7 @@ def test_the_html_report_loads_filters_and_prints_in_chromium(idp, run_authcheck
                 ".find(d => d.querySelector('summary').textContent.startsWith('HTTP GET'))")
     assert browser.evaluate(f"{exchange}.querySelector('pre')") is None
     browser.evaluate(f"{exchange}.querySelector('summary').click()")
-    _settle(browser)
+    browser.wait_until(f"{exchange}.querySelector('pre')", timeout=10)  # decompressed from its chunk
     assert re.search(r"HTTP/1\.1 200", browser.evaluate(f"{exchange}.innerText"))
     _search(browser, "")
 
@@ -473,6 +484,44 @@ def test_the_html_report_loads_filters_and_prints_in_chromium(idp, run_authcheck
     assert browser.evaluate(closed) == before
     pdf = browser.pdf(tmp_path / "report.pdf")
     assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 20_000
+    assert browser.problems() == []
+
+
+
+def test_http_exchanges_are_decompressed_when_opened_and_searched_before(browser, tmp_path: Path) -> None:
+    # 40 results, each with an exchange of its own with a 100 KB body: 4 to a chunk, 10 chunks, more than the page
+    # decompresses at once, so only the chunk of an exchange that is opened is decompressed.
+    bodies = [hashlib.sha256(str(i).encode()).hexdigest() * 1600 for i in range(40)]
+    exchanges = {f"x{i}": {"id": f"x{i}", "method": "POST", "url": f"https://sso.example/token/c{i:02}", "status": 400,
+                           "http_version": "HTTP/1.1", "reason": "Bad Request", "response_body": f"{body}<b>{i}</b>"}
+                 for i, body in enumerate(bodies)}
+    results = [{**_result("tokens.wrong-secret", "failed", target=f"clients.c{i:02}"), "message": f"accepted {i}",
+                "evidence": {"exchanges": [f"x{i}"]}} for i in range(40)]
+    run = SimpleNamespace(results=results, exchanges=exchanges)
+    page = tmp_path / "findings.html"
+    page.write_text(f"<!DOCTYPE html><html><body>{html_audit.render_findings(run)}{html_data.script_elements(run)}"
+                    f"{html_audit.SCRIPT}</body></html>", encoding="utf-8")
+    chunks = html_report.findings(page)["chunks"]
+    assert chunks == list(range(0, 40, 4)) and html_report.exchanges(page) == exchanges
+    browser.open(page.resolve().as_uri())
+    assert browser.problems() == [] and _shown(browser) == 40
+    _settle(browser)
+    assert browser.evaluate("document.documentElement.dataset.acChunks") is None  # none decompressed yet
+    # The search finds an exchange's URL before any chunk is decompressed.
+    _search(browser, "sso.example/token/c37")
+    assert _shown(browser) == 1
+    assert browser.evaluate("document.querySelector('.ac-target').dataset.target") == "clients.c37"
+    exchange = ("Array.from(document.querySelectorAll('tr.ac-finding td.ac-msg details details'))"
+                ".find(d => d.querySelector('summary').textContent.startsWith('HTTP POST'))")
+    assert browser.evaluate(f"{exchange}.querySelector('summary').textContent") == (
+        "HTTP POST https://sso.example/token/c37 \u2192 400")
+    browser.evaluate(f"{exchange}.querySelector('summary').click()")
+    browser.wait_until(f"{exchange}.querySelector('pre')", timeout=10)
+    shown = browser.evaluate(f"Array.from({exchange}.querySelectorAll('pre')).map(p => p.textContent)")
+    assert shown[0].startswith("POST https://sso.example/token/c37\n")
+    assert shown[1] == f"HTTP/1.1 400 Bad Request\n\n{bodies[37]}<b>37</b>"  # as text, not markup
+    assert browser.evaluate(f"{exchange}.querySelectorAll('b').length") == 0
+    assert browser.evaluate("document.documentElement.dataset.acChunks") == "1 of 10"
     assert browser.problems() == []
 
 

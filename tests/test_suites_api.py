@@ -7,9 +7,6 @@ Every check passes on the correct instance; each instance with one defect fails 
 
 from __future__ import annotations
 
-# See test_suites_oidc.py: pin one httpcore for pytester's in-process runs.
-import httpcore  # noqa: F401
-
 import json
 import re
 import ssl
@@ -20,14 +17,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+# See test_suites_oidc.py: pin one httpcore for pytester's in-process runs.
+import httpcore  # noqa: F401
 import jwt
 import pytest
 import trustme
 from jwt.algorithms import RSAAlgorithm
 
-from pytest_authcheck._api import matrix_finding, refusal_problem
-from pytest_authcheck._api import ALLOW, DENY_401, DENY_403, Expectation
+from pytest_authcheck._api import ALLOW, DENY_401, DENY_403, Expectation, matrix_finding, refusal_problem
 from tests.conftest import invariant_breaches, oidc_policy, unstated_verdicts
+from tests.html_report import readable
 from tests.idp.world import IdpSpec, IdpWorld, RunningIdp, default_clients, default_signing_keys
 from tests.resource_api import DEFECTS, ApiConfig, ResourceApi
 
@@ -567,7 +566,7 @@ def _user_cells(run) -> dict[tuple[str, str], dict]:
 
 def _assert_no_secret(run, *texts: str) -> None:
     blobs = {"terminal": run.output(), "json": (run.reports_dir / "authcheck.json").read_text(),
-             "html": (run.reports_dir / "authcheck.html").read_text(), **dict(enumerate(texts))}
+             "html": readable(run.reports_dir / "authcheck.html"), **dict(enumerate(texts))}
     for name, blob in blobs.items():
         for secret in (ALICE_PASSWORD, BOB_PASSWORD, CLIENT_SECRET):
             assert secret not in blob, f"a password or secret leaked into {name}"

@@ -7,14 +7,14 @@ over a policy listing them all gives the whole matrix.
 
 from __future__ import annotations
 
-import httpcore  # noqa: F401  (pins one httpcore for pytester's in-process runs; see test_suites_oidc)
-
 import re
 import textwrap
 
+import httpcore  # noqa: F401  (pins one httpcore for pytester's in-process runs; see test_suites_oidc)
 import pytest
 
 from tests.conftest import oidc_policy
+from tests.html_report import readable
 from tests.idp.world import WEB_PORTAL_SECRET, client_matrix_spec
 
 STALE_SECRET = "dpl_stale_0000000000000000000000000000000000"
@@ -227,7 +227,7 @@ def pytester_module_run(tmp_path_factory):
         completed = subprocess.run([sys.executable, "-m", "pytest", "--authcheck", "-p", "no:cacheprovider", "-m", "clients",
                                     "-q", "-rfE", *args], cwd=folder, env=env, capture_output=True, text=True, timeout=600)
         report = json.loads((folder / "reports" / "authcheck.json").read_text())
-        html = (folder / "reports" / "authcheck.html").read_text()
+        html = readable(folder / "reports" / "authcheck.html")
         return {"report": report, "output": completed.stdout + completed.stderr, "html": html, "code": completed.returncode}
 
     return run

@@ -7,9 +7,6 @@ a message that names the defect, and nothing else fails (checks that need what t
 
 from __future__ import annotations
 
-# See test_suites_oidc.py: pin httpcore before pytester's in-process runs.
-import httpcore  # noqa: F401
-
 import json
 import re
 import textwrap
@@ -17,16 +14,17 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+# See test_suites_oidc.py: pin httpcore before pytester's in-process runs.
+import httpcore  # noqa: F401
 import pytest
 import trustme
-
-from tests.conftest import invariant_breaches, unstated_verdicts
 
 from pytest_authcheck._jamf.catalogue import shipped_catalogue, unknown_name
 from pytest_authcheck._jamf.derive import derive
 from pytest_authcheck._jamf.probes import probe_path
 from pytest_authcheck._jamf.url import JamfUrlError, lint_url
-from tests.html_report import privilege_diffs
+from tests.conftest import invariant_breaches, unstated_verdicts
+from tests.html_report import privilege_diffs, readable
 from tests.jamf_sim import (
     AUDITOR_PASSWORD,
     AUDITOR_USERNAME,
@@ -503,7 +501,7 @@ def test_hostile_privilege_names_are_escaped_in_html(run_authcheck, serve, ca_pe
     tenant.update_role("1", privileges=list(JAMFMCP_MINIMUM_READ_PRIVILEGES) + ["<img src=x onerror=alert(1)>"])
     run = run_authcheck(jamf_policy(serve(tenant), ca_pem), env=ENV)
     assert_failed(run, "privileges.excess", CLIENT_SET, r"<img src=x")
-    page = (run.reports_dir / "authcheck.html").read_text()
+    page = readable(run.reports_dir / "authcheck.html")
     blocks = html_blocks(run)
     assert "<img src=x" not in page and "<img src=x" not in blocks
     assert "<li>&lt;img src=x onerror=alert(1)&gt; \u2190 api-role 1" in blocks

@@ -17,6 +17,7 @@ import httpcore  # noqa: F401  (see above)
 import pytest
 
 from tests.conftest import oidc_policy
+from tests.html_report import readable
 from tests.idp.world import IdpSpec
 
 PROVIDER_CHECKS = {
@@ -443,7 +444,7 @@ def test_an_unadvertised_api_scope_is_not_a_finding_and_the_page_stays_inert(idp
     assert result["status"] == "passed", result
     assert "openid" in result["expected"] and hostile_scope not in result["expected"]
     assert run.not_passed() == {}, run.not_passed()
-    page = (run.reports_dir / "authcheck.html").read_text(encoding="utf-8")
+    page = readable(run.reports_dir / "authcheck.html")
     assert "<b>roll" not in page
 
 

@@ -1,5 +1,10 @@
 /* The findings of authcheck.html, rendered from the JSON document in #ac-data (see html_data.py).
  *
+ * The document and the chunks of HTTP exchanges (#ac-x0, #ac-x1, ...) are gzip-compressed base64: the
+ * document is decompressed on opening, a chunk the first time one of its exchanges is opened (all of
+ * them at once, while the page is idle, when the run is small, so that a print holds them too; in a
+ * larger run, an exchange that was never opened may still be decompressing when the print is laid out).
+ *
  * Built for runs of any size: results are grouped by target, targets with failures first, one page of
  * targets at a time; passed results of a target are one "show" row until asked for, and a result's
  * evidence (and each HTTP exchange inside it) is built only when it is opened. Filters and search work
@@ -16,6 +21,9 @@
   var D = null, groups = [], shown = [], matched = 0, page = 0, perPage = 25, expanded = {}, text = '';
   var printing = false, printAll = false;
   var PASSED = 4;
+  // Runs with at most this many chunks of exchanges (about 0.5 MB of JSON each) get them all decompressed at once.
+  var PRELOAD_CHUNKS = 4;
+  var chunks = [], loaded = [];  // per chunk: the promise of its exchanges, and the exchanges once there
 
   function el(tag, cls, content) {
     var node = document.createElement(tag);
@@ -39,8 +47,32 @@
   function targetOf(r) { return r.t === undefined ? D.notApplicable : D.targets[r.t]; }
   function badge(severity) { return el('span', 'ac-sev ac-' + severity, severity); }
 
-  function build() {
-    D = JSON.parse(document.getElementById('ac-data').textContent);
+  // The text of an element that holds gzip-compressed base64 (see html_data.py).
+  function inflate(id) {
+    var packed = atob(document.getElementById(id).textContent), bytes = new Uint8Array(packed.length);
+    for (var i = 0; i < packed.length; i++) { bytes[i] = packed.charCodeAt(i); }
+    return new Response(new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'))).text();
+  }
+
+  function chunkOf(position) {
+    var k = 0;
+    while (k + 1 < D.chunks.length && D.chunks[k + 1] <= position) { k++; }
+    return k;
+  }
+  function load(k) {
+    if (!chunks[k]) {
+      chunks[k] = inflate('ac-x' + k).then(function (text) {
+        loaded[k] = JSON.parse(text);
+        // how many chunks are decompressed (what a reader, or a test, can check the page costs)
+        document.documentElement.dataset.acChunks = String(loaded.filter(Boolean).length) + ' of ' + D.chunks.length;
+        return loaded[k];
+      });
+    }
+    return chunks[k];
+  }
+
+  function build(text) {
+    D = JSON.parse(text);
     PASSED = D.statuses.indexOf('passed');
     var byTarget = new Map();
     D.results.forEach(function (r, i) {
@@ -80,7 +112,7 @@
       if (r.w !== undefined) { parts.push(valueText(r.w)); }
       (r.f || []).forEach(function (f) { parts.push(f[0], valueText(f[1])); });
       (r.j || []).forEach(function (j) { parts.push('JWT ' + j[0]); });
-      (r.x || []).forEach(function (id) { var x = D.exchanges[id]; if (x) { parts.push(x.method + ' ' + x.url); } });
+      (r.x || []).forEach(function (at) { var x = D.exchanges[at]; parts.push(x[0] + ' ' + x[1]); });
       r.h = parts.join('\n').toLowerCase();
     }
     return r.h;
@@ -251,10 +283,7 @@
       block.appendChild(lazy(el('summary', null, 'JWT ' + j[0] + ' ' + j[1]),
                              function () { return el('pre', null, pretty(value(j[2]))); }));
     });
-    (r.x || []).forEach(function (id) {
-      var x = D.exchanges[id];
-      if (x) { block.appendChild(exchange(x)); }
-    });
+    (r.x || []).forEach(function (at) { block.appendChild(exchange(at)); });
     return block;
   }
 
@@ -264,19 +293,35 @@
         ' until ' + w.expires + ' ' + who.join(' ') + ': ' + w.reason);
   }
 
-  function exchange(x) {
-    var status = x.status !== null && x.status !== undefined ? x.status : (x.error || 'no answer');
-    var summary = el('summary', null, 'HTTP ' + x.method + ' ' + x.url + ' \u2192 ' + status);
+  // An exchange's summary line from the document; the exchange itself from its chunk, when opened.
+  function exchange(at) {
+    var x = D.exchanges[at];  // [method, url, status, error]
+    var status = x[2] !== null && x[2] !== undefined ? x[2] : (x[3] || 'no answer');
+    var summary = el('summary', null, 'HTTP ' + x[0] + ' ' + x[1] + ' \u2192 ' + status);
     return lazy(summary, function () {
-      var request = x.method + ' ' + x.url + '\n' + (x.request_headers || []).map(function (h) { return h[0] + ': ' + h[1] + '\n'; }).join('');
-      if (x.request_body) { request += '\n' + x.request_body; }
-      var response = [x.http_version || '', x.status || '', x.reason || ''].join(' ').trim() + '\n';
-      response += (x.response_headers || []).map(function (h) { return h[0] + ': ' + h[1] + '\n'; }).join('');
-      if (x.response_body) { response += '\n' + x.response_body + (x.body_truncated ? '\n[truncated]' : ''); }
-      if (x.error) { response += '\nerror: ' + x.error; }
-      var meta = x.elapsed_ms + ' ms, ' + (x.attempts || 1) + ' attempt(s), ' + (x.tls_version || 'no TLS') + ', at ' + x.started;
-      return add(document.createDocumentFragment(), el('pre', null, request), el('pre', null, response), el('small', null, meta));
+      var k = chunkOf(at), holder = el('div', 'ac-exchange');
+      if (loaded[k]) {
+        holder.appendChild(exchangeText(loaded[k][at - D.chunks[k]]));
+      } else {
+        holder.appendChild(el('small', 'ac-loading', 'decompressing the exchange\u2026 (printing again shows it)'));
+        load(k).then(function (list) {
+          holder.textContent = '';
+          holder.appendChild(exchangeText(list[at - D.chunks[k]]));
+        }, function (error) { holder.textContent = 'The exchange could not be read: ' + error; });
+      }
+      return holder;
     });
+  }
+
+  function exchangeText(x) {
+    var request = x.method + ' ' + x.url + '\n' + (x.request_headers || []).map(function (h) { return h[0] + ': ' + h[1] + '\n'; }).join('');
+    if (x.request_body) { request += '\n' + x.request_body; }
+    var response = [x.http_version || '', x.status || '', x.reason || ''].join(' ').trim() + '\n';
+    response += (x.response_headers || []).map(function (h) { return h[0] + ': ' + h[1] + '\n'; }).join('');
+    if (x.response_body) { response += '\n' + x.response_body + (x.body_truncated ? '\n[truncated]' : ''); }
+    if (x.error) { response += '\nerror: ' + x.error; }
+    var meta = x.elapsed_ms + ' ms, ' + (x.attempts || 1) + ' attempt(s), ' + (x.tls_version || 'no TLS') + ', at ' + x.started;
+    return add(document.createDocumentFragment(), el('pre', null, request), el('pre', null, response), el('small', null, meta));
   }
 
   function sortBy(th) {
@@ -321,12 +366,23 @@
   }
 
   function start() {
-    try {
-      build();
-    } catch (error) {
-      document.getElementById('ac-findings').textContent = 'The findings could not be read: ' + error;
+    var box = document.getElementById('ac-findings');
+    if (typeof DecompressionStream === 'undefined') {
+      box.textContent = 'The findings are compressed: they need a browser with DecompressionStream (Chrome or Edge 80, ' +
+        'Firefox 113, Safari 16.4 or later). Every result is in authcheck.json too.';
+      document.documentElement.dataset.acFailed = 'DecompressionStream';
       return;
     }
+    inflate('ac-data').then(function (text) {
+      build(text);
+      return true;
+    }).then(draw, function (error) {
+      box.textContent = 'The findings could not be read: ' + error;
+      document.documentElement.dataset.acFailed = String(error);
+    });
+  }
+
+  function draw() {
     document.querySelectorAll('input[data-ac-filter]').forEach(function (box) { box.addEventListener('change', update); });
     var timer = null, search = document.getElementById('ac-search');
     search.addEventListener('input', function () { clearTimeout(timer); timer = setTimeout(update, 120); });
@@ -352,6 +408,9 @@
     window.addEventListener('hashchange', reveal);
     document.documentElement.dataset.acReady = String(Math.round(performance.now()));
     warm(0);
+    if (D.chunks.length <= PRELOAD_CHUNKS) {
+      (window.requestIdleCallback || setTimeout)(function () { D.chunks.forEach(function (_, k) { load(k); }); });
+    }
   }
 
   // Prepare the search text of every result in small slices while the page is idle, so that the first

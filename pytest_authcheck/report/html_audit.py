@@ -45,7 +45,7 @@ def sections(run: AuthcheckRun) -> list[str]:
     anchors = _anchors(run.results)
     return ['<div class="ac-audit">', render_causes(run, anchors), render_findings(run), render_threats(run),
             render_frameworks(run, anchors), render_levels(run), render_waivers(run), render_baseline(run), "</div>",
-            html_data.script_element(run), SCRIPT]
+            html_data.script_elements(run), SCRIPT]
 
 
 def _anchors(results: Sequence[Mapping[str, Any]]) -> dict[str, int]:

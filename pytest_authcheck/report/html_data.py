@@ -1,21 +1,31 @@
 """The findings of ``authcheck.html`` as one JSON document, rendered by the page's script on demand.
 
 Every piece is stored once and referenced: a check's title, severity, references and remediation in
-``checks``, target names in ``targets``, each HTTP exchange in ``exchanges`` by id, and every other
-evidence value (expected, observed, facts, decoded JWTs, waivers) in ``values`` by index, so a value
-many results share (a discovery document, the same token decoded by five checks) is written once.
+``checks``, target names in ``targets``, and every evidence value (expected, observed, facts, decoded JWTs,
+waivers) in ``values`` by index, so a value many results share (a discovery document, the same token decoded
+by five checks) is written once.
 Results keep the run's order: a result's index is its anchor (``#ac-r12``) in the page. ``causes`` holds, once
 each, why results could not be evaluated when the reason is not their own (``[sentence, index of the result that
 is the cause or -1]``); such a result's ``k`` is its position there.
 
-The document sits in a ``<script type="application/json">`` element. ``<``, ``>`` and ``&`` are written
-as JSON escapes, so no string from an IdP can close that element or open a tag; the script builds the
-page with ``textContent``, never as markup, except the privilege diff, which is HTML rendered and
-escaped here by ``privilege_diff.render``.
+The HTTP exchanges are most of a run's bytes (80% at 1,000 clients) and are read one at a time. Results name
+them by position (``x``) in ``exchanges``, which holds only what the findings show and search without opening
+one: ``[method, url, status, error]``. The whole exchanges are in chunks of about ``CHUNK_CHARS`` characters of
+JSON (``chunks`` lists the position each starts at), each decompressed by the page the first time one of its
+exchanges is opened.
+
+The document and each chunk are gzip-compressed (about a tenth of the text: answers repeat) and base64 in
+inert ``<script type="application/octet-stream">`` elements; the page decompresses them with the browser's
+``DecompressionStream``. Base64 holds no ``<``, ``>`` or ``&``, so nothing an IdP sent can close an element
+or open a tag; the texts are also escaped before compression (``<``, ``>`` and ``&`` as JSON escapes), so
+they hold no markup once decompressed either. The script builds the page with ``textContent``, never as
+markup, except the privilege diff, which is HTML rendered and escaped here by ``privilege_diff.render``.
 """
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -30,6 +40,9 @@ from .text import json_text
 STATUS_ORDER = ("failed", "error", "waived", "skipped", "passed")
 NOT_APPLICABLE = "not applicable (the policy declares no target of this kind)"
 SCRIPT_ID = "ac-data"
+CHUNK_ID = "ac-x"  # + the chunk's index
+# Decompressing and parsing this much JSON takes a few milliseconds; a chunk of it compresses to about 50 KB.
+CHUNK_CHARS = 500_000
 
 
 class _Interned:
@@ -49,12 +62,17 @@ class _Interned:
 
 
 def document(run: AuthcheckRun) -> dict[str, Any]:
-    """The findings document (see the module's docstring for its shape)."""
+    """The findings document (see the module's docstring for its shape), its ``chunks`` not filled in."""
+    return _document(run)[0]
+
+
+def _document(run: AuthcheckRun) -> tuple[dict[str, Any], list[str]]:
+    """The document and the ids of the exchanges results name, in the order of its ``exchanges``."""
     checks: dict[str, int] = {}
     check_rows: list[list[Any]] = []
     targets: dict[str, int] = {}
     values = _Interned()
-    referenced: set[str] = set()
+    positions_x: dict[str, int] = {}
     results = []
     # A result blocked by a cause other than itself points at it (``k``): the cause's sentence and, when the
     # cause is a result, that result's index.
@@ -70,6 +88,8 @@ def document(run: AuthcheckRun) -> dict[str, Any]:
             check_rows.append([check_id, result["title"], result["severity"], result.get("area") or "",
                                result.get("level") or "", list(result.get("refs") or ()), result.get("remediation") or ""])
         row = _result(result, checks[check_id], values)
+        if "x" in row:
+            row["x"] = [positions_x.setdefault(x, len(positions_x)) for x in row["x"] if x in run.exchanges]
         target = result.get("target")
         if target:
             row["t"] = targets.setdefault(target, len(targets))
@@ -79,7 +99,6 @@ def document(run: AuthcheckRun) -> dict[str, Any]:
                 causes[cause["id"]] = len(cause_rows)
                 cause_rows.append([because(cause), positions.get(cause.get("result") or "", -1)])
             row["k"] = causes[cause["id"]]
-        referenced.update(row.get("x", ()))
         results.append(row)
     return {
         "statuses": list(STATUS_ORDER),
@@ -89,8 +108,13 @@ def document(run: AuthcheckRun) -> dict[str, Any]:
         "results": results,
         "causes": cause_rows,
         "values": values.values,
-        "exchanges": {k: v for k, v in run.exchanges.items() if k in referenced},
-    }
+        "exchanges": [_summary(run.exchanges[x]) for x in positions_x],
+        "chunks": [],
+    }, list(positions_x)
+
+
+def _summary(exchange: Mapping[str, Any]) -> list[Any]:
+    return [exchange.get("method"), exchange.get("url"), exchange.get("status"), exchange.get("error")]
 
 
 def _result(result: Mapping[str, Any], check: int, values: _Interned) -> dict[str, Any]:
@@ -123,9 +147,30 @@ def _result(result: Mapping[str, Any], check: int, values: _Interned) -> dict[st
     return row
 
 
-def script_element(run: AuthcheckRun) -> str:
-    """The document as an inert ``<script type="application/json">`` element."""
-    text = json_text(document(run), separators=(",", ":"), default=str)
+def script_elements(run: AuthcheckRun) -> str:
+    """The document and the chunks of exchanges, compressed, each in an inert ``<script>`` element."""
+    data, ids = _document(run)
+    chunks: list[list[str]] = []
+    size = CHUNK_CHARS
+    for position, exchange_id in enumerate(ids):
+        text = _safe(json_text(run.exchanges[exchange_id], separators=(",", ":"), default=str))
+        if size + len(text) > CHUNK_CHARS:
+            chunks.append([])
+            data["chunks"].append(position)
+            size = 0
+        chunks[-1].append(text)
+        size += len(text)
+    parts = [_element(SCRIPT_ID, _safe(json_text(data, separators=(",", ":"), default=str)))]
+    parts += [_element(f"{CHUNK_ID}{k}", "[" + ",".join(chunk) + "]") for k, chunk in enumerate(chunks)]
+    return "".join(parts)
+
+
+def _safe(text: str) -> str:
     # three str.replace passes run in C; translate would look up every character of megabytes in a dict
-    safe = text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
-    return f'<script type="application/json" id="{SCRIPT_ID}">{safe}</script>'
+    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+def _element(element_id: str, text: str) -> str:
+    # mtime=0: the same findings give the same bytes (reports are hashed into the manifest)
+    packed = base64.b64encode(gzip.compress(text.encode("utf-8"), compresslevel=6, mtime=0)).decode("ascii")
+    return f'<script type="application/octet-stream" id="{element_id}" data-encoding="gzip+base64">{packed}</script>'

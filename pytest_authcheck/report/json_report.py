@@ -8,7 +8,7 @@ from typing import Any
 
 from .._run import AuthcheckRun
 from .summary import ci_facts, counts, tool_facts, verdict
-from .text import json_text
+from .text import write_json
 
 # 1.1 added the gate, waivers, baseline comparison, threat roll-up and requirement-level rates (additive).
 # 1.2 added causes (the gate counts one finding per cause; each failed or unevaluated result names its cause),
@@ -76,7 +76,9 @@ def write(run: AuthcheckRun) -> Path:
     reports_dir.mkdir(parents=True, exist_ok=True)
     path = reports_dir / FILENAME
     temporary = path.with_suffix(".json.tmp")
-    # One dumps() call: the C encoder is many times faster than json.dump's chunked writes.
-    temporary.write_text(json_text(document(run), separators=(",", ":")), encoding="utf-8")
+    # In batches of dumps() calls: the C encoder is many times faster than json.dump's chunked writes, and the
+    # whole text never sits in memory.
+    with temporary.open("w", encoding="utf-8") as handle:
+        write_json(handle, document(run))
     os.replace(temporary, path)
     return path
