@@ -74,7 +74,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     # --authcheck-init is a command of its own: it writes the starter policy and ends the run before any collection.
     if not config.getoption("authcheck_init", None):
         return None
-    from ._starter import main
+    from .starter.write import main
 
     return main(config)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -291,8 +292,13 @@ def test_canary_secret_never_appears_in_any_output(idp, run_authcheck, pytester:
 
 # ---- packaging -----------------------------------------------------------------------------------------
 def test_the_wheel_ships_the_suites_and_schemas(tmp_path: Path) -> None:
+    # Built from a copy without build artefacts: setuptools builds in the tree, and a build/ folder left by an
+    # earlier build would ship modules that have since moved.
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "node_modules", "build", "dist", "*.egg-info", "__pycache__", "reports", ".ci"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
-                    str(tmp_path), str(ROOT)], check=True, capture_output=True)
+                    str(tmp_path), str(source)], check=True, capture_output=True)
     wheel = next(tmp_path.glob("pytest_authcheck-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     for suite in ("discovery", "jwks", "tls", "clock", "jamf_auth", "privileges", "__init__"):

@@ -1,34 +1,25 @@
-"""``pytest --authcheck-init URL``: a starter policy from what a provider says about itself.
-
-It reads an OpenID Provider's discovery document (``_starter_oidc``) or, with an auditor account, a Jamf Pro
-server's API clients, roles and privileges (``_starter_jamf``), and writes a commented ``authcheck.toml``: strict
-defaults, and the observed facts marked ``observed: review`` (they say what the system does today, not what it
-should do). It never writes a secret: credentials appear only as ``${VARIABLE}`` references. Every request goes
-through the project's HTTP layer (verified TLS, timeouts, size cap, redaction), and credentials only to the URL's
-own origin.
-"""
+"""What the starter-policy writers share: the options, the policy being written (commented TOML), names, the
+header, and an HTTP client confined to the URL's origin."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
 import re
-import sys
 import urllib.parse
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from . import _toml_out as toml
-from ._bounds import clip, printable
-from ._confine import Confinement, Destinations
-from ._errors import AuthcheckError
-from ._http import HttpClient
-from ._net import is_loopback, origin
-from ._redact import Redactor, Secret
-from .policy.load import POLICY_FILE, ca_bundle_problem
+from .. import __version__
+from .. import _toml_out as toml
+from .._bounds import clip, printable
+from .._confine import Confinement, Destinations
+from .._errors import AuthcheckError
+from .._http import HttpClient
+from .._net import is_loopback, origin
+from .._redact import Redactor, Secret
 
 KINDS = ("auto", "oidc", "jamf")
 TIMEOUT = 10.0
@@ -154,88 +145,3 @@ def _relative(path: Path, base: Path) -> str:
         return os.path.relpath(path.resolve(), base.resolve())
     except ValueError:  # another drive
         return str(path.resolve())
-
-
-def write(options: Options) -> tuple[Path, Policy]:
-    """Detect the kind of server, read it, and write the starter policy; the path and the policy written."""
-    url = check_url(options.url)
-    if options.out.exists() and not options.force:
-        raise StarterError(f"{options.out} exists; pytest --authcheck-init never overwrites a policy "
-                           "(add --authcheck-init-force to replace it, or --authcheck-policy PATH to write elsewhere)")
-    if options.ca_bundle is not None:
-        problem = ca_bundle_problem(options.ca_bundle)
-        if problem:
-            raise StarterError(f"--authcheck-init-ca: {problem}")
-    from . import _starter_jamf, _starter_oidc
-
-    kind = options.kind
-    # the auditor's credentials, if set, are registered for redaction before the first request, whatever the kind
-    http = http_client(url, options.ca_bundle, _starter_jamf.auditor_secrets(options, required=False))
-    try:
-        if kind == "auto":
-            kind = _detect(http, url)
-        policy = Policy()
-        if kind == "oidc":
-            _starter_oidc.build(policy, http, url, options)
-        else:
-            _starter_jamf.build(policy, http, url, options)
-    finally:
-        http.close()
-    options.out.parent.mkdir(parents=True, exist_ok=True)
-    options.out.write_text(policy.text(), encoding="utf-8")
-    return options.out, policy
-
-
-def _detect(http: HttpClient, url: str) -> str:
-    """``oidc`` when the URL serves OpenID discovery, ``jamf`` when it answers as the Jamf Pro API does."""
-    from ._errors import EvaluationError
-    from ._starter_jamf import looks_like_jamf
-    from ._starter_oidc import discovery_url
-
-    try:
-        answer = http.get(discovery_url(url), headers={"Accept": "application/json"})
-        if answer.status == 200 and isinstance(_json(answer), dict) and "issuer" in _json(answer):
-            return "oidc"
-        if looks_like_jamf(http, url):
-            return "jamf"
-    except EvaluationError as exc:
-        raise StarterError(f"cannot read {url}: {exc}" + _tls_hint(str(exc))) from None
-    raise StarterError(f"{url} serves neither OpenID discovery ({discovery_url(url)}) nor the Jamf Pro API "
-                       "(/api/v1/jamf-pro-version); check the URL, or say which it is with --authcheck-init-kind")
-
-
-def _json(response: Any) -> Any:
-    try:
-        return response.json()
-    except Exception:
-        return None
-
-
-def _tls_hint(text: str) -> str:
-    return "; give the CA that issued its certificate with --authcheck-init-ca PATH" \
-        if "certificate" in text.lower() or "tls" in text.lower() else ""
-
-
-def main(config: Any) -> int:
-    """The ``--authcheck-init`` command: 0 after writing, 4 (pytest's usage error) with the reason otherwise."""
-    import pytest
-
-    explicit = config.getoption("authcheck_policy") or None
-    out = Path(explicit).expanduser() if explicit else Path.cwd() / POLICY_FILE
-    if not out.is_absolute():
-        out = Path.cwd() / out
-    ca = config.getoption("authcheck_init_ca")
-    options = Options(url=config.getoption("authcheck_init"), out=out, kind=config.getoption("authcheck_init_kind"),
-                      ca_bundle=Path(ca).expanduser().resolve() if ca else None,
-                      force=config.getoption("authcheck_init_force"),
-                      user_var=config.getoption("authcheck_init_user_var"),
-                      password_var=config.getoption("authcheck_init_password_var"))
-    try:
-        path, policy = write(options)
-    except StarterError as exc:
-        print(f"ERROR: authcheck init: {exc}", file=sys.stderr)
-        return int(pytest.ExitCode.USAGE_ERROR)
-    print(f"wrote {path}: {policy.summary}")
-    print(f"{policy.to_review} value(s) marked 'observed: review'. Set the variables it names, uncomment what you "
-          "use, then run: pytest --authcheck" + (f" --authcheck-policy {path}" if explicit else ""))
-    return int(pytest.ExitCode.OK)

@@ -11,11 +11,11 @@ import re
 import urllib.parse
 from typing import Any
 
-from ._errors import EvaluationError
-from ._http import HttpClient
-from ._net import is_loopback
-from ._oidc import DISCOVERY_PATH
-from ._starter import Options, Policy, StarterError, header, safe
+from .._errors import EvaluationError
+from .._http import HttpClient
+from .._net import is_loopback
+from .._oidc import DISCOVERY_PATH
+from .common import Options, Policy, StarterError, header, safe
 
 PROVIDER = "sso"
 # Values a provider lists (algorithms, grant types, scopes): printable tokens of a plausible length; others are

@@ -12,15 +12,15 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ._duration import format_duration
-from ._errors import EvaluationError
-from ._http import HttpClient
-from ._jamf.api import JamfServer
-from ._jamf.catalogue import release
-from ._jamf.grants import client_grant
-from ._jamf.url import JamfUrlError, lint_url
-from ._redact import Secret
-from ._starter import Options, Policy, StarterError, env_name, header, policy_name, safe
+from .._duration import format_duration
+from .._errors import EvaluationError
+from .._http import HttpClient
+from .._jamf.api import JamfServer
+from .._jamf.catalogue import release
+from .._jamf.grants import client_grant
+from .._jamf.url import JamfUrlError, lint_url
+from .._redact import Secret
+from .common import Options, Policy, StarterError, env_name, header, policy_name, safe
 
 PROVIDER = "jamf"
 VERSION_PATH = "/api/v1/jamf-pro-version"
@@ -173,6 +173,6 @@ def _privileges(policy: Policy, name: str, granted: set[str], role_names: list[s
 
 
 def _string(text: str) -> str:
-    from . import _toml_out
+    from .. import _toml_out
 
     return _toml_out.string(text)
