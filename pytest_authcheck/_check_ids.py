@@ -74,7 +74,7 @@ def _parsed_ids(path: str, mtime_ns: int, size: int) -> tuple[frozenset[str], bo
     literal = True
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test"):
-            ids.add(f"custom.{node.name}")  # a test without @check reports as custom.NAME (see _results)
+            ids.add(f"custom.{node.name}")  # a test without @check reports as custom.NAME (see results/build.py)
         if not isinstance(node, ast.Call) or _called_name(node.func) != "check":
             continue
         first = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "id"), None)

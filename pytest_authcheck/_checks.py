@@ -3,7 +3,7 @@
 Suites declare checks with the ``@check(...)`` decorator on ordinary pytest test functions. The
 decorator adds the ``authcheck`` marker (carrying the ``Check``), a marker for the area (``-m
 discovery``), one for the severity (``-m severity_high``) and one per framework whose requirements the check
-tests (``-m rfc9700``, ``-m asvs``, ``-m fapi2``; see ``_frameworks``); the check id is a keyword (``-k
+tests (``-m rfc9700``, ``-m asvs``, ``-m fapi2``; see ``results.frameworks``); the check id is a keyword (``-k
 discovery.issuer-match``). Teams decorate their own checks the same way.
 """
 
@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from ._frameworks import catalog, markers_of
+from .results.frameworks import catalog, markers_of
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 LEVELS = ("MUST", "SHOULD", "MAY")

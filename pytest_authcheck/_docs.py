@@ -17,9 +17,9 @@ from typing import Any
 
 from . import _toml_out as toml
 from ._checks import AREAS, Check, shipped_checks
-from ._frameworks import catalog, requirements_of
 from .policy.load import POLICY_FILE, SECRET_FIELDS
 from .policy.schema import policy_schema
+from .results.frameworks import catalog, requirements_of
 
 POLICY_PAGE = "policy.md"
 CHECKS_PAGE = "checks.md"

@@ -17,12 +17,12 @@ from ._http import HttpClient
 from ._oidc import OidcProvider
 from ._provider import Provider
 from ._record import CheckRecord
-from ._results import record_key
 from ._run import AuthcheckRun
 from ._targets import TARGET_KINDS
 from ._tls import TlsFacts
 from ._tokens import Token
 from .policy.load import Policy
+from .results.build import record_key
 
 run_key = pytest.StashKey[AuthcheckRun]()
 

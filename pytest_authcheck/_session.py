@@ -10,14 +10,10 @@ from typing import Any
 
 import pytest
 
-from ._baseline import load_baseline
 from ._checks import SEVERITIES, check_of
 from ._clients import PolicyClient
 from ._errors import BaselineError, EvaluationError
-from ._outcome import DEFAULT_FAIL_ON, GateSettings, decide, exit_status
-from ._results import build_result, enforce_invariants, evaluation_text, exchanges_of, impose, record_key
 from ._run import AuthcheckRun
-from ._waivers import apply_waiver, today_utc, waiver_text, waivers_of
 from ._xdist import (
     NOT_APPLICABLE_FILE,
     UNITS_FILE,
@@ -37,6 +33,10 @@ from .report import artifacts, terminal
 from .report import html as html_report
 from .report.junit import result_properties
 from .report.redacted import redact_report
+from .results.baseline import load_baseline
+from .results.build import build_result, enforce_invariants, evaluation_text, exchanges_of, impose, record_key
+from .results.outcome import DEFAULT_FAIL_ON, GateSettings, decide, exit_status
+from .results.waivers import apply_waiver, today_utc, waiver_text, waivers_of
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
 

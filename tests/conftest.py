@@ -84,7 +84,7 @@ def _set_aside_not_applicable(report: dict[str, Any]) -> list[dict[str, Any]]:
     return aside
 
 
-# What the result model says when a check broke its invariants (pytest_authcheck/_results.py enforce_invariants).
+# What the result model says when a check broke its invariants (pytest_authcheck/results/build.py enforce_invariants).
 INVARIANT_BREACHES = ("passed against its own evidence", "without stating what it expected",
                       "having recorded nothing it looked at")
 

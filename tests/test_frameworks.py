@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from pytest_authcheck import _frameworks as fw
+from pytest_authcheck.results import frameworks as fw
 from pytest_authcheck._checks import check, shipped_checks
 
 # Importing the suites marks their checks; those markers are registered only when the plugin runs with --authcheck.

@@ -81,7 +81,7 @@ def test_the_readme_keeps_the_place_of_the_measured_table() -> None:
 
 
 def test_the_exit_codes_are_the_ones_the_code_gives() -> None:
-    from pytest_authcheck._outcome import exit_status
+    from pytest_authcheck.results.outcome import exit_status
 
     readme = README.read_text()
     rows = dict(re.findall(r"^\| (\d) \| (.+?) \|$", readme, re.M))

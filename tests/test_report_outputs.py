@@ -24,11 +24,11 @@ from typing import Any
 import jsonschema
 import pytest
 
-from pytest_authcheck._baseline import compare
+from pytest_authcheck.results.baseline import compare
 from pytest_authcheck._checks import shipped_checks
-from pytest_authcheck._outcome import GateSettings, blocks, decide, exit_status
-from pytest_authcheck._threats import THREATS, level_rates, threat_rollup
-from pytest_authcheck._waivers import apply_waiver, waivers_of
+from pytest_authcheck.results.outcome import GateSettings, blocks, decide, exit_status
+from pytest_authcheck.results.threats import THREATS, level_rates, threat_rollup
+from pytest_authcheck.results.waivers import apply_waiver, waivers_of
 from pytest_authcheck.policy.load import load_policy
 from pytest_authcheck.report import html_audit, html_data
 from tests import html_report

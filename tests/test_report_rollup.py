@@ -1,6 +1,6 @@
 """One cause, one finding; framework coverage in the reports.
 
-The roll-up is tested on its own (``_causes.roll_up`` and the gate over it), then as a user meets it: two
+The roll-up is tested on its own (``results.causes.roll_up`` and the gate over it), then as a user meets it: two
 real providers whose TLS is broken (tests/idp variants expired-cert and untrusted-cert), where every check
 that talks to them cannot be evaluated. The gate, the terminal, the Markdown and the HTML count one finding
 per cause with the number of checks it blocked; the JSON keeps every result, each naming its cause. The same
@@ -20,10 +20,10 @@ from typing import Any
 import jsonschema
 import pytest
 
-from pytest_authcheck._causes import roll_up
-from pytest_authcheck._frameworks import catalog
+from pytest_authcheck.results.causes import roll_up
+from pytest_authcheck.results.frameworks import catalog
 from pytest_authcheck._net import origin
-from pytest_authcheck._outcome import GateSettings, decide
+from pytest_authcheck.results.outcome import GateSettings, decide
 from pytest_authcheck.policy.load import load_policy
 from tests.browser import Browser
 from tests.test_report_outputs import REPORT_SCHEMA, browser  # noqa: F401  (fixture)

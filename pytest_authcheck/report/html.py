@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from .._checks import SEVERITIES
-from .._results import STATUSES
 from .._run import AuthcheckRun
+from ..results.build import STATUSES
 from . import html_audit
 from .json_report import targets
 from .matrix import render_matrices

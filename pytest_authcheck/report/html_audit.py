@@ -15,9 +15,9 @@ from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import Any
 
-from .._causes import because, rolled_up
 from .._checks import SEVERITIES
 from .._run import AuthcheckRun
+from ..results.causes import because, rolled_up
 from . import html_data
 from .html_data import STATUS_ORDER
 from .text import escape

@@ -30,9 +30,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .._causes import because
 from .._jamf.grants import PRIVILEGE_DIFF_FACT
 from .._run import AuthcheckRun
+from ..results.causes import because
 from . import privilege_diff
 from .text import json_text
 

@@ -10,9 +10,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .._causes import because
 from .._checks import SEVERITIES
 from .._run import AuthcheckRun
+from ..results.causes import because
 from .summary import counts
 from .text import escape
 

@@ -13,7 +13,7 @@ import pytest
 
 from .. import __version__
 from .._checks import SEVERITIES
-from .._results import STATUSES
+from ..results.build import STATUSES
 
 
 def counts(results: Iterable[dict[str, Any]]) -> dict[str, Any]:

@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from .._bounds import printable
-from .._causes import because, rolled_up
 from .._checks import SEVERITIES
 from .._run import AuthcheckRun
+from ..results.causes import because, rolled_up
 from . import json_report, manifest, markdown, sarif
 from .summary import counts, verdict
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ._errors import BaselineError
+from .._errors import BaselineError
 
 FINDING_STATUSES = frozenset({"failed", "error", "waived"})
 BASELINE_STATES = ("new", "unchanged", "fixed", "not re-checked")

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .policy.load import Policy
+from ..policy.load import Policy
 
 
 @dataclass(frozen=True)

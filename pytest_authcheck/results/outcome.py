@@ -8,7 +8,7 @@ none decides anything itself. The gate:
 - with ``--authcheck-fail-on-new`` (and a baseline) only findings new since the baseline block;
 - an expired waiver blocks whatever the threshold.
 
-The gate counts *findings*, one per cause (``_causes``): a provider whose TLS is broken is one finding
+The gate counts *findings*, one per cause (``causes``): a provider whose TLS is broken is one finding
 however many checks it left unevaluated, and each result names its cause.
 """
 
@@ -19,13 +19,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._baseline import compare
-from ._causes import roll_up
-from ._checks import SEVERITIES, shipped_checks
-from ._frameworks import coverage
-from ._threats import level_rates, threat_rollup
-from ._waivers import Waiver, waiver_states
-from .policy.load import Policy
+from .._checks import SEVERITIES, shipped_checks
+from ..policy.load import Policy
+from .baseline import compare
+from .causes import roll_up
+from .frameworks import coverage
+from .threats import level_rates, threat_rollup
+from .waivers import Waiver, waiver_states
 
 DEFAULT_FAIL_ON = "info"
 

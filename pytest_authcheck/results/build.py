@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from ._bounds import MESSAGE_LIMIT, bounded_text
-from ._checks import Check, check_of
-from ._errors import CredentialsWithheld, EvaluationError
-from ._record import CheckFailed, CheckRecord
-from ._redact import Redactor
-from ._targets import TARGET_KINDS
+from .._bounds import MESSAGE_LIMIT, bounded_text
+from .._checks import Check, check_of
+from .._errors import CredentialsWithheld, EvaluationError
+from .._record import CheckFailed, CheckRecord
+from .._redact import Redactor
+from .._targets import TARGET_KINDS
 
 STATUSES = ("passed", "failed", "error", "skipped", "waived")
 record_key = pytest.StashKey[CheckRecord]()
@@ -148,7 +148,7 @@ def _status(report: pytest.TestReport, call: pytest.CallInfo[None], redactor: Re
 
 def evaluation_text(exc: EvaluationError) -> str:
     """``not evaluated: <reason>`` when the answers could not tell, ``could not evaluate: <cause>`` otherwise."""
-    from .observations import NotEvaluated
+    from ..observations import NotEvaluated
 
     return f"not evaluated: {exc}" if isinstance(exc, NotEvaluated) else f"could not evaluate: {exc}"
 

@@ -27,9 +27,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._bounds import bounded_text
-from ._checks import SEVERITIES
-from .policy.load import Policy
+from .._bounds import bounded_text
+from .._checks import SEVERITIES
+from ..policy.load import Policy
 
 SUMMARY_LIMIT = 400
 UNEVALUATED = ("error",)
