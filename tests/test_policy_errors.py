@@ -71,9 +71,9 @@ CASES: dict[str, Case] = {
     "not-toml": Case(SSO + "signing_algs = [\n", [(4, None, "not valid TOML: Invalid value (at end of document)")]),
     "not-toml-value": Case('[providers.sso]\nkind = "oidc"\nissuer = \n',
                            [(3, None, re.compile(r"not valid TOML: Invalid value \(at line 3, column 10\)"))]),
-    "too-large": Case("# " + "x" * (1024 * 1024) + "\n",
-                      [(None, None, "the file is larger than 1 MiB; a policy is a few kilobytes (is this the right "
-                                    "file?)")]),
+    "too-large": Case("# " + "x" * (32 * 1024 * 1024) + "\n",
+                      [(None, None, "the file is larger than 32 MiB; a policy of 10,000 clients is about 2 MiB (is "
+                                    "this the right file?)")]),
     "nested-arrays-10000-deep": Case(SSO + "signing_algs = " + "[" * 10_000 + "]" * 10_000 + "\n", [(4, None, DEEP)]),
     "nested-inline-tables": Case(SSO + "test_user = " + "{ a = " * 100 + "1" + " }" * 100 + "\n", [(4, None, DEEP)]),
     "nested-dotted-keys": Case(SSO + "[x." + ".".join(["a"] * 30) + "]\n",
