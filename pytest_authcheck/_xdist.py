@@ -3,9 +3,10 @@
 The probes, tokens and logins a target's checks read are memoized per process (tokens never leave the process
 that requested them). xdist's default ``load`` scheduling deals tests out in chunks of the collection order, so two
 workers each sent many of the same probes. ``TargetScheduling`` deals out *units*: the tests of one target
-(``clients.deployer``, ``providers.sso``, ``apis.platform``). The controller collects nothing: the workers know each
-test's target from its parameters and write them to the run's shared folder, beside its node id. It is used for
-``-n N`` when no ``--dist`` mode was chosen; a chosen mode is xdist's own.
+(``clients.deployer``, ``providers.sso``, ``apis.platform``), or of every target that signs in at one provider (its
+login clients, its APIs with user principals: one unit, so one login per account). The controller collects
+nothing: the workers know each test's target from its parameters and write them to the run's shared folder, beside
+its node id. It is used for ``-n N`` when no ``--dist`` mode was chosen; a chosen mode is xdist's own.
 
 Tests that spend a grant (``spends_grant``: revoke or replay their tokens) run after every read-only test on their
 worker, as they do in a serial run: a target's spending tests form a second unit, kept for the worker that ran
@@ -42,12 +43,52 @@ Units = list[tuple[str | None, bool]]
 
 
 def unit_of(item: pytest.Item) -> tuple[str | None, bool]:
-    """The target ``item`` checks (``clients.deployer``, ``apis.platform``; None for a test of no target), and
-    whether it spends a grant."""
+    """The unit ``item`` belongs to: the target it checks (``clients.deployer``, ``apis.platform``; None for a test
+    of no target), or the login its target signs in with (``login at providers.sso``); and whether it spends a
+    grant."""
     params = getattr(getattr(item, "callspec", None), "params", {})
     target = next((kind.target_of(params[fixture]) for fixture, kind in TARGET_KINDS.items()
                    if isinstance(params.get(fixture), str)), None)
+    if target is not None:
+        target = _shared_units(item.config).get(target, target)
     return target, bool(getattr(check_of(item), "spends_grant", False))
+
+
+def _shared_units(config: pytest.Config) -> dict[str, str]:
+    """Targets whose checks share a process-bound credential with another target's, each with the unit it joins.
+
+    Every client with a login flow and every API with a user principal join their provider's login unit: they run
+    on one worker, so the run signs in once per account, as a serial run does (a session cookie is a credential: it
+    is never written down for another worker). A provider joins the unit of the client whose token it reads."""
+    from ._api import api_spec
+    from ._clients import PolicyClient
+    from ._fixtures import run_key
+
+    run = config.stash.get(run_key, None)
+    if run is None:
+        return {}
+    known = run.memo.get("xdist login units")
+    if known is None:
+        policy = run.policy
+        clients = policy.section("clients")
+        known = {}
+        for name, table in clients.items():
+            if PolicyClient.from_policy(name, table).uses_login:
+                known[f"clients.{name}"] = f"login at providers.{table['provider']}"
+        for name in policy.section("apis"):
+            users = [p.client for p in api_spec(policy, name).principals.values() if p.kind == "user" and p.client]
+            if users and users[0] in clients:
+                known[f"apis.{name}"] = f"login at providers.{clients[users[0]]['provider']}"
+        # A provider's token checks (clock.token-iat, jwks.token-signature) read the token of its first active
+        # client_credentials client with a secret: they join that client's unit, which requests it anyway.
+        for provider in policy.section("providers"):
+            lender = next((n for n, c in clients.items() if c.get("provider") == provider
+                           and "client_credentials" in c.get("grant_types", []) and c.get("client_secret")
+                           and c.get("state", "active") == "active"), None)
+            if lender is not None:
+                known[f"providers.{provider}"] = known.get(f"clients.{lender}", f"clients.{lender}")
+        run.memo["xdist login units"] = known
+    return known
 
 
 def share(directory: Path, name: str, data: Any) -> None:
