@@ -121,9 +121,9 @@ class Confinement:
 
     def check(self, method: str, url: str, *, headers: Mapping[str, Any] | None = None,
               data: Mapping[str, Any] | None = None, params: Mapping[str, Any] | None = None,
-              basic_password: Any = None) -> None:
+              json_body: Any = None, basic_password: Any = None) -> None:
         """Raise ``CredentialsWithheld`` when the request carries a credential ``url`` may not receive."""
-        for what, value in self._credentials(headers, data, params, basic_password):
+        for what, value in self._credentials(headers, data, params, json_body, basic_password):
             scopes = sorted(self._scopes_of.get(value, {ANYWHERE_DECLARED}))
             if any(self._allowed(scope, url) for scope in scopes):
                 continue
@@ -147,7 +147,8 @@ class Confinement:
         return self._scopes.get(scope, self._scopes[ANYWHERE_DECLARED]).describe()
 
     def _credentials(self, headers: Mapping[str, Any] | None, data: Mapping[str, Any] | None,
-                     params: Mapping[str, Any] | None, basic_password: Any) -> Iterable[tuple[str, str]]:
+                     params: Mapping[str, Any] | None, json_body: Any,
+                     basic_password: Any) -> Iterable[tuple[str, str]]:
         if basic_password is not None:
             yield "HTTP Basic credentials", str(reveal(basic_password))
         for name, value in (headers or {}).items():
@@ -168,6 +169,22 @@ class Confinement:
                 plain = str(reveal(value))
                 if isinstance(value, Secret) or name.lower() in CREDENTIAL_FIELDS or plain in self._scopes_of:
                     yield f"the {kind} member {name}", plain
+        # A JSON body (a login step's API) is read to its leaves: a credential may sit in a nested object.
+        for path, value in _leaves(json_body, ()):
+            plain = str(reveal(value))
+            if isinstance(value, Secret) or (path and path[-1].lower() in CREDENTIAL_FIELDS) or plain in self._scopes_of:
+                yield f"the JSON member {'.'.join(path) or '(body)'}", plain
+
+
+def _leaves(value: Any, path: tuple[str, ...]) -> Iterable[tuple[tuple[str, ...], Any]]:
+    if isinstance(value, Mapping):
+        for key, member in value.items():
+            yield from _leaves(member, (*path, str(key)))
+    elif isinstance(value, list | tuple):
+        for index, member in enumerate(value):
+            yield from _leaves(member, (*path, str(index)))
+    elif value is not None:
+        yield path, value
 
 
 def _provider_address(config: Mapping[str, Any]) -> str | None:

@@ -226,7 +226,7 @@ class HttpClient:
             dead = self._dead_origins.get(origin)
         try:
             request = self._client.build_request(method, url, headers=_revealed(headers), data=_revealed(data),
-                                                 params=_revealed(params), json=_revealed(json_body))
+                                                 params=_revealed(params), json=_revealed_json(json_body))
         except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError) as exc:
             raise TransportError(bounded_text(f"cannot send a request to {self.redactor.text(url[:200])}: {exc}")) from None
         if auth is not None:
@@ -237,8 +237,8 @@ class HttpClient:
             dead = dead or self._stalled.get(endpoint)
         if self.confinement is not None:
             try:
-                self.confinement.check(method, url, headers=headers, data={**(data or {}), **(json_body or {})},
-                                       params=params, basic_password=basic_password)
+                self.confinement.check(method, url, headers=headers, data=data, params=params, json_body=json_body,
+                                       basic_password=basic_password)
             except CredentialsWithheld as exc:
                 exchange.error = str(exc)
                 self._keep(exchange)
@@ -396,6 +396,15 @@ class HttpClient:
 
 def _revealed(values: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return {k: reveal(v) for k, v in values.items()} if values is not None else None
+
+
+def _revealed_json(value: Any) -> Any:
+    # nested: a login step's JSON may hold its Secret values at any depth
+    if isinstance(value, Mapping):
+        return {k: _revealed_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_revealed_json(v) for v in value]
+    return reveal(value)
 
 
 def make_ssl_context(ca_bundle: Path | None) -> ssl.SSLContext:

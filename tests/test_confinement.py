@@ -212,3 +212,14 @@ def test_requests_without_credentials_go_anywhere_and_made_up_ones_only_to_decla
         rules.check("POST", "https://evil.test/token", data={"client_secret": "authcheck-wrong-secret"})
     with pytest.raises(CredentialsWithheld):
         rules.check("GET", "https://evil.test/", headers={"Cookie": "sid=1"})
+
+
+def test_a_json_body_is_read_to_its_leaves():
+    # A login step of the user's own may post JSON with the credential nested (``{"auth": {"password": ...}}``).
+    rules = confinement()
+    rules.check("POST", "https://idp.test/api/login", json_body={"auth": {"password": Secret("sso-client-secret")}})
+    with pytest.raises(CredentialsWithheld, match="the JSON member auth.password"):
+        rules.check("POST", "https://evil.test/api/login", json_body={"auth": {"password": Secret("sso-client-secret")}})
+    with pytest.raises(CredentialsWithheld, match="the JSON member steps.0.secret"):
+        rules.check("POST", "https://evil.test/api/login", json_body={"steps": [{"secret": "sso-client-secret"}]})
+    rules.check("POST", "https://evil.test/api/search", json_body={"query": {"name": "alice"}})
