@@ -119,6 +119,15 @@ class PolicyClient:
         return form, None
 
 
+def token_clients(policy: Any, provider: str) -> list[str]:
+    """The provider's active client_credentials clients with a secret, in policy order. Its own token checks
+    (clock.token-iat, jwks.token-signature) read the first one's token; the xdist scheduler keeps them together."""
+    state = default("clients.*.state")
+    return [name for name, c in policy.clients_of(provider).items()
+            if "client_credentials" in c.get("grant_types", []) and c.get("client_secret")
+            and c.get("state", state) == "active"]
+
+
 def applies_when(condition: Callable[[PolicyClient], bool], reason: str) -> Callable[[PolicyClient], str | None]:
     """A check's ``applies`` rule for clients: None when ``condition`` holds, else ``reason`` ("{target}" filled)."""
 

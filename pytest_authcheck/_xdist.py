@@ -61,7 +61,7 @@ def _shared_units(config: pytest.Config) -> dict[str, str]:
     on one worker, so the run signs in once per account, as a serial run does (a session cookie is a credential: it
     is never written down for another worker). A provider joins the unit of the client whose token it reads."""
     from ._api import api_spec
-    from ._clients import PolicyClient
+    from ._clients import PolicyClient, token_clients
     from ._fixtures import run_key
 
     run = config.stash.get(run_key, None)
@@ -82,11 +82,9 @@ def _shared_units(config: pytest.Config) -> dict[str, str]:
         # A provider's token checks (clock.token-iat, jwks.token-signature) read the token of its first active
         # client_credentials client with a secret: they join that client's unit, which requests it anyway.
         for provider in policy.section("providers"):
-            lender = next((n for n, c in clients.items() if c.get("provider") == provider
-                           and "client_credentials" in c.get("grant_types", []) and c.get("client_secret")
-                           and c.get("state", "active") == "active"), None)
-            if lender is not None:
-                known[f"providers.{provider}"] = known.get(f"clients.{lender}", f"clients.{lender}")
+            lenders = token_clients(policy, provider)
+            if lenders:
+                known[f"providers.{provider}"] = known.get(f"clients.{lenders[0]}", f"clients.{lenders[0]}")
         run.memo["xdist login units"] = known
     return known
 

@@ -7,6 +7,7 @@ import email.utils
 import pytest
 
 from pytest_authcheck import check
+from pytest_authcheck._clients import token_clients
 from pytest_authcheck._duration import format_duration
 from pytest_authcheck._expect import AtMost, Quantity, Satisfies
 
@@ -45,9 +46,7 @@ def test_date_header(any_provider, provider_home, authcheck_record):
        remediation="Synchronise the provider's clock; tokens whose iat or nbf lie in the future are refused by "
                    "resource servers until the clocks agree.")
 def test_token_issued_at(oidc_provider, oidc_metadata, authcheck_policy, authcheck_token, authcheck_record):
-    clients = [n for n, c in authcheck_policy.clients_of(oidc_provider.name).items()
-               if "client_credentials" in c.get("grant_types", []) and c.get("client_secret")
-               and c.get("state", "active") == "active"]
+    clients = token_clients(authcheck_policy, oidc_provider.name)
     if not clients:
         pytest.skip("the policy declares no active client_credentials client with a secret for this provider")
     token = authcheck_token(clients[0])

@@ -12,6 +12,7 @@ import jwt
 import pytest
 
 from pytest_authcheck import check
+from pytest_authcheck._clients import token_clients
 from pytest_authcheck._errors import EvaluationError
 from pytest_authcheck._expect import AtLeast, AtMost, OneOf, Quantity, Satisfies
 from pytest_authcheck._jwk import (
@@ -232,11 +233,6 @@ def test_algs_backed(oidc_metadata, oidc_jwks, authcheck_record):
         authcheck_record.fail(f"no published key can verify {', '.join(unbacked)}, yet the metadata advertises {advertised_word}")
 
 
-def _token_clients(policy, provider_name):
-    return [name for name, c in policy.clients_of(provider_name).items()
-            if "client_credentials" in c.get("grant_types", []) and c.get("client_secret") and c.get("state", "active") == "active"]
-
-
 @check("jwks.token-signature", title="Issued JWTs name a published key and verify with it",
        sends="A client-credentials token request for the provider's first active client_credentials client with a secret (once per client "
              "per run).",
@@ -244,7 +240,7 @@ def _token_clients(policy, provider_name):
        remediation="Sign tokens only with keys published in the JWK Set, with an advertised algorithm, and without "
                    "jku/x5u/jwk/x5c headers that point verifiers elsewhere.")
 def test_token_signature(oidc_provider, oidc_metadata, oidc_jwks, authcheck_policy, authcheck_token, authcheck_record):
-    clients = _token_clients(authcheck_policy, oidc_provider.name)
+    clients = token_clients(authcheck_policy, oidc_provider.name)
     if not clients:
         pytest.skip("the policy declares no active client_credentials client with a secret for this provider")
     token = authcheck_token(clients[0])

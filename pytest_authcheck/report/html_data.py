@@ -61,11 +61,6 @@ class _Interned:
         return found
 
 
-def document(run: AuthcheckRun) -> dict[str, Any]:
-    """The findings document (see the module's docstring for its shape), its ``chunks`` not filled in."""
-    return _document(run)[0]
-
-
 def _document(run: AuthcheckRun) -> tuple[dict[str, Any], list[str]]:
     """The document and the ids of the exchanges results name, in the order of its ``exchanges``."""
     checks: dict[str, int] = {}
