@@ -244,3 +244,13 @@ def test_a_jamf_server_without_auditor_variables_names_them(pytester: pytest.Pyt
     assert result.ret == USAGE_ERROR
     assert "JAMF_AUDIT_USER not set" in result.stderr.str()
     assert AUDITOR_PASSWORD not in result.stdout.str() + result.stderr.str()
+
+
+def test_server_text_cannot_leave_its_comment() -> None:
+    # A role name or version string with a line break would otherwise end the comment and write policy lines.
+    from pytest_authcheck.starter.common import Policy
+
+    policy = Policy()
+    policy.comment('role "admins"\n[clients.evil]\nclient_secret = "x"')
+    policy.key("version", "11.12", 'said "11.12\nkind = 1"', observed=True)
+    assert all(line.startswith("#") or line.startswith("version = ") for line in policy.text().splitlines() if line)

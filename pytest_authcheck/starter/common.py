@@ -80,8 +80,10 @@ class Policy:
 
 
 def safe(text: str, limit: int = 300) -> str:
-    """Server-supplied text fit for a TOML comment: one printable line, bounded."""
-    return clip(printable(str(text)), limit, limit // 3)
+    """Server-supplied text fit for a TOML comment: one printable line, bounded (``printable`` keeps line breaks and
+    tabs, and a line break would end the comment: what follows would be read as policy)."""
+    one_line = printable(str(text)).replace("\r", "\\r").replace("\n", "\\n")
+    return clip(one_line, limit, limit // 3)
 
 
 def policy_name(text: str, taken: Iterable[str] = ()) -> str:
