@@ -387,10 +387,11 @@ class FormLogin:
         for attempt in range(2):
             response = self.http.request(method, url, data=data, headers=headers or None)
             jar.update(url, response.headers.get_list("set-cookie"))
-            if response.status != 429 or attempt:
+            if response.status != 429:
                 return response
+            # Throttled still after the one wait allowed: the answer says nothing of the flow (never a refusal).
             wait = retry_after_seconds(response.headers.get("retry-after"))
-            if wait is None or wait > MAX_LOGIN_WAIT:
+            if attempt or wait is None or wait > MAX_LOGIN_WAIT:
                 raise NotEvaluated("the provider throttles its login pages (HTTP 429"
                                    + (f", Retry-After {wait:g}s" if wait is not None else "") + "); run again later",
                                    exchange=response.exchange)
