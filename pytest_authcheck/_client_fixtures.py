@@ -184,11 +184,6 @@ class PolicyLogin:
         username, _ = self.account(provider, None)
         return self.run.sessions.get(provider, username).first_login_at
 
-    @property
-    def logins(self) -> int:
-        """How many times this run submitted a password."""
-        return self.run.sessions.logins
-
 
 @pytest.fixture(scope="session")
 def authcheck_login(authcheck_run: AuthcheckRun) -> LoginStep:

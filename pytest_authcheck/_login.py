@@ -217,11 +217,6 @@ class Sessions:
         with self._lock:
             return self._sessions.setdefault((provider, username), Session())
 
-    @property
-    def logins(self) -> int:
-        """How many times this run (this worker) submitted a password."""
-        return sum(s.logins for s in self._sessions.values())
-
 
 class Browser:
     """What a login step of its own gets: the run's HTTP client (CA bundle, timeouts, redaction, confinement) with

@@ -17,8 +17,9 @@ from pytest_authcheck._expect import AtMost, OneOf, Quantity, Satisfies
 from pytest_authcheck._jamf.api import EXPIRED_PASSWORD, TokenResult
 from pytest_authcheck._redact import Secret
 from pytest_authcheck.observations import NotEvaluated, observe_resource
+from pytest_authcheck.policy.defaults import seconds
 
-JAMF_USER_TOKEN_DEFAULT = 1800.0  # Jamf Pro's user tokens last 30 minutes by default
+JAMF_USER_TOKEN_DEFAULT = seconds("providers.*.user_token_max")  # Jamf Pro's user tokens last 30 minutes by default
 REFUSAL_STATUSES = (400, 401)  # RFC 6749 §5.2 says 400/401 for invalid_client; Jamf's CLI treats 401 so
 ISSUED = "token issued"
 
