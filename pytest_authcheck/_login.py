@@ -24,11 +24,10 @@ from typing import Any
 
 from ._authz import REDIRECT_STATUSES, same_target
 from ._errors import EvaluationError
-from ._http import Exchange, HttpClient, Response
+from ._http import Exchange, HttpClient, Response, retry_after_seconds
 from ._net import is_loopback
 from ._redact import Secret
 from .observations.answers import NotEvaluated
-from .observations.token import retry_after_seconds
 
 USERNAME_FIELDS = ("username", "login", "email", "user", "userid", "user_id", "identifier", "j_username")
 MAX_STEPS = 15

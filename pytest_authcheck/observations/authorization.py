@@ -17,7 +17,7 @@ from typing import Any
 
 from .._http import Response
 from .answers import Kind, Observation
-from .token import THROTTLE_STATUSES, retry_after_seconds
+from .throttle import TEMPORARILY_UNAVAILABLE, throttle_of
 
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 OAUTH_ERRORS = ("invalid_request", "unauthorized_client", "access_denied", "unsupported_response_type",
@@ -38,10 +38,9 @@ def observe_authorization(response: Response, *, redirect_uri: str, provider_hos
                           control: Observation | None = None) -> Observation:
     """Judge one authorization endpoint answer (never followed); ``control`` is the ordinary request's answer."""
     status = response.status
-    if status in THROTTLE_STATUSES:
-        retry_after = retry_after_seconds(response.headers.get("retry-after"))
-        if status == 429 or retry_after is not None:
-            return Observation(Kind.THROTTLED, f"HTTP {status}", response.exchange, status, retry_after=retry_after)
+    throttle = throttle_of(response)
+    if throttle is not None:
+        return Observation(Kind.THROTTLED, throttle.summary, response.exchange, status, retry_after=throttle.retry_after)
     location = response.headers.get("location")
     if status in REDIRECT_STATUSES and location:
         return _redirect(response, urllib.parse.urljoin(response.url, location), redirect_uri, provider_hosts, control)
@@ -57,8 +56,8 @@ def _redirect(response: Response, location: str, redirect_uri: str, provider_hos
     if same_target(location, redirect_uri) or points_at(location, redirect_uri):
         where = "the redirect URI" if same_target(location, redirect_uri) else f"the redirect URI's origin ({target})"
         if error:
-            return Observation(Kind.REFUSED, f"error redirect to {where} ({error})", response.exchange, status, error,
-                               ("redirect", "client", error), location=location)
+            return Observation(error_kind(error), f"error redirect to {where} ({error})", response.exchange, status,
+                               error, ("redirect", "client", error), location=location)
         issued = [name for name in ISSUED if params.get(name)]
         if issued:
             return Observation(Kind.ACCEPTED, f"redirect to {where} with {' and '.join(issued)}", response.exchange,
@@ -70,8 +69,8 @@ def _redirect(response: Response, location: str, redirect_uri: str, provider_hos
     if host in provider_hosts:
         signature = ("redirect", "provider", host, _stable_path(location), bool(error))
         if error:
-            return Observation(Kind.REFUSED, f"error page of the provider ({error}) at {target}", response.exchange, status,
-                               error, signature, location=location)
+            return Observation(error_kind(error), f"error page of the provider ({error}) at {target}", response.exchange,
+                               status, error, signature, location=location)
         if control is None or control.signature == signature:
             return Observation(Kind.SENT_TO_LOGIN, f"redirect to the provider's page {target}", response.exchange, status,
                                None, signature, location=location)
@@ -91,7 +90,7 @@ def _page(response: Response, control: Observation | None) -> Observation:
         return Observation(Kind.UNREADABLE, f"HTTP {status} (a server error, not a refusal)", response.exchange, status,
                            error, signature)
     if status >= 400:
-        return Observation(Kind.REFUSED, f"error page HTTP {status}" + (f" ({error})" if error else ""), response.exchange,
+        return Observation(error_kind(error), f"error page HTTP {status}" + (f" ({error})" if error else ""), response.exchange,
                            status, error, signature)
     if status != 200:
         return Observation(Kind.UNREADABLE, f"HTTP {status}", response.exchange, status, error, signature)
@@ -101,15 +100,22 @@ def _page(response: Response, control: Observation | None) -> Observation:
     if control is None:
         # the ordinary request itself: a page without an OAuth error is the provider going on (consent, a script login)
         if error:
-            return Observation(Kind.REFUSED, f"error page HTTP 200 ({error})", response.exchange, status, error, signature)
+            return Observation(error_kind(error), f"error page HTTP 200 ({error})", response.exchange, status, error,
+                               signature)
         return Observation(Kind.SENT_TO_LOGIN, f"a page of the provider (HTTP 200{_titled(page)})", response.exchange,
                            status, None, signature)
     if control.signature == signature:
         return Observation(Kind.SENT_TO_LOGIN, f"the same page as the ordinary request (HTTP 200{_titled(page)})",
                            response.exchange, status, None, signature)
-    return Observation(Kind.REFUSED, f"error page HTTP 200{_titled(page)}" + (f" ({error})" if error else "")
+    return Observation(error_kind(error or ""), f"error page HTTP 200{_titled(page)}" + (f" ({error})" if error else "")
                        + f", unlike the ordinary request's answer ({control.summary})", response.exchange, status, error,
                        signature)
+
+
+def error_kind(error: str) -> Kind:
+    """An OAuth error answer is a refusal, except ``temporarily_unavailable``: the server would not judge it now."""
+    return Kind.THROTTLED if error == TEMPORARILY_UNAVAILABLE else Kind.REFUSED
+
 
 
 def read_page(response: Response) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from .._http import Response
-from .token import THROTTLE_STATUSES, retry_after_seconds
+from .throttle import throttle_of
 
 
 class Presence(StrEnum):
@@ -47,10 +47,8 @@ def observe_endpoint(response: Response, method: str) -> EndpointAnswer:
     """Judge one harmless request's answer."""
     status = response.status
     seen = f"{method} → HTTP {status}"
-    if status in THROTTLE_STATUSES:
-        retry_after = retry_after_seconds(response.headers.get("retry-after"))
-        if status == 429 or retry_after is not None:
-            return EndpointAnswer(Presence.THROTTLED, seen)
+    if throttle_of(response) is not None:
+        return EndpointAnswer(Presence.THROTTLED, seen)
     if status in (404, 410):
         return EndpointAnswer(Presence.MISSING, seen)
     if status >= 500:

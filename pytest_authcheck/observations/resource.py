@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 from .._http import Response
 from .answers import Kind, Observation
-from .token import THROTTLE_STATUSES, body_object, retry_after_seconds
+from .throttle import throttle_of
+from .token import body_object
 
 HEADER_LIMIT = 8192
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -118,11 +119,10 @@ def observe_resource(response: Response, *, provider_hosts: set[str] | frozenset
     error_code = error[:100] if isinstance(error, str) else (seen.bearer.params.get("error") if seen.bearer else None)
     details = {"challenges": seen}
     signature = (status, error_code)
-    if status in THROTTLE_STATUSES:
-        retry_after = retry_after_seconds(response.headers.get("retry-after"))
-        if status == 429 or retry_after is not None:
-            return Observation(Kind.THROTTLED, f"HTTP {status}", response.exchange, status, error_code, signature,
-                               retry_after=retry_after, details=details)
+    throttle = throttle_of(response, error_code)
+    if throttle is not None:
+        return Observation(Kind.THROTTLED, throttle.summary, response.exchange, status, error_code, signature,
+                           retry_after=throttle.retry_after, details=details)
     if 200 <= status < 300:
         return Observation(Kind.ACCEPTED, f"HTTP {status} (served)", response.exchange, status, None, signature,
                            details=details)

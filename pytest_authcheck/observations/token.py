@@ -7,15 +7,12 @@ so a non-standard error never turns a refusal into an acceptance.
 
 from __future__ import annotations
 
-import email.utils
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from .._http import Response
 from .answers import Kind, Observation
-
-THROTTLE_STATUSES = (429, 503)
+from .throttle import throttle_of
 
 
 def body_object(response: Response) -> dict[str, Any] | None:
@@ -36,11 +33,10 @@ def observe_token(response: Response, *, basic: bool = False, issued: str = "acc
     error_code = error[:100] if isinstance(error, str) else None
     shape = _error_shape(response, body)
     signature = (status, error_code or shape)
-    if status in THROTTLE_STATUSES:
-        retry_after = retry_after_seconds(response.headers.get("retry-after"))
-        if status == 429 or retry_after is not None:
-            return Observation(Kind.THROTTLED, f"HTTP {status}", response.exchange, status, error_code, signature,
-                               retry_after=retry_after)
+    throttle = throttle_of(response, error_code)
+    if throttle is not None:
+        return Observation(Kind.THROTTLED, throttle.summary, response.exchange, status, error_code, signature,
+                           retry_after=throttle.retry_after)
     if status == 200 and body is not None and isinstance(body.get(issued), str):
         what = "a token was issued" if issued == "access_token" else f"a {issued} was issued"
         return Observation(Kind.ACCEPTED, what, response.exchange, status, None, (status, "token"),
@@ -77,23 +73,6 @@ def rfc6749_error_problems(response: Response, body: dict[str, Any] | None, *, b
         problems.append(f"401 with a WWW-Authenticate {challenge.split(' ', 1)[0][:30]!r} challenge where the client "
                         "used HTTP Basic (RFC 6749 §5.2: the scheme the client used)")
     return problems
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta or HTTP date), or None."""
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
 
 
 def _error_shape(response: Response, body: dict[str, Any] | None) -> str:

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 from .._http import Response
 from .answers import Kind, Observation
-from .token import THROTTLE_STATUSES, body_object, retry_after_seconds
+from .throttle import throttle_of
+from .token import body_object
 
 
 def _throttled(response: Response, error: str | None) -> Observation | None:
-    if response.status not in THROTTLE_STATUSES:
+    throttle = throttle_of(response, error)
+    if throttle is None:
         return None
-    retry_after = retry_after_seconds(response.headers.get("retry-after"))
-    if response.status == 429 or retry_after is not None:
-        return Observation(Kind.THROTTLED, f"HTTP {response.status}", response.exchange, response.status, error,
-                           (response.status, error), retry_after=retry_after)
-    return None
+    return Observation(Kind.THROTTLED, throttle.summary, response.exchange, response.status, error,
+                       (response.status, error), retry_after=throttle.retry_after)
 
 
 def _error_of(response: Response) -> str | None:
