@@ -25,17 +25,6 @@ def _login_client(client) -> None:
         pytest.skip(f"{client.target} declares no authorization_code grant with redirect_uris")
 
 
-def _usable_control(probes, client):
-    """The ordinary request's pre-login answer; *not evaluated* when it is itself refused or throttled."""
-    control = probes.control(client)
-    if control.refused or control.kind is Kind.THROTTLED:
-        raise NotEvaluated(f"the ordinary authorization request of {client.target} is itself "
-                           f"{'refused' if control.refused else 'throttled'} ({control.summary}), so no variation of it "
-                           "can be judged; see client-auth.public-client-known and redirect-uri.registered-accepted",
-                           exchange=control.exchange)
-    return control
-
-
 @check("authz-response.iss", title="Authorization responses carry iss, equal to the issuer",
        sends="Nothing of its own: reads the redirect with the code from the run's login through the client and the error redirects of two "
              "pre-login authorization requests (an unknown response_type, prompt=none).",
@@ -100,7 +89,7 @@ def test_authorization_response_iss(active_client, client_provider, client_metad
                    "Clients use it to check silently whether the user is still signed in.")
 def test_prompt_none(active_client, client_metadata, authcheck_authz_probes, authcheck_record):
     _login_client(active_client)
-    control = _usable_control(authcheck_authz_probes, active_client)
+    control = authcheck_authz_probes.usable_control(active_client)
     answer = authcheck_authz_probes.pre_login(active_client, PROMPT_NONE)
     authcheck_record.attach(control.exchange, answer.exchange)
     redirect_uri = active_client.redirect_uris[0]

@@ -138,8 +138,7 @@ def test_removed_client_refused(oidc_client, client_metadata, token_probes, auth
     authcheck_record.attach(*control.exchanges, *stranger.exchanges)
     if control.refused and (control.error == "invalid_client" or control.same_as(stranger)):
         observed["authorization endpoint"] = "unknown"
-    elif stranger.refused and not control.same_as(stranger) and control.kind is not Kind.THROTTLED \
-            and not (control.status or 0) >= 500:
+    elif stranger.refused and not control.same_as(stranger) and control.kind not in (Kind.THROTTLED, Kind.UNREADABLE):
         observed["authorization endpoint"] = "known"
         authcheck_record.violation(f"the authorization endpoint answers {control.summary}, where an unknown client_id "
                                    f"gets {stranger.summary}")
@@ -205,6 +204,9 @@ def test_public_client_known(active_client, client_metadata, authcheck_authz_pro
                                                                    else ", as an unknown client_id does")
     elif control.refused or (control.kind is Kind.SENT_TO_LOGIN and stranger.refused):
         observed, reason = "known", f"its ordinary request gets {control.summary}, unlike an unknown client_id"
+    elif control.kind in (Kind.THROTTLED, Kind.UNREADABLE):
+        raise NotEvaluated(f"its ordinary request gets {control.describe()}: {control.why_not_evaluable()}",
+                           exchange=control.exchange)
     else:
         signed = probes.decide(active_client, ORDINARY)
         authcheck_record.attach(*signed.exchanges)

@@ -16,6 +16,7 @@ from pytest_authcheck._clients import CODE_FLOW, REDIRECTS, applies_when
 from pytest_authcheck.observations import NotEvaluated
 from pytest_authcheck.observations.authorization import callback_parameters, points_at
 from pytest_authcheck.probes import ORDINARY, Variation
+from pytest_authcheck.probes.authorization import GOES_ON
 from pytest_authcheck.probes.variations import (
     INJECTED,
     INJECTED_STATE,
@@ -34,9 +35,9 @@ NATIVE_LOOPBACK = applies_when(lambda c: any(native_loopback(c, u) for u in c.re
 
 def _judge(probes, client, variation):
     """Accepted or refused (first before a login, then calibrated by the unregistered URI, then signed in); a
-    refusal counts only while the client's ordinary request goes on."""
+    refusal counts only while the client's ordinary request goes on (accepted, or to the login)."""
     first = probes.pre_login(client, variation)
-    if first.refused and not probes.control(client).refused:
+    if first.refused and probes.control(client).kind in GOES_ON:
         return first
     return probes.decide(client, variation, calibration=UNREGISTERED)
 

@@ -26,7 +26,7 @@ from .._http import HttpClient
 from .._login import Browser, LoginFlow, Sessions, WalkEnd, test_user_of
 from .._net import is_loopback
 from ..observations import Kind, NotEvaluated, Observation, observe_authorization
-from ..observations.authorization import callback_parameters, points_at, read_page, same_target
+from ..observations.authorization import callback_parameters, error_kind, points_at, read_page, same_target
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,8 @@ class Variation:
 
 
 ORDINARY = Variation("the ordinary request")
+# answers to the ordinary request that show it goes on: a variation answered otherwise differs in the varied dimension
+GOES_ON = (Kind.ACCEPTED, Kind.SENT_TO_LOGIN)
 
 
 class SignedInWalker(Protocol):
@@ -130,6 +132,14 @@ class AuthorizationProbes:
             raise cached.with_traceback(None)
         return cached
 
+    def usable_control(self, client: PolicyClient) -> Observation:
+        """The ordinary request's answer before a login, when it went on (accepted, or to the login): only then does a
+        variation's refusal or server error say something about the variation. Otherwise *not evaluated*."""
+        control = self.control(client)
+        if control.kind not in GOES_ON:
+            raise NotEvaluated(self._unusable(client, control), exchange=control.exchange)
+        return control
+
     def signed_in(self, client: PolicyClient, variation: Variation, *, consent: bool = True) -> Observation | None:
         """``variation`` sent signed in as the provider's test user; None when no account can sign in."""
         fixed = self._fixed(client)
@@ -150,14 +160,18 @@ class AuthorizationProbes:
     # ---- the judgement ---------------------------------------------------------------------------
     def decide(self, client: PolicyClient, variation: Variation, *, calibration: Variation | None = None,
                consent: bool = True) -> Observation:
-        """Accepted or refused where the answers can tell; otherwise the non-decisive observation with its reason."""
+        """Accepted or refused where the answers can tell; otherwise the non-decisive observation with its reason (also
+        when the ordinary request itself does not go on: then only an acceptance of the variation shows anything)."""
         control = self.control(client)
-        if control.refused or control.kind is Kind.THROTTLED:
-            raise NotEvaluated(f"the ordinary authorization request of {client.target} is itself "
-                               f"{'refused' if control.refused else 'throttled'} ({control.summary}), so no variation of "
-                               "it can be judged; see client-auth.public-client-known and redirect-uri.registered-accepted",
-                               exchange=control.exchange)
         first = self.pre_login(client, variation)
+        if control.kind not in GOES_ON:
+            if first.accepted or variation == ORDINARY:
+                return first  # a code or token issued for the variation shows it, whatever the ordinary request got
+            # returned, not raised: a check probing several variations still sees a later one's acceptance
+            return Observation(Kind.THROTTLED if control.kind is Kind.THROTTLED else Kind.UNREADABLE,
+                               f"{first.summary}; {self._unusable(client, control)}", first.exchange, first.status, first.error,
+                               first.signature, location=first.location, retry_after=control.retry_after,
+                               trail=tuple(e for e in control.exchanges if e is not first.exchange))
         if first.decisive or first.kind is not Kind.SENT_TO_LOGIN:
             return first
         if calibration is not None:
@@ -182,6 +196,12 @@ class AuthorizationProbes:
         return signed if signed is not None else first
 
     # ---- internals -------------------------------------------------------------------------------
+    @staticmethod
+    def _unusable(client: PolicyClient, control: Observation) -> str:
+        how = {Kind.REFUSED: "refused", Kind.THROTTLED: "throttled"}.get(control.kind, "unreadable")
+        return (f"the ordinary authorization request of {client.target} is itself {how} ({control.summary}), so no "
+                "variation of it can be judged; see client-auth.public-client-known and redirect-uri.registered-accepted")
+
     def _key_lock(self, key: tuple[Any, ...]) -> threading.Lock:
         with self._lock:
             return self._locks.setdefault(key, threading.Lock())
@@ -249,8 +269,8 @@ def _judge_end(end: WalkEnd, probed: str, client: PolicyClient) -> Observation:
         return Observation(Kind.UNREADABLE, f"signed in, HTTP {response.status} (a server error)", response.exchange,
                            response.status)
     error = f" ({page['error']})" if page["error"] else ""
-    return Observation(Kind.REFUSED, f"signed in, an error page HTTP {response.status}{error} instead of a redirect with "
-                       "a code", response.exchange, response.status, page["error"])
+    return Observation(error_kind(page["error"] or ""), f"signed in, an error page HTTP {response.status}{error} "
+                       "instead of a redirect with a code", response.exchange, response.status, page["error"])
 
 
 def _judge_landing(url: str, probed: str, client: PolicyClient, exchange: Any, trail: tuple[Any, ...]) -> Observation:
@@ -261,7 +281,7 @@ def _judge_landing(url: str, probed: str, client: PolicyClient, exchange: Any, t
     to_probed = same_target(url, probed) or _loopback_match(url, probed)
     if error:
         where = "the probed redirect URI" if to_probed else f"{target}"
-        return Observation(Kind.REFUSED, f"signed in, an error redirect to {where} ({error})", exchange, None, error,
+        return Observation(error_kind(error), f"signed in, an error redirect to {where} ({error})", exchange, None, error,
                            location=url, trail=trail, details={"to_probed": to_probed})
     if issued and to_probed:
         return Observation(Kind.ACCEPTED, f"signed in, a redirect to {target} with {' and '.join(issued)}", exchange,
