@@ -1,8 +1,10 @@
 """Whether a token the run holds still works, as the provider shows it: introspection, userinfo, or using it.
 
-Each way answers ``works``, ``dead`` or nothing (the provider does not say: no endpoint, a refusal to introspect,
-a self-contained token userinfo does not take). Using a refresh token spends it, so that comes last and only for
-tokens minted for the check that asks.
+Each way answers ``works``, ``dead`` or nothing (no endpoint, a refusal to introspect, a token userinfo does not
+take). A way is read before the event under test (a replay, a revocation) and after it: only a way that showed the
+token working before can show it dead after, since a provider that never introspects its self-contained tokens, or a
+userinfo endpoint that wants a scope the token lacks, answers "dead" before and after alike. Using a refresh token
+spends it, so that comes last, after the event, and only for tokens minted for the check that asks.
 """
 
 from __future__ import annotations
@@ -11,10 +13,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+
 from .._clients import PolicyClient
 from .._http import Exchange, HttpClient, Response
 from .._redact import Secret
-from ..observations import observe_token
+from ..observations import NotEvaluated, introspected_state, observe_introspection, observe_token
+from .userinfo import UserinfoProbes
 
 WORKS = "works"
 DEAD = "dead"
@@ -22,9 +27,11 @@ DEAD = "dead"
 
 @dataclass
 class TokenState:
-    """What each way showed (``{"introspection": "dead", ...}``) and the exchanges behind it."""
+    """What each way showed (``{"introspection": "dead", ...}``), the ways that could not tell and why, and the
+    exchanges behind it."""
 
     seen: dict[str, str] = field(default_factory=dict)
+    unseen: dict[str, str] = field(default_factory=dict)
     exchanges: list[Exchange] = field(default_factory=list)
 
     @property
@@ -34,41 +41,63 @@ class TokenState:
             return WORKS
         return DEAD if self.seen else None
 
-
-def token_state(http: HttpClient, client: PolicyClient, metadata: Mapping[str, Any], token: Secret, *, refresh: bool,
-                send_refresh: Callable[[dict[str, Any]], Response] | None = None) -> TokenState:
-    """How the provider shows ``token`` (a refresh token when ``refresh``) now; ``send_refresh`` lets it be used."""
-    result = TokenState()
-    introspection = metadata.get("introspection_endpoint")
-    if isinstance(introspection, str):
-        form, auth = client.credentials({"token": token, "token_type_hint": "refresh_token" if refresh else "access_token"})
-        response = http.post(introspection, data=form, auth=auth)
-        result.exchanges.append(response.exchange)
-        active = _json_object(response).get("active") if response.status == 200 else None
-        if isinstance(active, bool):
-            result.seen["introspection"] = WORKS if active else DEAD
-    userinfo = metadata.get("userinfo_endpoint")
-    if not refresh and isinstance(userinfo, str):
-        response = http.get(userinfo, headers={"Authorization": Secret(f"Bearer {token.reveal()}", label="bearer")})
-        result.exchanges.append(response.exchange)
-        if response.status == 200:
-            result.seen["userinfo"] = WORKS
-        elif response.status == 401:
-            result.seen["userinfo"] = DEAD
-    if refresh and send_refresh is not None:
-        response = send_refresh({"grant_type": "refresh_token", "refresh_token": token})
-        result.exchanges.append(response.exchange)
-        answer = observe_token(response)
-        if answer.accepted:
-            result.seen["refresh with it"] = WORKS
-        elif answer.refused:
-            result.seen["refresh with it"] = DEAD
-    return result
+    def working(self) -> list[str]:
+        """The ways that show the token working."""
+        return [way for way, value in self.seen.items() if value == WORKS]
 
 
-def _json_object(response: Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except Exception:
-        return {}
-    return body if isinstance(body, dict) else {}
+@dataclass(frozen=True)
+class TokenWatch:
+    """The non-spending ways to ask about one client's tokens: its introspection endpoint and its provider's userinfo."""
+
+    http: HttpClient
+    client: PolicyClient
+    metadata: Mapping[str, Any]
+    userinfo: UserinfoProbes | None = None
+
+    def look(self, token: Secret, *, refresh: bool) -> TokenState:
+        """What introspection and (for an access token) userinfo show about ``token`` now."""
+        result = TokenState()
+        introspection = self.metadata.get("introspection_endpoint")
+        if isinstance(introspection, str):
+            hint = "refresh_token" if refresh else "access_token"
+            form, auth = self.client.credentials({"token": token, "token_type_hint": hint})
+            answer = observe_introspection(self.http.post(introspection, data=form, auth=auth))
+            result.exchanges.extend(answer.exchanges)
+            state = introspected_state(answer)
+            if state is not None:
+                result.seen["introspection"] = WORKS if state == "active" else DEAD
+            else:
+                result.unseen["introspection"] = answer.summary
+        if not refresh and self.userinfo is not None:
+            try:
+                answer = self.userinfo.ask(self.client.provider, token)
+            except NotEvaluated as exc:
+                result.unseen["userinfo"] = str(exc)
+            except pytest.skip.Exception as exc:
+                result.unseen["userinfo"] = exc.msg or "skipped"
+            else:
+                result.exchanges.extend(answer.exchanges)
+                if answer.decisive:
+                    result.seen["userinfo"] = WORKS if answer.accepted else DEAD
+                else:
+                    result.unseen["userinfo"] = answer.summary
+        return result
+
+    def after(self, token: Secret, before: TokenState, *, refresh: bool,
+              send_refresh: Callable[[dict[str, Any]], Response] | None = None) -> TokenState:
+        """How the provider shows ``token`` after the event, read against ``before``; ``send_refresh`` lets a refresh
+        token be used (spent) as the last way."""
+        result = self.look(token, refresh=refresh)
+        for way, value in list(result.seen.items()):
+            if value == DEAD and before.seen.get(way) != WORKS:
+                del result.seen[way]
+                result.unseen[way] = "it did not show the token working before the event either"
+        if refresh and send_refresh is not None:
+            answer = observe_token(send_refresh({"grant_type": "refresh_token", "refresh_token": token}))
+            result.exchanges.extend(answer.exchanges)
+            if answer.decisive:
+                result.seen["refresh with it"] = WORKS if answer.accepted else DEAD
+            else:
+                result.unseen["refresh with it"] = answer.summary
+        return result

@@ -77,6 +77,14 @@ class UserinfoProbes:
         return self._once((provider_name, client, "query", _tag(token)), provider_name,
                           lambda url: self._http.get(url, params={"access_token": token}))
 
+    def ask(self, provider_name: str, token: Secret) -> Observation:
+        """GET userinfo with ``token`` in the Authorization header, now: never cached, for checks that compare a
+        token's answers before and after an event (a replay, a revocation)."""
+        url = self.endpoint(provider_name)
+        header = {"Authorization": Secret(f"Bearer {token.reveal()}", label="authorization")}
+        return observe_resource(self._http.get(url, headers=header),
+                                provider_hosts=self._provider_hosts(self._providers[provider_name]))
+
     def _once(self, key: tuple[str, ...], provider_name: str, send: Callable[[str], Any]) -> Observation:
         url = self.endpoint(provider_name)
         with self._guard:
