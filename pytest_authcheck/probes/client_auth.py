@@ -131,7 +131,12 @@ def unknown_client_refused(probes: TokenProbes, client: PolicyClient) -> Judgeme
     if answer.error == "invalid_client":
         return Judgement("refused", answer.summary, (stranger.response.exchange,))
     if client.secret is None and not client.public:
-        return Judgement("refused", answer.summary, (stranger.response.exchange,))
+        # no secret in the policy, so no control request: the refusal must be about the client, not the made-up code
+        if answer.status == 401 or harmless_form(client)["grant_type"] == "client_credentials":
+            return Judgement("refused", answer.summary, (stranger.response.exchange,))
+        return Judgement(None, f"an unknown client_id gets {answer.summary}, which may be about the never-issued code "
+                         f"rather than the client, and the policy holds no secret of {client.target} to send the same "
+                         "request as a control", (stranger.response.exchange,))
     return _refused_unlike(answer, declared(probes, client), stranger, "an unknown client_id", f"{client.target} itself")
 
 
