@@ -55,10 +55,12 @@ def test_error_format(active_client, client_metadata, token_probes, authcheck_au
             problems.append(f"error {answer.error!r} is not a registered token endpoint error code")
         observed[f"token endpoint, {name}"] = "; ".join(problems) or CONFORMS
     if active_client.declares("authorization_code") and active_client.redirect_uris:
-        # the response types grants.response-types probes: their error redirects, before a login or signed in
+        # the unknown response type authz-response.iss sends, before a login only; the response types
+        # grants.response-types probes, before a login or signed in as it already did
         for variation in [UNKNOWN_RESPONSE_TYPE, *response_type_variations(active_client)]:
             try:
-                answer = authcheck_authz_probes.decide(active_client, variation)
+                answer = (authcheck_authz_probes.pre_login(active_client, variation) if variation == UNKNOWN_RESPONSE_TYPE
+                          else authcheck_authz_probes.decide(active_client, variation))
             except (EvaluationError, pytest.skip.Exception):
                 continue
             params = callback_parameters(answer.location or "")
