@@ -138,7 +138,10 @@ def test_removed_client_refused(oidc_client, client_metadata, token_probes, auth
     authcheck_record.attach(*control.exchanges, *stranger.exchanges)
     if control.refused and (control.error == "invalid_client" or control.same_as(stranger)):
         observed["authorization endpoint"] = "unknown"
-    elif stranger.refused and not control.same_as(stranger) and control.kind not in (Kind.THROTTLED, Kind.UNREADABLE):
+    # any other deliberate answer (a redirect to the URI the provider has registered, say) shows it knows the client;
+    # a throttle or a server error shows nothing
+    elif stranger.refused and not control.same_as(stranger) and control.kind is not Kind.THROTTLED \
+            and (control.status or 0) < 500:
         observed["authorization endpoint"] = "known"
         authcheck_record.violation(f"the authorization endpoint answers {control.summary}, where an unknown client_id "
                                    f"gets {stranger.summary}")
