@@ -25,7 +25,7 @@ from typing import Any
 from ._authz import REDIRECT_STATUSES, same_target
 from ._errors import EvaluationError
 from ._http import Exchange, HttpClient, Response
-from ._net import is_loopback
+from ._net import is_loopback, url_host
 from ._redact import Secret
 from .observations.answers import NotEvaluated
 from .observations.token import retry_after_seconds
@@ -319,7 +319,7 @@ class FormLogin:
         method, data, referer = "GET", None, None
         submitted_password = False
         for step in range(1, self.max_steps + 1):
-            if (urllib.parse.urlsplit(url).hostname or "").lower() not in provider_hosts:
+            if url_host(url) not in provider_hosts:
                 # a form whose action leads off the provider's hosts: nothing is sent there
                 return WalkEnd(url, None, "a form leads away from the provider's pages", step)
             response = self._send(session.jar, method, url, data, referer)
@@ -327,7 +327,7 @@ class FormLogin:
                 exchanges.append(response.exchange)
             if response.status in REDIRECT_STATUSES and response.headers.get("location"):
                 target = urllib.parse.urljoin(url, response.headers["location"])
-                if is_end(target) or (urllib.parse.urlsplit(target).hostname or "").lower() not in provider_hosts:
+                if is_end(target) or url_host(target) not in provider_hosts:
                     return WalkEnd(target, response, "redirected away from the provider's pages", step)
                 url, method, data, referer = target, "GET", None, referer
                 continue

@@ -14,6 +14,7 @@ import pytest
 from pytest_authcheck import check
 from pytest_authcheck._errors import EvaluationError
 from pytest_authcheck._expect import AtMost, OneOf, Quantity, Satisfies
+from pytest_authcheck._net import url_host
 
 IMPLICIT_RESPONSE_WORD = "token"
 DEFAULT_GRANT_TYPES = ["authorization_code", "implicit"]  # RFC 8414 §2, when grant_types_supported is omitted
@@ -154,17 +155,13 @@ def test_issuer_matches(oidc_provider, oidc_metadata, authcheck_record):
        severity="medium", area="discovery", level="SHOULD", refs=["RFC 8414 §2", "OIDC Discovery 1.0 §7.1", "RFC 9700 §4.4"],
        remediation="Serve every endpoint from the issuer's host, or list the other hosts in the provider's allowed_hosts.")
 def test_endpoints_on_issuer_host(oidc_provider, oidc_metadata, authcheck_record):
-    allowed = {urllib.parse.urlsplit(oidc_provider.issuer).hostname, *oidc_provider.config.get("allowed_hosts", [])}
-    allowed.discard(None)
+    allowed = oidc_provider.trusted_hosts()
     hosts = {}
     elsewhere = {}
     for member in ENDPOINT_MEMBERS:
         value = oidc_metadata.get(member)
         if isinstance(value, str):
-            try:
-                hosts[member] = urllib.parse.urlsplit(value).hostname
-            except ValueError:
-                hosts[member] = None
+            hosts[member] = url_host(value) or None
             if hosts[member] not in allowed:
                 elsewhere[member] = value
     if not hosts:
