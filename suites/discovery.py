@@ -46,11 +46,6 @@ def string_list(metadata, member, record, default=None):
     return value
 
 
-def _count(items, none_text):
-    """A count compared as a number and shown as the items (``none_text`` when there are none)."""
-    return Quantity(len(items), "; ".join(map(str, items[:10])) + (" [...]" if len(items) > 10 else "") or none_text)
-
-
 def _words(values):
     return ", ".join(map(str, values)) or "nothing"
 
@@ -111,7 +106,7 @@ def test_metadata_schema(oidc_discovery, authcheck_record):
         authcheck_record.fact("members not in OIDC Discovery or RFC 8414 (extensions, not an error)", unknown)
     authcheck_record.fact("members", len(document))
     authcheck_record.expect(AtMost(0, "no problem against OIDC Discovery 1.0 §3 / RFC 8414 §2"),
-                            _count(problems, f"no problem in {len(document)} members"))
+                            Quantity.count(problems, f"no problem in {len(document)} members"))
     if problems:
         authcheck_record.fail(f"{len(problems)} metadata problem(s): " + "; ".join(problems[:10]))
 
@@ -205,7 +200,7 @@ def test_rfc8414_metadata(oidc_provider, oidc_discovery, authcheck_record):
     authcheck_record.expect(
         {"HTTP status": 200, "body": "a JSON object", "members that differ": AtMost(0, "none (the same issuer and endpoints)")},
         {"HTTP status": status, "body": body,
-         "members that differ": _count(list(differences), "none") if other is not None else "not compared"})
+         "members that differ": Quantity.count(list(differences), "none") if other is not None else "not compared"})
     if status != 200:
         authcheck_record.fail(f"{oidc_provider.rfc8414_url} answered HTTP {status}")
     if other is None:
