@@ -14,6 +14,9 @@ from .observations.resource import NOT_THERE
 ACCEPTED_WORD = "accepted"
 ALLOWED_WORD = "allowed"
 _NOT_THERE_WORDS = {404: "not found (404)", 405: "method not allowed (405)", 410: "gone (410)"}
+# Refusals of the request's size (RFC 9110 §15.5.14, RFC 6585 §5), which a server or a proxy in front of it may
+# answer before it reads any credential.
+TOO_LARGE = {413: "content too large", 431: "request header fields too large"}
 
 
 def word(answer: Observation, *, accepted: str = ACCEPTED_WORD) -> str:
@@ -31,6 +34,15 @@ def disguised_refusal(answer: Observation) -> bool:
     """A "nothing served here" answer (404, 405, 410) where the same request with a good credential was served:
     a refusal in disguise, which the token checks judge like any refusal."""
     return answer.kind is Kind.UNREADABLE and answer.status in NOT_THERE
+
+
+def size_refusal(answer: Observation) -> str | None:
+    """Why ``answer`` says nothing about the credential the request carried (a 413 or 431: its size was refused,
+    perhaps before the credential was read), or None."""
+    if answer.status not in TOO_LARGE:
+        return None
+    return (f"HTTP {answer.status} ({TOO_LARGE[answer.status]}): the request's size was refused, which says nothing "
+            "about how its credential is judged")
 
 
 def expected_word(expectation: Expectation) -> str:

@@ -7,6 +7,7 @@ override is honoured); it is only requested when an API has user principals.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +55,8 @@ class ApiUnderTest:
         self.run = run
         self.code_flows: CodeFlows | None = None  # set by the fixtures when the API has user principals
         self._baseline: Baseline | EvaluationError | None = None
+        self._bare: dict[tuple[str, str], Response] = {}
+        self._bare_lock = threading.Lock()
 
     @property
     def name(self) -> str:
@@ -113,8 +116,18 @@ class ApiUnderTest:
         return {"Authorization": Secret(f"Bearer {token}", label="authorization")}
 
     def send(self, rule: ApiRule, headers: Mapping[str, Any]) -> Response:
-        """``rule``'s request with ``headers`` (no body; redirects not followed)."""
-        return self.run.http.request(rule.method, self.spec.url(rule.path), headers=headers)
+        """``rule``'s request with ``headers`` (no body; redirects not followed).
+
+        A safe request without any credential is sent once per run and its answer reused: api.no-credential, the
+        matrix's anonymous cell and tokens.query-refused (is it served to anybody?) all ask that same question.
+        """
+        if headers or not rule.safe:
+            return self.run.http.request(rule.method, self.spec.url(rule.path), headers=headers)
+        with self._bare_lock:
+            key = (rule.method, rule.path)
+            if key not in self._bare:
+                self._bare[key] = self.run.http.request(rule.method, self.spec.url(rule.path), headers={})
+            return self._bare[key]
 
     def baseline(self) -> Baseline:
         """A token principal the policy allows at the first GET rule, and the API's acceptance of its real token.

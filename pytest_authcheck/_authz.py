@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._http import Exchange, HttpClient, Response
+from ._net import url_host
 
 OAUTH_ERRORS = ("invalid_request", "unauthorized_client", "access_denied", "unsupported_response_type",
                 "invalid_scope", "server_error", "temporarily_unavailable", "invalid_client",
@@ -107,8 +108,7 @@ def classify(response: Response, *, redirect_uri: str, provider_hosts: set[str])
         if same_target(location, redirect_uri):
             return AuthzOutcome(ERROR_REDIRECT if error else REDIRECT, status, response.exchange, location,
                                 error, answer.get("error_description"))
-        host = (urllib.parse.urlsplit(location).hostname or "").lower()
-        if host in provider_hosts:
+        if url_host(location) in provider_hosts:
             kind = ERROR_PAGE if error else PROCEEDS
             return AuthzOutcome(kind, status, response.exchange, location, error, answer.get("error_description"))
         return AuthzOutcome(REDIRECT, status, response.exchange, location, error)

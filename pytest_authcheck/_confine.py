@@ -24,7 +24,7 @@ from typing import Any
 
 from ._errors import CredentialsWithheld
 from ._jamf.url import JamfUrlError, lint_url
-from ._net import is_loopback, origin
+from ._net import is_loopback, origin, policy_hosts, url_host
 from ._redact import Secret, reveal
 
 # Form and query members whose value is a credential whatever it is.
@@ -49,11 +49,11 @@ class Destinations:
         """Whether ``url`` is one of these destinations."""
         if origin(url) in self.origins:
             return True
-        parts = urllib.parse.urlsplit(url)
-        host = (parts.hostname or "").lower()
+        host = url_host(url)
         if host not in self.hosts:
             return False
-        return parts.scheme == "https" or (parts.scheme == "http" and self.http_loopback and is_loopback(host))
+        scheme = urllib.parse.urlsplit(url).scheme
+        return scheme == "https" or (scheme == "http" and self.http_loopback and is_loopback(host))
 
     def describe(self) -> str:
         """``https://idp:443, allowed_hosts login.example.com``."""
@@ -88,11 +88,11 @@ class Confinement:
                 continue
             http_loopback = bool(config.get("allow_http_loopback"))
             origins = {origin(address)}
-            host = (urllib.parse.urlsplit(address).hostname or "").lower()
-            if http_loopback and is_loopback(host):
+            if http_loopback and is_loopback(url_host(address)):
                 # the policy tolerates plain http on the issuer's own loopback host and port
                 origins.add(origin(address.replace("https://", "http://", 1)))
-            hosts = frozenset(str(h).lower() for h in config.get("allowed_hosts", []))
+            # the same hosts Provider.trusted_hosts names (the issuer's own host goes by its origin here)
+            hosts = policy_hosts(config.get("allowed_hosts", []))
             scopes[f"providers.{name}"] = Destinations(f"providers.{name}", frozenset(origins), hosts, http_loopback)
         for name, config in policy.section("apis").items():
             address = config.get("base_url")

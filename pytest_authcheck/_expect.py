@@ -18,7 +18,7 @@ Put details that are not part of the verdict (status codes, headers, counts) in 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,6 +88,12 @@ class Quantity:
 
     value: float
     text: str
+
+    @classmethod
+    def count(cls, items: Sequence[Any], none_text: str, shown: int = 10) -> Quantity:
+        """How many ``items``, shown as the first ``shown`` of them (``none_text`` when there are none)."""
+        text = "; ".join(map(str, items[:shown])) + (" [...]" if len(items) > shown else "")
+        return cls(len(items), text or none_text)
 
     def describe(self) -> str:
         """The text shown in reports."""

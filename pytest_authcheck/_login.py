@@ -25,7 +25,7 @@ from typing import Any
 from ._authz import REDIRECT_STATUSES, same_target
 from ._errors import EvaluationError
 from ._http import Exchange, HttpClient, Response, retry_after_seconds
-from ._net import is_loopback
+from ._net import is_loopback, url_host
 from ._redact import Secret
 from .observations.answers import NotEvaluated
 
@@ -193,6 +193,23 @@ class WalkEnd:
     consent_asked: bool = False
 
 
+def callback_of(end: WalkEnd, flow: LoginFlow) -> str:
+    """The redirect back to the client where a walk ended, or why there is none.
+
+    The one reading of a walk's end for the built-in login and ``Browser.follow``: a consent page the flow may not
+    approve (``flow.consent`` false) is ``ConsentWithheld`` (the checks then say *not evaluated* for that reason,
+    never consent on the user's behalf), any other end an ``EvaluationError`` with the reason.
+    """
+    if end.url is not None and flow.is_callback(end.url):
+        return end.url
+    if end.url is not None:
+        raise EvaluationError(f"the login left the provider's hosts at step {end.step} ({url_host(end.url)}); add the "
+                              "host to allowed_hosts or plug in your own login step (authcheck_login)")
+    if end.consent_asked:
+        raise ConsentWithheld(end.reason)
+    raise EvaluationError(end.reason)
+
+
 class Session:
     """One user signed in at one provider: the cookie jar every flow of the run reuses, and its logins."""
 
@@ -275,9 +292,7 @@ class Browser:
             self.flow.authorization_url
         end = walker.walk(start, provider_hosts=self.flow.provider_hosts,
                           is_end=self.flow.is_callback, consent=self.flow.consent, exchanges=self.flow.exchanges)
-        if end.url is not None and self.flow.is_callback(end.url):
-            return end.url
-        raise EvaluationError(end.reason if end.url is None else f"the flow left the provider's hosts ({_short(end.url)})")
+        return callback_of(end, self.flow)
 
 
 class FormLogin:
@@ -300,15 +315,7 @@ class FormLogin:
         """Walk from the authorization URL to the redirect back to the client; return that URL."""
         end = self.walk(flow.authorization_url, provider_hosts=flow.provider_hosts, is_end=flow.is_callback,
                         consent=flow.consent, exchanges=flow.exchanges)
-        if end.url is not None and flow.is_callback(end.url):
-            return end.url
-        if end.url is not None:
-            host = (urllib.parse.urlsplit(end.url).hostname or "").lower()
-            raise EvaluationError(f"the login left the provider's hosts at step {end.step} ({host}); add the host to "
-                                  "allowed_hosts or plug in your own login step (authcheck_login)")
-        if end.consent_asked:
-            raise ConsentWithheld(end.reason)
-        raise EvaluationError(end.reason)
+        return callback_of(end, flow)
 
     def walk(self, url: str, *, provider_hosts: set[str], is_end: Callable[[str], bool], consent: bool = True,
              exchanges: list[Exchange] | None = None) -> WalkEnd:
@@ -318,7 +325,7 @@ class FormLogin:
         method, data, referer = "GET", None, None
         submitted_password = False
         for step in range(1, self.max_steps + 1):
-            if (urllib.parse.urlsplit(url).hostname or "").lower() not in provider_hosts:
+            if url_host(url) not in provider_hosts:
                 # a form whose action leads off the provider's hosts: nothing is sent there
                 return WalkEnd(url, None, "a form leads away from the provider's pages", step)
             response = self._send(session.jar, method, url, data, referer)
@@ -326,7 +333,7 @@ class FormLogin:
                 exchanges.append(response.exchange)
             if response.status in REDIRECT_STATUSES and response.headers.get("location"):
                 target = urllib.parse.urljoin(url, response.headers["location"])
-                if is_end(target) or (urllib.parse.urlsplit(target).hostname or "").lower() not in provider_hosts:
+                if is_end(target) or url_host(target) not in provider_hosts:
                     return WalkEnd(target, response, "redirected away from the provider's pages", step)
                 url, method, data, referer = target, "GET", None, referer
                 continue

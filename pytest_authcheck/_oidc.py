@@ -9,6 +9,7 @@ from typing import Any
 from ._documents import Document
 from ._errors import EvaluationError
 from ._http import HttpClient
+from ._net import url_host
 from ._provider import Provider
 from ._shared import SharedStore
 from .policy.load import Settings
@@ -125,7 +126,7 @@ class OidcProvider(Provider):
             metadata = self.metadata()
         except EvaluationError:
             metadata = {}
-        trusted = {urllib.parse.urlsplit(self.issuer).hostname, *self.config.get("allowed_hosts", [])}
+        trusted = self.trusted_hosts()
         urls = [self.issuer] + [v for k, v in metadata.items()
                                 if isinstance(v, str) and len(v) < MAX_URL_LENGTH and is_endpoint_member(k)]
         seen: dict[tuple[str, int], str] = {}
@@ -135,17 +136,18 @@ class OidcProvider(Provider):
                 port = parts.port or 443
             except ValueError:
                 continue
-            if parts.scheme == "https" and parts.hostname and parts.hostname in trusted:
-                seen.setdefault((parts.hostname, port), url)
+            host = url_host(url)
+            if parts.scheme == "https" and host in trusted:
+                seen.setdefault((host, port), url)
         return list(seen.values())
 
 
 def provider_hosts(provider: OidcProvider) -> set[str]:
-    """The hosts a login may pass through: the issuer's, its endpoints' and ``allowed_hosts``."""
-    hosts = {(urllib.parse.urlsplit(provider.issuer).hostname or "").lower()}
-    hosts.update(h.lower() for h in provider.config.get("allowed_hosts", []))
+    """The hosts a login may pass through: the issuer's, ``allowed_hosts`` and the authorization endpoint's."""
+    hosts = set(provider.trusted_hosts())
     try:
-        hosts.add((urllib.parse.urlsplit(provider.endpoint("authorization_endpoint")).hostname or "").lower())
+        hosts.add(url_host(provider.endpoint("authorization_endpoint")))
     except EvaluationError:
         pass
+    hosts.discard("")
     return hosts

@@ -17,7 +17,7 @@ from typing import Any
 from ._documents import Document, fetch
 from ._duration import parse_duration
 from ._http import HttpClient
-from ._net import is_loopback
+from ._net import is_loopback, policy_hosts, url_host
 from ._shared import SharedStore, dump_document, dump_tls, load_document, load_tls
 from ._tls import TlsFacts, inspect
 from .policy.load import Settings
@@ -53,6 +53,19 @@ class Provider:
         """Seconds of clock difference tolerated (provider setting, else the run's)."""
         value = self.config.get("max_clock_skew")
         return parse_duration(value) if value is not None else self._settings.max_clock_skew
+
+    def trusted_hosts(self) -> frozenset[str]:
+        """The hosts the policy trusts for this provider: its URL's (the issuer's) and ``allowed_hosts``, as
+        ``_net.host_key`` spells them (compare ``url_host(url)`` against them: case, IDNA and port do not matter).
+
+        The one definition every layer uses: the endpoints asked, the TLS origins inspected, the hosts a login
+        walks, and where credentials may travel (``_confine``, from the same ``policy_hosts``).
+        """
+        return frozenset({url_host(self.url)} | policy_hosts(self.config.get("allowed_hosts", []))) - {""}
+
+    def trusts(self, url: str) -> bool:
+        """Whether ``url`` is on one of ``trusted_hosts``."""
+        return url_host(url) in self.trusted_hosts()
 
     def http_tolerated(self, url: str) -> bool:
         """Plain http is tolerated only for loopback hosts, and only with ``allow_http_loopback``."""

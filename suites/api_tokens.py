@@ -5,7 +5,8 @@ the claims of a real token the API accepts there (``api_baseline``): nothing her
 provider's key, so tokens that are wrong only in their claims (another audience, another issuer,
 expired, not yet valid) are real tokens from the probe sources the policy declares in ``[apis.X.probes]``.
 Each probe states ``refused (401)`` beside what it observed in the same words (``_api_answers``); a probe whose
-answer says neither accepted nor refused (throttled, a server error, a redirect) decides nothing.
+answer says neither accepted nor refused (throttled, a server error, a redirect, a refusal of the request's size:
+413 or 431) decides nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pytest
 from pytest_authcheck import _forge as forge
 from pytest_authcheck import check
 from pytest_authcheck._api import refusal_problem
-from pytest_authcheck._api_answers import disguised_refusal, word
+from pytest_authcheck._api_answers import disguised_refusal, size_refusal, word
 from pytest_authcheck._errors import EvaluationError
 from pytest_authcheck._expect import OneOf
 from pytest_authcheck.observations import NotEvaluated, observe_resource
@@ -32,7 +33,7 @@ REFUSED_MALFORMED = OneOf(("refused (401)", "refused (400)"), "refused (400 or 4
 
 class _Answers:
     """What the API did with each labelled probe: the word observed, the problem when it was not refused as due,
-    and the probes whose answer says neither (throttled, a server error, a redirect)."""
+    and the probes whose answer says neither (throttled, a server error, a redirect, 413 or 431)."""
 
     def __init__(self) -> None:
         self.observed: dict[str, str] = {}
@@ -53,8 +54,10 @@ def _send(api, rule, record, requests: dict[str, dict], *, malformed: bool = Fal
         record.attach(response.exchange)
         answers.sent += 1
         answer = observe_resource(response)
-        if not (answer.decisive or (served and disguised_refusal(answer))):
-            answers.undecided.append(f"{label}: {answer.why_not_evaluable()}")
+        undecided = size_refusal(answer) or (None if answer.decisive or (served and disguised_refusal(answer))
+                                              else answer.why_not_evaluable())
+        if undecided is not None:
+            answers.undecided.append(f"{label}: {undecided}")
             outcomes.append({key: label, "status": response.status, "verdict": "not evaluated"})
             continue
         answers.observed[label] = word(answer)
@@ -95,8 +98,9 @@ def test_no_credential(api, authcheck_record):
     response = api.send(rule, {})
     authcheck_record.attach(response.exchange)
     answer = observe_resource(response)
-    if not answer.decisive:
-        raise NotEvaluated(f"{rule.request} without credentials: {answer.why_not_evaluable()}")
+    undecided = size_refusal(answer) or (None if answer.decisive else answer.why_not_evaluable())
+    if undecided is not None:
+        raise NotEvaluated(f"{rule.request} without credentials: {undecided}")
     seen = answer.details["challenges"]
     authcheck_record.fact("challenges", seen.describe())
     observed_challenge = "Bearer" if seen.bearer else ", ".join(c.scheme for c in seen.items) or "none"

@@ -14,6 +14,7 @@ import pytest
 from pytest_authcheck import check
 from pytest_authcheck._errors import EvaluationError
 from pytest_authcheck._expect import AtMost, OneOf, Quantity, Satisfies
+from pytest_authcheck._net import url_host
 
 IMPLICIT_RESPONSE_WORD = "token"
 DEFAULT_GRANT_TYPES = ["authorization_code", "implicit"]  # RFC 8414 §2, when grant_types_supported is omitted
@@ -43,11 +44,6 @@ def string_list(metadata, member, record, default=None):
         record.fail(f"{member} is not an array of strings", expected="an array of strings",
                     observed=value if len(repr(value)) < 300 else repr(value)[:300] + "...")
     return value
-
-
-def _count(items, none_text):
-    """A count compared as a number and shown as the items (``none_text`` when there are none)."""
-    return Quantity(len(items), "; ".join(map(str, items[:10])) + (" [...]" if len(items) > 10 else "") or none_text)
 
 
 def _words(values):
@@ -110,7 +106,7 @@ def test_metadata_schema(oidc_discovery, authcheck_record):
         authcheck_record.fact("members not in OIDC Discovery or RFC 8414 (extensions, not an error)", unknown)
     authcheck_record.fact("members", len(document))
     authcheck_record.expect(AtMost(0, "no problem against OIDC Discovery 1.0 §3 / RFC 8414 §2"),
-                            _count(problems, f"no problem in {len(document)} members"))
+                            Quantity.count(problems, f"no problem in {len(document)} members"))
     if problems:
         authcheck_record.fail(f"{len(problems)} metadata problem(s): " + "; ".join(problems[:10]))
 
@@ -154,17 +150,13 @@ def test_issuer_matches(oidc_provider, oidc_metadata, authcheck_record):
        severity="medium", area="discovery", level="SHOULD", refs=["RFC 8414 §2", "OIDC Discovery 1.0 §7.1", "RFC 9700 §4.4"],
        remediation="Serve every endpoint from the issuer's host, or list the other hosts in the provider's allowed_hosts.")
 def test_endpoints_on_issuer_host(oidc_provider, oidc_metadata, authcheck_record):
-    allowed = {urllib.parse.urlsplit(oidc_provider.issuer).hostname, *oidc_provider.config.get("allowed_hosts", [])}
-    allowed.discard(None)
+    allowed = oidc_provider.trusted_hosts()
     hosts = {}
     elsewhere = {}
     for member in ENDPOINT_MEMBERS:
         value = oidc_metadata.get(member)
         if isinstance(value, str):
-            try:
-                hosts[member] = urllib.parse.urlsplit(value).hostname
-            except ValueError:
-                hosts[member] = None
+            hosts[member] = url_host(value) or None
             if hosts[member] not in allowed:
                 elsewhere[member] = value
     if not hosts:
@@ -208,7 +200,7 @@ def test_rfc8414_metadata(oidc_provider, oidc_discovery, authcheck_record):
     authcheck_record.expect(
         {"HTTP status": 200, "body": "a JSON object", "members that differ": AtMost(0, "none (the same issuer and endpoints)")},
         {"HTTP status": status, "body": body,
-         "members that differ": _count(list(differences), "none") if other is not None else "not compared"})
+         "members that differ": Quantity.count(list(differences), "none") if other is not None else "not compared"})
     if status != 200:
         authcheck_record.fail(f"{oidc_provider.rfc8414_url} answered HTTP {status}")
     if other is None:

@@ -58,8 +58,6 @@ def _send(http, record, method: str, url: str) -> EndpointAnswer:
                    "discovery document.")
 def test_endpoints_answer(oidc_provider, oidc_metadata, authcheck_run, authcheck_record):
     http = authcheck_run.http
-    trusted = {(urllib.parse.urlsplit(oidc_provider.issuer).hostname or "").lower(),
-               *(h.lower() for h in oidc_provider.config.get("allowed_hosts", []))}
     observed: dict[str, EndpointAnswer] = {}
     left: dict[str, str] = {}
     sent: dict[tuple[str, str], EndpointAnswer] = {}
@@ -69,11 +67,7 @@ def test_endpoints_answer(oidc_provider, oidc_metadata, authcheck_run, authcheck
             left[name] = f"{url[:200]}: not asked, the check's {TIME_BUDGET:g}s were spent on slow answers"
             continue
         parts = urllib.parse.urlsplit(url)
-        try:
-            host = (parts.hostname or "").lower()
-        except ValueError:
-            host = ""
-        if host not in trusted:
+        if not oidc_provider.trusts(url):
             left[name] = f"{url[:200]}: not asked, the policy does not allow its host (see discovery.endpoints-on-issuer-host)"
             continue
         if parts.scheme != "https" and not oidc_provider.http_tolerated(url):

@@ -54,11 +54,6 @@ def _judged_all(jwks):
         raise EvaluationError(reason)
 
 
-def _count(items, none_text):
-    """A count compared as a number and shown as the items (``none_text`` when there are none)."""
-    return Quantity(len(items), "; ".join(map(str, items[:10])) + (" [...]" if len(items) > 10 else "") or none_text)
-
-
 def _summary(keys):
     out = []
     for index, key in enumerate(keys):
@@ -118,7 +113,7 @@ def test_jwks_structure(oidc_jwks, authcheck_record):
     problems += [f"{describe(k, i)} {p}" for i, k in enumerate(keys)
                  for p in structure_problems(k) + (x5c_problems(k) if isinstance(k, dict) else [])]
     authcheck_record.fact("keys", _summary(keys))
-    authcheck_record.expect(AtMost(0, "well-formed JWKs (no problem)"), _count(problems, f"{len(keys)} well-formed key(s)"))
+    authcheck_record.expect(AtMost(0, "well-formed JWKs (no problem)"), Quantity.count(problems, f"{len(keys)} well-formed key(s)"))
     if problems:
         authcheck_record.fact("problems", problems[:50])
         authcheck_record.fail("; ".join(problems[:20]))
@@ -162,7 +157,7 @@ def test_key_strength(oidc_jwks, authcheck_record):
     weak = [f"{describe(k, i)}: {problem}" for i, k in enumerate(keys)
             if isinstance(k, dict) and (problem := strength_problem(k))]
     authcheck_record.expect(AtMost(0, "no weak key (RSA >= 2048 bits; EC P-256/P-384/P-521; OKP Ed25519/Ed448)"),
-                            _count(weak, f"{len(keys)} key(s), none weak"))
+                            Quantity.count(weak, f"{len(keys)} key(s), none weak"))
     if weak:
         authcheck_record.fail("weak key(s): " + "; ".join(weak))
     _judged_all(oidc_jwks)
@@ -178,7 +173,7 @@ def test_no_private_material(oidc_jwks, authcheck_record):
     leaks = {describe(k, i): members for i, k in enumerate(keys)
              if isinstance(k, dict) and (members := private_members(k))}
     authcheck_record.expect(AtMost(0, "public members only"),
-                            _count([f"{k}: {', '.join(v)}" for k, v in leaks.items()],
+                            Quantity.count([f"{k}: {', '.join(v)}" for k, v in leaks.items()],
                                    f"{len(keys)} key(s), public members only"))
     if leaks:
         authcheck_record.fail("private or symmetric key material is published: "
@@ -206,7 +201,7 @@ def test_use_alg_coherent(oidc_jwks, authcheck_record):
     if "enc" in uses and None in uses:
         problems.append("signing and encryption keys are mixed, but not every key says its use")
     authcheck_record.fact("keys", _summary(keys))
-    authcheck_record.expect(AtMost(0, "use and alg fitting each key"), _count(problems, f"{len(keys)} key(s), all coherent"))
+    authcheck_record.expect(AtMost(0, "use and alg fitting each key"), Quantity.count(problems, f"{len(keys)} key(s), all coherent"))
     if problems:
         authcheck_record.fail("; ".join(problems))
     _judged_all(oidc_jwks)

@@ -6,14 +6,21 @@ the run cost the provider, not what the plugin believes it did.
 
 from __future__ import annotations
 
+import json
 import re
+import ssl
 import textwrap
+import urllib.parse
+import urllib.request
 
 import pytest
 
+from pytest_authcheck._http import HttpClient
+from pytest_authcheck._login import Browser, ConsentWithheld, FormLogin, LoginFlow, Session
+from pytest_authcheck._redact import Redactor, Secret
 from tests.conftest import oidc_policy
 from tests.hostile_idp import Answer, HostileIdp, json_answer
-from tests.idp.world import VARIANTS
+from tests.idp.world import VARIANTS, pkce_pair
 from tests.test_suites_clients import ENV, TEST_PASSWORD, cc, native, web
 
 LOGIN_POST = re.compile(r"\] prompt login\b")
@@ -112,3 +119,35 @@ def test_a_login_page_that_throttles_is_not_evaluated_at_once(idp_world, run_aut
         assert "throttles its login pages (HTTP 429, Retry-After 3600s)" in result["message"], result["message"]
         assert result["duration"] < 30
         assert idp.hits["/login"] == 1
+
+
+def test_a_login_step_of_ones_own_never_consents_beyond_the_policy(fresh_idp):
+    """``Browser.follow`` reads a consent page the flow may not approve as the built-in login does: ConsentWithheld
+    (the checks say why they are not evaluated), with the consent never submitted; allowed, it consents and lands."""
+    context = ssl.create_default_context(cafile=str(fresh_idp.ca_pem_path))
+    with urllib.request.urlopen(fresh_idp.discovery_url, context=context) as answer:  # noqa: S310 (loopback https)
+        endpoint = json.load(answer)["authorization_endpoint"]
+    callback = "http://127.0.0.1/callback"
+
+    def flow(scope: str, *, consent: bool) -> LoginFlow:
+        params = {"client_id": "enclii-cli", "response_type": "code", "scope": scope, "redirect_uri": callback,
+                  "state": "s1", "nonce": "n1", "code_challenge": pkce_pair()[1], "code_challenge_method": "S256"}
+        return LoginFlow(client="cli", provider="sso", authorization_url=endpoint + "?" + urllib.parse.urlencode(params),
+                         redirect_uri=callback, provider_hosts={"127.0.0.1"}, consent=consent)
+
+    http = HttpClient(redactor=Redactor([TEST_PASSWORD]), ca_bundle=fresh_idp.ca_pem_path, timeout=5)
+    session = Session()
+    try:
+        # signed in, consent given to openid alone
+        assert FormLogin(http, "alice", Secret(TEST_PASSWORD), session=session)(flow("openid", consent=True)) \
+            .startswith(callback + "?code=")
+        withheld = flow("openid profile", consent=False)
+        with pytest.raises(ConsentWithheld, match=r"^the provider asks for consent at https://127\.0\.0\.1:\d+/"):
+            Browser(http, session, withheld).follow()
+        assert withheld.exchanges and all(e.method == "GET" for e in withheld.exchanges), \
+            [(e.method, e.url) for e in withheld.exchanges]  # the consent form was never posted
+        allowed = flow("openid profile", consent=True)
+        assert Browser(http, session, allowed).follow().startswith(callback + "?code=")
+        assert any(e.method == "POST" for e in allowed.exchanges)  # the control did consent
+    finally:
+        http.close()

@@ -136,6 +136,34 @@ def test_a_server_that_is_neither_is_named_so(pytester: pytest.Pytester, idp_wor
     assert "serves neither OpenID discovery" in result.stderr.str()
 
 
+THROTTLED = Answer(status=429, body=b'{"error": "slow down"}', headers={"Retry-After": "3600"})
+
+
+@pytest.mark.parametrize(("routes", "args", "said"), [
+    ({"/.well-known/openid-configuration": THROTTLED}, (),
+     "/.well-known/openid-configuration answered HTTP 429 (throttled, Retry-After 3600 s): the server asks to be asked "
+     "later; try again later"),
+    ({"/.well-known/openid-configuration": Answer(status=502, body=b"bad gateway", content_type="text/plain")}, (),
+     "/.well-known/openid-configuration answered HTTP 502 (a server error): it says nothing about what the server is; "
+     "try again later, or look at the server's logs for the cause"),
+    ({"/api/v1/jamf-pro-version": Answer(status=503, body=b"", headers={"Retry-After": "3600"})}, (),
+     "/api/v1/jamf-pro-version answered HTTP 503 (throttled, Retry-After 3600 s)"),
+    ({"/.well-known/openid-configuration": Answer(status=500, body=b"oops", content_type="text/plain")},
+     ("--authcheck-init-kind", "oidc"), "/.well-known/openid-configuration answered HTTP 500 (a server error)"),
+], ids=["discovery throttled", "discovery server error", "jamf version throttled", "oidc told, server error"])
+def test_a_throttle_or_server_error_is_named_never_read_as_the_wrong_kind(pytester: pytest.Pytester, idp_world,
+                                                                         routes, args, said) -> None:
+    """The answer says nothing of what the server is: the message says what it was, not "not an OpenID issuer"."""
+    with HostileIdp(ca=idp_world.ca, routes=routes) as server:
+        result = _init(pytester, server.url, "--authcheck-init-ca", str(idp_world.ca_pem_path), *args)
+    assert result.ret == USAGE_ERROR
+    error = result.stderr.str()
+    assert said in error, error
+    assert "serves neither" not in error and "not an OpenID" not in error and "jamf" not in error.lower().replace(
+        "jamf-pro-version", ""), error
+    assert not (pytester.path / "authcheck.toml").exists()
+
+
 def test_a_hostile_discovery_document_cannot_write_the_policy(pytester: pytest.Pytester, idp_world) -> None:
     """Values are escaped TOML strings, odd ones are left out, comments are one printable line: nothing injected."""
     with HostileIdp(ca=idp_world.ca) as server:

@@ -27,6 +27,7 @@ from jwt.algorithms import RSAAlgorithm
 from pytest_authcheck._api import ALLOW, DENY_401, DENY_403, Expectation, matrix_finding, refusal_problem
 from tests.conftest import invariant_breaches, oidc_policy, unstated_verdicts
 from tests.html_report import readable
+from tests.hostile_idp import Answer, HostileIdp, json_answer
 from tests.idp.world import IdpSpec, IdpWorld, RunningIdp, default_clients, default_signing_keys
 from tests.resource_api import DEFECTS, ApiConfig, ResourceApi
 
@@ -462,6 +463,53 @@ def test_answers_that_say_neither_leave_cells_not_evaluated(audit, api_world: Ap
     assert baseline["status"] == "error" and baseline["message"].startswith(
         "not evaluated: the real token of viewer got HTTP 503 at GET /v1/users/me"), baseline["message"]
     assert not [r for r in run.report["results"] if r["status"] == "failed"]
+
+
+# An edge in front of the API with a tight header limit: a credential longer than this is refused for its size.
+EDGE_KEY = "k-short"
+EDGE_HEADER_LIMIT = 40
+
+
+@pytest.mark.parametrize("status", [413, 431, 401], ids=["413", "431", "401 (control)"])
+def test_a_refusal_of_the_requests_size_decides_nothing(idp, idp_world, run_authcheck, status: int) -> None:
+    """413/431 to a credential probe say the request was too large, not whether its credential is good: the probe is
+    not evaluated with that reason, never failed as "HTTP 431 instead of 401" (the control: 401 passes)."""
+
+    def me(request):
+        key = request.header("X-API-Key")
+        if key is None:
+            return Answer(status=401, body=b'{"error": "unauthorized"}', headers={"WWW-Authenticate": 'Bearer realm="edge"'})
+        if len(key) > EDGE_HEADER_LIMIT:
+            return Answer(status=status, body=b'{"error": "too large"}')
+        return json_answer({"sub": "read-key"})
+
+    with HostileIdp(ca=idp_world.ca, routes={"/v1/users/me": Answer(body=me)}) as edge:
+        policy = oidc_policy(idp("good"), extra=f"""
+            [apis.edge]
+            base_url = "{edge.url}"
+            provider = "sso"
+            roles = ["viewer"]
+
+            [apis.edge.principals]
+            read-key = {{ header = "X-API-Key", value = "${{EDGE_KEY}}" }}
+
+            [[apis.edge.rules]]
+            request = "GET /v1/users/me"
+            allow = ["read-key"]
+            """)
+        run = run_authcheck(policy, "-m", "api", "-k", "unknown_api_key or no_credential", env={"EDGE_KEY": EDGE_KEY})
+        sent = [r.header("X-API-Key") for r in edge.requests if r.header("X-API-Key")]
+    results = {r["check"]: r for r in run.report["results"]}
+    assert results["api.no-credential"]["status"] == "passed", results["api.no-credential"]
+    probe = results["api.unknown-api-key"]
+    assert sent and all(len(key) > EDGE_HEADER_LIMIT for key in sent)  # the probe did exceed the edge's limit
+    if status == 401:
+        assert probe["status"] == "passed", probe
+        return
+    reason = {413: "content too large", 431: "request header fields too large"}[status]
+    assert probe["status"] == "error", probe
+    assert probe["message"] == (f"not evaluated: random key in X-API-Key: HTTP {status} ({reason}): the request's size "
+                                "was refused, which says nothing about how its credential is judged"), probe["message"]
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -400,6 +400,18 @@ def test_endpoint_on_another_host_fails_unless_allowed(custom_idp, run_authcheck
     _assert_all_pass(run, skipped=DEFAULT_SKIPS)
 
 
+def test_allowed_hosts_are_compared_in_one_spelling_everywhere(custom_idp, run_authcheck):
+    """``LocalHost`` is the host ``localhost``: the metadata check allows it, the endpoint check asks it and the TLS
+    checks inspect it, exactly as when the policy spells it in lower case."""
+    foreign = custom_idp("userinfo-on-localhost", userinfo_endpoint="https://localhost:{port}/me")
+    run = run_authcheck(oidc_policy(foreign, provider='allowed_hosts = ["LocalHost"]'))
+    _assert_all_pass(run, skipped=DEFAULT_SKIPS)
+    checks = run.by_check()
+    assert checks["discovery.endpoints-on-issuer-host"]["expected"] == "each on 127.0.0.1 or localhost"
+    assert f"localhost:{foreign.port}" in checks["tls.chain-trusted"]["observed"], checks["tls.chain-trusted"]
+    assert "userinfo_endpoint" in checks["discovery.endpoints-answer"]["observed"]
+
+
 def test_pkce_plain_fails_unless_allowed(custom_idp, run_authcheck):
     plain = custom_idp("pkce-plain", code_challenge_methods_supported=["S256", "plain"])
     run = run_authcheck(oidc_policy(plain))

@@ -250,3 +250,35 @@ def test_query_token_at_the_api(api_parts, run_authcheck, defects):
                                      "the URL query (?access_token=...): HTTP 200 (served)")
         assert result["evidence"]["exchanges"]
         assert "eyJ" not in json.dumps(run.report), "the token in the query reached the report"
+
+
+def test_a_request_without_credential_is_sent_once_per_run(api_parts, run_authcheck):
+    """api.no-credential, the matrix's anonymous cell and tokens.query-refused (is the resource served to anybody?)
+    ask the API one same question: the real API receives it once, and every check reads that answer."""
+    sso, jwks_url, folder = api_parts
+    config = ApiConfig(issuer=sso.issuer, jwks_url=jwks_url, audience="https://api.test", ca_pem=sso.ca_pem_path,
+                       role_of={"ci-deployer": "viewer"}, defects={"query-token"})
+    with ResourceApi(config, folder / "cert.pem", folder / "key.pem") as api:
+        policy = oidc_policy(sso, extra=f"""
+            [apis.platform]
+            base_url = "{api.url}"
+            provider = "sso"
+            audience = "https://api.test"
+            roles = ["viewer"]
+
+            [apis.platform.principals]
+            deployer = {{ client = "deployer", role = "viewer" }}
+
+            [[apis.platform.rules]]
+            request = "GET /v1/users/me"
+            min_role = "viewer"
+            """)
+        run = run_authcheck(policy, "-m", "clients or api", "-k", "query_refused_at_api or no_credential or matrix",
+                            clients=True)
+        asked = dict(api.state.without_credential)
+    checks = {(r["check"], r["nodeid"].rsplit("[", 1)[-1]): r for r in run.report["results"]}
+    assert checks[("api.no-credential", "platform]")]["status"] == "passed", run.output()
+    assert checks[("api.authorization-matrix", "platform|GET /v1/users/me|anonymous]")]["status"] == "passed", sorted(checks)
+    query = checks[("tokens.query-refused", "platform]")]
+    assert query["status"] == "failed", query  # served to the query token: the bare request was asked, and refused
+    assert asked == {"GET /v1/users/me": 1}, asked

@@ -46,13 +46,10 @@ class UserinfoProbes:
         url = provider.metadata().get("userinfo_endpoint")
         if not isinstance(url, str) or not url:
             pytest.skip(f"{provider.target} advertises no userinfo_endpoint")
-        parts = urllib.parse.urlsplit(url)
-        trusted = {(urllib.parse.urlsplit(provider.issuer).hostname or "").lower(),
-                   *(h.lower() for h in provider.config.get("allowed_hosts", []))}
-        if (parts.hostname or "").lower() not in trusted:
+        if not provider.trusts(url):
             raise NotEvaluated(f"the userinfo_endpoint {url[:200]} is on a host the policy does not allow, so no token "
                                "is sent there; see discovery.endpoints-on-issuer-host")
-        if parts.scheme != "https" and not provider.http_tolerated(url):
+        if urllib.parse.urlsplit(url).scheme != "https" and not provider.http_tolerated(url):
             raise NotEvaluated(f"the userinfo_endpoint {url[:200]} is not https, so no token is sent there; see "
                                "tls.no-plain-http")
         return url

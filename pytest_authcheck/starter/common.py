@@ -17,7 +17,7 @@ from .. import _toml_out as toml
 from .._bounds import clip, printable
 from .._confine import Confinement, Destinations
 from .._errors import AuthcheckError
-from .._http import HttpClient
+from .._http import HttpClient, Response, retry_after_seconds
 from .._net import is_loopback, origin
 from .._redact import Redactor, Secret
 
@@ -107,6 +107,31 @@ def http_client(url: str, ca_bundle: Path | None, secrets: Sequence[Secret] = ()
     confinement = Confinement({scope: Destinations(scope, frozenset({origin(url)}), http_loopback=True)}, secrets)
     return HttpClient(redactor=Redactor(secrets), timeout=TIMEOUT, ca_bundle=ca_bundle, retries=1, id_prefix="init",
                       confinement=confinement)
+
+
+def tls_hint(error: object) -> str:
+    """The way past a certificate the run does not trust: name its CA (verification is never turned off)."""
+    text = str(error).lower()
+    return "; give the CA that issued its certificate with --authcheck-init-ca PATH" \
+        if "certif" in text or "tls" in text else ""
+
+
+def unavailable(response: Response, where: str) -> str | None:
+    """Why ``response`` says nothing of what the server at ``where`` is, or None.
+
+    A throttle (429, or 503 with Retry-After) or a server error (5xx) is the server declining to answer now: reading
+    it as "not an OpenID issuer" (or "not Jamf Pro") would send the user to fix a URL that may be right.
+    """
+    status = response.status
+    retry_after = response.headers.get("retry-after")
+    if status == 429 or (status == 503 and retry_after):
+        wait = retry_after_seconds(retry_after)
+        asked = f", Retry-After {wait:.0f} s" if wait is not None else ""
+        return f"{where} answered HTTP {status} (throttled{asked}): the server asks to be asked later; try again later"
+    if status >= 500:
+        return (f"{where} answered HTTP {status} (a server error): it says nothing about what the server is; try again "
+                "later, or look at the server's logs for the cause")
+    return None
 
 
 def check_url(url: str) -> str:

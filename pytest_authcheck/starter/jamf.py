@@ -20,7 +20,7 @@ from .._jamf.catalogue import release
 from .._jamf.grants import client_grant
 from .._jamf.url import JamfUrlError, lint_url
 from .._redact import Secret
-from .common import Options, Policy, StarterError, env_name, header, policy_name, safe
+from .common import Options, Policy, StarterError, env_name, header, policy_name, safe, tls_hint, unavailable
 
 PROVIDER = "jamf"
 VERSION_PATH = "/api/v1/jamf-pro-version"
@@ -30,12 +30,18 @@ MAX_CLIENTS = 200
 
 
 def looks_like_jamf(http: HttpClient, url: str) -> bool:
-    """Whether ``url`` answers as the Jamf Pro API does: its version, or an ApiError asking for a token."""
+    """Whether ``url`` answers as the Jamf Pro API does: its version, or an ApiError asking for a token.
+
+    ``StarterError`` when the answer withholds it: a throttle or a server error says nothing either way."""
     try:
         base = lint_url(url).url
     except JamfUrlError:
         return False
     answer = http.get(base + VERSION_PATH, headers={"Accept": "application/json"})
+    busy = unavailable(answer, base + VERSION_PATH)
+    if busy is not None:
+        # the URL is not OpenID (its discovery answered), and whether it is Jamf Pro is what this answer withholds
+        raise StarterError(busy + " (or say which kind of server it is with --authcheck-init-kind)")
     try:
         body = answer.json()
     except EvaluationError:
@@ -75,9 +81,7 @@ def build(policy: Policy, http: HttpClient, url: str, options: Options) -> None:
         integrations, _ = server.list_all("/api/v1/api-integrations")
         roles, _ = server.roles()
     except EvaluationError as exc:
-        hint = "; give the CA that issued its certificate with --authcheck-init-ca PATH" \
-            if "certif" in str(exc).lower() else ""
-        raise StarterError(f"cannot read {base.url}: {exc}{hint}") from None
+        raise StarterError(f"cannot read {base.url}: {exc}{tls_hint(exc)}") from None
     header(policy, options, f"the Jamf Pro server {base.url}")
     policy.table(f"[providers.{PROVIDER}]")
     policy.key("kind", "jamf")

@@ -15,7 +15,7 @@ from .._errors import EvaluationError
 from .._http import HttpClient
 from .._net import is_loopback
 from .._oidc import DISCOVERY_PATH
-from .common import Options, Policy, StarterError, header, safe
+from .common import Options, Policy, StarterError, header, safe, tls_hint, unavailable
 
 PROVIDER = "sso"
 # Values a provider lists (algorithms, grant types, scopes): printable tokens of a plausible length; others are
@@ -57,11 +57,10 @@ def fetch(http: HttpClient, url: str) -> dict[str, Any]:
     try:
         response = http.get(where, headers={"Accept": "application/json"})
     except EvaluationError as exc:
-        hint = "; give the CA that issued its certificate with --authcheck-init-ca PATH" \
-            if "certif" in str(exc).lower() else ""
-        raise StarterError(f"cannot fetch {where}: {exc}{hint}") from None
-    if response.throttled:
-        raise StarterError(f"{where}: {response.throttled}; try again later")
+        raise StarterError(f"cannot fetch {where}: {exc}{tls_hint(exc)}") from None
+    busy = unavailable(response, where)
+    if busy is not None:
+        raise StarterError(busy)
     if response.status != 200:
         raise StarterError(f"{where} answered HTTP {response.status}: not an OpenID issuer (give the issuer URL)")
     try:

@@ -11,7 +11,7 @@ from .._errors import EvaluationError
 from .._http import HttpClient
 from ..policy.load import POLICY_FILE, ca_bundle_problem
 from . import jamf, oidc
-from .common import Options, Policy, StarterError, check_url, http_client
+from .common import Options, Policy, StarterError, check_url, http_client, tls_hint, unavailable
 
 
 def write(options: Options) -> tuple[Path, Policy]:
@@ -46,13 +46,17 @@ def write(options: Options) -> tuple[Path, Policy]:
 def _detect(http: HttpClient, url: str) -> str:
     """``oidc`` when the URL serves OpenID discovery, ``jamf`` when it answers as the Jamf Pro API does."""
     try:
-        answer = http.get(oidc.discovery_url(url), headers={"Accept": "application/json"})
+        where = oidc.discovery_url(url)
+        answer = http.get(where, headers={"Accept": "application/json"})
         if answer.status == 200 and isinstance(_json(answer), dict) and "issuer" in _json(answer):
             return "oidc"
+        busy = unavailable(answer, where)
+        if busy is not None:
+            raise StarterError(busy + " (or say which kind of server it is with --authcheck-init-kind)")
         if jamf.looks_like_jamf(http, url):
             return "jamf"
     except EvaluationError as exc:
-        raise StarterError(f"cannot read {url}: {exc}" + _tls_hint(str(exc))) from None
+        raise StarterError(f"cannot read {url}: {exc}" + tls_hint(exc)) from None
     raise StarterError(f"{url} serves neither OpenID discovery ({oidc.discovery_url(url)}) nor the Jamf Pro API "
                        "(/api/v1/jamf-pro-version); check the URL, or say which it is with --authcheck-init-kind")
 
@@ -62,11 +66,6 @@ def _json(response: Any) -> Any:
         return response.json()
     except Exception:
         return None
-
-
-def _tls_hint(text: str) -> str:
-    return "; give the CA that issued its certificate with --authcheck-init-ca PATH" \
-        if "certificate" in text.lower() or "tls" in text.lower() else ""
 
 
 def main(config: Any) -> int:

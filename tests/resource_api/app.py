@@ -18,6 +18,7 @@ import hmac
 import json
 import ssl
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -375,6 +376,8 @@ class ApiState:
 
     deployments: list[tuple[str, str | None]] = field(default_factory=list)
     deleted: list[tuple[str, str | None]] = field(default_factory=list)
+    # requests that carried no credential at all (no Authorization, no X-API-Key, no access_token), by "METHOD /path"
+    without_credential: Counter[str] = field(default_factory=Counter)
 
 
 SERVICES = ["demo", "web", "worker"]
@@ -430,6 +433,8 @@ class ResourceApp:
 
     async def authenticate(self, request: Request) -> Principal:
         authorization = request.headers.get("authorization")
+        if authorization is None and "x-api-key" not in request.headers and "access_token" not in request.query_params:
+            self.state.without_credential[f"{request.method} {request.url.path}"] += 1
         if authorization is None and "query-token" in self.config.defects:  # defect: query-token
             query_token = request.query_params.get("access_token")
             authorization = f"Bearer {query_token}" if query_token else None
