@@ -16,6 +16,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 from .._http import Response
+from .._net import url_host
 from .answers import Kind, Observation
 from .throttle import TEMPORARILY_UNAVAILABLE, throttle_of
 
@@ -65,7 +66,7 @@ def _redirect(response: Response, location: str, redirect_uri: str, provider_hos
                                details={"issued": issued})
         return Observation(Kind.UNREADABLE, f"redirect to {where} with neither a code nor an error", response.exchange,
                            status, None, ("redirect", "client", ""), location=location)
-    host = (urllib.parse.urlsplit(location).hostname or "").lower()
+    host = url_host(location)
     if host in provider_hosts:
         signature = ("redirect", "provider", host, _stable_path(location), bool(error))
         if error:

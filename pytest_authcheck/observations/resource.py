@@ -14,6 +14,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 
 from .._http import Response
+from .._net import url_host
 from .answers import Kind, Observation
 from .throttle import throttle_of
 from .token import body_object
@@ -135,7 +136,7 @@ def observe_resource(response: Response, *, provider_hosts: set[str] | frozenset
     location = response.headers.get("location")
     if 300 <= status < 400 and location:
         target = urllib.parse.urljoin(response.url, location)
-        host = (urllib.parse.urlsplit(target).hostname or "").lower()
+        host = url_host(target)
         where = urllib.parse.urlunsplit(urllib.parse.urlsplit(target)._replace(query="", fragment=""))
         kind = Kind.SENT_TO_LOGIN if host in provider_hosts else Kind.UNREADABLE
         return Observation(kind, f"HTTP {status} redirect to {where[:200]}", response.exchange, status, None, signature,

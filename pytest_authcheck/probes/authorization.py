@@ -23,7 +23,7 @@ from .._authz import pkce_pair, random_token
 from .._clients import PolicyClient
 from .._errors import AuthcheckError
 from .._http import HttpClient
-from .._login import Browser, LoginFlow, Sessions, WalkEnd, test_user_of
+from .._login import Browser, ConsentWithheld, LoginFlow, Sessions, WalkEnd, test_user_of
 from .._net import is_loopback
 from ..observations import Kind, NotEvaluated, Observation, observe_authorization
 from ..observations.authorization import callback_parameters, error_kind, points_at, read_page, same_target
@@ -243,6 +243,11 @@ class AuthorizationProbes:
             flow.browser = Browser(self._http, self._sessions.get(client.provider, user.username), flow)
         try:
             landed = self._login(flow)
+        except ConsentWithheld:
+            # as the built-in walk reports it: the request went on to consent, which no login step gives
+            last = flow.exchanges[-1] if flow.exchanges else None
+            return Observation(Kind.SENT_TO_LOGIN, "signed in, the provider asks the user to consent; authcheck never "
+                               "consents beyond the policy's scopes", last, trail=tuple(flow.exchanges[:-1]))
         except AuthcheckError as exc:
             last = flow.exchanges[-1] if flow.exchanges else None
             return Observation(Kind.UNREADABLE, f"the login step (authcheck_login) stopped: {str(exc)[:300]}", last,
