@@ -161,7 +161,7 @@ def _watch(ca: trustme.CA, ca_path: Path, routes: dict[str, Any]) -> tuple[Hosti
     idp = HostileIdp(routes, ca=ca).start()
     metadata = {"introspection_endpoint": f"{idp.url}/introspect", "userinfo_endpoint": f"{idp.url}/userinfo"}
     provider = SimpleNamespace(issuer=idp.url, config={}, target="providers.x", metadata=lambda: metadata,
-                               http_tolerated=lambda url: False)
+                               trusts=lambda url: url.startswith(idp.url + "/"), http_tolerated=lambda url: False)
     http = HttpClient(redactor=Redactor(), ca_bundle=ca_path, timeout=5)
     client = PolicyClient.from_policy("app", {"provider": "x", "client_id": "native-app", "type": "public",
                                               "grant_types": ["authorization_code"], "redirect_uris": [REDIRECT_URI]})
