@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from _scale_setup import Client, Fleet
+from scale_floor import MADE_UP_SCOPE, UNREGISTERED  # the floor's probe values, which the plugin's share
 
 _LINE = re.compile(r"^\[idp \S+\] (GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) (\S+) (\d{3})(?: \S+ms)?(?: form=(.*))?$")
 _TLS_ERROR = re.compile(r"^\[idp \S+\] tls-error ")
@@ -75,16 +76,26 @@ class Classifier:
         client = self.clients.get(params.get("client_id", ""))
         if client is None:
             return "authz: unknown client"
+        scope = set(params.get("scope", "").split())
         if params.get("response_type", "code") != "code":
-            return "authz: response_type=token" if params["response_type"] == "token" else \
-                "authz: other implicit/hybrid response types"
+            if params["response_type"] != "token":
+                return "authz: other implicit/hybrid response types"
+            # the floor's request carries the client's scopes; a plain OAuth one (no openid) is another probe
+            return "authz: response_type=token" if "openid" in scope or "openid" not in client.scopes else \
+                "authz: response_type=token without openid"
         if "code_challenge" not in params:
             return "authz: no PKCE"
         if params.get("code_challenge_method", "plain") != "S256":
             return "authz: plain PKCE"
         uri = params.get("redirect_uri", "")
         if uri in client.redirect_uris:
-            extra = set(params.get("scope", "").split()) - set(client.scopes) - {"offline_access"}
+            if "prompt" in params:
+                return "authz: prompt=none"
+            if "&" in params.get("state", ""):
+                return "authz: state carrying parameters"
+            if not scope and client.scopes:
+                return "authz: no scope"
+            extra = scope - set(client.scopes) - {"offline_access"}
             return "authz: out-of-policy scope" if extra else "authz: registered redirect URI"
         return "authz: " + self._redirect_kind(client, uri)
 
@@ -102,7 +113,12 @@ class Classifier:
                 return "redirect URI + '..' traversal"
             if name:
                 return "other redirect URI near misses"
-        return "unregistered redirect URI"
+        if uri == UNREGISTERED:
+            return "unregistered redirect URI"
+        # on the registered URI's host: a near miss the near-miss table does not name
+        if any(parts.hostname == urllib.parse.urlsplit(r).hostname for r in client.redirect_uris):
+            return "other redirect URI near misses"
+        return "other unregistered redirect URIs"
 
     def _token(self, form: dict) -> str:
         client = self.clients.get(str(form.get("client")))
@@ -110,7 +126,10 @@ class Classifier:
         if client is None:
             return "token: unknown client"
         if grant not in client.grant_types:
-            return "token: undeclared grant"
+            # the floor tries one undeclared grant (password); the plugin each one the client does not declare
+            if grant != "password":
+                return "token: other undeclared grants"
+            return "token: undeclared grant" if client.confidential else "token: undeclared grant (public apps)"
         if grant != "client_credentials":
             return f"token: {grant} (declared grant)"
         if form.get("auth") == "none":
@@ -120,8 +139,14 @@ class Classifier:
         if form.get("error") == "invalid_client":
             # every generated service's declared secret is the registered one: a refused one was a wrong one
             return "token: wrong secret"
-        extra = set(str(form.get("scope") or "").split()) - set(client.scopes)
-        return "token: out-of-policy scope" if extra else "token: right secret"
+        requested = set(str(form.get("scope") or "").split())
+        if not requested and set(client.scopes) - {"openid"}:
+            return "token: no scope"
+        extra = requested - set(client.scopes)
+        if not extra:
+            return "token: right secret"
+        # the floor asks for one made-up scope; the plugin also for the scopes the provider advertises
+        return "token: out-of-policy scope" if extra == {MADE_UP_SCOPE} else "token: out-of-policy advertised scope"
 
 
 def count_requests(log: Path, classifier: Classifier | None, start: int = 0) -> RequestCount:
