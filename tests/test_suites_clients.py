@@ -378,3 +378,26 @@ def _requests_by_kind(*reports: dict) -> dict[tuple[str, str, str], tuple[int, .
 
 def logins(report: dict) -> int:
     return sum(1 for e in report["exchanges"].values() if "login=" in str(e.get("request_body")))
+
+
+def test_a_plugged_in_login_step_that_meets_consent_reads_as_the_built_in_one(clients_idp, run_authcheck, pytester):
+    """A team's login step that stops at a consent page it may not approve (ConsentWithheld) leaves the probe where
+    the built-in walk leaves it: the provider asks the user to consent, never "the login step stopped"."""
+    pytester.makeconftest("""
+        import pytest
+        from pytest_authcheck._login import FormLogin
+        from pytest_authcheck._redact import Secret
+
+        @pytest.fixture(scope="session")
+        def authcheck_login(authcheck_run):
+            return lambda flow: FormLogin(authcheck_run.http, "alice", Secret("own-login-step-pw"))(flow)
+    """)
+    narrow = client("narrow", "enclii-cli", type="public", application="native",
+                    grant_types=["authorization_code"], redirect_uris=["http://127.0.0.1/callback"],
+                    scopes=["openid"], pkce="S256")
+    run = run_authcheck(matrix_policy(clients_idp, clients=narrow, test_user=False),
+                        "-m", "clients", "-k", "out_of_policy", env=ENV)
+    result = run.by_check()["scopes.out-of-policy-refused"]
+    assert result["status"] == "error", result
+    assert "asks the user to consent" in result["message"], result["message"]
+    assert "login step (authcheck_login) stopped" not in result["message"], result["message"]
