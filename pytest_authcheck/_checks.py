@@ -9,6 +9,7 @@ discovery.issuer-match``). Teams decorate their own checks the same way.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -53,13 +54,21 @@ class Check:
     # Revokes or replays the tokens it obtains: at many providers that ends the whole grant of the signed-in session,
     # so such checks run after those that read the run's shared tokens.
     spends_grant: bool = False
-    # Whether a target is one the check can look at, from the policy alone: None when it applies, else the reason.
-    # Pairs that do not apply become no test at all (the report still lists them, with the reason).
-    applies: Callable[[Any], str | None] | None = field(default=None, compare=False, repr=False)
+    # Whether a target is one the check can look at, from the policy alone: None when it applies, else the reason;
+    # ``applies(target)`` or ``applies(target, policy)``. Pairs that do not apply become no test at all (the report
+    # still lists them, with the reason).
+    applies: Callable[..., str | None] | None = field(default=None, compare=False, repr=False)
+    # The targets the check must sign in for (through a login client, as the provider's test user): where no account
+    # can sign in, those pairs are not applicable either, decided at collection instead of a skip per test.
+    signs_in: Callable[[Any], bool] | None = field(default=None, compare=False, repr=False)
 
-    def not_applicable(self, target: Any) -> str | None:
+    def not_applicable(self, target: Any, policy: Any = None) -> str | None:
         """Why the check does not apply to ``target`` (a PolicyClient, a provider's config ...), or None."""
-        return self.applies(target) if self.applies is not None else None
+        if self.applies is None:
+            return None
+        if _takes_policy(self.applies):
+            return self.applies(target, policy)
+        return self.applies(target)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form for reports."""
@@ -67,15 +76,25 @@ class Check:
                 "refs": list(self.refs), "remediation": self.remediation, "level": self.level}
 
 
+def _takes_policy(rule: Callable[..., str | None]) -> bool:
+    try:
+        return len(inspect.signature(rule).parameters) >= 2
+    except (TypeError, ValueError):
+        return False
+
+
 def check(id: str, *, title: str, severity: str, area: str, refs: list[str] | tuple[str, ...],
           remediation: str, level: str = "MUST", sends: str = "", spends_grant: bool = False,
-          applies: Callable[[Any], str | None] | None = None) -> Callable[[F], F]:
+          applies: Callable[..., str | None] | None = None,
+          signs_in: Callable[[Any], bool] | None = None) -> Callable[[F], F]:
     """Declare a test function as the check ``id``.
 
     ``severity`` is one of critical/high/medium/low/info, ``area`` one of ``AREAS``, ``refs`` the spec
     clauses (``"RFC 8414 §3.3"``), ``remediation`` what to do when it fails, ``level`` the requirement
     level (MUST/SHOULD/MAY) of the clause it enforces, ``sends`` what it sends to the systems under test
-    (every shipped check says; docs/checks.md lists it).
+    (every shipped check says; docs/checks.md lists it). ``applies`` says which targets it can look at from the
+    policy (``applies(target)`` or ``applies(target, policy)``: None, or why not); ``signs_in(target)`` which ones
+    it must sign in for.
     """
     if severity not in SEVERITIES:
         raise ValueError(f"check {id}: severity must be one of {SEVERITIES}, not {severity!r}")
@@ -85,7 +104,7 @@ def check(id: str, *, title: str, severity: str, area: str, refs: list[str] | tu
         raise ValueError(f"check {id}: level must be one of {LEVELS}, not {level!r}")
     definition = Check(id=id, title=title, severity=severity, area=area, refs=tuple(refs),
                        remediation=" ".join(remediation.split()), level=level, sends=" ".join(sends.split()),
-                       spends_grant=spends_grant, applies=applies)
+                       spends_grant=spends_grant, applies=applies, signs_in=signs_in)
 
     def apply(function: F) -> F:
         function = pytest.mark.authcheck(definition)(function)

@@ -168,6 +168,16 @@ PKCE_CODE_FLOW = applies_when(lambda c: c.requires_pkce and has_code_flow(c),
                               "{target} is confidential and the policy does not say pkce = \"S256\", or it has no "
                               "authorization_code grant with redirect_uris")
 PUBLIC_LOGIN = applies_when(lambda c: c.public and c.uses_login, "{target} is not a public client with a login")
+def logs_in(client: PolicyClient) -> bool:
+    """A check of a login client's own flows signs in through it (as the provider's test user)."""
+    return client.uses_login
+
+
+def token_by_login(client: PolicyClient) -> bool:
+    """The client's token comes from a login: it has no client-credentials grant with a secret to mint one."""
+    return client.uses_login and not (client.declares("client_credentials") and client.secret is not None)
+
+
 CLIENT_CREDENTIALS = applies_when(lambda c: c.declares("client_credentials") and c.secret is not None,
                                   "{target} declares no client_credentials grant with a secret, so no token can be "
                                   "minted for this check alone")

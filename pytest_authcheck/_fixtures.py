@@ -215,7 +215,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             subject = run.memo.get(("target subject", fixture, name), run.memo)
             if subject is run.memo:
                 subject = run.memo[("target subject", fixture, name)] = kind.subject_of(policy, name)
-            reason = _not_applicable(metafunc, definition, subject, fixture)
+            reason = _not_applicable(metafunc, definition, subject, fixture, policy)
             if reason is None:
                 names.append(name)
             elif definition is not None:
@@ -230,10 +230,33 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
 
 
-def _not_applicable(metafunc: pytest.Metafunc, definition: Check | None, subject: Any, fixture: str) -> str | None:
+def _not_applicable(metafunc: pytest.Metafunc, definition: Check | None, subject: Any, fixture: str,
+                    policy: Policy) -> str | None:
     if fixture == "oidc_client" and "active_client" in metafunc.fixturenames and not subject.active:
         return f"{subject.target} is {subject.state}: only client-auth.removed-client-refused applies"
-    return definition.not_applicable(subject) if definition is not None else None
+    if definition is None:
+        return None
+    reason = definition.not_applicable(subject, policy)
+    if reason is None and definition.signs_in is not None and definition.signs_in(subject) \
+            and not _can_sign_in(metafunc, policy, subject.provider):
+        reason = (f"needs a user's login: providers.{subject.provider} declares no test_user and no authcheck_login "
+                  "fixture is plugged in")
+    return reason
+
+
+_DEFAULT_LOGIN_MODULE = "pytest_authcheck._client_fixtures"  # where the default authcheck_login is defined
+
+
+def _can_sign_in(metafunc: pytest.Metafunc, policy: Policy, provider: str) -> bool:
+    """Whether a login client's flows can sign in at ``provider``: a test user, or a team's own login step."""
+    if policy.section("providers").get(provider, {}).get("test_user"):
+        return True
+    # pytest keeps the fixture definitions a test sees here; when it no longer does, assume a login is plugged in
+    # (the check then skips at run time, as it did before collection knew)
+    definitions = getattr(metafunc, "_arg2fixturedefs", {}).get("authcheck_login")
+    if not definitions:
+        return True
+    return getattr(definitions[-1].func, "__module__", None) != _DEFAULT_LOGIN_MODULE
 
 
 def iter_fixture_names() -> Iterator[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from pytest_authcheck import check
+from pytest_authcheck._clients import LOGIN
 from pytest_authcheck._errors import EvaluationError
 from pytest_authcheck._expect import OneOf
 from pytest_authcheck.observations import Kind, NotEvaluated
@@ -20,21 +21,15 @@ from pytest_authcheck.probes.variations import PROMPT_NONE, UNKNOWN_RESPONSE_TYP
 SILENT_ERRORS = ("login_required", "interaction_required", "consent_required", "account_selection_required")
 
 
-def _login_client(client) -> None:
-    if not client.uses_login:
-        pytest.skip(f"{client.target} declares no authorization_code grant with redirect_uris")
-
-
 @check("authz-response.iss", title="Authorization responses carry iss, equal to the issuer",
        sends="Nothing of its own: reads the redirect with the code from the run's login through the client and the error redirects of two "
              "pre-login authorization requests (an unknown response_type, prompt=none).",
-       severity="medium", area="clients", refs=["RFC 9207 §2", "RFC 9207 §2.4", "RFC 9207 §3", "RFC 9700 §4.4"],
+       severity="medium", area="clients", applies=LOGIN, refs=["RFC 9207 §2", "RFC 9207 §2.4", "RFC 9207 §3", "RFC 9700 §4.4"],
        remediation="Send the iss parameter with every authorization response, success and error alike, set to the "
                    "issuer identifier (RFC 9207), and advertise authorization_response_iss_parameter_supported: it is "
                    "how clients of more than one provider detect a mix-up attack (RFC 9700 §4.4).")
 def test_authorization_response_iss(active_client, client_provider, client_metadata, authcheck_code_flows,
                                     authcheck_authz_probes, authcheck_record):
-    _login_client(active_client)
     advertised = client_metadata.get("authorization_response_iss_parameter_supported") is True
     required = "iss_parameter" in (client_provider.config.get("features") or ())
     if not (advertised or required):
@@ -82,13 +77,12 @@ def test_authorization_response_iss(active_client, client_provider, client_metad
 @check("prompt-none.login-required", title="prompt=none without a session comes back to the client with an error",
        sends="The client's ordinary authorization request (the control) and the same with prompt=none, with no session; answers are read, "
              "never followed.",
-       severity="medium", area="clients", refs=["OIDC Core 1.0 §3.1.2.6", "OIDC Core 1.0 §3.1.2.1", "OIDC Core 1.0 §15.1"],
+       severity="medium", area="clients", applies=LOGIN, refs=["OIDC Core 1.0 §3.1.2.6", "OIDC Core 1.0 §3.1.2.1", "OIDC Core 1.0 §15.1"],
        remediation="With prompt=none and no signed-in user, redirect to the client's redirect URI with "
                    "error=login_required (or interaction_required, consent_required, account_selection_required) and "
                    "the request's state; never show a login or consent page and never fail with a server error. "
                    "Clients use it to check silently whether the user is still signed in.")
 def test_prompt_none(active_client, client_metadata, authcheck_authz_probes, authcheck_record):
-    _login_client(active_client)
     control = authcheck_authz_probes.usable_control(active_client)
     answer = authcheck_authz_probes.pre_login(active_client, PROMPT_NONE)
     authcheck_record.attach(control.exchange, answer.exchange)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pytest_authcheck import check
-from pytest_authcheck._clients import LOGIN
+from pytest_authcheck._clients import LOGIN, logs_in
 from pytest_authcheck._redact import Secret
 from pytest_authcheck.observations import NotEvaluated, observe_token
 from pytest_authcheck.probes.token_state import DEAD, WORKS, TokenWatch
@@ -12,7 +12,8 @@ from pytest_authcheck.probes.token_state import DEAD, WORKS, TokenWatch
 @check("code.replay-refused", title="A replayed authorization code is refused, and the tokens it gave are revoked",
        sends="A fresh login through the client, its code redeemed twice; introspection and userinfo with the tokens of the first "
              "redemption before and after the replay, then a refresh with its refresh token.",
-       severity="high", area="clients", applies=LOGIN, spends_grant=True, refs=["RFC 6749 §4.1.2", "RFC 6749 §10.5", "RFC 9700 §4.2.4"],
+       severity="high", area="clients", applies=LOGIN, signs_in=logs_in, spends_grant=True,
+       refs=["RFC 6749 §4.1.2", "RFC 6749 §10.5", "RFC 9700 §4.2.4"],
        remediation="Make authorization codes single-use: refuse a second redemption with invalid_grant and revoke "
                    "every token issued from the code (RFC 6749 §4.1.2), so a stolen code that races the client "
                    "cannot keep what it got.")

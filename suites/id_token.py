@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
-
 from pytest_authcheck import check
+from pytest_authcheck._clients import LOGIN_OPENID, logs_in
 from pytest_authcheck._expect import Quantity, Satisfies
 from pytest_authcheck.observations import NotEvaluated
 
@@ -23,14 +22,13 @@ def _when(seconds: float) -> str:
 
 @check("id-token.auth-time", title="With max_age, the ID token carries a truthful auth_time",
        sends="One plain OpenID Connect login through the client per run (scope=openid, max_age), whose ID token's auth_time it reads.",
-       severity="medium", area="clients", refs=["OIDC Core 1.0 §3.1.2.1", "OIDC Core 1.0 §2", "OIDC Core 1.0 §3.1.3.7"],
+       severity="medium", area="clients", applies=LOGIN_OPENID, signs_in=logs_in,
+       refs=["OIDC Core 1.0 §3.1.2.1", "OIDC Core 1.0 §2", "OIDC Core 1.0 §3.1.3.7"],
        remediation="Include auth_time in the ID token whenever the request carries max_age (or the client registered "
                    "require_auth_time), set to when the end-user actually authenticated; re-authenticate the user when "
                    "the session is older than max_age. Clients that enforce a fresh login read it.")
 def test_auth_time(active_client, client_provider, client_metadata, authcheck_openid_logins, authcheck_login,
                    authcheck_record):
-    if not active_client.uses_login or "openid" not in active_client.scopes:
-        pytest.skip(f"{active_client.target} does not log users in with the openid scope: it gets no ID token")
     login = authcheck_openid_logins.login(active_client)
     tokens = login.tokens
     authcheck_record.attach(*tokens.exchanges)

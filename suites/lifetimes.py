@@ -18,6 +18,8 @@ from pytest_authcheck._clients import (
     LOGIN_OPENID,
     REFRESH_LOGIN,
     TOKENS,
+    logs_in,
+    token_by_login,
 )
 from pytest_authcheck._duration import format_duration
 from pytest_authcheck._errors import EvaluationError
@@ -30,7 +32,8 @@ from pytest_authcheck.observations import NotEvaluated, observe_introspection
 
 @check("lifetimes.access-token", title="Access tokens live no longer than the policy allows, and say so truthfully",
        sends="Nothing of its own: reads the client's token of the run (client credentials, else the run's login).",
-       severity="high", area="clients", applies=TOKENS, refs=["RFC 6749 §5.1", "RFC 6750 §5.3", "RFC 9068 §2.2", "RFC 7519 §4.1.4",
+       severity="high", area="clients", applies=TOKENS, signs_in=token_by_login,
+       refs=["RFC 6749 §5.1", "RFC 6750 §5.3", "RFC 9068 §2.2", "RFC 7519 §4.1.4",
                                               "RFC 9700 §4.14"],
        remediation="Set the client's access token lifetime at the provider to at most the policy's access_token_max "
                    "(default 1h) and make expires_in state the real lifetime; synchronise the provider's clock if "
@@ -50,7 +53,8 @@ def test_access_token_lifetime(active_client, client_provider, client_token, aut
 
 @check("lifetimes.id-token", title="ID tokens are dated correctly and live no longer than the policy allows",
        sends="Nothing of its own: reads the ID token of the run's login through the client.",
-       severity="medium", area="clients", applies=LOGIN_OPENID, refs=["OIDC Core 1.0 §2", "OIDC Core 1.0 §3.1.3.7", "RFC 7519 §4.1.4"],
+       severity="medium", area="clients", applies=LOGIN_OPENID, signs_in=logs_in,
+       refs=["OIDC Core 1.0 §2", "OIDC Core 1.0 §3.1.3.7", "RFC 7519 §4.1.4"],
        remediation="Issue ID tokens with iat now and a short exp (at most the policy's id_token_max); synchronise the "
                    "provider's clock.")
 def test_id_token_lifetime(active_client, client_provider, client_metadata, authcheck_code_flows, authcheck_record):
@@ -105,7 +109,7 @@ def _number(value):
 @check("lifetimes.refresh-token", title="Refresh tokens live no longer than the policy allows",
        sends="Nothing of its own but introspection of the refresh token of the run's login, where the provider advertises an introspection"
              " endpoint.",
-       severity="medium", area="clients", applies=REFRESH_LOGIN, level="SHOULD",
+       severity="medium", area="clients", applies=REFRESH_LOGIN, signs_in=logs_in, level="SHOULD",
        refs=["RFC 9700 §4.14.2", "RFC 6819 §5.2.2.3", "RFC 7662 §2.2"],
        remediation="Set the client's refresh token (and offline session) lifetime at the provider to at most the "
                    "policy's refresh_token_max: a stolen refresh token mints access tokens for as long as it lives.")
@@ -135,7 +139,7 @@ def test_refresh_token_lifetime(active_client, client_provider, client_metadata,
 
 @check("lifetimes.refresh-token-sliding", title="Using a refresh token does not push back when its grant ends",
        sends="A fresh login through the client, a refresh two seconds later, and introspection of both refresh tokens where offered.",
-       severity="low", area="clients", applies=REFRESH_LOGIN, level="SHOULD",
+       severity="low", area="clients", applies=REFRESH_LOGIN, signs_in=logs_in, level="SHOULD",
        refs=["RFC 9700 §4.14.2", "RFC 6819 §5.2.2.3", "OWASP ASVS 5.0 V10.4.8"],
        remediation="Give refresh tokens an absolute lifetime that a refresh does not extend (the end of the first "
                    "login's grant), or, if a sliding window is intended, cap it with an absolute maximum at the provider "

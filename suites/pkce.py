@@ -6,7 +6,7 @@ import pytest
 
 from pytest_authcheck import check
 from pytest_authcheck._authz import pkce_pair
-from pytest_authcheck._clients import PKCE_CODE_FLOW, applies_when
+from pytest_authcheck._clients import PKCE_CODE_FLOW, applies_when, logs_in
 from pytest_authcheck.observations import NotEvaluated, observe_token
 from pytest_authcheck.probes.variations import PLAIN_PKCE as PLAIN
 from pytest_authcheck.probes.variations import WITHOUT_PKCE
@@ -50,7 +50,7 @@ def _refused(probes, client, record, variation, message: str) -> None:
 
 @check("pkce.verifier-enforced", title="A code cannot be redeemed without its verifier or with a wrong one",
        sends="Two fresh logins through the client; one code redeemed without code_verifier, the other with a wrong one.",
-       severity="high", area="clients", applies=PKCE_LOGIN, refs=["RFC 7636 §4.6", "RFC 9700 §2.1.1", "RFC 9700 §4.8"],
+       severity="high", area="clients", applies=PKCE_LOGIN, signs_in=logs_in, refs=["RFC 7636 §4.6", "RFC 9700 §2.1.1", "RFC 9700 §4.8"],
        remediation="Verify code_verifier against the stored code_challenge at the token endpoint and refuse a "
                    "missing or wrong verifier with invalid_grant; otherwise a stolen code is as good as a token.")
 def test_pkce_verifier_enforced(active_client, client_metadata, authcheck_code_flows, authcheck_record):

@@ -14,7 +14,7 @@ import pytest
 
 from pytest_authcheck import check
 from pytest_authcheck._api import ALLOW, api_spec
-from pytest_authcheck._clients import CLIENT_CREDENTIALS, PUBLIC_LOGIN, ROTATION, TOKENS
+from pytest_authcheck._clients import CLIENT_CREDENTIALS, PUBLIC_LOGIN, ROTATION, TOKENS, logs_in
 from pytest_authcheck._duration import format_duration
 from pytest_authcheck._errors import EvaluationError
 from pytest_authcheck._jwt import decode_unverified
@@ -33,7 +33,7 @@ from pytest_authcheck.probes.token_state import DEAD, WORKS, TokenWatch
 
 @check("refresh.rotation", title="A refresh brings a new refresh token, and the old one is then refused",
        sends="A fresh login through the client, a refresh, then the old refresh token once more.",
-       severity="high", area="clients", applies=ROTATION, spends_grant=True,
+       severity="high", area="clients", applies=ROTATION, signs_in=logs_in, spends_grant=True,
        refs=["RFC 9700 §4.14.2", "RFC 9700 §2.2.2", "RFC 6749 §6", "RFC 6749 §10.4"],
        remediation="Turn on refresh token rotation for the client (each refresh returns a new refresh token and "
                    "invalidates the old one, and reuse of an old one revokes the grant), or bind refresh tokens to "
@@ -67,7 +67,8 @@ def test_refresh_rotation(active_client, client_metadata, token_request, authche
 @check("refresh.reuse-revokes-family", title="Replaying a rotated refresh token revokes the whole token family",
        sends="A fresh login through the client, a refresh, the rotated refresh token replayed; introspection of the current one before "
              "and after the replay, then a refresh with it.",
-       severity="high", area="clients", applies=ROTATION, spends_grant=True, refs=["RFC 9700 §4.14.2", "RFC 6819 §5.2.2.3"],
+       severity="high", area="clients", applies=ROTATION, signs_in=logs_in, spends_grant=True,
+       refs=["RFC 9700 §4.14.2", "RFC 6819 §5.2.2.3"],
        remediation="Turn on refresh token reuse detection: when an already-rotated refresh token comes back, revoke "
                    "the active refresh token of that grant too, so a thief and the client cannot both keep going.")
 def test_refresh_reuse_revokes_family(active_client, client_metadata, token_request, authcheck_run,
@@ -110,7 +111,7 @@ def test_refresh_reuse_revokes_family(active_client, client_metadata, token_requ
 @check("revocation.revoked-inactive", title="A revoked token is reported inactive and can no longer be used",
        sends="Tokens minted for the check (a fresh login, or client credentials), each revoked at the revocation endpoint, then "
              "introspection, userinfo or a refresh with it.",
-       severity="high", area="clients", applies=TOKENS, spends_grant=True,
+       severity="high", area="clients", applies=TOKENS, signs_in=logs_in, spends_grant=True,
        refs=["RFC 7009 §2", "RFC 7009 §2.1", "RFC 7009 §2.2.1", "RFC 7662 §2.2",
                                               "RFC 6750 §3.1", "RFC 6749 §6"],
        remediation="Make the revocation endpoint invalidate the token it is given (a refresh token together with its "
@@ -208,7 +209,8 @@ def test_revoked_inactive(active_client, client_provider, client_metadata, token
 @check("revocation.public-client", title="A public client can revoke its own tokens",
        sends="A fresh login through the public client, its refresh (else access) token revoked with the client_id only, then introspection"
              " or a refresh with it.",
-       severity="medium", area="clients", applies=PUBLIC_LOGIN, spends_grant=True, refs=["RFC 7009 §2", "RFC 7009 §2.1", "RFC 8252 §8.6"],
+       severity="medium", area="clients", applies=PUBLIC_LOGIN, signs_in=logs_in, spends_grant=True,
+       refs=["RFC 7009 §2", "RFC 7009 §2.1", "RFC 8252 §8.6"],
        remediation="Let public clients call the revocation endpoint with their client_id (RFC 7009 §2.1): a native app "
                    "that logs out must be able to revoke its refresh token, since it has no secret to authenticate "
                    "with.")
@@ -292,13 +294,13 @@ def _is_jwt(value: Secret) -> bool:
 
 
 
-def _apis_accepting(client, authcheck_run) -> list:
+def _apis_accepting(client, policy) -> list:
     """The policy's APIs of the client's provider with a GET rule the client's own principal may call."""
     found = []
-    for name, raw in authcheck_run.policy.section("apis").items():
+    for name, raw in policy.section("apis").items():
         if raw.get("provider") != client.provider:
             continue
-        spec = api_spec(authcheck_run.policy, name)
+        spec = api_spec(policy, name)
         rule = spec.safe_rule()
         principal = next((p for p in spec.token_principals() if p.client == client.name), None)
         if rule is not None and principal is not None and spec.expectation(rule, principal).outcome == ALLOW:
@@ -306,19 +308,24 @@ def _apis_accepting(client, authcheck_run) -> list:
     return found
 
 
+def _minted_for_an_api(client, policy) -> str | None:
+    reason = CLIENT_CREDENTIALS(client)
+    if reason is None and not _apis_accepting(client, policy):
+        reason = f"no [apis.*] of providers.{client.provider} allows {client.target} at a GET rule"
+    return reason
+
+
 @check("revocation.refused-by-api", title="A revoked access token is refused by the policy's APIs",
        sends="A fresh client-credentials token for an API's audience to that API's GET rule, revoked at the revocation endpoint, then sent"
              " to the API again.",
-       severity="high", area="clients", applies=CLIENT_CREDENTIALS, refs=["RFC 7009 §2", "RFC 7009 §2.2", "RFC 7662 §2.2", "RFC 9700 §4.14",
+       severity="high", area="clients", applies=_minted_for_an_api, refs=["RFC 7009 §2", "RFC 7009 §2.2", "RFC 7662 §2.2", "RFC 9700 §4.14",
                                               "RFC 6750 §3.1"],
        remediation="Make the APIs notice revocation: validate access tokens by introspection (RFC 7662) or against "
                    "a revocation list, or issue opaque tokens to them; if they must validate JWTs locally, keep access "
                    "tokens short-lived (minutes), since a revoked self-contained JWT stays valid until its exp.")
 def test_revoked_refused_by_api(active_client, client_provider, client_metadata, token_request, authcheck_run,
                                 authcheck_record):
-    apis = _apis_accepting(active_client, authcheck_run)
-    if not apis:
-        pytest.skip(f"no [apis.*] of providers.{client_provider.name} allows {active_client.target} at a GET rule")
+    apis = _apis_accepting(active_client, authcheck_run.policy)
     revocation = client_metadata.get("revocation_endpoint")
     if not isinstance(revocation, str):
         pytest.skip(f"providers.{client_provider.name} advertises no revocation_endpoint")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pytest_authcheck import check
-from pytest_authcheck._clients import LOGIN_OPENID, TOKENS
+from pytest_authcheck._clients import LOGIN_OPENID, TOKENS, logs_in, token_by_login
 from pytest_authcheck._codeflow import AuthorizationRefused
 from pytest_authcheck._errors import EvaluationError
 from pytest_authcheck._expect import OneOf, Satisfies
@@ -168,7 +168,8 @@ def test_omitted_scope_bounded(active_client, client_metadata, token_probes, aut
 
 @check("scopes.granted-within-policy", title="The granted scope, in the response and the JWT, is within the policy",
        sends="Nothing of its own: reads the client's token of the run.",
-       severity="medium", area="clients", applies=TOKENS, refs=["RFC 6749 §3.3", "RFC 6749 §5.1", "RFC 9068 §2.2.3"],
+       severity="medium", area="clients", applies=TOKENS, signs_in=token_by_login,
+       refs=["RFC 6749 §3.3", "RFC 6749 §5.1", "RFC 9068 §2.2.3"],
        remediation="Grant the client only the scopes the policy declares (check default scopes the provider adds "
                    "without being asked), or declare the extra scopes in the policy if they are intended.")
 def test_granted_within_policy(active_client, client_token, authcheck_record):
@@ -195,7 +196,8 @@ def test_granted_within_policy(active_client, client_token, authcheck_record):
 
 @check("scopes.openid-id-token", title="An openid request returns a valid ID token for the client",
        sends="Nothing of its own: reads the run's login through the client (ID token, state, nonce, iss).",
-       severity="medium", area="clients", applies=LOGIN_OPENID, refs=["OIDC Core 1.0 §3.1.3.3", "OIDC Core 1.0 §3.1.3.7", "RFC 6749 §4.1.2",
+       severity="medium", area="clients", applies=LOGIN_OPENID, signs_in=logs_in,
+       refs=["OIDC Core 1.0 §3.1.3.3", "OIDC Core 1.0 §3.1.3.7", "RFC 6749 §4.1.2",
                                                 "RFC 9207 §2.4"],
        remediation="Return an id_token whenever openid is granted, with iss = the issuer, aud containing the client_id, "
                    "the nonce of the request and a sub; echo state unchanged and send iss as the issuer.")

@@ -14,13 +14,22 @@ import pytest
 
 from pytest_authcheck import check
 from pytest_authcheck._api import ALLOW, ANONYMOUS
+from pytest_authcheck._clients import LOGIN_OPENID, TOKENS, PolicyClient, logs_in, token_by_login
 from pytest_authcheck.observations import NotEvaluated, observe_resource
 
 IN_QUERY = "the access token only in the URL query"
 
+
+
+def _openid_login(target: object) -> str | None:
+    # the userinfo side needs a client that logs users in with openid; an API target always applies
+    return LOGIN_OPENID(target) if isinstance(target, PolicyClient) else None
+
+
 # One check, two targets: the userinfo endpoint (per client) and the policy's APIs (per API, named in messages).
 query_refused = check(
     "tokens.query-refused", title="Bearer tokens in the URL query are refused", severity="medium", area="clients",
+    applies=_openid_login, signs_in=lambda target: isinstance(target, PolicyClient) and logs_in(target),
     sends="The access token of the run's OpenID login to userinfo in the Authorization header (the control) and only in ?access_token=; at"
           " each API, its accepted token in the query of its first GET rule.",
     level="SHOULD",
@@ -34,8 +43,6 @@ query_refused = check(
 @query_refused
 def test_query_refused_at_userinfo(active_client, client_provider, client_metadata, authcheck_userinfo_probes,
                                    authcheck_openid_logins, authcheck_record):
-    if not active_client.uses_login or "openid" not in active_client.scopes:
-        pytest.skip(f"{active_client.target} does not log users in with the openid scope: it has no token for userinfo")
     probes, provider = authcheck_userinfo_probes, client_provider.name
     probes.endpoint(provider)  # skipped or not evaluated before any login when it cannot be asked
     for renew in (False, True):
@@ -93,7 +100,7 @@ def _judge(record, probe, without_token, pointer: str, message: str) -> None:
 
 @check("tokens.iss-exact", title="Issued tokens name the policy's issuer exactly",
        sends="Nothing of its own: reads iss in the run's ID token and JWT access tokens.",
-       severity="high", area="clients",
+       severity="high", area="clients", applies=TOKENS, signs_in=token_by_login,
        refs=["OIDC Core 1.0 §2", "OIDC Core 1.0 §3.1.3.7", "RFC 9068 §2.2", "RFC 9068 §4", "RFC 8414 §3.3",
              "RFC 9700 §4.4"],
        remediation="Configure the provider's issuer identifier to be exactly the issuer clients and APIs are given "
