@@ -17,6 +17,7 @@ from pytest_authcheck.probes import ORDINARY
 from pytest_authcheck.probes.client_auth import (
     UNKNOWN_SUFFIX,
     accepted_as_public,
+    method_accepted,
     other_method,
     secret_accepted,
     unknown_client_refused,
@@ -258,9 +259,9 @@ def test_auth_method(active_client, client_metadata, token_probes, authcheck_aut
     authcheck_record.attach(without.response.exchange)
     # RFC 7591 lets a server accept the other secret method as well; shown, not judged.
     other = "client_secret_post" if method == "client_secret_basic" else "client_secret_basic"
-    alternative = other_method(token_probes, active_client, other)
-    authcheck_record.attach(alternative.response.exchange)
-    authcheck_record.fact(f"{other} (not judged)", alternative.observation.describe())
+    alternative = method_accepted(token_probes, active_client, other)
+    _attach(authcheck_record, alternative)
+    authcheck_record.fact(f"{other} (not judged)", f"{alternative.value or 'cannot be told'}: {alternative.reason}")
     if without.observation.accepted:
         observed = {method: declared_answer.value or "not evaluated", "none": "accepted"}
         authcheck_record.expect({method: "authenticated", "none": "refused"}, observed)

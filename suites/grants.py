@@ -25,6 +25,8 @@ from pytest_authcheck.probes.client_auth import harmless_form, secret_accepted, 
 from pytest_authcheck.probes.variations import UNDECLARED_GRANT_PROBES, response_type_variations
 
 GRANT_REFUSALS = ("unsupported_grant_type", "unauthorized_client", "invalid_client")
+# authorization endpoint errors (RFC 6749 §4.1.2.1) that say no code is issued to this client at all
+CODE_REFUSALS = ("unauthorized_client", "unsupported_response_type", "invalid_client")
 
 
 @check("grants.declared-work", title="The grants the policy declares for a client work",
@@ -239,9 +241,15 @@ class _GrantContext:
             except (EvaluationError, pytest.skip.Exception):
                 return None, ""
             self.record.attach(*control.exchanges)
-        if control.refused:
+        if not control.refused:
+            return None, ""
+        # a refusal that names the client or its response type; otherwise it may be about the request alone (a
+        # client the policy gives no redirect URI is asked without one, which any provider refuses)
+        if control.error in CODE_REFUSALS:
             return "unobtainable", f"the authorization endpoint refuses it ({control.summary})"
-        return None, ""
+        missing = "" if self.client.redirect_uris else " the request carries no redirect_uri (the policy lists none),"
+        return None, (f"the authorization endpoint refuses its request ({control.summary}), but{missing} not with an "
+                      f"error about the client or its response type ({', '.join(CODE_REFUSALS)})")
 
     def _exchange(self) -> tuple[str | None, str]:
         # RFC 8693 with a real subject token (the client's own): an answer about the made-up one proved nothing

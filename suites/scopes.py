@@ -18,19 +18,24 @@ from pytest_authcheck.probes.client_auth import declared, with_scope, without_sc
 from pytest_authcheck.probes.variations import MADE_UP_SCOPE, WITHOUT_SCOPE, allowed_scopes, scope_candidates, scope_request
 
 
-def _control_accepted(token_probes, client, record) -> None:
-    """A refusal of a scope counts only when the client's ordinary request (its declared scopes) gets a token."""
+def _control_accepted(token_probes, client, record):
+    """A refusal of a scope counts only when the client's ordinary request (its declared scopes) gets a token: that
+    token, parsed."""
     control = declared(token_probes, client)
     record.attach(control.response.exchange)
     if not control.observation.accepted:
         raise NotEvaluated(f"the ordinary client-credentials request of {client.label} gets no token "
                            f"({control.observation.describe()}), so refusals of other scopes prove nothing; see "
                            "client-auth.secret-accepted and grants.declared-work", exchange=control.response.exchange)
+    return _parse(client.name, control.response)
 
 
-def granted(token, requested: str | None) -> tuple[set[str] | None, str]:
+def granted(token, requested: str | None, *, scoped=None) -> tuple[set[str] | None, str]:
     """The granted scope and where it was read: the response's scope member, else the JWT's scope claim, else (RFC
-    6749 §5.1: the member may be left out only when the scope is as requested) the scope requested."""
+    6749 §5.1: the member may be left out only when the scope is as requested) the scope requested. With no scope
+    requested, a JWT without a scope claim shows nothing granted only beside ``scoped``, the provider's token for the
+    declared scopes, carrying one: RFC 9068 §2.2.3 asks for the claim only when scope was requested, and RFC 6749
+    §3.3 lets a provider grant default scopes."""
     if token.scope is not None:
         return set(token.scope.split()), "the scope member of the token response"
     claim = (token.claims or {}).get("scope")
@@ -38,8 +43,12 @@ def granted(token, requested: str | None) -> tuple[set[str] | None, str]:
         return set(claim.split()), "the scope claim of the access token"
     if requested is not None:
         return set(requested.split()), "the request (RFC 6749 §5.1: no scope member means as requested)"
+    if token.claims is not None and scoped is not None and isinstance((scoped.claims or {}).get("scope"), str):
+        return set(), ("the access token, a JWT without a scope claim, where the provider's token for the declared "
+                        "scopes carries one")
     if token.claims is not None:
-        return set(), "the access token, a JWT without a scope claim (RFC 9068 §2.2.3)"
+        return None, ("a JWT without a scope claim, and nothing shows the provider writes one (RFC 9068 §2.2.3 asks for "
+                      "it only when scope was requested; RFC 6749 §3.3 allows default scopes)")
     return None, "no scope member, no scope claim and no scope requested"
 
 
@@ -118,7 +127,7 @@ def test_omitted_scope_bounded(active_client, client_metadata, token_probes, aut
     bound = Satisfies(lambda v: v == "refused" or (isinstance(v, list) and set(v) <= allowed),
                       f"refused, or within {' '.join(sorted(allowed))}")
     if active_client.declares("client_credentials") and active_client.secret is not None:
-        _control_accepted(token_probes, active_client, authcheck_record)
+        scoped = _control_accepted(token_probes, active_client, authcheck_record)
         probe = without_scope(token_probes, active_client)
         authcheck_record.attach(probe.response.exchange)
         answer = probe.observation
@@ -155,7 +164,8 @@ def test_omitted_scope_bounded(active_client, client_metadata, token_probes, aut
             raise NotEvaluated(f"a login without scope did not end with tokens: {exc}") from None
         authcheck_record.attach(*tokens.exchanges)
         token = tokens.token
-    scopes, where = granted(token, None)
+        scoped = authcheck_code_flows.tokens(active_client).token if token.claims is not None else None
+    scopes, where = granted(token, None, scoped=scoped)
     if scopes is None:
         raise NotEvaluated(f"the token for a request without scope says nothing about its scope ({where})")
     authcheck_record.fact("granted scope read from", where)

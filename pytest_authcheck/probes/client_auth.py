@@ -90,7 +90,16 @@ def unknown_public(probes: TokenProbes, client: PolicyClient) -> TokenProbe:
 
 def secret_accepted(probes: TokenProbes, client: PolicyClient) -> Judgement:
     """``authenticated`` when the declared secret gets past client authentication."""
-    right = declared(probes, client)
+    return _authenticated(probes, client, declared(probes, client), "the declared secret")
+
+
+def method_accepted(probes: TokenProbes, client: PolicyClient, method: str) -> Judgement:
+    """``authenticated`` when the client's secret sent by ``method`` gets past client authentication, read the way
+    the declared method's answer is read."""
+    return _authenticated(probes, client, other_method(probes, client, method), f"the secret by {method}")
+
+
+def _authenticated(probes: TokenProbes, client: PolicyClient, right: TokenProbe, name: str) -> Judgement:
     answer = right.observation
     if answer.accepted:
         return Judgement("authenticated", "a token was issued", (right.response.exchange,))
@@ -99,10 +108,10 @@ def secret_accepted(probes: TokenProbes, client: PolicyClient) -> Judgement:
     wrong = wrong_secret(probes, client)
     seen = (right.response.exchange, wrong.response.exchange)
     if answer.refused and (wrong.observation.accepted or (wrong.observation.refused and not wrong.observation.same_as(answer))):
-        return Judgement("authenticated", f"the declared secret gets {answer.summary}, a wrong one "
+        return Judgement("authenticated", f"{name} gets {answer.summary}, a wrong one "
                          f"{wrong.observation.summary}: the provider tells them apart", seen)
     if answer.refused:
-        return Judgement(None, f"the declared and a wrong secret get the same answer ({answer.summary}): whether the "
+        return Judgement(None, f"{name} and a wrong secret get the same answer ({answer.summary}): whether the "
                          "secret is accepted cannot be told from it", seen)
     return Judgement(None, answer.why_not_evaluable(), seen)
 
