@@ -14,6 +14,7 @@ from pytest_authcheck._clients import SECRET, SECRET_METHODS, applies_when, uses
 from pytest_authcheck.observations import Kind, NotEvaluated
 from pytest_authcheck.observations.authorization import points_at
 from pytest_authcheck.probes import ORDINARY
+from pytest_authcheck.probes.authorization import same_error_page
 from pytest_authcheck.probes.client_auth import (
     UNKNOWN_SUFFIX,
     accepted_as_public,
@@ -116,7 +117,8 @@ def test_unknown_client_refused(active_client, client_metadata, token_probes, au
 
 @check("client-auth.removed-client-refused", title="A client the policy marks removed is rejected like an unknown one",
        sends="For a client marked removed or disabled: a token request without a secret and with a code that was never issued, the same "
-             "for a made-up client_id, and the client's ordinary authorization request.",
+             "for a made-up client_id, and the client's ordinary authorization request and the same with a made-up client_id "
+             "(signed in as the test user when both go to the login page).",
        severity="high", area="clients", applies=INACTIVE, refs=["RFC 6749 §5.2", "RFC 6749 §4.1.2.1", "RFC 7592 §2.3"],
        remediation="Delete (or disable) the client at the provider: it still answers for a client the policy says is "
                    "removed, so anyone holding its old secret or redirect URIs can still use it.")
@@ -147,15 +149,13 @@ def test_removed_client_refused(oidc_client, client_metadata, token_probes, auth
         authcheck_record.violation(f"the authorization endpoint answers {control.summary}, where an unknown client_id "
                                    f"gets {stranger.summary}")
     elif control.kind is Kind.SENT_TO_LOGIN and stranger.kind is Kind.SENT_TO_LOGIN and oidc_client.redirect_uris:
-        answer = authcheck_authz_probes.decide(oidc_client, ORDINARY)
-        authcheck_record.attach(*answer.exchanges)
-        if answer.accepted:
-            observed["authorization endpoint"] = "known"
-            authcheck_record.violation(f"the authorization endpoint answered with {answer.summary}")
-        elif answer.refused:
-            observed["authorization endpoint"] = "unknown"
+        found = _signed_in_known(authcheck_authz_probes, oidc_client, authcheck_record)
+        if found[0] is None:
+            undecided.append(f"authorization endpoint: {found[1]}")
         else:
-            undecided.append(f"authorization endpoint: {answer.why_not_evaluable()}")
+            observed["authorization endpoint"] = found[0]
+            if found[0] == "known":
+                authcheck_record.violation(f"the authorization endpoint, signed in, {found[1]}")
     else:
         undecided.append(f"authorization endpoint: it answers {control.summary}, and an unknown client_id "
                          f"{stranger.summary}")
@@ -189,6 +189,29 @@ def _removed_at_token_endpoint(client, token_probes, record) -> tuple[str | None
                          "confidential client would"
         return "unknown", f"answers {answer.summary}, as for an unknown client_id"
     return None, (answer if not answer.refused else stranger.observation).why_not_evaluable()
+
+
+def _signed_in_known(probes, client, record) -> tuple[str | None, str]:
+    """Signed in, the removed client's ordinary request beside the same request under a made-up client_id: a code, an
+    error sent to its redirect URI, or an error page unlike the made-up client's shows the provider still knows it."""
+    answer = probes.decide(client, ORDINARY)
+    record.attach(*answer.exchanges)
+    if answer.accepted:
+        return "known", f"answers with {answer.summary}"
+    if not answer.refused:
+        return None, answer.why_not_evaluable()
+    if answer.location and points_at(answer.location, client.redirect_uris[0]):
+        return "known", f"sends its error to the client's redirect URI ({answer.summary}): it knows the client"
+    stranger_variation = unknown_client_variation(client)
+    stranger = probes.signed_in(client, stranger_variation)
+    if stranger is None:
+        return None, "no account signs in to compare with a made-up client_id"
+    record.attach(*stranger.exchanges)
+    if not stranger.refused:
+        return None, f"a made-up client_id, signed in, gets {stranger.summary}: nothing to compare with"
+    if same_error_page(answer, stranger, client.client_id, client.client_id + UNKNOWN_SUFFIX):
+        return "unknown", f"{answer.summary}, as a made-up client_id gets"
+    return "known", f"answers {answer.summary} where a made-up client_id gets {stranger.summary}: another page"
 
 
 @check("client-auth.public-client-known", title="A public client is registered at the authorization endpoint",

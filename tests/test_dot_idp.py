@@ -10,6 +10,7 @@ the TRUE findings.
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Callable
 
 import httpcore  # noqa: F401  (pins one httpcore for pytester's in-process runs; see test_suites_oidc)
@@ -340,3 +341,29 @@ def test_authcheck_fails_exactly_the_true_findings(dot_idp: RunningDot, run_auth
     assert set(errors) == set(NOT_EVALUATED), f"not evaluated: {errors}"
     for key, words in NOT_EVALUATED.items():
         assert errors[key].startswith("not evaluated: ") and words in errors[key], errors[key]
+
+
+def test_a_client_still_registered_is_not_read_as_removed(dot_idp: RunningDot, run_authcheck) -> None:
+    """web-portal is registered; a policy that says it was removed (and lists an old redirect URI) must fail: signed
+    in, DOT answers its request with "Mismatching redirect URI", unlike a made-up client_id's "Invalid client_id"
+    page, where a refusal alone used to read as "unknown" and pass. The truly removed retired-app still passes."""
+    head = dot_policy(dot_idp)
+    policy = head[:head.index("[clients.deployer]")] + textwrap.dedent("""
+        [clients.still-there]
+        provider = "dot"
+        client_id = "web-portal"
+        state = "removed"
+        redirect_uris = ["https://old.app.test/callback"]
+
+        [clients.retired]
+        provider = "dot"
+        client_id = "retired-app"
+        state = "removed"
+        redirect_uris = ["https://app.test/auth/callback"]
+        """)
+    run = run_authcheck(policy, "-m", "clients", "-k", "removed_client", clients=True, env=POLICY_ENV)
+    results = {r["target"]: r for r in run.report["results"] if r["check"] == "client-auth.removed-client-refused"}
+    assert results["clients.still-there"]["status"] == "failed", results["clients.still-there"]
+    assert "where a made-up client_id gets" in results["clients.still-there"]["message"], \
+        results["clients.still-there"]["message"]
+    assert results["clients.retired"]["status"] == "passed", results["clients.retired"]

@@ -28,6 +28,7 @@ OAUTH_ERRORS = ("invalid_request", "unauthorized_client", "access_denied", "unsu
 ERROR_WORD = re.compile(r"\b(" + "|".join(OAUTH_ERRORS) + r")\b")
 ISSUED = ("code", "access_token", "id_token")
 PAGE_SCAN_LIMIT = 256 * 1024
+PAGE_TEXT_LIMIT = 2000  # the visible text kept to compare two error pages
 # path segments that differ per request (interaction ids, UUIDs, session handles) are not part of a page's identity:
 # a random id has a digit, or at 20 characters and more both cases (about 1 in 1500 random 43-character base64url
 # ids has no digit, and two visits of one login page then read as two pages)
@@ -143,7 +144,8 @@ def read_page(response: Response) -> dict[str, Any]:
         match = ERROR_WORD.search(text)
         error = match.group(1) if match else None
     return {"password": parser.password, "actions": tuple(sorted({_stable_path(a) for a in parser.actions})),
-            "title": " ".join(parser.title.split())[:120], "error": error}
+            "title": " ".join(parser.title.split())[:120], "error": error,
+            "text": " ".join(" ".join(parser.text).split())[:PAGE_TEXT_LIMIT]}
 
 
 class _PageParser(HTMLParser):
@@ -153,6 +155,9 @@ class _PageParser(HTMLParser):
         self.actions: list[str] = []
         self.title = ""
         self._in_title = False
+        self.text: list[str] = []
+        self._text_size = 0
+        self._hidden = 0  # inside <script> or <style>
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = {k.lower(): (v or "") for k, v in attrs}
@@ -162,14 +167,21 @@ class _PageParser(HTMLParser):
             self.actions.append(values.get("action", ""))
         elif tag == "title":
             self._in_title = True
+        elif tag in ("script", "style"):
+            self._hidden += 1
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "title":
             self._in_title = False
+        elif tag in ("script", "style") and self._hidden:
+            self._hidden -= 1
 
     def handle_data(self, data: str) -> None:
         if self._in_title and len(self.title) < 200:
             self.title += data
+        elif not self._hidden and self._text_size < PAGE_TEXT_LIMIT * 2:
+            self.text.append(data)
+            self._text_size += len(data)
 
 
 def callback_parameters(url: str) -> dict[str, str]:

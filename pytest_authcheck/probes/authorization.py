@@ -11,6 +11,7 @@ answer stays *sent to login*, which no check reads as accepted. Redirect URIs ar
 
 from __future__ import annotations
 
+import re
 import threading
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -275,7 +276,23 @@ def _judge_end(end: WalkEnd, probed: str, client: PolicyClient) -> Observation:
                            response.status)
     error = f" ({page['error']})" if page["error"] else ""
     return Observation(error_kind(page["error"] or ""), f"signed in, an error page HTTP {response.status}{error} "
-                       "instead of a redirect with a code", response.exchange, response.status, page["error"])
+                       "instead of a redirect with a code", response.exchange, response.status, page["error"],
+                       details={"page_text": page["text"]})
+
+
+def same_error_page(a: Observation, b: Observation, *client_ids: str) -> bool:
+    """Whether two signed-in error pages say the same thing: status, error and visible text, with the client ids
+    they name and anything carrying a digit (request ids, times) set aside. False when either is not such a page."""
+    def key(observation: Observation) -> tuple[Any, ...] | None:
+        text = observation.details.get("page_text")
+        if not isinstance(text, str) or not observation.refused:
+            return None
+        for client_id in sorted(client_ids, key=len, reverse=True):
+            text = text.replace(client_id, "{client_id}") if client_id else text
+        return observation.status, observation.error, _WITH_DIGIT.sub("#", text)
+
+    first = key(a)
+    return first is not None and first == key(b)
 
 
 def _judge_landing(url: str, probed: str, client: PolicyClient, exchange: Any, trail: tuple[Any, ...]) -> Observation:
@@ -296,6 +313,9 @@ def _judge_landing(url: str, probed: str, client: PolicyClient, exchange: Any, t
                            "redirect URI", exchange, location=url, trail=trail)
     return Observation(Kind.UNREADABLE, f"signed in, a redirect to {target} with neither a code nor an error", exchange,
                        location=url, trail=trail)
+
+
+_WITH_DIGIT = re.compile(r"[A-Za-z0-9_\-.:/]*\d[A-Za-z0-9_\-.:/]*")
 
 
 def _loopback_match(url: str, uri: str) -> bool:
