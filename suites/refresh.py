@@ -109,8 +109,8 @@ def test_refresh_reuse_revokes_family(active_client, client_metadata, token_requ
 
 
 @check("revocation.revoked-inactive", title="A revoked token is reported inactive and can no longer be used",
-       sends="Tokens minted for the check (a fresh login, or client credentials), each revoked at the revocation endpoint, then "
-             "introspection, userinfo or a refresh with it.",
+       sends="Tokens minted for the check (a fresh login, or client credentials), each shown working (introspection, userinfo, else "
+             "one refresh), revoked at the revocation endpoint, then introspection, userinfo or a refresh with it.",
        severity="high", area="clients", applies=TOKENS, signs_in=logs_in, spends_grant=True,
        refs=["RFC 7009 §2", "RFC 7009 §2.1", "RFC 7009 §2.2.1", "RFC 7662 §2.2",
                                               "RFC 6750 §3.1", "RFC 6749 §6"],
@@ -160,6 +160,13 @@ def test_revoked_inactive(active_client, client_provider, client_metadata, token
             undecided.append(_UNOBSERVABLE.format(kind=kind) + (_SELF_CONTAINED if self_contained else ""))
             unobservable.append(self_contained)
             continue
+        if kind == "refresh token" and seen_before["introspection"] != "active":
+            # nothing shows it working yet: refresh once (the control), then revoke the token that refresh leaves
+            value, why = _refreshed_control(token_request, value, authcheck_record)
+            if value is None:
+                undecided.append(f"{kind}: {why}")
+                continue
+            seen_before["refresh with it"] = "works"
         form, auth = active_client.credentials({"token": value, "token_type_hint": hint})
         answer = http.post(revocation, data=form, auth=auth)
         authcheck_record.attach(answer.exchange)
@@ -207,39 +214,55 @@ def test_revoked_inactive(active_client, client_provider, client_metadata, token
 
 
 @check("revocation.public-client", title="A public client can revoke its own tokens",
-       sends="A fresh login through the public client, its refresh (else access) token revoked with the client_id only, then introspection"
-             " or a refresh with it.",
+       sends="A fresh login through the public client; its refresh token (else access token) shown working (introspection, "
+             "userinfo, else one refresh), revoked with the client_id only, then introspection, userinfo or a refresh with it.",
        severity="medium", area="clients", applies=PUBLIC_LOGIN, signs_in=logs_in, spends_grant=True,
        refs=["RFC 7009 §2", "RFC 7009 §2.1", "RFC 8252 §8.6"],
        remediation="Let public clients call the revocation endpoint with their client_id (RFC 7009 §2.1): a native app "
                    "that logs out must be able to revoke its refresh token, since it has no secret to authenticate "
                    "with.")
 def test_public_client_revocation(active_client, client_provider, client_metadata, authcheck_run, authcheck_code_flows,
-                                  authcheck_record):
+                                  authcheck_userinfo_probes, token_request, authcheck_record):
     revocation = client_metadata.get("revocation_endpoint")
     if not isinstance(revocation, str):
         pytest.skip(f"providers.{client_provider.name} advertises no revocation_endpoint")
     tokens = authcheck_code_flows.fresh_tokens(active_client)
     authcheck_record.attach(*tokens.exchanges)
-    token, hint = (tokens.token.refresh_token, "refresh_token") if tokens.token.refresh_token is not None \
-        else (tokens.token.access_token, "access_token")
+    refresh = tokens.token.refresh_token is not None
+    token, hint = (tokens.token.refresh_token, "refresh_token") if refresh else (tokens.token.access_token, "access_token")
+    # RFC 7009 §2.2 answers 200 even for a token it did not revoke: only the token's state afterwards shows it was
+    watch = TokenWatch(authcheck_run.http, active_client, client_metadata, authcheck_userinfo_probes)
+    before = watch.look(token, refresh=refresh)
+    authcheck_record.attach(*before.exchanges)
+    if before.state != WORKS and refresh:
+        token, why = _refreshed_control(token_request, token, authcheck_record)
+        if token is None:
+            raise NotEvaluated(f"its refresh token: {why}")
+    elif before.state != WORKS:
+        raise NotEvaluated("nothing shows its access token working before revocation, so a revocation could not be "
+                           "seen (" + "; ".join(f"{way}: {reason}" for way, reason in before.unseen.items()) + ")")
     form, auth = active_client.credentials({"token": token, "token_type_hint": hint})
     response = authcheck_run.http.post(revocation, data=form, auth=auth)
     authcheck_record.attach(response.exchange)
     answer = observe_revocation(response)
-    if answer.accepted:
-        observed = "revoked"
-    elif answer.refused and answer.error == "unsupported_token_type" and hint == "access_token":
+    if answer.refused and answer.error == "unsupported_token_type" and hint == "access_token":
         raise NotEvaluated("the provider does not revoke access tokens (unsupported_token_type, allowed by RFC 7009 "
                            "§2.2.1) and issued no refresh token to try instead", exchange=response.exchange)
-    elif answer.refused:
+    if answer.refused:
         observed = f"refused ({answer.error or answer.summary})"
-    else:
+    elif not answer.accepted:
         raise NotEvaluated(f"the revocation answer: {answer.why_not_evaluable()}", exchange=response.exchange)
+    else:
+        after = watch.after(token, before, refresh=refresh, send_refresh=token_request)
+        authcheck_record.attach(*after.exchanges)
+        if after.state is None:
+            raise NotEvaluated(f"the revocation answered {answer.summary}, but nothing shows whether the {hint} still "
+                               "works (" + "; ".join(f"{way}: {reason}" for way, reason in after.unseen.items()) + ")")
+        observed = "revoked" if after.state == DEAD else f"HTTP 200, but it still works ({', '.join(after.working())})"
     authcheck_record.expect({f"its own {hint}": "revoked"}, {f"its own {hint}": observed})
     if observed != "revoked":
         authcheck_record.fail(f"{active_client.label} cannot revoke its own {hint}: the revocation endpoint answers "
-                              f"{answer.summary}")
+                              f"{answer.summary}" + ("" if answer.refused else f", and the {hint} still works"))
 
 
 _UNOBSERVABLE = "{kind}: neither introspection nor userinfo shows it working before revocation"
@@ -259,6 +282,17 @@ def _observable_or_skip(client, authcheck_token, introspect) -> None:
     if _is_jwt(shared.access_token):
         pytest.skip(f"not applicable to {client.target}: {reason}{_SELF_CONTAINED}")
     raise NotEvaluated(reason)
+
+
+def _refreshed_control(token_request, refresh_token: Secret, record) -> tuple[Secret | None, str]:
+    """Refresh once with ``refresh_token``, so that a refusal after its revocation is a change: the refresh token to
+    revoke next (the rotated one, else the same), or None and why not."""
+    control = observe_token(token_request({"grant_type": "refresh_token", "refresh_token": refresh_token}))
+    record.attach(control.exchange)
+    if not control.accepted:
+        return None, f"a refresh with it does not work even before revocation ({control.describe()})"
+    rotated = control.details["body"].get("refresh_token")
+    return (Secret(rotated, label="refresh_token") if isinstance(rotated, str) else refresh_token), ""
 
 
 def _tokens_to_revoke(client, token_probes, code_flows, record) -> list[tuple[str, Secret, str]]:
