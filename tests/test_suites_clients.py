@@ -401,3 +401,14 @@ def test_a_plugged_in_login_step_that_meets_consent_reads_as_the_built_in_one(cl
     assert result["status"] == "error", result
     assert "asks the user to consent" in result["message"], result["message"]
     assert "login step (authcheck_login) stopped" not in result["message"], result["message"]
+
+
+def test_a_public_client_whose_revocation_is_a_no_op_fails(clients_idp, run_authcheck):
+    """RFC 7009 answers 200 even for a token it did not revoke: revocation.public-client reads the token afterwards.
+    cli-norevoke's revocations answer 200 and revoke nothing; its refresh token still refreshes."""
+    run = run_authcheck(matrix_policy(clients_idp, clients=native("cli-norevoke", "cli-norevoke")),
+                        "-m", "clients", "-k", "public_client_revocation", env=ENV)
+    result = run.by_check()["revocation.public-client"]
+    assert result["status"] == "failed", result
+    assert "still works" in result["message"], result["message"]
+    assert result["observed"] != result["expected"]

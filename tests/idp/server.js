@@ -503,13 +503,22 @@ provider.IdToken.prototype.payload = async function payload(...args) {
   return claims;
 };
 
-// The client of a revocation request, from its Basic credentials (confidential clients only): enough to
-// answer for a 'revocation-ignored' client before oidc-provider reads the body.
+// The client of a revocation request, from its Basic credentials, or for a public client from the form's
+// client_id: enough to answer for a 'revocation-ignored' client before oidc-provider judges the request. A form read
+// here is left on req.body, which oidc-provider reads when the stream is already consumed.
 async function revocationIgnored(ctx) {
   const header = ctx.get('authorization') || '';
-  if (!header.toLowerCase().startsWith('basic ')) return false;
-  const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
-  const clientId = decodeURIComponent(decoded.split(':')[0]);
+  let clientId;
+  if (header.toLowerCase().startsWith('basic ')) {
+    const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
+    clientId = decodeURIComponent(decoded.split(':')[0]);
+  } else {
+    const chunks = [];
+    for await (const chunk of ctx.req) chunks.push(chunk);
+    ctx.req.body = Buffer.concat(chunks).toString('utf8');
+    clientId = new URLSearchParams(ctx.req.body).get('client_id');
+  }
+  if (!clientId) return false;
   const client = await provider.Client.find(clientId).catch(() => undefined);
   return defects(client).includes('revocation-ignored');
 }

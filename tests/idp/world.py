@@ -218,6 +218,8 @@ def client_matrix_clients() -> list[dict]:
         _variant_of("web-portal", "web-portal-introspector", authcheck_defects=["introspects-others"]),
         _variant_of("enclii-cli", "cli-revocation-secret", authcheck_defects=["revocation-needs-secret"]),
         _variant_of("enclii-cli", "cli-sliding-refresh", authcheck_defects=["sliding-refresh"]),
+        # answers 200 to its revocations and revokes nothing (the public client's own test, not in the matrix)
+        _variant_of("enclii-cli", "cli-norevoke", authcheck_defects=["revocation-ignored"]),
     ]
 
 
