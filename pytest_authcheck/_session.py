@@ -212,6 +212,11 @@ class AuthcheckSession:
             if fresh:
                 run.shipped_exchanges.update(e["id"] for e in fresh)
                 report.authcheck_exchanges = fresh  # type: ignore[attr-defined]
+            # The result holds the evidence now. pytest keeps every item to the end of the session: the record, and
+            # the answers it kept to hold the check to its expectation, would live as long.
+            if record_key in item.stash:
+                del item.stash[record_key]
+        _share_keywords(item, report)
         return report
 
     @pytest.hookimpl(wrapper=True)
@@ -286,6 +291,19 @@ class AuthcheckSession:
             shutil.rmtree(self._shared_dir, ignore_errors=True)
         self.run.close()
         self.run.remove_log_redaction()
+
+
+_keywords_key = pytest.StashKey[dict[str, Any]]()
+
+
+def _share_keywords(item: pytest.Item, report: pytest.TestReport) -> None:
+    # pytest gives each of a test's reports (setup, call, teardown) its own copy of the item's keywords and keeps
+    # every report to the end of the session; reports with the same keywords share one copy.
+    kept = item.stash.get(_keywords_key, None)
+    if kept is not None and kept == report.keywords:
+        report.keywords = kept
+    else:
+        item.stash[_keywords_key] = report.keywords
 
 
 def _gate_options(config: pytest.Config) -> tuple[GateSettings, dict[str, dict[str, Any]] | None]:
