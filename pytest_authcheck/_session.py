@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -107,17 +107,13 @@ class AuthcheckSession:
 
     def _prefetch(self, items: list[pytest.Item]) -> Prefetcher | None:
         run = self.run
-        clients = run.policy.section("clients")
-        known: dict[str, PolicyClient] = {}
 
         def pair(item: pytest.Item) -> tuple[str, PolicyClient] | None:
             definition = check_of(item)
             name = getattr(getattr(item, "callspec", None), "params", {}).get("oidc_client")
             if definition is None or not isinstance(name, str) or definition.id not in PLANS:
                 return None
-            if name not in known:
-                known[name] = PolicyClient.from_policy(name, clients[name])
-            return definition.id, known[name]
+            return definition.id, run.target_subject("oidc_client", name)
 
         pairs = [pair(item) for item in items]
         if not any(pairs):
@@ -293,7 +289,7 @@ class AuthcheckSession:
         self.run.remove_log_redaction()
 
 
-_keywords_key = pytest.StashKey[dict[str, Any]]()
+_keywords_key = pytest.StashKey[Mapping[str, Any]]()
 
 
 def _share_keywords(item: pytest.Item, report: pytest.TestReport) -> None:
