@@ -7,6 +7,7 @@ fresh IdP each time:
 
 - the floor: ``benchmarks/scale_floor.py``, the minimal request set for the same probe kinds, concurrent;
 - ``pytest --authcheck --collect-only -q`` (collection alone);
+- pytest alone for the same item count: a bare parametrized test, no IdP (pytest's own share of the time);
 - ``pytest --authcheck`` (reports into a scratch folder), and with ``--workers W`` also ``pytest -n W``, whose
   result set must equal the serial one.
 
@@ -50,6 +51,19 @@ REPORTS = ("authcheck.html", "authcheck.json", "authcheck.sarif")
 _PROGRESS = re.compile(r"^([.sFEXxR]+)\s*(?:\[\s*(\d+)%\])?\s*$")
 _COLLECTED = re.compile(r"(\d+) tests? collected")
 _XDIST_ITEMS = re.compile(r"\b\d+ workers \[(\d+) items?\]")
+_PASSED = re.compile(r"(\d+) passed")
+PYTEST_ALONE = "pytest alone"
+# pytest's own floor: as many items as the authcheck run collects, each doing nothing, no fixture, no network
+BARE_TEST = """
+import os
+
+import pytest
+
+
+@pytest.mark.parametrize("i", range(int(os.environ["BENCH_ITEMS"])))
+def test_bare(i):
+    pass
+"""
 
 
 @dataclass
@@ -146,13 +160,15 @@ class Bench:
     def close(self) -> None:
         self.world.stop_all()
 
-    def measure(self, label: str, fleet: Fleet, classifier: Classifier, rep: int) -> RunResult:
+    def measure(self, label: str, fleet: Fleet, classifier: Classifier, rep: int, items: int | None = None) -> RunResult:
         """Start a fresh IdP, run ``label``'s command against it, stop it, count what it served."""
         from tests.idp.world import IdpSpec
 
         n = len(fleet.clients)
         run_dir = self.work / f"n{n}" / f"{label.replace(' ', '_')}-{rep}"
         run_dir.mkdir(parents=True)
+        if label == PYTEST_ALONE:
+            return self.measure_pytest_alone(run_dir, items)
         spec = IdpSpec(name=f"scale-{n}", clients=idp_clients(fleet), extra_config={"log_form_details": True})
         idp = self.world.start(spec, timeout=60 + n / 50)
         try:
@@ -175,6 +191,30 @@ class Bench:
         state = "TIMED OUT" if result.timed_out else f"exit {result.returncode}"
         print(f" {result.seconds:.1f} s ({result.cpu_seconds:.1f} s CPU), {result.requests} requests, {state}; "
               f"load average {result.load_after:.1f}", file=sys.stderr, flush=True)
+        return result
+
+    def measure_pytest_alone(self, run_dir: Path, items: int | None) -> RunResult:
+        """pytest's own cost for the item count the authcheck run collected: a bare parametrized test, the same
+        interpreter and installed plugins (``-p no:cacheprovider`` as the other runs), no IdP."""
+        result = RunResult(label=PYTEST_ALONE, seconds=0.0, timed_out=False, returncode=None, requests=0, by_kind={},
+                           tls_refused=0, peak_tree_rss=0, peak_process_rss=0, cpu_seconds=0.0, load_after=0.0,
+                           idp_startup=0.0)
+        if not items:
+            result.note = "not run: the item count comes from the collect-only run"
+            return result
+        (run_dir / "test_bare.py").write_text(BARE_TEST)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+        env.update(BENCH_ITEMS=str(items), PYTHONUNBUFFERED="1")
+        argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(run_dir / "test_bare.py")]
+        print(f"  {PYTEST_ALONE} ({items} items) ...", end="", file=sys.stderr, flush=True)
+        measured = run_measured(argv, cwd=run_dir, env=env, out_dir=run_dir, name="run", timeout=self.args.timeout,
+                                grace=self.args.grace)
+        result.seconds, result.timed_out, result.returncode = measured.seconds, measured.timed_out, measured.returncode
+        result.peak_tree_rss, result.peak_process_rss = measured.peak_tree_rss, measured.peak_process_rss
+        result.cpu_seconds, result.load_after = measured.cpu_seconds, measured.load_after
+        if match := _PASSED.search(measured.stdout.read_text(errors="replace")):
+            result.done = result.collected = int(match.group(1))
+        print(f" {result.seconds:.1f} s ({result.cpu_seconds:.1f} s CPU)", file=sys.stderr, flush=True)
         return result
 
     def argv(self, label: str, run_dir: Path) -> list[str]:
@@ -271,6 +311,8 @@ def outcome(s: Summary, collected: int | None) -> str:
         return f"{last.done} answers, {last.unexpected} unexpected" if last.done is not None else last.note
     if s.label == "collect-only":
         return f"{last.collected} tests collected" if last.collected is not None else "?"
+    if s.label == PYTEST_ALONE:
+        return f"{last.done} bare tests passed" if last.done is not None else last.note or "?"
     total = collected or last.collected
     if s.timed_out:
         share = f" ({100 * last.done / total:.1f}%)" if total and last.done is not None else ""
@@ -289,7 +331,8 @@ def tables(results: dict[int, dict[str, Summary]], args: argparse.Namespace, mac
         collected = by_label["collect-only"].runs[-1].collected if "collect-only" in by_label else None
         for label, s in by_label.items():
             name = {"floor": "floor script (raw httpx)", "collect-only": "`pytest --authcheck --collect-only`",
-                    "pytest": "`pytest --authcheck`"}.get(label, f"`pytest --authcheck {label.removeprefix('pytest ')}`")
+                    PYTEST_ALONE: "pytest alone, same item count", "pytest": "`pytest --authcheck`"}.get(
+                label, f"`pytest --authcheck {label.removeprefix('pytest ')}`")
             secs, cpu, reqs, rss = s.med("seconds"), s.med("cpu_seconds"), s.med("requests"), s.med("peak_tree_rss")
             if s.timed_out:
                 secs = args.timeout
@@ -300,13 +343,13 @@ def tables(results: dict[int, dict[str, Summary]], args: argparse.Namespace, mac
             out.append(f"| {n:,} | {name} | {wall(s, args.timeout)} | "
                        f"{at_least + ratio(secs, base.med('seconds')) if base else '–'} | "
                        f"{cpu:.1f} s | {at_least + ratio(cpu, base.med('cpu_seconds')) if base else '–'} | {reqs_text} | "
-                       f"{ratio(reqs, base.med('requests')) if base and not s.timed_out else '–'} | "
+                       f"{ratio(reqs, base.med('requests')) if base and reqs and not s.timed_out else '–'} | "
                        f"{human_bytes(rss)} | {ratio(rss, base.med('peak_tree_rss')) if base else '–'} | "
                        f"{outcome(s, collected)} |")
     out += ["", "| N | IdP startup | collection | report sizes (HTML / JSON / SARIF) | largest single process |",
             "| ---: | ---: | ---: | --- | ---: |"]
     for n, by_label in results.items():
-        startup = median([r.idp_startup for s in by_label.values() for r in s.runs])
+        startup = median([r.idp_startup for label, s in by_label.items() if label != PYTEST_ALONE for r in s.runs])
         collect = by_label.get("collect-only")
         tool = by_label.get("pytest")
         # the sizes of a finished run's reports: the serial one's, else the parallel one's
@@ -319,7 +362,7 @@ def tables(results: dict[int, dict[str, Summary]], args: argparse.Namespace, mac
         biggest = human_bytes(tool.med("peak_process_rss")) if tool else "–"
         out.append(f"| {n:,} | {startup:.2f} s | {wall(collect, args.timeout) if collect else '–'} | {sizes} | {biggest} |")
     for n, by_label in results.items():
-        labels = [label for label in by_label if label not in ("collect-only",)]
+        labels = [label for label in by_label if label not in ("collect-only", PYTEST_ALONE)]
         kinds = sorted({k for label in labels for k in by_label[label].by_kind()},
                        key=lambda k: (-max(by_label[label].by_kind().get(k, 0) for label in labels), k))
         out += ["", f"Requests by probe kind, N = {n:,} (counted at the IdP"
@@ -411,7 +454,7 @@ def preflight() -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     preflight()
-    labels = ["floor", "collect-only"] + ([] if args.skip_pytest else ["pytest"])
+    labels = ["floor", "collect-only"] + ([] if args.skip_pytest else [PYTEST_ALONE, "pytest"])
     if args.workers and not args.skip_pytest:
         labels.append(f"pytest -n {args.workers}")
         labels += [f"pytest -n {args.workers} --dist {mode}" for mode in args.dist]
@@ -437,7 +480,8 @@ def main(argv: list[str] | None = None) -> int:
             for rep in range(args.repeat):
                 # interleaved (floor, collection, pytest, pytest -n) so a drift of the machine hits all alike
                 for label in labels:
-                    runs[label].append(bench.measure(label, fleet, classifier, rep))
+                    collected = runs["collect-only"][-1].collected if runs["collect-only"] else None
+                    runs[label].append(bench.measure(label, fleet, classifier, rep, items=collected))
             results[n] = {label: Summary(label, rs) for label, rs in runs.items()}
             if "pytest" in results[n] and args.workers:
                 notes += [f"N = {n:,}: {line}" for label in labels if label.startswith("pytest -n")

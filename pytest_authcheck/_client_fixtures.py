@@ -31,7 +31,8 @@ from .probes.userinfo import UserinfoProbes
 @pytest.fixture
 def oidc_client(request: pytest.FixtureRequest, authcheck_run: AuthcheckRun) -> PolicyClient:
     """The policy client under test (tests using it run once per client of an oidc provider)."""
-    return PolicyClient.from_policy(request.param, authcheck_run.policy.section("clients")[request.param])
+    client: PolicyClient = authcheck_run.target_subject("oidc_client", request.param)
+    return client
 
 
 @pytest.fixture

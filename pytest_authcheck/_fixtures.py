@@ -212,9 +212,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         names = []
         for name in kind.names(policy):
             # built once per target, not once per (check, target): 38,000 times at a thousand clients
-            subject = run.memo.get(("target subject", fixture, name), run.memo)
-            if subject is run.memo:
-                subject = run.memo[("target subject", fixture, name)] = kind.subject_of(policy, name)
+            subject = run.target_subject(fixture, name)
             reason = _not_applicable(metafunc, definition, subject, fixture, policy)
             if reason is None:
                 names.append(name)

@@ -155,8 +155,10 @@ class HttpClient:
         self.max_response_bytes = max_response_bytes
         self.retries = retries
         self.ssl_context = make_ssl_context(ca_bundle)
+        self._transport = transport(self.ssl_context, httpx.Limits(max_connections=50, max_keepalive_connections=20))
+        # The client only builds requests (default headers, timeouts, URL and body encoding): _read sends them.
         self._client = httpx.Client(
-            transport=transport(self.ssl_context, httpx.Limits(max_connections=50, max_keepalive_connections=20)),
+            transport=self._transport,
             timeout=httpx.Timeout(timeout),
             follow_redirects=False,
             trust_env=False,
@@ -292,8 +294,11 @@ class HttpClient:
             return response
 
     def _read(self, request: httpx.Request, exchange: Exchange) -> Response:
-        with self._client.stream(request.method, request.url, headers=request.headers,
-                                 content=request.content) as stream:
+        # The request recorded is the one sent, straight to the transport: httpx.Client.stream would build it a
+        # second time, run it through its auth and redirect generators (neither is used: follow_redirects is ours)
+        # and keep the answer's cookies in the one jar every thread's next request is built with.
+        stream = self._transport.handle_request(request)
+        try:
             chunks: list[bytes] = []
             size = 0
             tls_version = _tls_version(stream)
@@ -306,7 +311,6 @@ class HttpClient:
                     raise ResponseTooLarge(
                         f"{request.method} {exchange.url}: {exchange.error}")
                 chunks.append(chunk)
-            self._client.cookies.clear()
             raw = b"".join(chunks)
             content = _decode_content(raw, stream.headers, self.max_response_bytes)
             if len(content) > self.max_response_bytes:
@@ -326,6 +330,8 @@ class HttpClient:
             exchange.response_body, exchange.body_truncated = self._evidence_body(
                 content, response.content_type)
             return response
+        finally:
+            stream.close()
 
     def _register_tokens(self, response: Response) -> None:
         # Tokens become secrets the moment they arrive, before anything is recorded or shown, and may travel

@@ -117,6 +117,16 @@ class AuthcheckRun:
             self._token_probes = TokenProbes(self.http, token_endpoint_of(self.oidc_providers))
         return self._token_probes
 
+    def target_subject(self, fixture: str, name: str) -> Any:
+        """What the target ``name`` of ``fixture``'s kind is to the checks (a ``PolicyClient`` for ``oidc_client``),
+        built once per run: tens of thousands of tests at a thousand clients read the same few thousand."""
+        from ._targets import TARGET_KINDS
+
+        key = ("target subject", fixture, name)
+        if key not in self.memo:
+            self.memo[key] = TARGET_KINDS[fixture].subject_of(self.policy, name)
+        return self.memo[key]
+
     def not_applicable_to(self, check: Any, target: str, nodeid: str, reason: str) -> None:
         """Record that ``check`` does not apply to ``target``, as a skipped result without a test."""
         self.not_applicable[nodeid] = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -107,17 +107,13 @@ class AuthcheckSession:
 
     def _prefetch(self, items: list[pytest.Item]) -> Prefetcher | None:
         run = self.run
-        clients = run.policy.section("clients")
-        known: dict[str, PolicyClient] = {}
 
         def pair(item: pytest.Item) -> tuple[str, PolicyClient] | None:
             definition = check_of(item)
             name = getattr(getattr(item, "callspec", None), "params", {}).get("oidc_client")
             if definition is None or not isinstance(name, str) or definition.id not in PLANS:
                 return None
-            if name not in known:
-                known[name] = PolicyClient.from_policy(name, clients[name])
-            return definition.id, known[name]
+            return definition.id, run.target_subject("oidc_client", name)
 
         pairs = [pair(item) for item in items]
         if not any(pairs):
@@ -212,6 +208,11 @@ class AuthcheckSession:
             if fresh:
                 run.shipped_exchanges.update(e["id"] for e in fresh)
                 report.authcheck_exchanges = fresh  # type: ignore[attr-defined]
+            # The result holds the evidence now. pytest keeps every item to the end of the session: the record, and
+            # the answers it kept to hold the check to its expectation, would live as long.
+            if record_key in item.stash:
+                del item.stash[record_key]
+        _share_keywords(item, report)
         return report
 
     @pytest.hookimpl(wrapper=True)
@@ -286,6 +287,19 @@ class AuthcheckSession:
             shutil.rmtree(self._shared_dir, ignore_errors=True)
         self.run.close()
         self.run.remove_log_redaction()
+
+
+_keywords_key = pytest.StashKey[Mapping[str, Any]]()
+
+
+def _share_keywords(item: pytest.Item, report: pytest.TestReport) -> None:
+    # pytest gives each of a test's reports (setup, call, teardown) its own copy of the item's keywords and keeps
+    # every report to the end of the session; reports with the same keywords share one copy.
+    kept = item.stash.get(_keywords_key, None)
+    if kept is not None and kept == report.keywords:
+        report.keywords = kept
+    else:
+        item.stash[_keywords_key] = report.keywords
 
 
 def _gate_options(config: pytest.Config) -> tuple[GateSettings, dict[str, dict[str, Any]] | None]:

@@ -16,13 +16,25 @@ from typing import Any
 from .._run import AuthcheckRun
 from .summary import counts
 
+# pytest keeps every report, and each holds its test's properties to the end of the session: a (name, value) pair
+# many tests share (the check, its title, a target, a status) is kept once.
+_PAIRS: dict[tuple[str, str], tuple[str, str]] = {}
+_PAIRS_KEPT = 50_000
+
+
+def _pair(name: str, value: str) -> tuple[str, str]:
+    pair = (name, value)
+    if len(_PAIRS) < _PAIRS_KEPT:
+        return _PAIRS.setdefault(pair, pair)
+    return _PAIRS.get(pair, pair)
+
 
 def result_properties(result: Mapping[str, Any]) -> list[tuple[str, str]]:
     """``authcheck.*`` properties of one test case (id, severity, level, target, status, waiver)."""
-    props = [("authcheck.check", result["check"]), ("authcheck.title", result["title"]),
-             ("authcheck.severity", result["severity"]), ("authcheck.level", result.get("level") or ""),
-             ("authcheck.target", result.get("target") or ""), ("authcheck.status", result["status"]),
-             ("authcheck.refs", "; ".join(result.get("refs", [])))]
+    props = [_pair("authcheck.check", result["check"]), _pair("authcheck.title", result["title"]),
+             _pair("authcheck.severity", result["severity"]), _pair("authcheck.level", result.get("level") or ""),
+             _pair("authcheck.target", result.get("target") or ""), _pair("authcheck.status", result["status"]),
+             _pair("authcheck.refs", "; ".join(result.get("refs", [])))]
     waiver = result.get("waiver")
     if waiver:
         props += [("authcheck.waiver.reason", waiver["reason"]), ("authcheck.waiver.expires", waiver["expires"]),
