@@ -86,13 +86,58 @@ class DeadlineBackend(httpcore.NetworkBackend):
         self._backend.sleep(seconds)
 
 
+class DeadlinePool(httpcore.ConnectionPool):
+    """httpcore's pool, assigning requests to connections in one pass over the pool.
+
+    httpcore 1.0 counts the whole pool once for every idle connection it looks at, twice per request: with a
+    thread per provider slot that was an eighth of the prefetch threads' CPU. The decisions are httpcore's
+    own, in its order: drop closed, expired and surplus idle connections; then give each queued request the
+    first available connection for its origin, else a new one, else replace the first idle one.
+    """
+
+    def _assign_requests_to_connections(self) -> list[Any]:
+        closing = []
+        for connection in list(self._connections):
+            if connection.is_closed():
+                self._connections.remove(connection)
+            elif connection.has_expired():
+                self._connections.remove(connection)
+                closing.append(connection)
+            elif connection.is_idle() and len(self._connections) > self._max_keepalive_connections:
+                self._connections.remove(connection)
+                closing.append(connection)
+        for pool_request in [request for request in self._requests if request.is_queued()]:
+            origin = pool_request.request.url.origin
+            available = next((c for c in self._connections if c.can_handle_request(origin) and c.is_available()),
+                             None)
+            if available is None:
+                if len(self._connections) >= self._max_connections:
+                    idle = next((c for c in self._connections if c.is_idle()), None)
+                    if idle is None:
+                        continue
+                    self._connections.remove(idle)
+                    closing.append(idle)
+                available = self.create_connection(origin)
+                self._connections.append(available)
+            pool_request.assign_to_connection(available)
+        return closing
+
+
+# The pool's bookkeeping DeadlinePool reads; another httpcore keeps its own pool.
+_POOL_STATE = ("_connections", "_requests", "_max_connections", "_max_keepalive_connections")
+
+
 def transport(ssl_context: Any, limits: httpx.Limits) -> httpx.HTTPTransport:
     """An httpx transport (no proxy, no environment) whose connections keep the thread's deadline."""
     made = httpx.HTTPTransport(verify=ssl_context, limits=limits, trust_env=False)
     # httpx offers no way to choose httpcore's network backend; its transport keeps the pool in _pool
     # (httpx 0.27 to 0.29), so the pool is rebuilt here with the same settings and our backend.
-    made._pool = httpcore.ConnectionPool(
+    settings: dict[str, Any] = dict(
         ssl_context=ssl_context, max_connections=limits.max_connections,
         max_keepalive_connections=limits.max_keepalive_connections, keepalive_expiry=limits.keepalive_expiry,
         network_backend=DeadlineBackend())
+    pool: httpcore.ConnectionPool = DeadlinePool(**settings)
+    if not all(hasattr(pool, name) for name in _POOL_STATE):
+        pool = httpcore.ConnectionPool(**settings)
+    made._pool = pool
     return made
