@@ -18,7 +18,7 @@ import pytest
 from .._clients import PolicyClient
 from .._http import Exchange, HttpClient, Response
 from .._redact import Secret
-from ..observations import NotEvaluated, introspected_state, observe_introspection, observe_token
+from ..observations import NotEvaluated, Observation, introspected_state, observe_introspection, observe_token
 from .userinfo import UserinfoProbes
 
 WORKS = "works"
@@ -40,6 +40,14 @@ class TokenState:
         if WORKS in self.seen.values():
             return WORKS
         return DEAD if self.seen else None
+
+    def read(self, way: str, answer: Observation) -> None:
+        """Record what ``answer`` shows by ``way``: accepted works, refused dead, anything else cannot tell."""
+        self.exchanges.extend(answer.exchanges)
+        if answer.decisive:
+            self.seen[way] = WORKS if answer.accepted else DEAD
+        else:
+            self.unseen[way] = answer.summary
 
     def working(self) -> list[str]:
         """The ways that show the token working."""
@@ -77,11 +85,7 @@ class TokenWatch:
             except pytest.skip.Exception as exc:
                 result.unseen["userinfo"] = exc.msg or "skipped"
             else:
-                result.exchanges.extend(answer.exchanges)
-                if answer.decisive:
-                    result.seen["userinfo"] = WORKS if answer.accepted else DEAD
-                else:
-                    result.unseen["userinfo"] = answer.summary
+                result.read("userinfo", answer)
         return result
 
     def after(self, token: Secret, before: TokenState, *, refresh: bool,
@@ -94,10 +98,6 @@ class TokenWatch:
                 del result.seen[way]
                 result.unseen[way] = "it did not show the token working before the event either"
         if refresh and send_refresh is not None:
-            answer = observe_token(send_refresh({"grant_type": "refresh_token", "refresh_token": token}))
-            result.exchanges.extend(answer.exchanges)
-            if answer.decisive:
-                result.seen["refresh with it"] = WORKS if answer.accepted else DEAD
-            else:
-                result.unseen["refresh with it"] = answer.summary
+            result.read("refresh with it", observe_token(send_refresh({"grant_type": "refresh_token",
+                                                                         "refresh_token": token})))
         return result
