@@ -218,26 +218,31 @@ def api_parts(idp_world, tmp_path_factory):
     sso.stop()
 
 
+def platform_policy(sso, api_url: str) -> str:
+    """The IdP's policy with one API whose GET rule the deployer may call as a viewer."""
+    return oidc_policy(sso, extra=f"""
+        [apis.platform]
+        base_url = "{api_url}"
+        provider = "sso"
+        audience = "https://api.test"
+        roles = ["viewer"]
+
+        [apis.platform.principals]
+        deployer = {{ client = "deployer", role = "viewer" }}
+
+        [[apis.platform.rules]]
+        request = "GET /v1/users/me"
+        min_role = "viewer"
+        """)
+
+
 @pytest.mark.parametrize("defects", [(), ("query-token",)], ids=["correct", "query-token"])
 def test_query_token_at_the_api(api_parts, run_authcheck, defects):
     sso, jwks_url, folder = api_parts
     config = ApiConfig(issuer=sso.issuer, jwks_url=jwks_url, audience="https://api.test", ca_pem=sso.ca_pem_path,
                        role_of={"ci-deployer": "viewer"}, defects=set(defects))
     with ResourceApi(config, folder / "cert.pem", folder / "key.pem") as api:
-        policy = oidc_policy(sso, extra=f"""
-            [apis.platform]
-            base_url = "{api.url}"
-            provider = "sso"
-            audience = "https://api.test"
-            roles = ["viewer"]
-
-            [apis.platform.principals]
-            deployer = {{ client = "deployer", role = "viewer" }}
-
-            [[apis.platform.rules]]
-            request = "GET /v1/users/me"
-            min_role = "viewer"
-            """)
+        policy = platform_policy(sso, api.url)
         run = run_authcheck(policy, "-m", "clients", "-k", "query_refused_at_api", clients=True)
     result = results(run)[("tokens.query-refused", "apis.platform")]
     assert result["expected"] == {"the access token only in the URL query": "refused"}
@@ -259,20 +264,7 @@ def test_a_request_without_credential_is_sent_once_per_run(api_parts, run_authch
     config = ApiConfig(issuer=sso.issuer, jwks_url=jwks_url, audience="https://api.test", ca_pem=sso.ca_pem_path,
                        role_of={"ci-deployer": "viewer"}, defects={"query-token"})
     with ResourceApi(config, folder / "cert.pem", folder / "key.pem") as api:
-        policy = oidc_policy(sso, extra=f"""
-            [apis.platform]
-            base_url = "{api.url}"
-            provider = "sso"
-            audience = "https://api.test"
-            roles = ["viewer"]
-
-            [apis.platform.principals]
-            deployer = {{ client = "deployer", role = "viewer" }}
-
-            [[apis.platform.rules]]
-            request = "GET /v1/users/me"
-            min_role = "viewer"
-            """)
+        policy = platform_policy(sso, api.url)
         run = run_authcheck(policy, "-m", "clients or api", "-k", "query_refused_at_api or no_credential or matrix",
                             clients=True)
         asked = dict(api.state.without_credential)

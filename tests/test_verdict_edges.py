@@ -98,17 +98,23 @@ def throttling(request: Request, url: str) -> Answer:
     return Answer(302, b"", headers={"Location": f"{url}/error?{error}"}, content_type=None)
 
 
+def audit(ca_pem: tuple[trustme.CA, Path], run_authcheck: Callable[..., Any], authorize: Callable[[Request, str], Answer],
+          select: str, extra: str = "") -> Any:
+    """``pytest --authcheck`` of the client suites (``-k select``) against a scripted server answering ``authorize``."""
+    ca, path = ca_pem
+    idp = start(ca, authorize)
+    try:
+        return run_authcheck(policy(idp.url, path) + textwrap.dedent(extra), "-m", "clients", "-k", select, clients=True)
+    finally:
+        idp.stop()
+
+
 def results(run: Any) -> dict[str, dict[str, Any]]:
     return {r["check"]: r for r in run.report["results"] if r["nodeid"].endswith("[app]")}
 
 
 def test_a_broken_ordinary_request_leaves_variations_not_evaluated(ca_pem, run_authcheck):
-    ca, path = ca_pem
-    idp = start(ca, broken_ordinary)
-    try:
-        run = run_authcheck(policy(idp.url, path), "-m", "clients", "-k", CHECKS, clients=True)
-    finally:
-        idp.stop()
+    run = audit(ca_pem, run_authcheck, broken_ordinary, CHECKS)
     found = results(run)
     for check_id in ("redirect-uri.unregistered-refused", "pkce.required"):
         assert found[check_id]["status"] == "error", (check_id, found[check_id])
@@ -117,12 +123,7 @@ def test_a_broken_ordinary_request_leaves_variations_not_evaluated(ca_pem, run_a
 
 
 def test_temporarily_unavailable_is_a_throttle_not_a_refusal(ca_pem, run_authcheck):
-    ca, path = ca_pem
-    idp = start(ca, throttling)
-    try:
-        run = run_authcheck(policy(idp.url, path), "-m", "clients", "-k", CHECKS, clients=True)
-    finally:
-        idp.stop()
+    run = audit(ca_pem, run_authcheck, throttling, CHECKS)
     found = results(run)
     for check_id in ("redirect-uri.unregistered-refused", "pkce.required"):
         assert found[check_id]["status"] == "error", (check_id, found[check_id])
@@ -132,16 +133,10 @@ def test_temporarily_unavailable_is_a_throttle_not_a_refusal(ca_pem, run_authche
 
 def test_prompt_none_server_error_is_not_a_finding_when_every_request_errs(ca_pem, run_authcheck):
     """prompt=none answered with a 500 is a finding only where the ordinary request goes on."""
-    ca, path = ca_pem
-
     def every_request_errs(request: Request, url: str) -> Answer:
         return Answer(500, b"<html><title>Internal error</title></html>", content_type="text/html")
 
-    idp = start(ca, every_request_errs)
-    try:
-        run = run_authcheck(policy(idp.url, path), "-m", "clients", "-k", "prompt_none", clients=True)
-    finally:
-        idp.stop()
+    run = audit(ca_pem, run_authcheck, every_request_errs, "prompt_none")
     result = results(run)["prompt-none.login-required"]
     assert result["status"] == "error", result
     assert "is itself unreadable" in result["message"], result["message"]
@@ -208,19 +203,13 @@ def test_a_way_that_showed_the_token_working_shows_it_dead_after(ca_pem):
 def test_a_made_up_code_refused_for_an_unknown_client_without_a_control_is_not_evaluated(ca_pem, run_authcheck):
     """No secret in the policy, so no control request: invalid_grant for the never-issued code says nothing about the
     client_id."""
-    ca, path = ca_pem
-    idp = start(ca, broken_ordinary)
-    text = policy(idp.url, path) + textwrap.dedent("""
+    run = audit(ca_pem, run_authcheck, broken_ordinary, "unknown_client_refused", """
         [clients.legacy]
         provider = "x"
         client_id = "legacy-web"
         type = "confidential"
         grant_types = ["authorization_code"]
         """)
-    try:
-        run = run_authcheck(text, "-m", "clients", "-k", "unknown_client_refused", clients=True)
-    finally:
-        idp.stop()
     result = next(r for r in run.report["results"] if r["nodeid"].endswith("[legacy]"))
     assert result["status"] == "error", result
     assert "never-issued code" in result["message"], result["message"]
