@@ -280,10 +280,8 @@ class _GrantContext:
         return None
 
     def _declaring_client(self, grant: str, extra: dict[str, str], answer) -> tuple[str | None, str]:
-        for name, config in self.run.policy.section("clients").items():
-            other = PolicyClient.from_policy(name, config)
-            if other.name == self.client.name or other.provider != self.client.provider or not other.active \
-                    or not other.declares(grant) or (other.auth_method != "none" and other.secret is None):
+        for other in _clients_declaring(self.run, self.client.provider, grant):
+            if other.name == self.client.name:
                 continue
             control = undeclared_grant(self.token_probes, self.client, grant, as_client=other)
             self.record.attach(control.response.exchange)
@@ -295,6 +293,17 @@ class _GrantContext:
                              "artefact was judged before the grant"
         return None, f"{answer.summary}: the made-up artefact was judged, not the grant"
 
+
+
+def _clients_declaring(run: Any, provider: str, grant: str) -> list[PolicyClient]:
+    """The provider's active clients that declare ``grant`` and can authenticate, in policy order; worked out once
+    per run, since every client of the provider asks (scanning the policy each time is quadratic in clients)."""
+    key = ("clients declaring", provider, grant)
+    if key not in run.memo:
+        clients = (run.target_subject("oidc_client", name) for name in run.policy.clients_of(provider))
+        run.memo[key] = [client for client in clients if client.active and client.declares(grant)
+                         and (client.auth_method == "none" or client.secret is not None)]
+    return run.memo[key]
 
 
 @check("grants.response-types", title="Implicit and hybrid response types are refused unless declared",
