@@ -20,11 +20,7 @@ plugin with, not a replacement for it.
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
 import json
-import os
-import re
 import secrets
 import ssl
 import sys
@@ -35,85 +31,24 @@ import urllib.parse
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 from typing import Any
 
 import httpx
-
-UNREGISTERED = "https://authcheck-unregistered.invalid/callback"
-MADE_UP_SCOPE = "authcheck-undeclared-scope"
-LOOPBACK_PROBE_PORT = 53682
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def resolve(value: str) -> str:
-    def one(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in os.environ:
-            raise SystemExit(f"the policy references ${{{name}}} but it is not set in the environment")
-        return os.environ[name]
-    return _VAR.sub(one, value)
-
-
-def pkce_challenge(verifier: str) -> str:
-    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-
-
-@dataclass
-class Probe:
-    kind: str
-    send: Callable[[httpx.Client], httpx.Response]
-    #: judges the answer: True when it is what a well-configured provider says
-    judge: Callable[[httpx.Response], bool]
-
-
-def _token_issued(response: httpx.Response) -> bool:
-    try:
-        body = response.json()
-    except ValueError:
-        return False
-    return response.status_code == 200 and isinstance(body, dict) and "access_token" in body
-
-
-def _error(response: httpx.Response) -> str | None:
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    return body.get("error") if isinstance(body, dict) else None
-
-
-def _authz_refused(redirect_uri: str) -> Callable[[httpx.Response], bool]:
-    """An error page on the provider, or an error sent back to the registered redirect URI."""
-    def judge(response: httpx.Response) -> bool:
-        if 400 <= response.status_code < 500:
-            return True
-        location = response.headers.get("location", "")
-        parts = urllib.parse.urlsplit(location)
-        # the answer to a front-channel response type travels in the fragment (response_mode=fragment)
-        answer = urllib.parse.parse_qs(parts.query) | urllib.parse.parse_qs(parts.fragment)
-        return location.startswith(redirect_uri) and "error" in answer and "code" not in answer \
-            and "access_token" not in answer
-    return judge
-
-
-def _authz_proceeds(redirect_uri: str) -> Callable[[httpx.Response], bool]:
-    """On to the provider's own login pages: a 200 page, or a redirect that is not back to the client."""
-    def judge(response: httpx.Response) -> bool:
-        if response.status_code == 200:
-            return True
-        location = response.headers.get("location", "")
-        return response.is_redirect and not location.startswith(redirect_uri.split("?")[0])
-    return judge
-
-
-def _not_sent_to(uri: str) -> Callable[[httpx.Response], bool]:
-    def judge(response: httpx.Response) -> bool:
-        location = response.headers.get("location", "")
-        return not location.startswith(uri) and not (200 <= response.status_code < 300)
-    return judge
+from _floor_base import (  # the probe values _scale_log.py reads from here too
+    LOOPBACK_PROBE_PORT,
+    MADE_UP_SCOPE,
+    UNREGISTERED,
+    Probe,
+    authz_proceeds,
+    authz_refused,
+    error_of,
+    not_sent_to,
+    pkce_challenge,
+    resolve,
+    token_issued,
+)
 
 
 def provider_probes(meta: dict[str, Any], base: str, issuer_path: str) -> list[Probe]:
@@ -133,18 +68,18 @@ def service_probes(client: dict[str, Any], token_endpoint: str) -> list[Probe]:
         return lambda h: h.post(token_endpoint, data=form, auth=(cid, password))
 
     def scope_refused(r: httpx.Response) -> bool:
-        if not _token_issued(r):
+        if not token_issued(r):
             return True
         granted = r.json().get("scope")
         return isinstance(granted, str) and MADE_UP_SCOPE not in granted.split()
 
     return [
-        Probe("token: right secret", post(base), _token_issued),
-        Probe("token: wrong secret", post(base, secret + "-wrong"), lambda r: _error(r) == "invalid_client"),
+        Probe("token: right secret", post(base), token_issued),
+        Probe("token: wrong secret", post(base, secret + "-wrong"), lambda r: error_of(r) == "invalid_client"),
         Probe("token: out-of-policy scope", post({**base, "scope": f"{scope} {MADE_UP_SCOPE}".strip()}), scope_refused),
         Probe("token: undeclared grant", post({"grant_type": "password", "username": "authcheck-nobody",
                                                "password": "authcheck-not-a-password"}),
-              lambda r: not _token_issued(r) and _error(r) not in (None, "invalid_grant")),
+              lambda r: not token_issued(r) and error_of(r) not in (None, "invalid_grant")),
     ]
 
 
@@ -169,18 +104,18 @@ def redirect_probes(client: dict[str, Any], authorization_endpoint: str) -> list
     suffix = urllib.parse.urlunsplit(parts._replace(path=path + "x"))
     traversal = urllib.parse.urlunsplit(parts._replace(path=path.rstrip("/") + "/../authcheck"))
     probes = [
-        Probe("authz: registered redirect URI", authz(), _authz_proceeds(registered)),
-        Probe("authz: unregistered redirect URI", authz(redirect_uri=UNREGISTERED), _not_sent_to(UNREGISTERED)),
-        Probe("authz: redirect URI + suffix", authz(redirect_uri=suffix), _not_sent_to(suffix)),
-        Probe("authz: redirect URI + '..' traversal", authz(redirect_uri=traversal), _not_sent_to(traversal)),
-        Probe("authz: no PKCE", authz(code_challenge=None, code_challenge_method=None), _authz_refused(registered)),
+        Probe("authz: registered redirect URI", authz(), authz_proceeds(registered)),
+        Probe("authz: unregistered redirect URI", authz(redirect_uri=UNREGISTERED), not_sent_to(UNREGISTERED)),
+        Probe("authz: redirect URI + suffix", authz(redirect_uri=suffix), not_sent_to(suffix)),
+        Probe("authz: redirect URI + '..' traversal", authz(redirect_uri=traversal), not_sent_to(traversal)),
+        Probe("authz: no PKCE", authz(code_challenge=None, code_challenge_method=None), authz_refused(registered)),
         Probe("authz: plain PKCE", authz(code_challenge=secrets.token_urlsafe(32), code_challenge_method="plain"),
-              _authz_refused(registered)),
-        Probe("authz: response_type=token", authz(response_type="token"), _authz_refused(registered)),
+              authz_refused(registered)),
+        Probe("authz: response_type=token", authz(response_type="token"), authz_refused(registered)),
     ]
     if native_loopback:
         moved = urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.hostname}:{LOOPBACK_PROBE_PORT}"))
-        probes.insert(1, Probe("authz: loopback on another port", authz(redirect_uri=moved), _authz_proceeds(moved)))
+        probes.insert(1, Probe("authz: loopback on another port", authz(redirect_uri=moved), authz_proceeds(moved)))
     return probes
 
 
