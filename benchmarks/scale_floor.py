@@ -30,7 +30,7 @@ import tomllib
 import urllib.parse
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,7 @@ from _floor_base import (  # the probe values _scale_log.py reads from here too
     resolve,
     token_issued,
 )
+from _floor_plugin import Handshake, handshakes, plugin_probes
 
 
 def provider_probes(meta: dict[str, Any], base: str, issuer_path: str) -> list[Probe]:
@@ -124,19 +125,37 @@ def load_policy(path: Path) -> dict[str, Any]:
         return tomllib.load(f)
 
 
+def ca_bundle(policy: dict[str, Any], policy_path: Path) -> str | None:
+    bundle = policy.get("settings", {}).get("ca_bundle")
+    return str((policy_path.parent / resolve(bundle)).resolve()) if bundle else None
+
+
 def ssl_context(policy: dict[str, Any], policy_path: Path) -> ssl.SSLContext:
     context = ssl.create_default_context()
-    bundle = policy.get("settings", {}).get("ca_bundle")
+    bundle = ca_bundle(policy, policy_path)
     if bundle:
-        context.load_verify_locations(cafile=str((policy_path.parent / resolve(bundle)).resolve()))
+        context.load_verify_locations(cafile=bundle)
     return context
 
 
-def run(policy_path: Path, threads: int) -> dict[str, Any]:
+def issue_probes(policy: dict[str, Any], name: str, meta: dict[str, Any], base: str, issuer_path: str) -> list[Probe]:
+    probes = provider_probes(meta, base, issuer_path)
+    for client in policy.get("clients", {}).values():
+        if client.get("provider") != name or client.get("state", "active") != "active":
+            continue
+        if client.get("client_secret") and "client_credentials" in client.get("grant_types", []):
+            probes += service_probes(client, meta["token_endpoint"])
+        if client.get("redirect_uris"):
+            probes += redirect_probes(client, meta["authorization_endpoint"])
+    return probes
+
+
+def run(policy_path: Path, threads: int, kinds: str = "issue") -> dict[str, Any]:
     policy = load_policy(policy_path)
     context = ssl_context(policy, policy_path)
     sent: Counter[str] = Counter()
     wrong: Counter[str] = Counter()
+    shaken: Counter[str] = Counter()
     lock = threading.Lock()
     limits = httpx.Limits(max_connections=threads, max_keepalive_connections=threads)
     # No cookie jar: every accepted authorization request sets interaction cookies, and one shared jar that
@@ -146,19 +165,38 @@ def run(policy_path: Path, threads: int) -> dict[str, Any]:
     with httpx.Client(verify=context, timeout=30, limits=limits, follow_redirects=False,
                       cookies=no_cookies) as http, \
             ThreadPoolExecutor(max_workers=threads) as pool:
+        pending: list[Future[None]] = []
+
+        def submit(job: Callable[[], None]) -> None:
+            with lock:
+                pending.append(pool.submit(job))
 
         def fire(probe: Probe) -> None:
+            follow: list[Probe] = []
             try:
                 response = probe.send(http)
                 ok = probe.judge(response)
+                follow = probe.then(response) if probe.then else []
             except (httpx.HTTPError, ValueError):
                 ok = False
             with lock:
                 sent[probe.kind] += 1
                 if not ok:
                     wrong[probe.kind] += 1
+            # queued before this job ends, so waiting for every queued job waits for them too
+            for p in follow:
+                submit(lambda p=p: fire(p))
 
-        futures = []
+        def shake(handshake: Handshake) -> None:
+            try:
+                ok = handshake.run()
+            except OSError:
+                ok = False
+            with lock:
+                shaken[handshake.kind] += 1
+                if not ok:
+                    wrong[handshake.kind] += 1
+
         for name, provider in policy.get("providers", {}).items():
             if provider.get("kind") != "oidc":
                 continue
@@ -171,28 +209,34 @@ def run(policy_path: Path, threads: int) -> dict[str, Any]:
             meta = response.json()
             if response.status_code != 200 or meta.get("issuer") != issuer:
                 wrong["discovery"] += 1
-            probes = provider_probes(meta, base, issuer_path)
-            for client in policy.get("clients", {}).values():
-                if client.get("provider") != name or client.get("state", "active") != "active":
-                    continue
-                if client.get("client_secret") and "client_credentials" in client.get("grant_types", []):
-                    probes += service_probes(client, meta["token_endpoint"])
-                if client.get("redirect_uris"):
-                    probes += redirect_probes(client, meta["authorization_endpoint"])
-            futures += [pool.submit(fire, p) for p in probes]
-        for future in futures:
+            if kinds == "plugin":
+                probes = plugin_probes(policy, name, provider, meta, issuer, base, issuer_path)
+                for handshake in handshakes(issuer, ca_bundle(policy, policy_path)):
+                    submit(lambda h=handshake: shake(h))
+            else:
+                probes = issue_probes(policy, name, meta, base, issuer_path)
+            for probe in probes:
+                submit(lambda p=probe: fire(p))
+        while True:
+            with lock:
+                if not pending:
+                    break
+                future = pending.pop()
             future.result()
-    return {"requests": sum(sent.values()), "by_kind": dict(sent), "unexpected": dict(wrong)}
+    return {"kinds": kinds, "requests": sum(sent.values()), "by_kind": dict(sent), "unexpected": dict(wrong),
+            "handshakes": dict(shaken)}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--policy", type=Path, default=Path("authcheck.toml"))
     parser.add_argument("--threads", type=int, default=16, help="concurrent requests (default 16)")
+    parser.add_argument("--kinds", choices=("issue", "plugin"), default="issue",
+                        help="issue: issue 12's probe kinds (default); plugin: every kind pytest --authcheck sends")
     parser.add_argument("--summary", type=Path, help="write the counts as JSON here")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    summary = run(args.policy, args.threads)
+    summary = run(args.policy, args.threads, args.kinds)
     summary["seconds"] = round(time.perf_counter() - started, 3)
     if args.summary:
         args.summary.write_text(json.dumps(summary, indent=1))
@@ -201,6 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     for kind, count in sorted(summary["by_kind"].items()):
         bad = summary["unexpected"].get(kind, 0)
         print(f"  {kind:40} {count:6}" + (f"  ({bad} unexpected)" if bad else ""))
+    for kind, count in sorted(summary["handshakes"].items()):
+        bad = summary["unexpected"].get(kind, 0)
+        print(f"  {kind:40} {count:6} (handshakes, not requests)" + (f"  ({bad} unexpected)" if bad else ""))
     return 0
 
 
