@@ -1,20 +1,28 @@
-"""The floor: the fewest requests that answer issue 12's probe kinds, sent the way a well-written client would.
+"""The floor: the fewest requests that answer a set of probe kinds, sent the way a well-written client would.
 
 Reads the same authcheck.toml as ``pytest --authcheck`` (secrets from the ``${VAR}`` it names) and, per OIDC
-provider, sends once each, over one shared connection pool from a bounded thread pool:
+provider, sends once each, over one shared connection pool from a bounded thread pool, the discovery document
+first, then the probes of ``--kinds``:
 
-- provider: the discovery document, the RFC 8414 document, the JWKS;
+``issue`` (the default): issue 12's probe kinds
+
+- provider: the RFC 8414 document, the JWKS;
 - every confidential client with a secret and client_credentials: the right secret, a wrong secret, an
   out-of-policy scope, an undeclared grant (password);
 - every client with redirect URIs: its registered redirect URI, a loopback URI on another port (native
   apps), an unregistered URI, a suffix-appended and a ``..`` traversal variant, no PKCE, plain PKCE,
   ``response_type=token``.
 
+``plugin``: every probe kind ``pytest --authcheck`` sends without a signed-in user, each distinct request once
+(``_floor_plugin.py`` lists them, and what is left out: whatever needs a test user's login, which the benchmark's
+fleet does not have). What one answer calls for next (the token of the declared request to introspect, a second
+opinion on an ambiguous refusal) is queued on the same pool when that answer arrives.
+
 Each answer is read and judged in the simplest way (token issued or not, error page or redirect), so the floor
 does real work, not fire-and-forget. It is the lower bound ``benchmarks/bench_scale.py`` compares the
 plugin with, not a replacement for it.
 
-    python benchmarks/scale_floor.py --policy authcheck.toml [--threads 16] [--summary out.json]
+    python benchmarks/scale_floor.py --policy authcheck.toml [--kinds plugin] [--threads 16] [--summary out.json]
 """
 
 from __future__ import annotations
