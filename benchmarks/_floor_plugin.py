@@ -356,8 +356,8 @@ def introspection_of(client: Client, p: Provider) -> Callable[[httpx.Response], 
 def second_opinion(client: Client, p: Provider, grant: str, *, made_up: bool) -> Callable[[httpx.Response], list[Probe]] | None:
     """An undeclared authorization_code refused with an error that does not name the grant may be about the made-up
     code: the client's own authorization request tells (refused for the client: no code can exist), else the same
-    grant from a client that declares it. (An unknown grant type refused with a grant error, as at the test IdP, makes
-    "the same answer as an unknown grant" one of these cases.)"""
+    grant from a client that declares it. The plugin also takes "refused as an unknown grant type is" as naming the
+    grant; where the unknown grant's refusal names the grant (the test IdP's does), that is the same condition."""
     if grant != "authorization_code" or not made_up or client.redirect_uris:
         # a client with redirect URIs sends its ordinary authorization request anyway: not followed here
         return None
