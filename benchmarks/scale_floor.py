@@ -39,6 +39,7 @@ import urllib.parse
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 from typing import Any
@@ -193,7 +194,7 @@ def run(policy_path: Path, threads: int, kinds: str = "issue") -> dict[str, Any]
                     wrong[probe.kind] += 1
             # queued before this job ends, so waiting for every queued job waits for them too
             for p in follow:
-                submit(lambda p=p: fire(p))
+                submit(partial(fire, p))
 
         def shake(handshake: Handshake) -> None:
             try:
@@ -220,11 +221,11 @@ def run(policy_path: Path, threads: int, kinds: str = "issue") -> dict[str, Any]
             if kinds == "plugin":
                 probes = plugin_probes(policy, name, provider, meta, issuer, base, issuer_path)
                 for handshake in handshakes(issuer, ca_bundle(policy, policy_path)):
-                    submit(lambda h=handshake: shake(h))
+                    submit(partial(shake, handshake))
             else:
                 probes = issue_probes(policy, name, meta, base, issuer_path)
             for probe in probes:
-                submit(lambda p=probe: fire(p))
+                submit(partial(fire, probe))
         while True:
             with lock:
                 if not pending:
