@@ -5,14 +5,18 @@ client_credentials services, 20% public native apps with a loopback redirect URI
 them all (each secret in its own environment variable, referenced as ``${VAR}``), and measures, against a
 fresh IdP each time:
 
-- the floor: ``benchmarks/scale_floor.py``, the minimal request set for the same probe kinds, concurrent;
+- the floor: ``benchmarks/scale_floor.py``, the minimal request set for issue 12's probe kinds, concurrent;
+- the all-kinds floor: ``scale_floor.py --kinds plugin``, every distinct request of every probe kind the plugin
+  sends at this fleet, once each, the same way: the plugin doing the same work as a raw-httpx script;
 - ``pytest --authcheck --collect-only -q`` (collection alone);
 - pytest alone for the same item count: a bare parametrized test, no IdP (pytest's own share of the time);
 - ``pytest --authcheck`` (reports into a scratch folder), and with ``--workers W`` also ``pytest -n W``, whose
   result set must equal the serial one.
 
 For each: wall time, requests counted at the IdP (its request log, by probe kind), peak RSS of the process
-tree, report sizes. A run still going at ``--timeout`` is stopped and reported with how far it got.
+tree, report sizes, and the ratios against both floors; where a pytest run sends more requests of a kind than the
+all-kinds floor, the notes list them (requests the plugin repeats). A run still going at ``--timeout`` is stopped
+and reported with how far it got.
 
     .venv/bin/python benchmarks/bench_scale.py                    # N = 100 and 1000
     .venv/bin/python benchmarks/bench_scale.py --n 100 --workers 2 --repeat 3
@@ -47,6 +51,9 @@ from _scale_proc import Measured, run_measured  # noqa: E402
 from _scale_setup import Fleet, idp_clients, make_fleet, policy_text  # noqa: E402
 
 FLOOR = HERE / "scale_floor.py"
+# issue 12's probe kinds, and every kind the plugin sends (scale_floor.py --kinds plugin)
+ISSUE_FLOOR, ALL_FLOOR = "floor", "floor-all"
+FLOORS = (ISSUE_FLOOR, ALL_FLOOR)
 REPORTS = ("authcheck.html", "authcheck.json", "authcheck.sarif")
 _PROGRESS = re.compile(r"^([.sFEXxR]+)\s*(?:\[\s*(\d+)%\])?\s*$")
 _COLLECTED = re.compile(r"(\d+) tests? collected")
@@ -219,8 +226,9 @@ class Bench:
 
     def argv(self, label: str, run_dir: Path) -> list[str]:
         pytest = [sys.executable, "-m", "pytest", "--authcheck", "-q", "-p", "no:cacheprovider"]
-        if label == "floor":
+        if label in FLOORS:
             return [sys.executable, str(FLOOR), "--policy", str(run_dir / "authcheck.toml"),
+                    "--kinds", "plugin" if label == ALL_FLOOR else "issue",
                     "--threads", str(self.args.floor_threads), "--summary", str(run_dir / "floor.json")]
         if label == "collect-only":
             return [*pytest, "--collect-only", "--authcheck-reports", str(run_dir / "reports")]
@@ -231,7 +239,7 @@ class Bench:
 
     @staticmethod
     def read_outcome(result: RunResult, label: str, run_dir: Path, measured: Measured) -> None:
-        if label == "floor":
+        if label in FLOORS:
             try:
                 summary = json.loads((run_dir / "floor.json").read_text())
                 result.done = summary["requests"]
@@ -307,7 +315,7 @@ def wall(s: Summary, timeout: float) -> str:
 
 def outcome(s: Summary, collected: int | None) -> str:
     last = s.runs[-1]
-    if s.label == "floor":
+    if s.label in FLOORS:
         return f"{last.done} answers, {last.unexpected} unexpected" if last.done is not None else last.note
     if s.label == "collect-only":
         return f"{last.collected} tests collected" if last.collected is not None else "?"
@@ -321,31 +329,46 @@ def outcome(s: Summary, collected: int | None) -> str:
     return f"{len(last.results)} results: {parts}" + (f"; {last.note}" if last.note else "")
 
 
+NAMES = {ISSUE_FLOOR: "floor script (raw httpx)", ALL_FLOOR: "floor, every kind the plugin sends (raw httpx)",
+         "collect-only": "`pytest --authcheck --collect-only`", PYTEST_ALONE: "pytest alone, same item count",
+         "pytest": "`pytest --authcheck`"}
+# column heads of the per-kind table
+SHORT = {ISSUE_FLOOR: "floor", ALL_FLOOR: "all-kinds floor"}
+
+
+def name_of(label: str) -> str:
+    return NAMES.get(label, f"`pytest --authcheck {label.removeprefix('pytest ')}`")
+
+
+def against(value: float, attribute: str, bases: list[Summary | None], prefix: str = "") -> list[str]:
+    """``value`` as a multiple of each base's median ``attribute`` ("–" where there is no base)."""
+    return [prefix + ratio(value, base.med(attribute)) if base else "–" for base in bases]
+
+
 def tables(results: dict[int, dict[str, Summary]], args: argparse.Namespace, machine_line: str) -> str:
     out = [f"Machine: {machine_line}.", "",
-           "| N | run | wall time | × floor | CPU time | × floor | requests at the IdP | × floor "
-           "| peak RSS (process tree) | × floor | outcome |",
-           "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+           "\"× floor\" is against issue 12's floor (its probe kinds), \"× all-kinds floor\" against the floor that sends "
+           "every probe kind the plugin sends, once each.", "",
+           "| N | run | wall time | × floor | × all-kinds floor | CPU time | × floor | × all-kinds floor "
+           "| requests at the IdP | × floor | × all-kinds floor | peak RSS (process tree) | × floor | outcome |",
+           "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for n, by_label in results.items():
-        floor = by_label.get("floor")
         collected = by_label["collect-only"].runs[-1].collected if "collect-only" in by_label else None
         for label, s in by_label.items():
-            name = {"floor": "floor script (raw httpx)", "collect-only": "`pytest --authcheck --collect-only`",
-                    PYTEST_ALONE: "pytest alone, same item count", "pytest": "`pytest --authcheck`"}.get(
-                label, f"`pytest --authcheck {label.removeprefix('pytest ')}`")
             secs, cpu, reqs, rss = s.med("seconds"), s.med("cpu_seconds"), s.med("requests"), s.med("peak_tree_rss")
             if s.timed_out:
                 secs = args.timeout
-            # collection is a part of a pytest run, not an alternative to the floor: no ratio for it
-            base = floor if floor and label not in ("floor", "collect-only") else None
-            reqs_text = f"{reqs:,.0f}" + (" (so far)" if s.timed_out else "")
             at_least = "≥ " if s.timed_out else ""
-            out.append(f"| {n:,} | {name} | {wall(s, args.timeout)} | "
-                       f"{at_least + ratio(secs, base.med('seconds')) if base else '–'} | "
-                       f"{cpu:.1f} s | {at_least + ratio(cpu, base.med('cpu_seconds')) if base else '–'} | {reqs_text} | "
-                       f"{ratio(reqs, base.med('requests')) if base and reqs and not s.timed_out else '–'} | "
-                       f"{human_bytes(rss)} | {ratio(rss, base.med('peak_tree_rss')) if base else '–'} | "
-                       f"{outcome(s, collected)} |")
+            # collection is a part of a pytest run, not an alternative to a floor: no ratio for it; the all-kinds floor
+            # is shown against the issue's
+            bases = [by_label.get(ISSUE_FLOOR) if label not in (ISSUE_FLOOR, "collect-only") else None,
+                     by_label.get(ALL_FLOOR) if label not in (*FLOORS, "collect-only") else None]
+            reqs_text = f"{reqs:,.0f}" + (" (so far)" if s.timed_out else "")
+            cells = [wall(s, args.timeout), *against(secs, "seconds", bases, at_least), f"{cpu:.1f} s",
+                     *against(cpu, "cpu_seconds", bases, at_least), reqs_text,
+                     *(against(reqs, "requests", bases) if reqs and not s.timed_out else ["–"] * len(bases)),
+                     human_bytes(rss), *against(rss, "peak_tree_rss", bases[:1]), outcome(s, collected)]
+            out.append(f"| {n:,} | {name_of(label)} | " + " | ".join(cells) + " |")
     out += ["", "| N | IdP startup | collection | report sizes (HTML / JSON / SARIF) | largest single process |",
             "| ---: | ---: | ---: | --- | ---: |"]
     for n, by_label in results.items():
@@ -363,25 +386,62 @@ def tables(results: dict[int, dict[str, Summary]], args: argparse.Namespace, mac
         out.append(f"| {n:,} | {startup:.2f} s | {wall(collect, args.timeout) if collect else '–'} | {sizes} | {biggest} |")
     for n, by_label in results.items():
         labels = [label for label in by_label if label not in ("collect-only", PYTEST_ALONE)]
+        tools = [label for label in labels if label not in FLOORS]
         kinds = sorted({k for label in labels for k in by_label[label].by_kind()},
                        key=lambda k: (-max(by_label[label].by_kind().get(k, 0) for label in labels), k))
         out += ["", f"Requests by probe kind, N = {n:,} (counted at the IdP"
                 + (", runs stopped at the time bound count what they sent until then" if any(
                     by_label[label].timed_out for label in labels) else "") + "):", "",
-                "| probe kind | " + " | ".join(by_label[label].label for label in labels) + " | note |",
+                "| probe kind | " + " | ".join(SHORT.get(label, label) for label in labels) + " | note |",
                 "| --- | " + " | ".join("---:" for _ in labels) + " | --- |"]
         for kind in kinds:
             counts = [by_label[label].by_kind().get(kind, 0) for label in labels]
-            floor_count = by_label["floor"].by_kind().get(kind, 0) if "floor" in by_label else 0
-            note = "only the plugin sends it" if not floor_count and any(counts) else \
-                (ratio(max(counts), floor_count) + " the floor" if max(counts) > floor_count else "")
-            out.append(f"| {kind} | " + " | ".join(f"{c:,.0f}" for c in counts) + f" | {note} |")
+            out.append(f"| {kind} | " + " | ".join(f"{c:,.0f}" for c in counts) + f" | {kind_note(by_label, tools, kind)} |")
         totals = [by_label[label].med("requests") for label in labels]
         out.append("| **all requests** | " + " | ".join(f"**{t:,.0f}**" for t in totals) + " | |")
         refused = [by_label[label].runs[-1].tls_refused for label in labels]
         if any(refused):
             out.append("| (refused TLS handshakes, not requests) | " + " | ".join(str(r) for r in refused) + " | |")
     return "\n".join(out)
+
+
+def kind_note(by_label: dict[str, Summary], tools: list[str], kind: str) -> str:
+    """How the plugin's count of ``kind`` (its largest run) compares with each floor's."""
+    plugin = max((by_label[label].by_kind().get(kind, 0) for label in tools), default=0)
+    floor = by_label[ISSUE_FLOOR].by_kind().get(kind, 0) if ISSUE_FLOOR in by_label else None
+    every = by_label[ALL_FLOOR].by_kind().get(kind, 0) if ALL_FLOOR in by_label else None
+    notes = []
+    if floor is not None and plugin:
+        notes.append("not in the issue's floor" if not floor else
+                     ratio(plugin, floor) + " the floor" if plugin > floor else "")
+    if every is not None and tools and plugin != every:
+        notes.append(f"the plugin sends {plugin - every:+,.0f} against the all-kinds floor")
+    return "; ".join(note for note in notes if note)
+
+
+def beyond_all_kinds(n: int, by_label: dict[str, Summary]) -> list[str]:
+    """Where a pytest run's count differs from the all-kinds floor's: more is a request the plugin repeats (or a
+    kind the floor misses), fewer a request the floor sends and the plugin does not."""
+    if ALL_FLOOR not in by_label:
+        return []
+    every = by_label[ALL_FLOOR].by_kind()
+    lines = []
+    for label, s in by_label.items():
+        if label in (*FLOORS, "collect-only", PYTEST_ALONE) or s.timed_out:
+            continue
+        mine = s.by_kind()
+        diff = {k: mine.get(k, 0) - every.get(k, 0) for k in set(mine) | set(every) if mine.get(k, 0) != every.get(k, 0)}
+        more = {k: d for k, d in diff.items() if d > 0}
+        fewer = {k: -d for k, d in diff.items() if d < 0}
+        if more:
+            lines.append(f"N = {n:,}: {label} sends {sum(more.values()):,.0f} requests more than the all-kinds floor: "
+                         + ", ".join(f"{k} +{d:,.0f}" for k, d in sorted(more.items(), key=lambda kv: -kv[1])))
+        if fewer:
+            lines.append(f"N = {n:,}: the all-kinds floor sends {sum(fewer.values()):,.0f} requests more than {label}: "
+                         + ", ".join(f"{k} +{d:,.0f}" for k, d in sorted(fewer.items(), key=lambda kv: -kv[1])))
+        if not diff:
+            lines.append(f"N = {n:,}: {label} sends as many requests of every kind as the all-kinds floor")
+    return lines
 
 
 def compare_results(serial: Summary, parallel: Summary) -> list[str]:
@@ -454,7 +514,7 @@ def preflight() -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     preflight()
-    labels = ["floor", "collect-only"] + ([] if args.skip_pytest else [PYTEST_ALONE, "pytest"])
+    labels = [ISSUE_FLOOR, ALL_FLOOR, "collect-only"] + ([] if args.skip_pytest else [PYTEST_ALONE, "pytest"])
     if args.workers and not args.skip_pytest:
         labels.append(f"pytest -n {args.workers}")
         labels += [f"pytest -n {args.workers} --dist {mode}" for mode in args.dist]
@@ -486,13 +546,14 @@ def main(argv: list[str] | None = None) -> int:
             if "pytest" in results[n] and args.workers:
                 notes += [f"N = {n:,}: {line}" for label in labels if label.startswith("pytest -n")
                           for line in compare_results(results[n]["pytest"], results[n][label])]
+            notes += beyond_all_kinds(n, results[n])
             for label, s in results[n].items():
                 if s.med("requests") and label == "collect-only":
                     notes.append(f"N = {n:,}: collection alone sent {s.med('requests'):.0f} requests")
-                if label == "floor" and s.runs[-1].note:
+                if label in FLOORS and s.runs[-1].note:
                     notes.append(f"N = {n:,}: {s.runs[-1].note}")
-                if label == "floor" and s.runs[-1].unexpected:
-                    notes.append(f"N = {n:,}: the floor got {s.runs[-1].unexpected} unexpected answers "
+                if label in FLOORS and s.runs[-1].unexpected:
+                    notes.append(f"N = {n:,}: {NAMES[label]} got {s.runs[-1].unexpected} unexpected answers "
                                  "(see its summary with --keep)")
     except KeyboardInterrupt:
         print("\ninterrupted: printing what was measured", file=sys.stderr)

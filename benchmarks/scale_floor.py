@@ -1,30 +1,34 @@
-"""The floor: the fewest requests that answer issue 12's probe kinds, sent the way a well-written client would.
+"""The floor: the fewest requests that answer a set of probe kinds, sent the way a well-written client would.
 
 Reads the same authcheck.toml as ``pytest --authcheck`` (secrets from the ``${VAR}`` it names) and, per OIDC
-provider, sends once each, over one shared connection pool from a bounded thread pool:
+provider, sends once each, over one shared connection pool from a bounded thread pool, the discovery document
+first, then the probes of ``--kinds``:
 
-- provider: the discovery document, the RFC 8414 document, the JWKS;
+``issue`` (the default): issue 12's probe kinds
+
+- provider: the RFC 8414 document, the JWKS;
 - every confidential client with a secret and client_credentials: the right secret, a wrong secret, an
   out-of-policy scope, an undeclared grant (password);
 - every client with redirect URIs: its registered redirect URI, a loopback URI on another port (native
   apps), an unregistered URI, a suffix-appended and a ``..`` traversal variant, no PKCE, plain PKCE,
   ``response_type=token``.
 
+``plugin``: every probe kind ``pytest --authcheck`` sends without a signed-in user, each distinct request once
+(``_floor_plugin.py`` lists them, and what is left out: whatever needs a test user's login, which the benchmark's
+fleet does not have). What one answer calls for next (the token of the declared request to introspect, a second
+opinion on an ambiguous refusal) is queued on the same pool when that answer arrives.
+
 Each answer is read and judged in the simplest way (token issued or not, error page or redirect), so the floor
 does real work, not fire-and-forget. It is the lower bound ``benchmarks/bench_scale.py`` compares the
 plugin with, not a replacement for it.
 
-    python benchmarks/scale_floor.py --policy authcheck.toml [--threads 16] [--summary out.json]
+    python benchmarks/scale_floor.py --policy authcheck.toml [--kinds plugin] [--threads 16] [--summary out.json]
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
 import json
-import os
-import re
 import secrets
 import ssl
 import sys
@@ -34,86 +38,27 @@ import tomllib
 import urllib.parse
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 from typing import Any
 
 import httpx
-
-UNREGISTERED = "https://authcheck-unregistered.invalid/callback"
-MADE_UP_SCOPE = "authcheck-undeclared-scope"
-LOOPBACK_PROBE_PORT = 53682
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def resolve(value: str) -> str:
-    def one(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in os.environ:
-            raise SystemExit(f"the policy references ${{{name}}} but it is not set in the environment")
-        return os.environ[name]
-    return _VAR.sub(one, value)
-
-
-def pkce_challenge(verifier: str) -> str:
-    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-
-
-@dataclass
-class Probe:
-    kind: str
-    send: Callable[[httpx.Client], httpx.Response]
-    #: judges the answer: True when it is what a well-configured provider says
-    judge: Callable[[httpx.Response], bool]
-
-
-def _token_issued(response: httpx.Response) -> bool:
-    try:
-        body = response.json()
-    except ValueError:
-        return False
-    return response.status_code == 200 and isinstance(body, dict) and "access_token" in body
-
-
-def _error(response: httpx.Response) -> str | None:
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    return body.get("error") if isinstance(body, dict) else None
-
-
-def _authz_refused(redirect_uri: str) -> Callable[[httpx.Response], bool]:
-    """An error page on the provider, or an error sent back to the registered redirect URI."""
-    def judge(response: httpx.Response) -> bool:
-        if 400 <= response.status_code < 500:
-            return True
-        location = response.headers.get("location", "")
-        parts = urllib.parse.urlsplit(location)
-        # the answer to a front-channel response type travels in the fragment (response_mode=fragment)
-        answer = urllib.parse.parse_qs(parts.query) | urllib.parse.parse_qs(parts.fragment)
-        return location.startswith(redirect_uri) and "error" in answer and "code" not in answer \
-            and "access_token" not in answer
-    return judge
-
-
-def _authz_proceeds(redirect_uri: str) -> Callable[[httpx.Response], bool]:
-    """On to the provider's own login pages: a 200 page, or a redirect that is not back to the client."""
-    def judge(response: httpx.Response) -> bool:
-        if response.status_code == 200:
-            return True
-        location = response.headers.get("location", "")
-        return response.is_redirect and not location.startswith(redirect_uri.split("?")[0])
-    return judge
-
-
-def _not_sent_to(uri: str) -> Callable[[httpx.Response], bool]:
-    def judge(response: httpx.Response) -> bool:
-        location = response.headers.get("location", "")
-        return not location.startswith(uri) and not (200 <= response.status_code < 300)
-    return judge
+from _floor_base import (  # the probe values _scale_log.py reads from here too
+    LOOPBACK_PROBE_PORT,
+    MADE_UP_SCOPE,
+    UNREGISTERED,
+    Probe,
+    authz_proceeds,
+    authz_refused,
+    error_of,
+    not_sent_to,
+    pkce_challenge,
+    resolve,
+    token_issued,
+)
+from _floor_plugin import Handshake, handshakes, plugin_probes
 
 
 def provider_probes(meta: dict[str, Any], base: str, issuer_path: str) -> list[Probe]:
@@ -133,18 +78,18 @@ def service_probes(client: dict[str, Any], token_endpoint: str) -> list[Probe]:
         return lambda h: h.post(token_endpoint, data=form, auth=(cid, password))
 
     def scope_refused(r: httpx.Response) -> bool:
-        if not _token_issued(r):
+        if not token_issued(r):
             return True
         granted = r.json().get("scope")
         return isinstance(granted, str) and MADE_UP_SCOPE not in granted.split()
 
     return [
-        Probe("token: right secret", post(base), _token_issued),
-        Probe("token: wrong secret", post(base, secret + "-wrong"), lambda r: _error(r) == "invalid_client"),
+        Probe("token: right secret", post(base), token_issued),
+        Probe("token: wrong secret", post(base, secret + "-wrong"), lambda r: error_of(r) == "invalid_client"),
         Probe("token: out-of-policy scope", post({**base, "scope": f"{scope} {MADE_UP_SCOPE}".strip()}), scope_refused),
         Probe("token: undeclared grant", post({"grant_type": "password", "username": "authcheck-nobody",
                                                "password": "authcheck-not-a-password"}),
-              lambda r: not _token_issued(r) and _error(r) not in (None, "invalid_grant")),
+              lambda r: not token_issued(r) and error_of(r) not in (None, "invalid_grant")),
     ]
 
 
@@ -169,18 +114,18 @@ def redirect_probes(client: dict[str, Any], authorization_endpoint: str) -> list
     suffix = urllib.parse.urlunsplit(parts._replace(path=path + "x"))
     traversal = urllib.parse.urlunsplit(parts._replace(path=path.rstrip("/") + "/../authcheck"))
     probes = [
-        Probe("authz: registered redirect URI", authz(), _authz_proceeds(registered)),
-        Probe("authz: unregistered redirect URI", authz(redirect_uri=UNREGISTERED), _not_sent_to(UNREGISTERED)),
-        Probe("authz: redirect URI + suffix", authz(redirect_uri=suffix), _not_sent_to(suffix)),
-        Probe("authz: redirect URI + '..' traversal", authz(redirect_uri=traversal), _not_sent_to(traversal)),
-        Probe("authz: no PKCE", authz(code_challenge=None, code_challenge_method=None), _authz_refused(registered)),
+        Probe("authz: registered redirect URI", authz(), authz_proceeds(registered)),
+        Probe("authz: unregistered redirect URI", authz(redirect_uri=UNREGISTERED), not_sent_to(UNREGISTERED)),
+        Probe("authz: redirect URI + suffix", authz(redirect_uri=suffix), not_sent_to(suffix)),
+        Probe("authz: redirect URI + '..' traversal", authz(redirect_uri=traversal), not_sent_to(traversal)),
+        Probe("authz: no PKCE", authz(code_challenge=None, code_challenge_method=None), authz_refused(registered)),
         Probe("authz: plain PKCE", authz(code_challenge=secrets.token_urlsafe(32), code_challenge_method="plain"),
-              _authz_refused(registered)),
-        Probe("authz: response_type=token", authz(response_type="token"), _authz_refused(registered)),
+              authz_refused(registered)),
+        Probe("authz: response_type=token", authz(response_type="token"), authz_refused(registered)),
     ]
     if native_loopback:
         moved = urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.hostname}:{LOOPBACK_PROBE_PORT}"))
-        probes.insert(1, Probe("authz: loopback on another port", authz(redirect_uri=moved), _authz_proceeds(moved)))
+        probes.insert(1, Probe("authz: loopback on another port", authz(redirect_uri=moved), authz_proceeds(moved)))
     return probes
 
 
@@ -189,19 +134,37 @@ def load_policy(path: Path) -> dict[str, Any]:
         return tomllib.load(f)
 
 
+def ca_bundle(policy: dict[str, Any], policy_path: Path) -> str | None:
+    bundle = policy.get("settings", {}).get("ca_bundle")
+    return str((policy_path.parent / resolve(bundle)).resolve()) if bundle else None
+
+
 def ssl_context(policy: dict[str, Any], policy_path: Path) -> ssl.SSLContext:
     context = ssl.create_default_context()
-    bundle = policy.get("settings", {}).get("ca_bundle")
+    bundle = ca_bundle(policy, policy_path)
     if bundle:
-        context.load_verify_locations(cafile=str((policy_path.parent / resolve(bundle)).resolve()))
+        context.load_verify_locations(cafile=bundle)
     return context
 
 
-def run(policy_path: Path, threads: int) -> dict[str, Any]:
+def issue_probes(policy: dict[str, Any], name: str, meta: dict[str, Any], base: str, issuer_path: str) -> list[Probe]:
+    probes = provider_probes(meta, base, issuer_path)
+    for client in policy.get("clients", {}).values():
+        if client.get("provider") != name or client.get("state", "active") != "active":
+            continue
+        if client.get("client_secret") and "client_credentials" in client.get("grant_types", []):
+            probes += service_probes(client, meta["token_endpoint"])
+        if client.get("redirect_uris"):
+            probes += redirect_probes(client, meta["authorization_endpoint"])
+    return probes
+
+
+def run(policy_path: Path, threads: int, kinds: str = "issue") -> dict[str, Any]:
     policy = load_policy(policy_path)
     context = ssl_context(policy, policy_path)
     sent: Counter[str] = Counter()
     wrong: Counter[str] = Counter()
+    shaken: Counter[str] = Counter()
     lock = threading.Lock()
     limits = httpx.Limits(max_connections=threads, max_keepalive_connections=threads)
     # No cookie jar: every accepted authorization request sets interaction cookies, and one shared jar that
@@ -211,19 +174,38 @@ def run(policy_path: Path, threads: int) -> dict[str, Any]:
     with httpx.Client(verify=context, timeout=30, limits=limits, follow_redirects=False,
                       cookies=no_cookies) as http, \
             ThreadPoolExecutor(max_workers=threads) as pool:
+        pending: list[Future[None]] = []
+
+        def submit(job: Callable[[], None]) -> None:
+            with lock:
+                pending.append(pool.submit(job))
 
         def fire(probe: Probe) -> None:
+            follow: list[Probe] = []
             try:
                 response = probe.send(http)
                 ok = probe.judge(response)
+                follow = probe.then(response) if probe.then else []
             except (httpx.HTTPError, ValueError):
                 ok = False
             with lock:
                 sent[probe.kind] += 1
                 if not ok:
                     wrong[probe.kind] += 1
+            # queued before this job ends, so waiting for every queued job waits for them too
+            for p in follow:
+                submit(partial(fire, p))
 
-        futures = []
+        def shake(handshake: Handshake) -> None:
+            try:
+                ok = handshake.run()
+            except OSError:
+                ok = False
+            with lock:
+                shaken[handshake.kind] += 1
+                if not ok:
+                    wrong[handshake.kind] += 1
+
         for name, provider in policy.get("providers", {}).items():
             if provider.get("kind") != "oidc":
                 continue
@@ -236,28 +218,34 @@ def run(policy_path: Path, threads: int) -> dict[str, Any]:
             meta = response.json()
             if response.status_code != 200 or meta.get("issuer") != issuer:
                 wrong["discovery"] += 1
-            probes = provider_probes(meta, base, issuer_path)
-            for client in policy.get("clients", {}).values():
-                if client.get("provider") != name or client.get("state", "active") != "active":
-                    continue
-                if client.get("client_secret") and "client_credentials" in client.get("grant_types", []):
-                    probes += service_probes(client, meta["token_endpoint"])
-                if client.get("redirect_uris"):
-                    probes += redirect_probes(client, meta["authorization_endpoint"])
-            futures += [pool.submit(fire, p) for p in probes]
-        for future in futures:
+            if kinds == "plugin":
+                probes = plugin_probes(policy, name, provider, meta, issuer, base, issuer_path)
+                for handshake in handshakes(issuer, ca_bundle(policy, policy_path)):
+                    submit(partial(shake, handshake))
+            else:
+                probes = issue_probes(policy, name, meta, base, issuer_path)
+            for probe in probes:
+                submit(partial(fire, probe))
+        while True:
+            with lock:
+                if not pending:
+                    break
+                future = pending.pop()
             future.result()
-    return {"requests": sum(sent.values()), "by_kind": dict(sent), "unexpected": dict(wrong)}
+    return {"kinds": kinds, "requests": sum(sent.values()), "by_kind": dict(sent), "unexpected": dict(wrong),
+            "handshakes": dict(shaken)}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--policy", type=Path, default=Path("authcheck.toml"))
     parser.add_argument("--threads", type=int, default=16, help="concurrent requests (default 16)")
+    parser.add_argument("--kinds", choices=("issue", "plugin"), default="issue",
+                        help="issue: issue 12's probe kinds (default); plugin: every kind pytest --authcheck sends")
     parser.add_argument("--summary", type=Path, help="write the counts as JSON here")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    summary = run(args.policy, args.threads)
+    summary = run(args.policy, args.threads, args.kinds)
     summary["seconds"] = round(time.perf_counter() - started, 3)
     if args.summary:
         args.summary.write_text(json.dumps(summary, indent=1))
@@ -266,6 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     for kind, count in sorted(summary["by_kind"].items()):
         bad = summary["unexpected"].get(kind, 0)
         print(f"  {kind:40} {count:6}" + (f"  ({bad} unexpected)" if bad else ""))
+    for kind, count in sorted(summary["handshakes"].items()):
+        bad = summary["unexpected"].get(kind, 0)
+        print(f"  {kind:40} {count:6} (handshakes, not requests)" + (f"  ({bad} unexpected)" if bad else ""))
     return 0
 
 
