@@ -11,7 +11,8 @@ from pytest_authcheck import check
 from pytest_authcheck._clients import PolicyClient
 from pytest_authcheck._errors import EvaluationError
 from pytest_authcheck._redact import Secret
-from pytest_authcheck.observations import NotEvaluated, introspected_state, observe_introspection
+from pytest_authcheck.observations import NotEvaluated, introspected_state
+from pytest_authcheck.probes.token_state import introspect_held
 
 
 def _introspects_own(client: PolicyClient) -> str | None:
@@ -38,10 +39,8 @@ def test_introspection_isolation(active_client, client_metadata, authcheck_run, 
     last_answer: dict[str, Any] = {}
 
     def introspect(caller: PolicyClient, token: Secret) -> Any:
-        form, auth = caller.credentials({"token": token})
-        response = authcheck_run.http.post(endpoint, data=form, auth=auth)
-        authcheck_record.attach(response.exchange)
-        answer = observe_introspection(response)
+        answer = introspect_held(authcheck_run.http, authcheck_run.memo, caller, endpoint, token)
+        authcheck_record.attach(*answer.exchanges)
         last_answer[caller.name] = answer
         # invalid_client refuses the caller's own credentials, not the token: it says nothing of isolation
         return introspected_state(answer) or ("refused" if answer.refused and answer.error != "invalid_client" else None)

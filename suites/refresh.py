@@ -28,7 +28,7 @@ from pytest_authcheck.observations import (
     observe_revocation,
     observe_token,
 )
-from pytest_authcheck.probes.token_state import DEAD, WORKS, TokenWatch
+from pytest_authcheck.probes.token_state import DEAD, WORKS, TokenWatch, introspect_held
 
 
 @check("refresh.rotation", title="A refresh brings a new refresh token, and the old one is then refused",
@@ -144,8 +144,15 @@ def test_revoked_inactive(active_client, client_provider, client_metadata, token
         authcheck_record.attach(*answer.exchanges)
         return "works" if answer.accepted else "refused" if answer.refused else None
 
+    def introspect_shared(value):
+        if not isinstance(introspection, str):
+            return None
+        answer = introspect_held(http, authcheck_run.memo, active_client, introspection, value)
+        authcheck_record.attach(*answer.exchanges)
+        return introspected_state(answer)
+
     if not active_client.uses_login:
-        _observable_or_skip(active_client, authcheck_token, introspect)
+        _observable_or_skip(active_client, authcheck_token, introspect_shared)
     tokens = _tokens_to_revoke(active_client, token_probes, authcheck_code_flows, authcheck_record)
     expected: dict[str, dict[str, str]] = {}
     observed: dict[str, dict[str, Any]] = {}

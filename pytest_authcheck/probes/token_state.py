@@ -25,6 +25,19 @@ WORKS = "works"
 DEAD = "dead"
 
 
+def introspect_held(http: HttpClient, memo: dict[Any, Any], client: PolicyClient, endpoint: str,
+                    token: Secret) -> Observation:
+    """``client`` introspecting a token the run holds and never revokes (a shared client-credentials token, a cached
+    login's), once per run: introspection.isolation's control and revocation.revoked-inactive's "does introspection
+    show such a token at all" ask the same question of the same token."""
+    key = ("held token introspected", endpoint, client.name, token)
+    if key not in memo:
+        form, auth = client.credentials({"token": token})
+        memo[key] = observe_introspection(http.post(endpoint, data=form, auth=auth))
+    answer: Observation = memo[key]
+    return answer
+
+
 @dataclass
 class TokenState:
     """What each way showed (``{"introspection": "dead", ...}``), the ways that could not tell and why, and the
