@@ -23,7 +23,6 @@ from pytest_authcheck._tokens import _parse
 from pytest_authcheck.observations import (
     NotEvaluated,
     introspected_state,
-    observe_introspection,
     observe_resource,
     observe_revocation,
     observe_token,
@@ -123,26 +122,7 @@ def test_revoked_inactive(active_client, client_provider, client_metadata, token
     if not isinstance(revocation, str):
         pytest.skip(f"providers.{client_provider.name} advertises no revocation_endpoint")
     introspection = client_metadata.get("introspection_endpoint")
-    userinfo = client_metadata.get("userinfo_endpoint") if active_client.uses_login else None
     http = authcheck_run.http
-
-    def introspect(value):
-        if not isinstance(introspection, str):
-            return None
-        form, auth = active_client.credentials({"token": value})
-        response = http.post(introspection, data=form, auth=auth)
-        authcheck_record.attach(response.exchange)
-        return introspected_state(observe_introspection(response))
-
-    def call_userinfo(value):
-        if not isinstance(userinfo, str):
-            return None
-        try:
-            answer = authcheck_userinfo_probes.ask(client_provider.name, value)
-        except (NotEvaluated, pytest.skip.Exception):
-            return None  # an endpoint no token may be sent to shows nothing
-        authcheck_record.attach(*answer.exchanges)
-        return "works" if answer.accepted else "refused" if answer.refused else None
 
     def introspect_shared(value):
         if not isinstance(introspection, str):
@@ -154,26 +134,28 @@ def test_revoked_inactive(active_client, client_provider, client_metadata, token
     if not active_client.uses_login:
         _observable_or_skip(active_client, authcheck_token, introspect_shared)
     tokens = _tokens_to_revoke(active_client, token_probes, authcheck_code_flows, authcheck_record)
+    # userinfo takes only a token a user signed in for
+    watch = TokenWatch(http, active_client, client_metadata,
+                       authcheck_userinfo_probes if active_client.uses_login else None)
     expected: dict[str, dict[str, str]] = {}
-    observed: dict[str, dict[str, Any]] = {}
+    observed: dict[str, dict[str, str]] = {}
     undecided: list[str] = []
     unobservable: list[bool] = []
     for kind, value, hint in tokens:
-        seen_before = {"introspection": introspect(value)}
-        if kind == "access token":
-            seen_before["userinfo"] = call_userinfo(value)
-        if not any(v in ("active", "works") for v in seen_before.values()) and kind == "access token":
+        refresh = kind == "refresh token"
+        before = watch.look(value, refresh=refresh)
+        authcheck_record.attach(*before.exchanges)
+        if before.state != WORKS and not refresh:
             self_contained = _is_jwt(value)
             undecided.append(_UNOBSERVABLE.format(kind=kind) + (_SELF_CONTAINED if self_contained else ""))
             unobservable.append(self_contained)
             continue
-        if kind == "refresh token" and seen_before["introspection"] != "active":
+        if before.state != WORKS:
             # nothing shows it working yet: refresh once (the control), then revoke the token that refresh leaves
             value, why = _refreshed_control(token_request, value, authcheck_record)
             if value is None:
                 undecided.append(f"{kind}: {why}")
                 continue
-            seen_before["refresh with it"] = "works"
         form, auth = active_client.credentials({"token": value, "token_type_hint": hint})
         answer = http.post(revocation, data=form, auth=auth)
         authcheck_record.attach(answer.exchange)
@@ -187,28 +169,17 @@ def test_revoked_inactive(active_client, client_provider, client_metadata, token
             authcheck_record.fact(f"revocation of the {kind}", reason)
             undecided.append(f"{kind}: {reason}")
             continue
-        after: dict[str, Any] = {}
-        want: dict[str, str] = {}
-        # introspection that never said active (a self-contained token it does not know) cannot show the revocation
-        state = introspect(value) if seen_before["introspection"] == "active" else None
-        if state is not None:
-            after["introspection"], want["introspection"] = state, "inactive"
-        if kind == "refresh token":
-            replay = observe_token(token_request({"grant_type": "refresh_token", "refresh_token": value}))
-            if replay.decisive:
-                after["refresh with it"], want["refresh with it"] = replay, "refused"
-        elif seen_before.get("userinfo") == "works":
-            result = call_userinfo(value)
-            if result is not None:
-                after["userinfo"], want["userinfo"] = result, "refused"
-        if not after:
-            undecided.append(f"{kind}: revoked (HTTP 200), but nothing shows whether it still works")
+        # only a way that showed the token working before can show it dead now; a refresh token is spent last
+        after = watch.after(value, before, refresh=refresh, send_refresh=token_request if refresh else None)
+        authcheck_record.attach(*after.exchanges)
+        if after.state is None:
+            undecided.append(f"{kind}: revoked (HTTP 200), but nothing shows whether it still works ("
+                             + "; ".join(f"{way}: {reason}" for way, reason in after.unseen.items()) + ")")
             continue
-        expected[kind], observed[kind] = want, after
-        still = [name for name, value_after in after.items()
-                 if (value_after if isinstance(value_after, str) else value_after.kind.value) in ("active", "works", "accepted")]
-        if still:
-            authcheck_record.violation(f"the revoked {kind} still works ({', '.join(still)})")
+        expected[kind] = {way: DEAD for way in after.seen}
+        observed[kind] = dict(after.seen)
+        if after.state == WORKS:
+            authcheck_record.violation(f"the revoked {kind} still works ({', '.join(after.working())})")
     if not authcheck_record.violations and undecided and not observed:
         if len(unobservable) == len(tokens) and all(unobservable):
             # nothing at the provider reports a self-contained token's state: there is nothing here to look at
