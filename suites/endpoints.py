@@ -39,9 +39,9 @@ def advertised(metadata: dict) -> dict[str, str]:
     return dict(sorted(found.items())[:MAX_ENDPOINTS])
 
 
-def _send(http, record, method: str, url: str) -> EndpointAnswer:
+def _send(http, record, method: str, url: str, answer_of=None) -> EndpointAnswer:
     try:
-        response = http.request(method, url, data={} if method == "POST" else None)
+        response = answer_of() if answer_of is not None else http.request(method, url, data={} if method == "POST" else None)
     except TransportError as exc:
         record.attach(getattr(exc, "exchange", None))
         return no_answer(method, str(exc))
@@ -56,7 +56,7 @@ def _send(http, record, method: str, url: str) -> EndpointAnswer:
        remediation="Remove endpoints the provider does not serve from its metadata (or serve them): an endpoint that "
                    "answers 404, a server error or nothing at all breaks every client that configures itself from the "
                    "discovery document.")
-def test_endpoints_answer(oidc_provider, oidc_metadata, authcheck_run, authcheck_record):
+def test_endpoints_answer(oidc_provider, oidc_metadata, authcheck_run, authcheck_userinfo_probes, authcheck_record):
     http = authcheck_run.http
     observed: dict[str, EndpointAnswer] = {}
     left: dict[str, str] = {}
@@ -78,7 +78,10 @@ def test_endpoints_answer(oidc_provider, oidc_metadata, authcheck_run, authcheck
             continue
         method = "POST" if name in POST_ONLY else "GET"
         if (method, url) not in sent:
-            sent[(method, url)] = _send(http, authcheck_record, method, url)
+            # userinfo.bearer-challenge sends the same GET without a token: one request for both
+            answer_of = (lambda: authcheck_userinfo_probes.bare_answer(oidc_provider.name)) \
+                if name == "userinfo_endpoint" and oidc_provider.metadata().get(name) == url else None
+            sent[(method, url)] = _send(http, authcheck_record, method, url, answer_of)
             if method == "GET" and sent[(method, url)].kind is Presence.MISSING and (("POST", url) not in sent):
                 # nothing for a GET: it may take POST only (an endpoint this release does not know)
                 sent[("POST", url)] = _send(http, authcheck_record, "POST", url)

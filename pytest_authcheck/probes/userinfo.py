@@ -19,7 +19,7 @@ import pytest
 
 from .._authz import random_token
 from .._errors import AuthcheckError
-from .._http import HttpClient
+from .._http import HttpClient, Response
 from .._redact import Secret
 from ..observations import NotEvaluated, Observation, observe_resource
 
@@ -36,6 +36,7 @@ class UserinfoProbes:
         self._providers = providers
         self._provider_hosts = provider_hosts
         self._cache: dict[tuple[str, ...], Observation | AuthcheckError] = {}
+        self._answers: dict[tuple[str, ...], Response | AuthcheckError] = {}
         self._locks: dict[tuple[str, ...], threading.Lock] = {}
         self._guard = threading.Lock()
 
@@ -56,7 +57,24 @@ class UserinfoProbes:
 
     def without_token(self, provider_name: str) -> Observation:
         """GET userinfo with no credential at all."""
-        return self._once((provider_name, "no token"), provider_name, lambda url: self._http.get(url))
+        return self._once((provider_name, "no token"), provider_name, lambda url: self.bare_answer(provider_name))
+
+    def bare_answer(self, provider_name: str) -> Response:
+        """The answer to that GET, once per run: discovery.endpoints-answer asks userinfo the same."""
+        key = (provider_name, "no token", "answer")
+        url = self.endpoint(provider_name)
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._answers:
+                try:
+                    self._answers[key] = self._http.get(url)
+                except AuthcheckError as exc:
+                    self._answers[key] = exc
+        cached = self._answers[key]
+        if isinstance(cached, AuthcheckError):
+            raise cached.with_traceback(None)
+        return cached
 
     def made_up_token(self, provider_name: str) -> Observation:
         """GET userinfo with ``Authorization: Bearer <a token nobody issued>``."""
