@@ -61,20 +61,9 @@ class UserinfoProbes:
 
     def bare_answer(self, provider_name: str) -> Response:
         """The answer to that GET, once per run: discovery.endpoints-answer asks userinfo the same."""
-        key = (provider_name, "no token", "answer")
         url = self.endpoint(provider_name)
-        with self._guard:
-            lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
-            if key not in self._answers:
-                try:
-                    self._answers[key] = self._http.get(url)
-                except AuthcheckError as exc:
-                    self._answers[key] = exc
-        cached = self._answers[key]
-        if isinstance(cached, AuthcheckError):
-            raise cached.with_traceback(None)
-        return cached
+        answer: Response = self._memo(self._answers, (provider_name, "no token", "answer"), lambda: self._http.get(url))
+        return answer
 
     def made_up_token(self, provider_name: str) -> Observation:
         """GET userinfo with ``Authorization: Bearer <a token nobody issued>``."""
@@ -102,16 +91,24 @@ class UserinfoProbes:
 
     def _once(self, key: tuple[str, ...], provider_name: str, send: Callable[[str], Any]) -> Observation:
         url = self.endpoint(provider_name)
+
+        def observe() -> Observation:
+            return observe_resource(send(url), provider_hosts=self._provider_hosts(self._providers[provider_name]))
+
+        answer: Observation = self._memo(self._cache, key, observe)
+        return answer
+
+    def _memo(self, store: dict[tuple[str, ...], Any], key: tuple[str, ...], compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per key (concurrent askers wait for the first), its failure kept and raised again."""
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
-            if key not in self._cache:
+            if key not in store:
                 try:
-                    hosts = self._provider_hosts(self._providers[provider_name])
-                    self._cache[key] = observe_resource(send(url), provider_hosts=hosts)
+                    store[key] = compute()
                 except AuthcheckError as exc:
-                    self._cache[key] = exc
-        cached = self._cache[key]
+                    store[key] = exc
+        cached = store[key]
         if isinstance(cached, AuthcheckError):
             raise cached.with_traceback(None)
         return cached
