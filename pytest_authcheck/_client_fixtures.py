@@ -230,7 +230,7 @@ def authcheck_openid_logins(authcheck_code_flows: CodeFlows) -> OpenidLogins:
     return OpenidLogins(authcheck_code_flows)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def token_probes(authcheck_run: AuthcheckRun) -> TokenProbes:
     """The run's token endpoint probes (``send(client, name, form, secret=..., method=..., as_client=...)``)."""
     return authcheck_run.token_probes
