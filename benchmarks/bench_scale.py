@@ -175,7 +175,7 @@ class Bench:
         run_dir = self.work / f"n{n}" / f"{label.replace(' ', '_')}-{rep}"
         run_dir.mkdir(parents=True)
         if label == PYTEST_ALONE:
-            return self.measure_pytest_alone(run_dir, items)
+            return self.measure_pytest_alone(run_dir, fleet, items)
         spec = IdpSpec(name=f"scale-{n}", clients=idp_clients(fleet), extra_config={"log_form_details": True})
         idp = self.world.start(spec, timeout=60 + n / 50)
         try:
@@ -200,7 +200,7 @@ class Bench:
               f"load average {result.load_after:.1f}", file=sys.stderr, flush=True)
         return result
 
-    def measure_pytest_alone(self, run_dir: Path, items: int | None) -> RunResult:
+    def measure_pytest_alone(self, run_dir: Path, fleet: Fleet, items: int | None) -> RunResult:
         """pytest's own cost for the item count the authcheck run collected: a bare parametrized test, the same
         interpreter and installed plugins (``-p no:cacheprovider`` as the other runs), no IdP."""
         result = RunResult(label=PYTEST_ALONE, seconds=0.0, timed_out=False, returncode=None, requests=0, by_kind={},
@@ -210,8 +210,10 @@ class Bench:
             result.note = "not run: the item count comes from the collect-only run"
             return result
         (run_dir / "test_bare.py").write_text(BARE_TEST)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-        env.update(BENCH_ITEMS=str(items), PYTHONUNBUFFERED="1")
+        # the same environment as the authcheck run (the fleet's secrets): pytest sets PYTEST_CURRENT_TEST several
+        # times per test, and each set costs in proportion to the environment's size (~38 us with 10,000 variables)
+        env = base_env(fleet)
+        env.update(BENCH_ITEMS=str(items))
         argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(run_dir / "test_bare.py")]
         print(f"  {PYTEST_ALONE} ({items} items) ...", end="", file=sys.stderr, flush=True)
         measured = run_measured(argv, cwd=run_dir, env=env, out_dir=run_dir, name="run", timeout=self.args.timeout,
