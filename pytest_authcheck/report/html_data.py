@@ -25,8 +25,8 @@ markup, except the privilege diff, which is HTML rendered and escaped here by ``
 from __future__ import annotations
 
 import base64
-import gzip
 import json
+import zlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,7 +34,7 @@ from .._jamf.grants import PRIVILEGE_DIFF_FACT
 from .._run import AuthcheckRun
 from ..results.causes import because
 from . import privilege_diff
-from .text import json_text
+from .text import json_text, write_json
 
 # Display and sort order of statuses (failures first); results store the index.
 STATUS_ORDER = ("failed", "error", "waived", "skipped", "passed")
@@ -145,32 +145,52 @@ def _result(result: Mapping[str, Any], check: int, values: _Interned) -> dict[st
 def script_elements(run: AuthcheckRun) -> str:
     """The document and the chunks of exchanges, compressed, each in an inert ``<script>`` element."""
     data, ids = _document(run)
-    # Each chunk is compressed as soon as it is full: the text of every exchange at once is tens of megabytes at
-    # a thousand clients (most of the run's peak memory), the compressed chunks a tenth of it.
+    # Everything is compressed as it is written: the document's text and the exchanges' are tens of megabytes at a
+    # thousand clients (most of the run's peak memory), compressed a tenth of it.
     packed: list[str] = []
-    chunk: list[str] = []
+    chunk: _Packed | None = None
     size = CHUNK_CHARS
     for position, exchange_id in enumerate(ids):
         text = _safe(json_text(run.exchanges[exchange_id], separators=(",", ":"), default=str))
-        if size + len(text) > CHUNK_CHARS:
-            if chunk:
-                packed.append(_element(f"{CHUNK_ID}{len(packed)}", "[" + ",".join(chunk) + "]"))
-            chunk = []
+        if chunk is None or size + len(text) > CHUNK_CHARS:
+            if chunk is not None:
+                chunk.write("]")
+                packed.append(chunk.element(f"{CHUNK_ID}{len(packed)}"))
+            chunk = _Packed()
+            chunk.write("[")
             data["chunks"].append(position)
             size = 0
-        chunk.append(text)
+        else:
+            chunk.write(",")
+        chunk.write(text)
         size += len(text)
-    if chunk:
-        packed.append(_element(f"{CHUNK_ID}{len(packed)}", "[" + ",".join(chunk) + "]"))
-    return _element(SCRIPT_ID, _safe(json_text(data, separators=(",", ":"), default=str))) + "".join(packed)
+    if chunk is not None:
+        chunk.write("]")
+        packed.append(chunk.element(f"{CHUNK_ID}{len(packed)}"))
+    document = _Packed(escape=True)
+    write_json(document, data, default=str)
+    return document.element(SCRIPT_ID) + "".join(packed)
+
+
+class _Packed:
+    """Text written piece by piece, gzip-compressed as it comes (the bytes ``gzip.compress(text, 6, mtime=0)``
+    gives the whole text); ``escape`` passes each piece through ``_safe`` first."""
+
+    def __init__(self, *, escape: bool = False) -> None:
+        # wbits 31: a gzip member with mtime 0, so the same findings give the same bytes (reports are hashed into
+        # the manifest)
+        self._deflate = zlib.compressobj(6, zlib.DEFLATED, 31)
+        self._parts: list[bytes] = []
+        self._escape = escape
+
+    def write(self, text: str) -> None:
+        self._parts.append(self._deflate.compress((_safe(text) if self._escape else text).encode("utf-8")))
+
+    def element(self, element_id: str) -> str:
+        packed = base64.b64encode(b"".join(self._parts) + self._deflate.flush()).decode("ascii")
+        return f'<script type="application/octet-stream" id="{element_id}" data-encoding="gzip+base64">{packed}</script>'
 
 
 def _safe(text: str) -> str:
     # three str.replace passes run in C; translate would look up every character of megabytes in a dict
     return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
-
-
-def _element(element_id: str, text: str) -> str:
-    # mtime=0: the same findings give the same bytes (reports are hashed into the manifest)
-    packed = base64.b64encode(gzip.compress(text.encode("utf-8"), compresslevel=6, mtime=0)).decode("ascii")
-    return f'<script type="application/octet-stream" id="{element_id}" data-encoding="gzip+base64">{packed}</script>'

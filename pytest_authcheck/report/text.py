@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import json
 import re
-from typing import IO, Any
+from typing import Any, Protocol
 
 from .._bounds import printable
 
@@ -40,7 +40,13 @@ def json_text(document: Any, **options: Any) -> str:
 _BATCH = 512
 
 
-def write_json(handle: IO[str], document: dict[str, Any], **options: Any) -> None:
+class Writable(Protocol):
+    """Where ``write_json`` writes: a text file, or the HTML writer's compressor."""
+
+    def write(self, text: str, /) -> Any: ...
+
+
+def write_json(handle: Writable, document: dict[str, Any], **options: Any) -> None:
     """``json_text(document, separators=(",", ":"))`` written to ``handle`` piece by piece: a large list or
     dict member of ``document`` goes out in batches."""
     compact = {**options, "separators": (",", ":")}
