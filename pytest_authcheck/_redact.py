@@ -81,6 +81,8 @@ class Redactor:
         self._values: set[str] = set()
         self._by_key: dict[str, list[str]] = {}
         self._levels: tuple[_Level, ...] = ()
+        # a text shorter than every secret form holds none: most evidence strings ("refused", "HTTP 400") are
+        self._shortest = 0
         self._lock = threading.Lock()
         self.add(*secrets)
 
@@ -96,6 +98,8 @@ class Redactor:
             if not fresh:
                 return
             self._values |= fresh
+            shortest = min(len(form) for form in fresh)
+            self._shortest = shortest if not self._shortest else min(self._shortest, shortest)
             keys = set()
             for form in fresh:
                 key = form[-_KEY_LENGTH:]
@@ -126,7 +130,7 @@ class Redactor:
         if not text:
             return text
         levels = self._levels
-        if levels:
+        if levels and len(text) >= self._shortest:
             spans = self._spans(text, levels)
             if spans:
                 text = _masked(text, spans)

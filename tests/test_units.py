@@ -65,6 +65,16 @@ def test_findings_keep_key_names_and_lose_secret_values() -> None:
     assert out["echo"] == f"sent {MASK} and {MASK}" and out["jwk"]["k"] == MASK
 
 
+
+def test_a_text_shorter_than_every_secret_is_not_scanned_but_a_shorter_secret_added_later_is_found() -> None:
+    """The redactor skips texts shorter than its shortest secret form; a shorter secret lowers that bound."""
+    redactor = Redactor([Secret("a-long-client-secret-of-32-chars")])
+    assert redactor.text("pw-1") == "pw-1"
+    redactor.add("pw-1")
+    assert redactor.text("pw-1") == MASK
+    assert redactor.text("a-long-client-secret-of-32-chars and pw-1") == f"{MASK} and {MASK}"
+
+
 def test_overlapping_and_nested_secrets_are_masked_whole() -> None:
     # Two secrets overlapping in the text: the union is masked, so no tail of either survives.
     redactor = Redactor(["abcdefgh", "efghijkl", "zzzz-inner-zzzz", "inner"])
