@@ -12,10 +12,10 @@ from pytest_authcheck._duration import format_duration, parse_duration
 from pytest_authcheck._errors import PolicyError
 from pytest_authcheck._jwk import can_sign, private_members, strength_problem, structure_problems
 from pytest_authcheck._jwt import jwk_thumbprint
-from pytest_authcheck.policy.load import load_policy
-from pytest_authcheck.policy.lines import key_lines
 from pytest_authcheck._redact import MASK, Redactor, Secret
 from pytest_authcheck._tls import Certificate
+from pytest_authcheck.policy.lines import key_lines
+from pytest_authcheck.policy.load import load_policy
 
 SECRET = "s3cr3t-Value/with+chars=="
 
