@@ -70,9 +70,6 @@ def wrong_secret(probes: TokenProbes, client: PolicyClient) -> TokenProbe:
 
 def other_method(probes: TokenProbes, client: PolicyClient, method: str) -> TokenProbe:
     """The harmless request with the client's secret sent by ``method`` (``none``: no secret at all)."""
-    if method == client.auth_method:
-        # the same request as the declared one (a public client's "none"): sent once
-        return declared(probes, client)
     return probes.send(client, f"method {method}", harmless_form(client), method=method)
 
 

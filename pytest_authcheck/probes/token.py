@@ -1,9 +1,9 @@
-"""Token endpoint probes of the run: one request per (client, probe), shared by every check that reads it."""
+"""Token endpoint probes of the run: each distinct request sent once, shared by every check that reads it."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,26 +24,28 @@ class TokenProbe:
 
 
 class TokenProbes:
-    """Token requests of one run (per xdist worker), cached by (client, probe name); failures are cached too."""
+    """Token requests of one run (per xdist worker), cached by the request they send, whatever a check names it (a
+    public client's "declared" request is also its "secret by method none"); failures are cached too."""
 
     def __init__(self, http: HttpClient, endpoint_of: Callable[[str], str]) -> None:
         self._http = http
         self._endpoint_of = endpoint_of
-        self._cache: dict[tuple[str, str], TokenProbe | AuthcheckError] = {}
-        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._cache: dict[Hashable, TokenProbe | AuthcheckError] = {}
+        self._locks: dict[Hashable, threading.Lock] = {}
         self._guard = threading.Lock()
 
     def send(self, client: PolicyClient, name: str, form: Mapping[str, Any], *, secret: Secret | str | None = None,
              method: str | None = None, as_client: PolicyClient | None = None) -> TokenProbe:
         """POST ``form`` to the token endpoint of ``client``'s provider, authenticated as ``as_client`` (default:
-        ``client``) with its declared method unless ``method``/``secret`` say otherwise; once per (client, name)."""
-        key = (client.name, name)
+        ``client``) with its declared method unless ``method``/``secret`` say otherwise; once per distinct request."""
+        data, auth = (as_client or client).credentials(dict(form), secret=secret, method=method)
+        key = (client.provider, tuple(sorted(data.items(), key=lambda item: item[0])), auth)
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
             if key not in self._cache:
                 try:
-                    self._cache[key] = self._send(client, name, form, secret, method, as_client or client)
+                    self._cache[key] = self._send(client.provider, name, data, auth)
                 except AuthcheckError as exc:
                     self._cache[key] = exc
         cached = self._cache[key]
@@ -51,11 +53,8 @@ class TokenProbes:
             raise cached.with_traceback(None)
         return cached
 
-    def _send(self, client: PolicyClient, name: str, form: Mapping[str, Any], secret: Secret | str | None,
-              method: str | None, who: PolicyClient) -> TokenProbe:
-        endpoint = self._endpoint_of(client.provider)
-        data, auth = who.credentials(dict(form), secret=secret, method=method)
-        response = self._http.post(endpoint, data=data, auth=auth)
+    def _send(self, provider: str, name: str, data: dict[str, Any], auth: tuple[str, Secret | str] | None) -> TokenProbe:
+        response = self._http.post(self._endpoint_of(provider), data=data, auth=auth)
         return TokenProbe(name, response, observe_token(response, basic=auth is not None))
 
 
