@@ -48,7 +48,7 @@ def test_code_replay_refused(active_client, client_metadata, token_request, auth
         state = watch.after(token, before[member], refresh=member == "refresh_token", send_refresh=token_request)
         authcheck_record.attach(*state.exchanges)
         if state.state is None:
-            why = "; ".join(f"{way}: {reason}" for way, reason in state.unseen.items())
+            why = state.why_unseen()
             authcheck_record.fact(f"{kind} of the first redemption", "the provider shows no way to tell if it still "
                                   "works" + (f" ({why})" if why else ""))
             continue

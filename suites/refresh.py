@@ -97,8 +97,8 @@ def test_refresh_reuse_revokes_family(active_client, client_metadata, token_requ
     after = watch.after(current_token, before, refresh=True, send_refresh=token_request)
     authcheck_record.attach(*after.exchanges)
     if after.state is None:
-        raise NotEvaluated("nothing shows whether the current refresh token still works after the replay ("
-                           + "; ".join(f"{way}: {reason}" for way, reason in after.unseen.items()) + ")")
+        raise NotEvaluated("nothing shows whether the current refresh token still works after the replay "
+                           f"({after.why_unseen()})")
     if after.state == WORKS:
         authcheck_record.violation(f"the current refresh token still works after the rotated one was replayed "
                                    f"({', '.join(after.working())})")
@@ -173,8 +173,8 @@ def test_revoked_inactive(active_client, client_provider, client_metadata, token
         after = watch.after(value, before, refresh=refresh, send_refresh=token_request if refresh else None)
         authcheck_record.attach(*after.exchanges)
         if after.state is None:
-            undecided.append(f"{kind}: revoked (HTTP 200), but nothing shows whether it still works ("
-                             + "; ".join(f"{way}: {reason}" for way, reason in after.unseen.items()) + ")")
+            undecided.append(f"{kind}: revoked (HTTP 200), but nothing shows whether it still works "
+                             f"({after.why_unseen()})")
             continue
         expected[kind] = {way: DEAD for way in after.seen}
         observed[kind] = dict(after.seen)
@@ -218,7 +218,7 @@ def test_public_client_revocation(active_client, client_provider, client_metadat
             raise NotEvaluated(f"its refresh token: {why}")
     elif before.state != WORKS:
         raise NotEvaluated("nothing shows its access token working before revocation, so a revocation could not be "
-                           "seen (" + "; ".join(f"{way}: {reason}" for way, reason in before.unseen.items()) + ")")
+                           f"seen ({before.why_unseen()})")
     form, auth = active_client.credentials({"token": token, "token_type_hint": hint})
     response = authcheck_run.http.post(revocation, data=form, auth=auth)
     authcheck_record.attach(response.exchange)
@@ -235,7 +235,7 @@ def test_public_client_revocation(active_client, client_provider, client_metadat
         authcheck_record.attach(*after.exchanges)
         if after.state is None:
             raise NotEvaluated(f"the revocation answered {answer.summary}, but nothing shows whether the {hint} still "
-                               "works (" + "; ".join(f"{way}: {reason}" for way, reason in after.unseen.items()) + ")")
+                               f"works ({after.why_unseen()})")
         observed = "revoked" if after.state == DEAD else f"HTTP 200, but it still works ({', '.join(after.working())})"
     authcheck_record.expect({f"its own {hint}": "revoked"}, {f"its own {hint}": observed})
     if observed != "revoked":

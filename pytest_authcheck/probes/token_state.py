@@ -62,6 +62,10 @@ class TokenState:
         else:
             self.unseen[way] = answer.summary
 
+    def why_unseen(self) -> str:
+        """The ways that could not tell and why (``introspection: ...; userinfo: ...``), for a reason."""
+        return "; ".join(f"{way}: {reason}" for way, reason in self.unseen.items())
+
     def working(self) -> list[str]:
         """The ways that show the token working."""
         return [way for way, value in self.seen.items() if value == WORKS]
