@@ -38,6 +38,7 @@ from ._bounds import bounded_text, clip, finish, printable, shape
 from ._confine import Confinement
 from ._deadline import deadline, transport
 from ._errors import CredentialsWithheld, ResponseError, ResponseTooLarge, TransportError
+from ._interned import KeptOnce
 from ._net import origin as _origin
 from ._redact import Redactor, Secret, reveal
 
@@ -80,20 +81,11 @@ class Exchange:
 # Most header lines recur (a run's requests carry the same Host, Accept and User-Agent; its answers the same
 # Content-Type and Cache-Control): each distinct (name, value) is kept once and shared by every exchange that
 # has it, which at a thousand clients saves about half of the evidence's memory. Values are redacted already.
-_HEADER_LINES: dict[tuple[str, str], tuple[str, str]] = {}
-_HEADER_LINES_KEPT = 50_000
+_HEADER_LINE = KeptOnce[tuple[str, str]](50_000)
 
 
 def _header_lines(items: Iterable[Sequence[str]]) -> list[tuple[str, str]]:
-    lines = []
-    for name, value in items:
-        line = (printable(name), bounded_text(value))
-        if len(_HEADER_LINES) < _HEADER_LINES_KEPT:
-            line = _HEADER_LINES.setdefault(line, line)
-        else:
-            line = _HEADER_LINES.get(line, line)
-        lines.append(line)
-    return lines
+    return [_HEADER_LINE((printable(name), bounded_text(value))) for name, value in items]
 
 
 @dataclass

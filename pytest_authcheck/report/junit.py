@@ -13,20 +13,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .._interned import KeptOnce
 from .._run import AuthcheckRun
 from .summary import counts
 
 # pytest keeps every report, and each holds its test's properties to the end of the session: a (name, value) pair
 # many tests share (the check, its title, a target, a status) is kept once.
-_PAIRS: dict[tuple[str, str], tuple[str, str]] = {}
-_PAIRS_KEPT = 50_000
+_PAIR = KeptOnce[tuple[str, str]](50_000)
 
 
 def _pair(name: str, value: str) -> tuple[str, str]:
-    pair = (name, value)
-    if len(_PAIRS) < _PAIRS_KEPT:
-        return _PAIRS.setdefault(pair, pair)
-    return _PAIRS.get(pair, pair)
+    return _PAIR((name, value))
 
 
 def result_properties(result: Mapping[str, Any]) -> list[tuple[str, str]]:
