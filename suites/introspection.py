@@ -47,10 +47,10 @@ def test_introspection_isolation(active_client, client_metadata, authcheck_run, 
 
     # the control: a token its own client is told is active (a self-contained one may not be introspectable at all);
     # found once per provider, among a few candidates, so a large policy does not introspect every pair
-    control = _control_token(active_client, authcheck_run, authcheck_token, authcheck_code_flows, introspect)
+    control = _control_token(active_client, authcheck_run, authcheck_token, authcheck_code_flows, introspect, last_answer)
     if control is not None and control[0].name == active_client.name:
         control = _control_token(active_client, authcheck_run, authcheck_token, authcheck_code_flows, introspect,
-                                 exclude=active_client.name)
+                                 last_answer, exclude=active_client.name)
     if control is None:
         pytest.skip(f"no other client of providers.{active_client.provider} has a token that its own client can "
                     f"introspect (tried {MAX_CANDIDATES}), so there is nothing to compare with")
@@ -72,8 +72,9 @@ def test_introspection_isolation(active_client, client_metadata, authcheck_run, 
 MAX_CANDIDATES = 3
 
 
-def _control_token(client, run, authcheck_token, code_flows, introspect, exclude: str = ""):
-    """One token per provider (per run) that its own client sees active at introspection, or None."""
+def _control_token(client, run, authcheck_token, code_flows, introspect, last_answer, exclude: str = ""):
+    """One token per provider (per run) that its own client sees active at introspection, or None; *not evaluated*
+    when none does and a candidate's own introspection could not answer (a throttle, a server error)."""
     key = ("introspection control", client.provider, exclude)
     controls = run.memo
     if key not in controls:
@@ -85,7 +86,13 @@ def _control_token(client, run, authcheck_token, code_flows, introspect, exclude
             if introspect(other, token) == "active":
                 controls[key] = (other, token)
                 break
-    return controls[key]
+            answer = last_answer[other.name]
+            if controls[key] is None and not answer.decisive:
+                controls[key] = f"{other.target} introspecting its own token, the control: {answer.why_not_evaluable()}"
+    found = controls[key]
+    if isinstance(found, str):
+        raise NotEvaluated(found)
+    return found
 
 
 class _Nobody:

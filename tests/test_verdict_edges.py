@@ -213,3 +213,46 @@ def test_a_made_up_code_refused_for_an_unknown_client_without_a_control_is_not_e
     result = next(r for r in run.report["results"] if r["nodeid"].endswith("[legacy]"))
     assert result["status"] == "error", result
     assert "never-issued code" in result["message"], result["message"]
+
+
+# a JWT-shaped (self-contained) token: where introspection does not show it, the revocation check does not apply
+SELF_CONTAINED = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzdmMiLCJleHAiOjQxMDI0NDQ4MDB9.c2lnbmF0dXJlLW9mLWEtdG9rZW4"
+
+
+def test_a_throttled_introspection_is_not_read_as_not_showing_the_token(ca_pem, run_authcheck):
+    """introspection.isolation's control and revocation.revoked-inactive's "does introspection show such a token at
+    all" read a 429 as "could not tell" (not evaluated), never as "introspection does not show it", which would leave
+    the checks skipped as not applicable."""
+    ca, path = ca_pem
+    idp = start(ca, lambda request, url: Answer(400, b"", content_type="text/html"))
+    url = idp.url
+    idp.routes.update({
+        DISCOVERY: json_answer({
+            "issuer": url, "authorization_endpoint": f"{url}/authorize", "token_endpoint": f"{url}/token",
+            "jwks_uri": f"{url}/jwks", "introspection_endpoint": f"{url}/introspect",
+            "revocation_endpoint": f"{url}/revoke", "response_types_supported": ["code"],
+            "subject_types_supported": ["public"], "id_token_signing_alg_values_supported": ["RS256"],
+            "grant_types_supported": ["client_credentials"]}),
+        "/token": json_answer({"access_token": SELF_CONTAINED, "token_type": "Bearer", "expires_in": 3600}),
+        "/introspect": json_answer({"error": "slow_down"}, status=429, headers={"Retry-After": "1"}),
+    })
+    services = "".join(textwrap.dedent(f"""
+        [clients.svc{i}]
+        provider = "x"
+        client_id = "svc-{i}"
+        client_secret = "${{SVC_SECRET}}"
+        grant_types = ["client_credentials"]
+        """) for i in (1, 2))
+    try:
+        head = policy(idp.url, path)
+        run = run_authcheck(head[:head.index("[clients.app]")] + services, "-m", "clients", "-k",
+                            "introspection_isolation or revoked_inactive", clients=True,
+                            env={"SVC_SECRET": "svc-secret-value-1234"})
+    finally:
+        idp.stop()
+    results = [r for r in run.report["results"]
+               if r["check"] in ("introspection.isolation", "revocation.revoked-inactive")]
+    assert len(results) == 4, run.output()
+    for result in results:
+        assert result["status"] == "error", result
+        assert "throttled" in result["message"], result["message"]
