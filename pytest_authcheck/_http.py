@@ -34,6 +34,7 @@ import httpcore  # noqa: F401  (httpx imports it lazily; import it with us so it
 import httpx
 
 from . import __version__
+from ._answer_headers import AnswerHeaders
 from ._bounds import bounded_text, clip, finish, printable, shape
 from ._confine import Confinement
 from ._deadline import deadline, transport
@@ -77,6 +78,14 @@ class Exchange:
         """A JSON-able copy."""
         return {name: getattr(self, name) for name in self.__slots__}
 
+    def hand_over(self) -> dict[str, Any]:
+        """A JSON-able copy for the run's evidence store, which keeps it from now on: this object lets go of the
+        headers and bodies (the answers probes share stay in memory to the end of the run) and remains a handle
+        (id, method, URL, status, error, attempts)."""
+        whole = self.to_dict()
+        self.request_headers, self.request_body, self.response_headers, self.response_body = [], None, [], None
+        return whole
+
 
 # Most header lines recur (a run's requests carry the same Host, Accept and User-Agent; its answers the same
 # Content-Type and Cache-Control): each distinct (name, value) is kept once and shared by every exchange that
@@ -93,12 +102,16 @@ class Response:
     """What a check reads: the real status, headers and body, plus the redacted exchange."""
 
     status: int
-    headers: httpx.Headers
+    headers: AnswerHeaders
     content: bytes
     url: str
     exchange: Exchange
     tls_version: str | None = None
     received_at: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.headers, AnswerHeaders):
+            self.headers = AnswerHeaders(self.headers.multi_items())
 
     @property
     def text(self) -> str:
@@ -161,7 +174,6 @@ class HttpClient:
         self._dead_origins: dict[str, TransportError] = {}
         self._stalled: dict[str, TransportError] = {}
         self._lock = threading.Lock()
-        self.exchanges: dict[str, Exchange] = {}
 
     def close(self) -> None:
         """Close pooled connections."""
@@ -235,12 +247,10 @@ class HttpClient:
                                        basic_password=basic_password)
             except CredentialsWithheld as exc:
                 exchange.error = str(exc)
-                self._keep(exchange)
                 exc.exchange = exchange  # type: ignore[attr-defined]
                 raise
         if dead is not None:
             exchange.error = f"not sent: {dead} (earlier in this run)"
-            self._keep(exchange)
             raise _transport_error(str(dead), exchange)
         # The whole request, retries and their waits included, ends within timeout x (retries + 1).
         bound = time.monotonic() + self.timeout * (1 + self.retries)
@@ -262,7 +272,6 @@ class HttpClient:
                 if not _is_tls_error(exc):
                     with self._lock:
                         self._dead_origins[origin] = TransportError(error)
-                self._keep(exchange)
                 raise _transport_error(error, exchange) from None
             except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError, httpcore.ProtocolError) as exc:
                 # A hostile or broken server must end in "could not evaluate", never in a crash.
@@ -271,7 +280,6 @@ class HttpClient:
                 if isinstance(exc, httpx.TimeoutException):
                     with self._lock:
                         self._stalled[endpoint] = TransportError(f"{method} {exchange.url}: {exchange.error}")
-                self._keep(exchange)
                 raise _transport_error(exchange.error, exchange) from None
             exchange.attempts = attempt
             exchange.elapsed_ms = round((time.monotonic() - started) * 1000, 1)
@@ -282,7 +290,6 @@ class HttpClient:
                 if wait <= MAX_RETRY_AFTER and time.monotonic() + wait + min(self.timeout, 1.0) < bound:
                     time.sleep(wait)
                     continue
-            self._keep(exchange)
             return response
 
     def _read(self, request: httpx.Request, exchange: Exchange) -> Response:
@@ -299,7 +306,6 @@ class HttpClient:
                 if size > self.max_response_bytes:
                     exchange.status = stream.status_code
                     exchange.error = f"response body larger than {self.max_response_bytes} bytes; stopped reading"
-                    self._keep(exchange)
                     raise ResponseTooLarge(
                         f"{request.method} {exchange.url}: {exchange.error}")
                 chunks.append(chunk)
@@ -308,10 +314,9 @@ class HttpClient:
             if len(content) > self.max_response_bytes:
                 exchange.status = stream.status_code
                 exchange.error = f"decompressed body larger than {self.max_response_bytes} bytes"
-                self._keep(exchange)
                 raise ResponseTooLarge(f"{request.method} {exchange.url}: {exchange.error}")
-            response = Response(status=stream.status_code, headers=stream.headers, content=content,
-                                url=str(request.url), exchange=exchange, tls_version=tls_version,
+            response = Response(status=stream.status_code, headers=AnswerHeaders(stream.headers.multi_items()),
+                                content=content, url=str(request.url), exchange=exchange, tls_version=tls_version,
                                 received_at=time.time())
             self._register_tokens(response)
             exchange.status = stream.status_code
@@ -387,9 +392,6 @@ class HttpClient:
         shown = printable(text)
         cut = clip(shown, EVIDENCE_BODY_LIMIT, EVIDENCE_BODY_LIMIT // 2)
         return cut, cut is not shown
-
-    def _keep(self, exchange: Exchange) -> None:
-        self.exchanges[exchange.id] = exchange
 
 
 def _revealed(values: Mapping[str, Any] | None) -> dict[str, Any] | None:

@@ -23,6 +23,7 @@ from ._tokens import TokenSource
 from .policy.load import Policy
 from .probes.authorization import AuthorizationProbes
 from .probes.token import TokenProbes, token_endpoint_of
+from .results.exchanges import ExchangeStore
 
 LOG_LIMIT = 16 * 1024
 
@@ -52,7 +53,7 @@ class AuthcheckRun:
         self.results: list[dict[str, Any]] = []
         # (check, target) pairs the policy alone shows a check cannot look at: no test, a result all the same
         self.not_applicable: dict[str, dict[str, Any]] = {}
-        self.exchanges: dict[str, dict[str, Any]] = {}
+        self.exchanges = ExchangeStore()
         self.shipped_exchanges: set[str] = set()
         self.finished: datetime | None = None
         self.duration: float | None = None

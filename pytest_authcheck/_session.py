@@ -204,7 +204,7 @@ class AuthcheckSession:
             # JUnit XML writes the properties of the teardown report, which pytest builds from the item.
             item.user_properties.extend(result_properties(result))
             report.authcheck = result  # type: ignore[attr-defined]
-            fresh = [e.to_dict() for e in exchanges_of(item, call) if e.id not in run.shipped_exchanges]
+            fresh = [e.hand_over() for e in exchanges_of(item, call) if e.id not in run.shipped_exchanges]
             if fresh:
                 run.shipped_exchanges.update(e["id"] for e in fresh)
                 report.authcheck_exchanges = fresh  # type: ignore[attr-defined]
@@ -228,7 +228,10 @@ class AuthcheckSession:
         if result is None or self.is_worker:
             return
         for exchange in getattr(report, "authcheck_exchanges", None) or ():
-            self.run.exchanges.setdefault(exchange["id"], exchange)
+            self.run.exchanges.add(exchange)
+        if hasattr(report, "authcheck_exchanges"):
+            # pytest keeps every report to the end of the session; the store holds the exchanges now
+            del report.authcheck_exchanges
         self.run.results.append(result)
 
     @pytest.hookimpl(optionalhook=True)

@@ -17,9 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
-
 from . import _errors
+from ._answer_headers import AnswerHeaders
 from ._documents import Document
 from ._http import Exchange, Response
 from ._tls import Certificate, TlsFacts
@@ -71,7 +70,7 @@ def load_document(data: dict[str, Any]) -> Document:
     document = Document(name=data["name"], url=data["url"])
     if "response" in data:
         r = data["response"]
-        document.response = Response(status=r["status"], headers=httpx.Headers(r["headers"]),
+        document.response = Response(status=r["status"], headers=AnswerHeaders(r["headers"]),
                                      content=base64.b64decode(r["content"]), url=r["url"],
                                      exchange=Exchange(**r["exchange"]), tls_version=r["tls_version"],
                                      received_at=r["received_at"])

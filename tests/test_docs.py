@@ -208,15 +208,17 @@ def test_the_json_login_example_signs_in_through_the_api(idp_world) -> None:
         http = HttpClient(redactor=Redactor([password]), ca_bundle=idp_world.ca_pem_path, timeout=5)
         session = Session()
         user = LoginUser(name="test_user", username="alice", password=Secret(password, label="password"))
+        exchanges = []
         for _ in range(2):
             flow = LoginFlow(client="cli", provider="sso", redirect_uri=callback, provider_hosts={"127.0.0.1"},
                              authorization_url=f"{server.url}/authorize?client_id=cli&state=s1", user=user)
             flow.browser = Browser(http, session, flow)
             assert login(flow) == f"{callback}?code=c0de&state=s1"
+            exchanges += flow.exchanges
         http.close()
         assert server.hits["/api/v1/login"] == 1  # the second flow reused the session
-        assert len(http.exchanges) >= 4
-        assert all(password not in str(e.to_dict()) for e in http.exchanges.values())
+        assert len(exchanges) >= 4
+        assert all(password not in str(e.to_dict()) for e in exchanges)
 
 
 def test_the_worked_example_of_writing_checks_runs(idp, run_authcheck, pytester: pytest.Pytester) -> None:

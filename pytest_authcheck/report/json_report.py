@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,26 @@ def targets(run: AuthcheckRun) -> list[dict[str, Any]]:
     for name, api in run.policy.section("apis").items():
         out.append({"id": f"apis.{name}", "kind": "api", "address": run.redactor.text(str(api.get("base_url")))})
     return out
+
+
+class _Referenced(Mapping[str, Any]):
+    """The exchanges results name, in the store's order, each read from the store as it is written."""
+
+    def __init__(self, store: Mapping[str, Any], referenced: set[str]) -> None:
+        self._store = store
+        self._referenced = referenced
+        self._ids = [x for x in store if x in referenced]
+
+    def __getitem__(self, exchange_id: str) -> Any:
+        if exchange_id not in self._referenced:
+            raise KeyError(exchange_id)
+        return self._store[exchange_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
 
 
 def document(run: AuthcheckRun) -> dict[str, Any]:
@@ -66,7 +87,7 @@ def document(run: AuthcheckRun) -> dict[str, Any]:
         "frameworks": outcome.get("frameworks", {}),
         "checks": dict(sorted(checks.items())),
         "results": results,
-        "exchanges": {k: v for k, v in run.exchanges.items() if k in referenced},
+        "exchanges": _Referenced(run.exchanges, referenced),
     }
 
 

@@ -8,8 +8,10 @@ every value having been cleaned upstream.
 from __future__ import annotations
 
 import html
+import itertools
 import json
 import re
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from .._bounds import printable
@@ -58,11 +60,14 @@ def write_json(handle: Writable, document: dict[str, Any], **options: Any) -> No
             for start in range(0, len(value), _BATCH):
                 handle.write(("," if start else "") + json_text(value[start:start + _BATCH], **compact)[1:-1])
             handle.write("]")
-        elif isinstance(value, dict) and len(value) > _BATCH:
-            items = list(value.items())
+        elif isinstance(value, Mapping) and (len(value) > _BATCH or not isinstance(value, dict)):
+            # A mapping that is not a dict reads its values as they are written (the run's evidence store).
+            items = iter(value.items())
             handle.write("{")
-            for start in range(0, len(items), _BATCH):
-                handle.write(("," if start else "") + json_text(dict(items[start:start + _BATCH]), **compact)[1:-1])
+            separator = ""
+            while batch := dict(itertools.islice(items, _BATCH)):
+                handle.write(separator + json_text(batch, **compact)[1:-1])
+                separator = ","
             handle.write("}")
         else:
             handle.write(json_text(value, **compact))

@@ -1,0 +1,70 @@
+"""The run's HTTP evidence: each exchange once, by id, as the reports will write it, compressed in batches.
+
+A thousand clients make some twenty thousand exchanges, tens of megabytes as Python objects held to the end of the
+run; their JSON compresses some twenty-fold in batches (header lines, URLs and error bodies recur), a few-fold one by
+one. Results arrive in the order the reports read them, so reading decompresses each batch about once.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+BATCH_CHARS = 256 * 1024
+_DECODED_BATCHES = 4
+
+
+class ExchangeStore(Mapping[str, dict[str, Any]]):
+    """``add`` an exchange (a JSON-able dict with an ``id``; the first of an id is kept), read it back by id."""
+
+    def __init__(self, batch_chars: int = BATCH_CHARS) -> None:
+        self._batch_chars = batch_chars
+        self._where: dict[str, tuple[int, int]] = {}
+        self._sealed: list[bytes] = []
+        self._open: list[str] = []
+        self._open_chars = 0
+        self._decoded: OrderedDict[int, list[str]] = OrderedDict()
+
+    def add(self, exchange: Mapping[str, Any]) -> None:
+        """Keep ``exchange`` unless one with its id is kept already."""
+        exchange_id = str(exchange["id"])
+        if exchange_id in self._where:
+            return
+        # Compact JSON never holds a raw newline (json escapes it inside strings): a batch is its texts joined by one.
+        text = json.dumps(exchange, separators=(",", ":"), ensure_ascii=False, default=str)
+        self._where[exchange_id] = (len(self._sealed), len(self._open))
+        self._open.append(text)
+        self._open_chars += len(text)
+        if self._open_chars >= self._batch_chars:
+            self._sealed.append(zlib.compress("\n".join(self._open).encode("utf-8", "surrogatepass"), 1))
+            self._open, self._open_chars = [], 0
+
+    def _texts(self, batch: int) -> list[str]:
+        if batch == len(self._sealed):
+            return self._open
+        texts = self._decoded.get(batch)
+        if texts is None:
+            texts = zlib.decompress(self._sealed[batch]).decode("utf-8", "surrogatepass").split("\n")
+            self._decoded[batch] = texts
+            if len(self._decoded) > _DECODED_BATCHES:
+                self._decoded.popitem(last=False)
+        else:
+            self._decoded.move_to_end(batch)
+        return texts
+
+    def __getitem__(self, exchange_id: str) -> dict[str, Any]:
+        batch, position = self._where[exchange_id]
+        whole: dict[str, Any] = json.loads(self._texts(batch)[position])
+        return whole
+
+    def __contains__(self, exchange_id: object) -> bool:
+        return exchange_id in self._where
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._where)
+
+    def __len__(self) -> int:
+        return len(self._where)
