@@ -97,7 +97,7 @@ def _header_lines(items: Iterable[Sequence[str]]) -> list[tuple[str, str]]:
     return [_HEADER_LINE((printable(name), bounded_text(value))) for name, value in items]
 
 
-@dataclass
+@dataclass(slots=True)
 class Response:
     """What a check reads: the real status, headers and body, plus the redacted exchange."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -92,11 +92,26 @@ class _CountingMapping(Mapping[str, Any]):
         return len(self.values)
 
 
+class _CountingSequence(Sequence[Any]):
+    def __init__(self, values: list[Any]) -> None:
+        self.values, self.reads = values, 0
+
+    def __getitem__(self, index: Any) -> Any:
+        got = self.values[index]
+        self.reads += len(got) if isinstance(index, slice) else 1
+        return got
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
 @pytest.mark.parametrize("size", [0, 1, 511, 512, 513, 1500])
-def test_a_mapping_member_is_written_as_the_same_json_as_a_dict_reading_each_value_once(size: int) -> None:
+def test_a_mapping_or_sequence_member_is_written_as_the_same_json_as_a_dict_or_list_reading_each_item_once(
+        size: int) -> None:
     values = {f"x{i}": _exchange(i) for i in range(size)}
-    lazy = _CountingMapping(values)
+    lazy, rows = _CountingMapping(values), _CountingSequence(list(values.values()))
     written = io.StringIO()
-    write_json(written, {"before": 1, "exchanges": lazy, "after": [2]})
-    assert json.loads(written.getvalue()) == {"before": 1, "exchanges": json.loads(json.dumps(values)), "after": [2]}
-    assert lazy.reads == size
+    write_json(written, {"before": 1, "exchanges": lazy, "results": rows, "after": [2]})
+    assert json.loads(written.getvalue()) == {"before": 1, "exchanges": json.loads(json.dumps(values)),
+                                              "results": json.loads(json.dumps(list(values.values()))), "after": [2]}
+    assert lazy.reads == size and rows.reads == size

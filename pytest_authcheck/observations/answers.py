@@ -20,7 +20,7 @@ class Kind(StrEnum):
     UNREADABLE = "unreadable"        # fits none of the above
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Observation:
     """One answer, judged: ``kind`` and a one-line ``summary`` that says what was seen."""
 

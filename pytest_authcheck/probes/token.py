@@ -14,7 +14,7 @@ from .._redact import Secret
 from ..observations import Observation, observe_token
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TokenProbe:
     """A sent token request: the answer and what it means."""
 

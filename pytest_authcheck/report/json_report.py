@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from .._run import AuthcheckRun
 from .summary import ci_facts, counts, tool_facts, verdict
@@ -32,6 +32,32 @@ def targets(run: AuthcheckRun) -> list[dict[str, Any]]:
     return out
 
 
+class _Rows(Sequence[dict[str, Any]]):
+    """The results without their check's members, each made as it is written (all at once they were the largest
+    thing a run holds while it writes its reports)."""
+
+    def __init__(self, results: Sequence[Mapping[str, Any]]) -> None:
+        self._results = results
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(index, slice):
+            return [self._row(r) for r in self._results[index]]
+        return self._row(self._results[index])
+
+    @staticmethod
+    def _row(result: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in result.items() if k not in _CHECK_MEMBERS}
+
+    def __len__(self) -> int:
+        return len(self._results)
+
+
 class _Referenced(Mapping[str, Any]):
     """The exchanges results name, in the store's order, each read from the store as it is written."""
 
@@ -55,11 +81,10 @@ class _Referenced(Mapping[str, Any]):
 def document(run: AuthcheckRun) -> dict[str, Any]:
     """The whole report as a JSON-able dict."""
     checks: dict[str, dict[str, Any]] = {}
-    results = []
     for result in run.results:
-        checks.setdefault(result["check"], {"id": result["check"], "severity": result["severity"],
-                                            "title": result["title"], **{k: result[k] for k in _CHECK_MEMBERS}})
-        results.append({k: v for k, v in result.items() if k not in _CHECK_MEMBERS})
+        if result["check"] not in checks:
+            checks[result["check"]] = {"id": result["check"], "severity": result["severity"], "title": result["title"],
+                                       **{k: result[k] for k in _CHECK_MEMBERS}}
     summary = counts(run.results)
     outcome = run.outcome or {}
     referenced = {x for r in run.results for x in r.get("evidence", {}).get("exchanges", ())}
@@ -86,7 +111,7 @@ def document(run: AuthcheckRun) -> dict[str, Any]:
         "levels": outcome.get("levels", {}),
         "frameworks": outcome.get("frameworks", {}),
         "checks": dict(sorted(checks.items())),
-        "results": results,
+        "results": _Rows(run.results),
         "exchanges": _Referenced(run.exchanges, referenced),
     }
 

@@ -11,7 +11,7 @@ import html
 import itertools
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from .._bounds import printable
@@ -50,15 +50,17 @@ class Writable(Protocol):
 
 def write_json(handle: Writable, document: dict[str, Any], **options: Any) -> None:
     """``json_text(document, separators=(",", ":"))`` written to ``handle`` piece by piece: a large list or
-    dict member of ``document`` goes out in batches."""
+    dict member of ``document``, and any other sequence or mapping member, goes out in batches."""
     compact = {**options, "separators": (",", ":")}
     handle.write("{")
     for position, (key, value) in enumerate(document.items()):
         handle.write(("," if position else "") + json_text(key) + ":")
-        if isinstance(value, list) and len(value) > _BATCH:
+        if isinstance(value, Sequence) and not isinstance(value, (str, tuple)) and \
+                (len(value) > _BATCH or not isinstance(value, list)):
+            # A sequence that is not a list makes its items as they are written (the JSON report's results).
             handle.write("[")
             for start in range(0, len(value), _BATCH):
-                handle.write(("," if start else "") + json_text(value[start:start + _BATCH], **compact)[1:-1])
+                handle.write(("," if start else "") + json_text(list(value[start:start + _BATCH]), **compact)[1:-1])
             handle.write("]")
         elif isinstance(value, Mapping) and (len(value) > _BATCH or not isinstance(value, dict)):
             # A mapping that is not a dict reads its values as they are written (the run's evidence store).
