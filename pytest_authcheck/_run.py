@@ -50,6 +50,8 @@ class AuthcheckRun:
         self.sessions = Sessions()
         # what a suite worked out once for the run (a control shared by every client of a provider, say)
         self.memo: dict[Any, Any] = {}
+        # what the terminal header says about how the run was made (one process instead of -n N workers, say)
+        self.notes: list[str] = []
         self.results: list[dict[str, Any]] = []
         # (check, target) pairs the policy alone shows a check cannot look at: no test, a result all the same
         self.not_applicable: dict[str, dict[str, Any]] = {}

@@ -154,7 +154,8 @@ class AuthcheckSession:
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         policy = self.run.policy
         targets = ", ".join(f"{n} ({p.get('kind')})" for n, p in policy.section("providers").items()) or "none"
-        return [f"authcheck: policy {policy.path} sha256:{policy.sha256}", f"authcheck: providers {targets}"]
+        return [f"authcheck: policy {policy.path} sha256:{policy.sha256}", f"authcheck: providers {targets}",
+                *(f"authcheck: {note}" for note in self.run.notes)]
 
     # A check that could not be evaluated is reported by its cause alone (pytest_runtest_makereport), yet pytest
     # would first render its traceback through the HTTP stack, reading and parsing the source of every frame:

@@ -30,6 +30,7 @@ import pytest
 
 from ._checks import check_of
 from ._targets import TARGET_KINDS
+from .policy.load import Policy
 
 Node = Any  # xdist.workermanage.WorkerController (xdist is optional and untyped)
 #: each node is kept this many tests ahead at least, and handed out in batches while much is left
@@ -38,6 +39,10 @@ UNITS_FILE = "units.json"
 #: the one member a serialized report travels in (``to_wire``)
 WIRE = "authcheck_wire"
 NOT_APPLICABLE_FILE = "not-applicable.json"
+#: ``-n N`` starts workers from this many targets per worker. Measured on 2 cores against the benchmark's fleet
+#: (benchmarks/bench_scale.py), two workers against one process: 25% slower at 30 clients, from 20% slower to even
+#: at 100 (runs vary), 8% quicker at 300 and at 1,000.
+WORKER_TARGETS = 100
 #: (target or None, spends a grant) of each collected test, in collection order
 Units = list[tuple[str | None, bool]]
 
@@ -129,6 +134,30 @@ def by_target(config: pytest.Config) -> bool:
     known = getattr(config, "known_args_namespace", None)
     chosen = getattr(known, "dist", "no") != "no" or bool(getattr(known, "distload", False))
     return config.getoption("dist", "no") == "load" and not chosen
+
+
+def too_small_for_workers(config: pytest.Config, policy: Policy) -> str | None:
+    """Why ``-n N`` should run in this process instead (a worker is a new interpreter that imports and collects
+    everything before its first check), or None. Only for ``-n`` without a ``--dist`` mode of the user's."""
+    per_worker = config.getoption("authcheck_worker_targets", None)
+    if per_worker is None:
+        ini = str(config.getini("authcheck_worker_targets") or "").strip()
+        if ini and not ini.isdigit():
+            raise pytest.UsageError(f"authcheck_worker_targets = {ini!r}: not a whole number of targets")
+        per_worker = int(ini) if ini else WORKER_TARGETS
+    workers = len(config.getoption("tx", None) or ())
+    if hasattr(config, "workerinput") or not workers or not per_worker or not by_target(config):
+        return None
+    targets = len({kind.target_of(name) for kind in TARGET_KINDS.values() for name in kind.names(policy)})
+    if targets >= per_worker * workers:
+        return None
+    return (f"{targets} target(s), fewer than {per_worker} per worker for -n {workers}: run in this process, which "
+            f"is quicker than starting the workers (--authcheck-worker-targets 0 starts them anyway)")
+
+
+def run_in_process(config: pytest.Config) -> None:
+    """What ``-n 0`` means to xdist: no workers."""
+    config.option.numprocesses, config.option.dist, config.option.tx = 0, "no", []
 
 
 class TargetScheduling:

@@ -48,6 +48,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("authcheck_fail_on", type="string", default="", help="gate threshold, as --authcheck-fail-on")
     parser.addini("authcheck_baseline", type="string", default="", help="baseline report, as --authcheck-baseline")
     parser.addini("authcheck_fail_on_new", type="bool", default=False, help="as --authcheck-fail-on-new")
+    group.addoption("--authcheck-worker-targets", metavar="N", type=int, default=None,
+                    help="with -n (no --dist): start the workers only from N targets per worker, else run in one "
+                         "process, which is quicker for a small policy (default 100; 0: always start them)")
+    parser.addini("authcheck_worker_targets", type="string", default="",
+                  help="as --authcheck-worker-targets: targets per worker below which -n runs in one process")
     group.addoption("--authcheck-allow-mutations", action="store_true", default=False,
                     help="also probe API rules declared mutating = true (requests with side effects, e.g. POST)")
     parser.addini("authcheck_allow_mutations", type="bool", default=False,
@@ -88,6 +93,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from ._fixtures import run_key
     from ._run import AuthcheckRun
     from ._session import AuthcheckSession
+    from ._xdist import run_in_process, too_small_for_workers
     from .policy.load import find_policy, load_policy
     from .policy.local_conftest import load_policy_conftest
 
@@ -106,6 +112,10 @@ def pytest_configure(config: pytest.Config) -> None:
     run = AuthcheckRun(policy, reports_dir=reports_dir, argv=["pytest", *config.invocation_params.args],
                        run_id=workerinput.get("authcheck_run_id") if workerinput else None,
                        shared_dir=Path(shared) if shared else None)
+    in_process = too_small_for_workers(config, policy)
+    if in_process is not None:
+        run_in_process(config)
+        run.notes.append(in_process)
     config.stash[run_key] = run
     run.install_log_redaction()
     register_markers(config)

@@ -37,7 +37,8 @@ def fresh_idp(idp_world):
     return idp_world.start(VARIANTS["good"])
 
 
-@pytest.mark.parametrize(("workers", "logins"), [([], 1), (["-n", "2"], 2)], ids=["one process", "two workers"])
+@pytest.mark.parametrize(("workers", "logins"), [([], 1), (["-n", "2", "--authcheck-worker-targets", "0"], 2)],
+                         ids=["one process", "two workers"])
 def test_one_login_per_account_and_provider(fresh_idp, run_authcheck, workers, logins):
     """Every flow of the run reuses the account's session: one login (one per xdist worker, which do not share
     sessions: providers rotate the session cookie on each flow)."""

@@ -181,7 +181,7 @@ def test_selection_by_area_severity_and_check_id(pytester: pytest.Pytester) -> N
 def test_xdist_gives_the_same_results(idp, run_authcheck) -> None:
     policy = oidc_policy(idp("skewed-clock"))
     serial = run_authcheck(policy, subprocess=True)
-    parallel = run_authcheck(policy, "-n", "2", subprocess=True)
+    parallel = run_authcheck(policy, "-n", "2", "--authcheck-worker-targets", "0", subprocess=True)
     assert parallel.result.ret == serial.result.ret == 1
 
     def outcome(run):
@@ -197,6 +197,13 @@ def test_xdist_gives_the_same_results(idp, run_authcheck) -> None:
     # Each provider document is fetched once per run, whichever worker needed it first.
     urls = [x["url"] for x in parallel.report["exchanges"].values() if x["method"] == "GET"]
     assert urls and len(urls) == len(set(urls)), urls
+    assert "created: 2/2 workers" in parallel.output()  # xdist started its workers
+    # Without --authcheck-worker-targets 0 a policy this small runs in one process: starting two workers would cost
+    # more than they save. The header says so; the results are the same.
+    small = run_authcheck(policy, "-n", "2", subprocess=True)
+    assert small.result.ret == 1 and outcome(small) == outcome(serial)
+    assert "target(s), fewer than 100 per worker for -n 2: run in this process" in small.output()
+    assert "created:" not in small.output() and "bringing up nodes" not in small.output()
 
 
 # ---- reports -------------------------------------------------------------------------------------------

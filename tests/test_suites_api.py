@@ -518,7 +518,7 @@ def test_a_refusal_of_the_requests_size_decides_nothing(idp, idp_world, run_auth
 
 def test_xdist_gives_the_same_results(audit) -> None:
     serial = audit("404-instead-of-403")
-    parallel = audit("404-instead-of-403", args=("-n", "2"), subprocess=True)
+    parallel = audit("404-instead-of-403", args=("-n", "2", "--authcheck-worker-targets", "0"), subprocess=True)
     assert {r["nodeid"]: r["status"] for r in parallel.report["results"]} == \
         {r["nodeid"]: r["status"] for r in serial.report["results"]}
     assert len(parallel.report["results"]) == len(TOKEN_CHECKS) + 4 * len(PRINCIPALS)
@@ -676,7 +676,8 @@ def test_failed_user_login_is_an_error_never_a_pass(audit, pytester: pytest.Pyte
 
 def test_user_principals_under_xdist(audit) -> None:
     serial = audit("viewer-can-deploy", extra=USERS)
-    parallel = audit("viewer-can-deploy", extra=USERS, args=("-n", "2"), subprocess=True)
+    parallel = audit("viewer-can-deploy", extra=USERS, args=("-n", "2", "--authcheck-worker-targets", "0"),
+                     subprocess=True)
     assert {r["nodeid"]: r["status"] for r in parallel.report["results"]} == \
         {r["nodeid"]: r["status"] for r in serial.report["results"]}
     assert {k: r["status"] for k, r in _user_cells(parallel).items()} == {
