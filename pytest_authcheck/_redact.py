@@ -81,7 +81,8 @@ class Redactor:
         self._values: set[str] = set()
         self._by_key: dict[str, list[str]] = {}
         self._levels: tuple[_Level, ...] = ()
-        # a text shorter than every secret form holds none: most evidence strings ("refused", "HTTP 400") are
+        # a text shorter than every secret form holds none: most evidence strings ("refused", "HTTP 400") are, and
+        # are not scanned at all
         self._shortest = 0
         self._lock = threading.Lock()
         self.add(*secrets)
