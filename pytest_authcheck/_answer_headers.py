@@ -8,8 +8,15 @@ from collections.abc import Iterable, Iterator, Mapping
 from ._interned import KeptOnce
 
 # Most lines recur from answer to answer (Content-Type, Cache-Control, Connection ...): each distinct line is kept
-# once. Real values (unredacted): this table is never written anywhere, and lives no longer than the answers.
+# once, in a table that lives as long as the process and is never written anywhere. Lines that carry credentials
+# (a session cookie, a code in a redirect) are all different anyway: they stay only in their answer.
 _LINE = KeptOnce[tuple[str, str]](50_000)
+_NOT_SHARED = frozenset({"set-cookie", "location", "authorization", "proxy-authorization"})
+
+
+def _line(name: str, value: str) -> tuple[str, str]:
+    line = (name.lower(), value)
+    return line if line[0] in _NOT_SHARED else _LINE(line)
 
 
 class AnswerHeaders(Mapping[str, str]):
@@ -19,8 +26,10 @@ class AnswerHeaders(Mapping[str, str]):
     __slots__ = ("_lines",)
 
     def __init__(self, lines: Iterable[tuple[str, str]] | Mapping[str, str] = ()) -> None:
-        pairs = lines.items() if isinstance(lines, Mapping) else lines
-        self._lines = tuple(_LINE((str(name).lower(), str(value))) for name, value in pairs)
+        # httpx.Headers is a Mapping whose items() joins repeated names: its lines are its multi_items()
+        multi_items = getattr(lines, "multi_items", None)
+        pairs = multi_items() if multi_items is not None else lines.items() if isinstance(lines, Mapping) else lines
+        self._lines = tuple(_line(str(name), str(value)) for name, value in pairs)
 
     def __getitem__(self, key: str) -> str:
         values = self.get_list(key)

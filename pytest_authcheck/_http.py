@@ -111,7 +111,7 @@ class Response:
 
     def __post_init__(self) -> None:
         if not isinstance(self.headers, AnswerHeaders):
-            self.headers = AnswerHeaders(self.headers.multi_items())
+            self.headers = AnswerHeaders(self.headers)
 
     @property
     def text(self) -> str:
@@ -315,7 +315,7 @@ class HttpClient:
                 exchange.status = stream.status_code
                 exchange.error = f"decompressed body larger than {self.max_response_bytes} bytes"
                 raise ResponseTooLarge(f"{request.method} {exchange.url}: {exchange.error}")
-            response = Response(status=stream.status_code, headers=AnswerHeaders(stream.headers.multi_items()),
+            response = Response(status=stream.status_code, headers=AnswerHeaders(stream.headers),
                                 content=content, url=str(request.url), exchange=exchange, tls_version=tls_version,
                                 received_at=time.time())
             self._register_tokens(response)
