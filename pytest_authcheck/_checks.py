@@ -63,6 +63,11 @@ class Check:
     # can sign in, those pairs are not applicable either, decided at collection instead of a skip per test.
     signs_in: Callable[[Any], bool] | None = field(default=None, compare=False, repr=False)
 
+    @functools.cached_property
+    def refs_list(self) -> list[str]:
+        """``refs`` as the one list every result of the check shares (tens of thousands at scale); never edited."""
+        return list(self.refs)
+
     def not_applicable(self, target: Any, policy: Any = None) -> str | None:
         """Why the check does not apply to ``target`` (a PolicyClient, a provider's config ...), or None."""
         if self.applies is None:

@@ -25,7 +25,7 @@ import time
 import urllib.parse
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -61,13 +61,13 @@ class Exchange:
     method: str
     url: str
     started: str
-    request_headers: list[tuple[str, str]] = field(default_factory=list)
+    request_headers: Sequence[tuple[str, str]] = ()
     request_body: str | None = None
     status: int | None = None
     reason: str | None = None
     http_version: str | None = None
     tls_version: str | None = None
-    response_headers: list[tuple[str, str]] = field(default_factory=list)
+    response_headers: Sequence[tuple[str, str]] = ()
     response_body: str | None = None
     body_truncated: bool = False
     elapsed_ms: float | None = None
@@ -79,11 +79,13 @@ class Exchange:
         return {name: getattr(self, name) for name in self.__slots__}
 
     def hand_over(self) -> dict[str, Any]:
-        """A JSON-able copy for the run's evidence store, which keeps it from now on: this object lets go of the
-        headers and bodies (the answers probes share stay in memory to the end of the run) and remains a handle
-        (id, method, URL, status, error, attempts)."""
+        """A JSON-able copy for the run's evidence store, which keeps it from now on: this object lets go of all
+        but what names the exchange (id, method, URL, status, error, attempts) and stays a handle to it. The
+        answers probes share stay in memory to the end of the run, with their exchanges: at a thousand clients,
+        twenty thousand of them."""
         whole = self.to_dict()
-        self.request_headers, self.request_body, self.response_headers, self.response_body = [], None, [], None
+        self.request_headers, self.request_body, self.response_headers, self.response_body = (), None, (), None
+        self.started, self.reason, self.http_version, self.tls_version, self.elapsed_ms = "", None, None, None, None
         return whole
 
 

@@ -6,6 +6,7 @@ import logging
 import secrets
 import sys
 import time
+from collections.abc import MutableMapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from .policy.load import Policy
 from .probes.authorization import AuthorizationProbes
 from .probes.token import TokenProbes, token_endpoint_of
 from .results.exchanges import ExchangeStore
+from .results.not_applicable import NotApplicable
 
 LOG_LIMIT = 16 * 1024
 
@@ -52,9 +54,9 @@ class AuthcheckRun:
         self.memo: dict[Any, Any] = {}
         # what the terminal header says about how the run was made (one process instead of -n N workers, say)
         self.notes: list[str] = []
-        self.results: list[dict[str, Any]] = []
+        self.results: list[MutableMapping[str, Any]] = []
         # (check, target) pairs the policy alone shows a check cannot look at: no test, a result all the same
-        self.not_applicable: dict[str, dict[str, Any]] = {}
+        self.not_applicable: dict[str, MutableMapping[str, Any]] = {}
         self.exchanges = ExchangeStore()
         self.shipped_exchanges: set[str] = set()
         self.finished: datetime | None = None
@@ -132,11 +134,8 @@ class AuthcheckRun:
 
     def not_applicable_to(self, check: Any, target: str, nodeid: str, reason: str) -> None:
         """Record that ``check`` does not apply to ``target``, as a skipped result without a test."""
-        self.not_applicable[nodeid] = {
-            "nodeid": nodeid, "check": check.id, "title": check.title, "severity": check.severity,
-            "area": check.area, "level": check.level, "refs": list(check.refs), "remediation": check.remediation,
-            "target": target, "status": "skipped", "message": self.redactor.text(reason), "duration": 0.0,
-        }
+        self.not_applicable[nodeid] = NotApplicable(check, nodeid=nodeid, target=target,
+                                                    message=self.redactor.text(reason))
 
     def finish(self, exit_status: int) -> None:
         """Note the end of the run (controller only)."""

@@ -147,7 +147,7 @@ class AuthcheckSession:
         workerinput = getattr(self.config, "workerinput", {})
         if workerinput.get("authcheck_shared_dir"):
             directory = Path(workerinput["authcheck_shared_dir"])
-            share(directory, NOT_APPLICABLE_FILE, run.not_applicable)
+            share(directory, NOT_APPLICABLE_FILE, {k: dict(v) for k, v in run.not_applicable.items()})
             if workerinput.get("authcheck_units"):
                 share(directory, UNITS_FILE, collection_units(session.items))
 

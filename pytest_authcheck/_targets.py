@@ -14,7 +14,10 @@ from typing import Any
 
 from ._api import cell_id, cell_target, matrix_cells
 from ._clients import PolicyClient
+from ._interned import KeptOnce
 from .policy.load import Policy
+
+_TARGET_NAMES = KeptOnce[str](1_000_000)
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,8 @@ class TargetKind:
 
     def target_of(self, name: str) -> str:
         """The target named in results (``providers.sso``, ``apis.platform``)."""
-        return self.target(name) if self.target is not None else f"{self.section}.{name}"
+        # every result of the target names it: one string for all of them (tens of thousands of results)
+        return _TARGET_NAMES(self.target(name) if self.target is not None else f"{self.section}.{name}")
 
 
 def _clients_of_kind(kind: str) -> Callable[[Policy], list[str]]:

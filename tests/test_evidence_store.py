@@ -72,7 +72,8 @@ def test_an_exchange_handed_over_to_the_store_keeps_only_its_handle() -> None:
     assert whole["request_body"] == "grant_type=client_credentials" and whole["response_body"] == '{"error":"invalid_client"}'
     assert whole["request_headers"] == [("host", "sso.example")]
     assert (exchange.request_headers, exchange.request_body, exchange.response_headers, exchange.response_body) == \
-        ([], None, [], None)
+        ((), None, (), None)
+    assert (exchange.started, exchange.reason, exchange.http_version, exchange.elapsed_ms) == ("", None, None, None)
     assert (exchange.id, exchange.method, exchange.url, exchange.status, exchange.attempts) == \
         ("x1", "POST", "https://sso.example/token", 401, 2)
 

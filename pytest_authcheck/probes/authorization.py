@@ -115,8 +115,12 @@ class AuthorizationProbes:
     def pre_login(self, client: PolicyClient, variation: Variation) -> Observation:
         """``variation`` sent without a session, judged against the ordinary request's answer."""
         fixed = self._fixed(client)
+        cached = fixed.pre_login.get(variation)
+        if cached is not None:
+            return self._answer(cached)
         # one sender per request: a prefetch thread and a check asking at once share one answer
-        with self._key_lock(("pre-login", client.name, variation)):
+        key = ("pre-login", client.name, variation)
+        with self._key_lock(key):
             cached = fixed.pre_login.get(variation)
             if cached is None:
                 try:
@@ -129,6 +133,12 @@ class AuthorizationProbes:
                 except AuthcheckError as exc:
                     cached = exc
                 fixed.pre_login[variation] = cached
+        with self._lock:
+            self._locks.pop(key, None)  # later askers find the answer first (see TokenProbes._send_once)
+        return self._answer(cached)
+
+    @staticmethod
+    def _answer(cached: Observation | AuthcheckError) -> Observation:
         if isinstance(cached, AuthcheckError):
             raise cached.with_traceback(None)
         return cached

@@ -40,18 +40,29 @@ class TokenProbes:
         ``client``) with its declared method unless ``method``/``secret`` say otherwise; once per distinct request."""
         data, auth = (as_client or client).credentials(dict(form), secret=secret, method=method)
         key = (client.provider, tuple(sorted(data.items(), key=lambda item: item[0])), auth)
+        cached = self._cache.get(key)
+        if cached is None:
+            cached = self._send_once(key, client.provider, name, data, auth)
+        if isinstance(cached, AuthcheckError):
+            raise cached.with_traceback(None)
+        return cached
+
+    def _send_once(self, key: Hashable, provider: str, name: str, data: dict[str, Any],
+                   auth: tuple[str, Secret | str] | None) -> TokenProbe | AuthcheckError:
+        # one sender per request: a prefetch thread and a check asking at once share one answer. The lock goes once
+        # the answer is cached (a thousand clients send twenty thousand requests); a thread still holding it waits
+        # on it as before, and any later one finds the answer first.
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
             if key not in self._cache:
                 try:
-                    self._cache[key] = self._send(client.provider, name, data, auth)
+                    self._cache[key] = self._send(provider, name, data, auth)
                 except AuthcheckError as exc:
                     self._cache[key] = exc
-        cached = self._cache[key]
-        if isinstance(cached, AuthcheckError):
-            raise cached.with_traceback(None)
-        return cached
+        with self._guard:
+            self._locks.pop(key, None)
+        return self._cache[key]
 
     def _send(self, provider: str, name: str, data: dict[str, Any], auth: tuple[str, Secret | str] | None) -> TokenProbe:
         response = self._http.post(self._endpoint_of(provider), data=data, auth=auth)

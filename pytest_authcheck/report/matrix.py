@@ -6,7 +6,7 @@ Built from the policy (which cells exist and what each expects) and the results 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .._api import MATRIX_CHECK, MATRIX_FACT, api_spec
@@ -19,7 +19,7 @@ STYLE = """<style>
 </style>"""
 
 
-def cells_by_key(results: Iterable[dict[str, Any]]) -> dict[tuple[str, int, str], dict[str, Any]]:
+def cells_by_key(results: Iterable[Mapping[str, Any]]) -> dict[tuple[str, int, str], dict[str, Any]]:
     """(api, rule index, principal) -> {status, message, expected, observed} from the matrix results."""
     found: dict[tuple[str, int, str], dict[str, Any]] = {}
     for result in results:
@@ -34,7 +34,7 @@ def cells_by_key(results: Iterable[dict[str, Any]]) -> dict[tuple[str, int, str]
     return found
 
 
-def render_matrices(policy: Policy, results: Iterable[dict[str, Any]]) -> str:
+def render_matrices(policy: Policy, results: Iterable[Mapping[str, Any]]) -> str:
     """One table per API with rules; empty when the policy declares none."""
     cells = cells_by_key(results)
     tables = []

@@ -6,7 +6,7 @@ import os
 import platform
 import sys
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pytest
@@ -16,7 +16,7 @@ from .._checks import SEVERITIES
 from ..results.build import STATUSES
 
 
-def counts(results: Iterable[dict[str, Any]]) -> dict[str, Any]:
+def counts(results: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """Totals by status, and by severity then status."""
     by_status: Counter[str] = Counter()
     by_severity: dict[str, Counter[str]] = {s: Counter() for s in SEVERITIES}

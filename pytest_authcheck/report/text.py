@@ -31,9 +31,21 @@ def escape(value: Any, quote: bool = True) -> str:
 
 
 def json_text(document: Any, **options: Any) -> str:
-    """``json.dumps`` of ``document`` (UTF-8 kept) with no raw control or bidi character in the text."""
+    """``json.dumps`` of ``document`` (UTF-8 kept) with no raw control or bidi character in the text; any mapping
+    (a not-applicable result, say) is written as the dict it reads as."""
+    options["default"] = _mapping_as_dict(options.get("default"))
     text = json.dumps(document, ensure_ascii=False, **options)
     return _JSON_RAW.sub(lambda m: _JSON_TABLE[ord(m.group())], text)
+
+
+def _mapping_as_dict(otherwise: Any) -> Any:
+    def default(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return dict(value)
+        if otherwise is not None:
+            return otherwise(value)
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+    return default
 
 
 # Members written this many items at a time: one dumps() per batch keeps the C encoder's speed, and the text in

@@ -8,7 +8,7 @@ then fail on new findings only (``--authcheck-fail-on-new``).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +42,9 @@ def load_baseline(path: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
-def compare(results: Iterable[dict[str, Any]], baseline: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+def compare(results: Iterable[MutableMapping[str, Any]], baseline: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """Mark each current finding ``baseline: new|unchanged`` in place; list what was fixed or not re-checked."""
-    current: dict[str, dict[str, Any]] = {}
+    current: dict[str, MutableMapping[str, Any]] = {}
     for result in results:
         current[key_of(result)] = result
         if result["status"] in FINDING_STATUSES:

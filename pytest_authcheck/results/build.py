@@ -93,7 +93,7 @@ def build_result(item: pytest.Item, report: pytest.TestReport, call: pytest.Call
         "severity": check.severity,
         "area": check.area,
         "level": check.level,
-        "refs": list(check.refs),
+        "refs": check.refs_list,
         "remediation": check.remediation,
         "target": target_of(item),
         "status": status,

@@ -23,7 +23,7 @@ Nothing here knows a product or a suite: only the sentences this package writes.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,10 +91,10 @@ def _provider_of(policy: Policy | None, target: str | None) -> str | None:
 
 
 class _Resolver:
-    def __init__(self, results: Sequence[dict[str, Any]], policy: Policy | None) -> None:
+    def __init__(self, results: Sequence[MutableMapping[str, Any]], policy: Policy | None) -> None:
         self.results = results
         self.policy = policy
-        self.by_pair: dict[tuple[str, str | None], dict[str, Any]] = {}
+        self.by_pair: dict[tuple[str, str | None], MutableMapping[str, Any]] = {}
         for result in results:
             if result["status"] in ("failed", *UNEVALUATED):
                 self.by_pair.setdefault((result["check"], result.get("target")), result)
@@ -120,7 +120,7 @@ class _Resolver:
                    else f"{result['check']} could not be evaluated on {target}: {_message(result)}")
         return self._new(key, kind, summary, result["nodeid"])
 
-    def cause_of(self, result: dict[str, Any]) -> Cause:
+    def cause_of(self, result: Mapping[str, Any]) -> Cause:
         known = self.of_result.get(id(result))
         if known is not None:
             return known
@@ -133,7 +133,7 @@ class _Resolver:
         cause.members.append(result)
         return cause
 
-    def _find(self, result: dict[str, Any]) -> Cause:
+    def _find(self, result: Mapping[str, Any]) -> Cause:
         if result["status"] == "failed":
             return self._own(result, "failed")
         message = _message(result)
@@ -160,7 +160,7 @@ class _Resolver:
         return self._own(result, "unevaluated")
 
 
-def roll_up(results: Sequence[dict[str, Any]], policy: Policy | None = None) -> list[dict[str, Any]]:
+def roll_up(results: Sequence[MutableMapping[str, Any]], policy: Policy | None = None) -> list[dict[str, Any]]:
     """Set ``cause`` (an id) on every failed or unevaluated result, in place; return the causes.
 
     Call after ``blocking`` is set on the results: a cause blocks when one of its results does. Causes come

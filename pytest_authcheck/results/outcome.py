@@ -15,7 +15,7 @@ however many checks it left unevaluated, and each result names its cause.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,7 +48,7 @@ def blocks(result: Mapping[str, Any], settings: GateSettings) -> bool:
     return not (settings.new_only and result.get("baseline") != "new")
 
 
-def decide(results: Sequence[dict[str, Any]], *, policy: Policy, waivers: Sequence[Waiver], today: dt.date,
+def decide(results: Sequence[MutableMapping[str, Any]], *, policy: Policy, waivers: Sequence[Waiver], today: dt.date,
            settings: GateSettings, baseline: Mapping[str, Mapping[str, Any]] | None) -> dict[str, Any]:
     """The outcome dict; marks results with ``baseline`` (when given), ``blocking`` and ``cause`` in place."""
     comparison = compare(results, baseline) if baseline is not None else None

@@ -1,0 +1,92 @@
+"""The result of a (check, target) pair that does not apply: no test ran, the report still lists it with the reason.
+
+Most pairs of a large policy are such (at a thousand clients, 23,000 of 38,000 results), and they are known from
+collection on, so they live the whole run. Each is a read-only view of its check plus the four values of its own
+(node id, target, reason, whether it blocks the gate): a fifth of the memory of the plain dict it reads as.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, MutableMapping
+from typing import Any
+
+from .._checks import Check
+
+# The members a plain result dict has, in its order; those of the check come from it.
+_FROM_CHECK = {"check": "id", "title": "title", "severity": "severity", "area": "area", "level": "level",
+               "refs": "refs_list", "remediation": "remediation"}
+_KEYS = ("nodeid", "check", "title", "severity", "area", "level", "refs", "remediation", "target", "status",
+         "message", "duration")
+_FIXED = {"status": "skipped", "duration": 0.0}
+_UNSET: Any = object()
+
+
+class NotApplicable(MutableMapping[str, Any]):
+    """Reads as the result dict ``{"nodeid", "check", ..., "status": "skipped", "message": reason, ...}``; what the
+    outcome adds later (``blocking``, a ``cause``, a ``baseline`` mark) is kept beside it."""
+
+    # ``blocking`` has a place of its own: the outcome marks every result with it
+    __slots__ = ("nodeid", "_check", "target", "message", "_blocking", "_added")
+
+    def __init__(self, check: Check, *, nodeid: str, target: str | None, message: str) -> None:
+        self.nodeid, self._check, self.target, self.message = nodeid, check, target, message
+        self._blocking: Any = _UNSET
+        self._added: dict[str, Any] | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        if key == "nodeid":
+            return self.nodeid
+        if key == "target":
+            return self.target
+        if key == "message":
+            return self.message
+        if key in _FIXED:
+            return _FIXED[key]
+        member = _FROM_CHECK.get(key)
+        if member is not None:
+            return getattr(self._check, member)
+        if key == "blocking" and self._blocking is not _UNSET:
+            return self._blocking
+        if self._added is not None and key in self._added:
+            return self._added[key]
+        raise KeyError(key)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if key in _KEYS:
+            # what makes it this pair's result is fixed: a writer wanting another status needs a result of its own
+            raise TypeError(f"the {key!r} of a not-applicable result is fixed")
+        if key == "blocking":
+            self._blocking = value
+            return
+        if self._added is None:
+            self._added = {}
+        self._added[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        if key == "blocking" and self._blocking is not _UNSET:
+            self._blocking = _UNSET
+            return
+        if self._added is None or key not in self._added:
+            raise KeyError(key)
+        del self._added[key]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from _KEYS
+        if self._blocking is not _UNSET:
+            yield "blocking"
+        if self._added is not None:
+            yield from self._added
+
+    def __len__(self) -> int:
+        return len(_KEYS) + (self._blocking is not _UNSET) + (len(self._added) if self._added is not None else 0)
+
+    def __contains__(self, key: object) -> bool:
+        return key in _FIXED or key in _FROM_CHECK or key in ("nodeid", "target", "message") or \
+            (key == "blocking" and self._blocking is not _UNSET) or (self._added is not None and key in self._added)
+
+    def __repr__(self) -> str:
+        return f"NotApplicable({dict(self)!r})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plain dict (what workers write for the controller, which reads plain dicts)."""
+        return dict(self)
