@@ -26,6 +26,7 @@ from .probes.authorization import AuthorizationProbes
 from .probes.token import TokenProbes, token_endpoint_of
 from .results.exchanges import ExchangeStore
 from .results.not_applicable import NotApplicable
+from .results.stored import ResultStore
 
 LOG_LIMIT = 16 * 1024
 
@@ -58,6 +59,7 @@ class AuthcheckRun:
         # (check, target) pairs the policy alone shows a check cannot look at: no test, a result all the same
         self.not_applicable: dict[str, MutableMapping[str, Any]] = {}
         self.exchanges = ExchangeStore()
+        self.result_store = ResultStore()
         self.shipped_exchanges: set[str] = set()
         self.finished: datetime | None = None
         self.duration: float | None = None

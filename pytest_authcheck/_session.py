@@ -233,7 +233,9 @@ class AuthcheckSession:
         if hasattr(report, "authcheck_exchanges"):
             # pytest keeps every report to the end of the session; the store holds the exchanges now
             del report.authcheck_exchanges
-        self.run.results.append(result)
+        # the report keeps its result to the end of the session as well: both hold the compact one
+        report.authcheck = kept = self.run.result_store.keep(result)  # type: ignore[attr-defined]
+        self.run.results.append(kept)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:

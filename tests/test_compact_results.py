@@ -1,4 +1,5 @@
-"""A not-applicable result reads, writes and takes the outcome's marks exactly as the plain result dict it replaces."""
+"""The compact results the run keeps (not applicable, stored) read, write and take the outcome's marks exactly as the
+plain result dicts they replace."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from pytest_authcheck._checks import Check
 from pytest_authcheck.report.text import write_json
 from pytest_authcheck.results.not_applicable import NotApplicable
+from pytest_authcheck.results.stored import ResultStore, StoredResult
 
 CHECK = Check(id="tokens.query-refused", title="Bearer tokens in the URL query are refused", severity="medium",
               area="tokens", refs=("RFC 6750 §2.3", "RFC 9700 §4.3.2"), remediation="Refuse access_token in queries.")
@@ -58,3 +60,42 @@ def test_what_makes_it_this_pairs_result_cannot_change(key: str) -> None:
     with pytest.raises(TypeError, match="fixed"):
         result[key] = "failed"
     assert dict(result) == plain()
+
+
+def executed(n: int) -> dict[str, object]:
+    return {"nodeid": f"grants.py::test_undeclared_grants_refused[svc-{n:04d}]", "check": "grants.undeclared-refused",
+            "title": "Grant types the policy does not declare are refused", "severity": "high", "area": "clients",
+            "level": "MUST", "refs": ["RFC 6749 §5.2"], "remediation": "Restrict the grant types.",
+            "target": f"clients.svc-{n:04d}", "status": "passed", "message": None, "duration": 0.0123,
+            "expected": {"password": "refused", "refresh_token": "refused"},
+            "observed": {"password": "refused", "refresh_token": "refused"},
+            "evidence": {"exchanges": [f"x{n}", f"x{n + 1}"], "facts": {"an unknown grant type gets": "HTTP 400"}}}
+
+
+def test_a_stored_result_reads_and_writes_as_the_dict_it_was_made_from() -> None:
+    store = ResultStore()
+    originals = [executed(n) for n in range(3000)]  # more than one compressed batch
+    kept = [store.keep(dict(r)) for r in originals]
+    assert all(isinstance(r, StoredResult) for r in kept)
+    for order in (range(3000), range(2999, -1, -1)):
+        for n in order:
+            assert list(kept[n]) == list(originals[n]) and dict(kept[n]) == originals[n]
+            assert kept[n]["evidence"]["exchanges"] == [f"x{n}", f"x{n + 1}"] and "observed" in kept[n]
+    written = io.StringIO()
+    write_json(written, {"results": kept[:600]})
+    assert json.loads(written.getvalue()) == {"results": originals[:600]}
+
+
+def test_a_stored_result_takes_the_outcomes_marks_in_order_and_keeps_what_has_no_details() -> None:
+    store = ResultStore()
+    result, expected = store.keep(executed(7)), executed(7)
+    for name, value in (("blocking", True), ("cause", "c1"), ("observed", {"password": "accepted"})):
+        result[name] = expected[name] = value
+    assert list(result.items()) == list(expected.items()) and len(result) == len(expected)
+    del result["cause"], expected["cause"]
+    del result["evidence"], expected["evidence"]
+    assert dict(result) == expected and "evidence" not in result
+    with pytest.raises(KeyError):
+        result["evidence"]
+    bare = {"nodeid": "a.py::test_b", "check": "custom.b", "status": "skipped", "message": "no target"}
+    assert store.keep(bare) is bare and store.keep(result) is result
