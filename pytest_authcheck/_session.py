@@ -13,6 +13,7 @@ import pytest
 from ._checks import SEVERITIES, check_of
 from ._clients import PolicyClient
 from ._errors import BaselineError, EvaluationError
+from ._gc import QuietCollector
 from ._run import AuthcheckRun
 from ._xdist import (
     NOT_APPLICABLE_FILE,
@@ -59,6 +60,7 @@ class AuthcheckSession:
         self._shared_dir: Path | None = None
         self._ahead: Ahead | None = None
         self._index: dict[int, int] = {}
+        self._collector = QuietCollector()
         self.waivers = waivers_of(run.policy)
         self.today = today_utc()
         self._collect(run.policy.settings.checks)
@@ -98,6 +100,7 @@ class AuthcheckSession:
         # The collected client checks' probes are sent ahead, concurrently, while pytest runs the tests; an xdist
         # worker sends those of the tests it is given, as it is given them.
         prefetcher = None if session.config.option.collectonly else self._prefetch(session.items)
+        self._collector.start()  # until the reports are written (pytest_unconfigure)
         try:
             return (yield)
         finally:
@@ -289,6 +292,7 @@ class AuthcheckSession:
             terminal.summary(terminalreporter, self.run)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
+        self._collector.stop()
         if self._shared_dir is not None:
             shutil.rmtree(self._shared_dir, ignore_errors=True)
         self.run.close()

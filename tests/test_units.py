@@ -189,3 +189,30 @@ def test_a_per_request_id_in_a_path_is_not_part_of_the_page() -> None:
         assert _stable_path(f"https://idp.test/interaction/{uid}") == "/interaction/*", uid
     for fixed in ("/.well-known/openid-configuration", "/oauth2/authorize", "/realms/Production/login-actions"):
         assert _stable_path(f"https://idp.test{fixed}") == fixed
+
+
+def test_the_collector_runs_less_often_during_an_audit_and_as_before_after_it() -> None:
+    import gc
+
+    from pytest_authcheck._gc import AUDIT_THRESHOLDS, QuietCollector
+
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        collector = QuietCollector()
+        collector.start()
+        assert gc.get_threshold() == AUDIT_THRESHOLDS
+        collector.stop()
+        assert gc.get_threshold() == (700, 10, 10)
+        gc.set_threshold(50_000, 5, 100)  # higher than ours stays higher
+        collector.start()
+        assert gc.get_threshold() == (50_000, 20, 100)
+        collector.stop()
+        assert gc.get_threshold() == (50_000, 5, 100)
+        gc.set_threshold(0, 10, 10)  # whoever turned collection off keeps it off
+        collector.start()
+        assert gc.get_threshold() == (0, 10, 10)
+        collector.stop()
+        assert gc.get_threshold() == (0, 10, 10)
+    finally:
+        gc.set_threshold(*before)

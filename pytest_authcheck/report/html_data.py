@@ -34,7 +34,7 @@ from .._jamf.grants import PRIVILEGE_DIFF_FACT
 from .._run import AuthcheckRun
 from ..results.causes import because
 from . import privilege_diff
-from .text import json_text, write_json
+from .text import json_text
 
 # Display and sort order of statuses (failures first); results store the index.
 STATUS_ORDER = ("failed", "error", "waived", "skipped", "passed")
@@ -61,14 +61,14 @@ class _Interned:
         return found
 
 
-def _document(run: AuthcheckRun) -> tuple[dict[str, Any], list[str]]:
-    """The document and the ids of the exchanges results name, in the order of its ``exchanges``."""
+def _results(run: AuthcheckRun, out: _Packed) -> tuple[dict[str, Any], list[str]]:
+    """Write the document's ``results`` member to ``out`` row by row; return the members the rows index into and the
+    ids of the exchanges results name, in the order of its ``exchanges``."""
     checks: dict[str, int] = {}
     check_rows: list[list[Any]] = []
     targets: dict[str, int] = {}
     values = _Interned()
     positions_x: dict[str, int] = {}
-    results = []
     # A result blocked by a cause other than itself points at it (``k``): the cause's sentence and, when the
     # cause is a result, that result's index.
     causes: dict[str, int] = {}
@@ -76,7 +76,8 @@ def _document(run: AuthcheckRun) -> tuple[dict[str, Any], list[str]]:
     outcome = getattr(run, "outcome", None) or {}
     positions = {r["nodeid"]: i for i, r in enumerate(run.results)}
     known = {c["id"]: c for c in outcome.get("causes") or ()}
-    for result in run.results:
+    out.write('"results":[')
+    for position, result in enumerate(run.results):
         check_id = result["check"]
         if check_id not in checks:
             checks[check_id] = len(check_rows)
@@ -94,17 +95,16 @@ def _document(run: AuthcheckRun) -> tuple[dict[str, Any], list[str]]:
                 causes[cause["id"]] = len(cause_rows)
                 cause_rows.append([because(cause), positions.get(cause.get("result") or "", -1)])
             row["k"] = causes[cause["id"]]
-        results.append(row)
+        # written as it is made: tens of thousands of rows held until the end were most of the writer's memory
+        out.write(("," if position else "") + json_text(row, separators=(",", ":"), default=str))
+    out.write("]")
     return {
         "statuses": list(STATUS_ORDER),
         "notApplicable": NOT_APPLICABLE,
         "checks": check_rows,
         "targets": list(targets),
-        "results": results,
         "causes": cause_rows,
         "values": values.values,
-        "exchanges": [_summary(run.exchanges[x]) for x in positions_x],
-        "chunks": [],
     }, list(positions_x)
 
 
@@ -144,21 +144,28 @@ def _result(result: Mapping[str, Any], check: int, values: _Interned) -> dict[st
 
 def script_elements(run: AuthcheckRun) -> str:
     """The document and the chunks of exchanges, compressed, each in an inert ``<script>`` element."""
-    data, ids = _document(run)
     # Everything is compressed as it is written: the document's text and the exchanges' are tens of megabytes at a
-    # thousand clients (most of the run's peak memory), compressed a tenth of it.
+    # thousand clients (most of the run's peak memory), compressed a tenth of it. The document's members go out
+    # in the order they are known: the rows, then the exchanges they name, then the tables the rows index into.
+    document = _Packed(escape=True)
+    document.write("{")
+    members, ids = _results(run, document)
+    document.write(',"exchanges":[')
     packed: list[str] = []
+    starts: list[int] = []
     chunk: _Packed | None = None
     size = CHUNK_CHARS
     for position, exchange_id in enumerate(ids):
-        text = _safe(json_text(run.exchanges[exchange_id], separators=(",", ":"), default=str))
+        exchange = run.exchanges[exchange_id]
+        document.write(("," if position else "") + json_text(_summary(exchange), separators=(",", ":"), default=str))
+        text = _safe(json_text(exchange, separators=(",", ":"), default=str))
         if chunk is None or size + len(text) > CHUNK_CHARS:
             if chunk is not None:
                 chunk.write("]")
                 packed.append(chunk.element(f"{CHUNK_ID}{len(packed)}"))
             chunk = _Packed()
             chunk.write("[")
-            data["chunks"].append(position)
+            starts.append(position)
             size = 0
         else:
             chunk.write(",")
@@ -167,8 +174,10 @@ def script_elements(run: AuthcheckRun) -> str:
     if chunk is not None:
         chunk.write("]")
         packed.append(chunk.element(f"{CHUNK_ID}{len(packed)}"))
-    document = _Packed(escape=True)
-    write_json(document, data, default=str)
+    document.write("]")
+    for name, value in {**members, "chunks": starts}.items():
+        document.write(f",{json_text(name)}:{json_text(value, separators=(',', ':'), default=str)}")
+    document.write("}")
     return document.element(SCRIPT_ID) + "".join(packed)
 
 
