@@ -30,6 +30,7 @@ from ._xdist import (
     upcoming,
 )
 from .probes.prefetch import PLANS, Ahead, Job, Prefetcher, plan_jobs
+from .probes.token_state import introspect_held
 from .report import artifacts, terminal
 from .report import html as html_report
 from .report.junit import result_properties
@@ -124,7 +125,12 @@ class AuthcheckSession:
 
         def plan(indices: Iterable[int]) -> dict[str, list[Job]]:
             chosen = [p for p in (pairs[i] for i in indices) if p is not None]
-            return plan_jobs(chosen, tokens=run.token_probes, authz=run.authz_probes, providers=run.oidc_providers)
+            return plan_jobs(chosen, tokens=run.token_probes, authz=run.authz_probes, providers=run.oidc_providers,
+                             introspect_held=held)
+
+        def held(client: PolicyClient, endpoint: str) -> object:
+            token = run.tokens.client_credentials(client.name)
+            return introspect_held(run.http, run.memo, client, endpoint, token.access_token)
 
         prefetcher = Prefetcher(run.policy.settings.concurrency)
         if self.is_worker:

@@ -21,10 +21,15 @@ from pytest_authcheck._expect import OneOf
 from pytest_authcheck._redact import Secret
 from pytest_authcheck.observations import Kind, NotEvaluated, observe_token
 from pytest_authcheck.probes import ORDINARY
-from pytest_authcheck.probes.client_auth import harmless_form, secret_accepted, undeclared_grant, unknown_grant
+from pytest_authcheck.probes.client_auth import (
+    grant_answer,
+    harmless_form,
+    secret_accepted,
+    undeclared_grant,
+    unknown_grant,
+)
 from pytest_authcheck.probes.variations import UNDECLARED_GRANT_PROBES, response_type_variations
 
-GRANT_REFUSALS = ("unsupported_grant_type", "unauthorized_client", "invalid_client")
 # authorization endpoint errors (RFC 6749 §4.1.2.1) that say no code is issued to this client at all
 CODE_REFUSALS = ("unauthorized_client", "unsupported_response_type", "invalid_client")
 
@@ -145,7 +150,7 @@ def test_undeclared_grants_refused(active_client, client_provider, client_metada
             continue
         probe = undeclared_grant(token_probes, active_client, grant)
         authcheck_record.attach(probe.response.exchange)
-        verdict, why = _grant_answer(probe.observation, unknown.observation, made_up=bool(extra))
+        verdict, why = grant_answer(probe.observation, unknown.observation, made_up=bool(extra))
         if verdict is None:
             verdict, why = context.decide(grant, extra, probe.observation)
         if verdict is None:
@@ -162,17 +167,6 @@ def test_undeclared_grants_refused(active_client, client_provider, client_metada
     authcheck_record.expect({g: OneOf(("refused", "unobtainable"), "refused (or nothing to use it with)")
                              for g in observed}, observed)
     authcheck_record.conclude(f"{active_client.label} may use grant(s) the policy does not declare: ")
-
-
-def _grant_answer(answer, unknown, *, made_up: bool) -> tuple[str | None, str]:
-    if answer.accepted:
-        return "accepted", "a token was issued"
-    # with nothing made up in the request (client credentials), any refusal is about the grant itself
-    if answer.refused and (answer.error in GRANT_REFUSALS or answer.same_as(unknown) or not made_up):
-        return "refused", answer.summary
-    if answer.refused:
-        return None, f"{answer.summary}, unlike an unknown grant type ({unknown.summary})"
-    return None, answer.why_not_evaluable()
 
 
 class _GrantContext:

@@ -13,9 +13,15 @@ from pytest_authcheck._expect import OneOf, Satisfies
 from pytest_authcheck._login import ConsentWithheld
 from pytest_authcheck._tokens import _parse
 from pytest_authcheck.observations import Kind, NotEvaluated
-from pytest_authcheck.probes import Variation
 from pytest_authcheck.probes.client_auth import declared, with_scope, without_scope
-from pytest_authcheck.probes.variations import MADE_UP_SCOPE, WITHOUT_SCOPE, allowed_scopes, scope_candidates, scope_request
+from pytest_authcheck.probes.variations import (
+    MADE_UP_SCOPE,
+    WITHOUT_SCOPE,
+    allowed_scopes,
+    scope_candidates,
+    scope_request,
+    scope_variation,
+)
 
 
 def _control_accepted(token_probes, client, record):
@@ -88,8 +94,7 @@ def test_out_of_policy_refused(active_client, client_metadata, token_probes, aut
             # A login step never consents to a real scope beyond the policy (a consent page then ends the probe, not
             # evaluated); a scope that exists nowhere grants nothing, so consent to it is harmless.
             consent = scope == MADE_UP_SCOPE
-            answer = authcheck_authz_probes.decide(active_client, Variation.of(f"scope +{scope}", scope=requested),
-                                                   consent=consent)
+            answer = authcheck_authz_probes.decide(active_client, scope_variation(active_client, scope), consent=consent)
             authcheck_record.attach(*answer.exchanges)
             if answer.refused:
                 observed[scope] = "refused"

@@ -116,4 +116,3 @@ def test_a_mapping_or_sequence_member_is_written_as_the_same_json_as_a_dict_or_l
     assert json.loads(written.getvalue()) == {"before": 1, "exchanges": json.loads(json.dumps(values)),
                                               "results": json.loads(json.dumps(list(values.values()))), "after": [2]}
     assert lazy.reads == size and rows.reads == size
-

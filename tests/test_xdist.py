@@ -13,8 +13,14 @@ from typing import Any
 
 import pytest
 
+from pytest_authcheck._clients import PolicyClient
+from pytest_authcheck._redact import Secret
 from pytest_authcheck._xdist import TargetScheduling, from_wire, to_wire, untuple
-from pytest_authcheck.probes.prefetch import Ahead, Prefetcher
+from pytest_authcheck.observations import Kind, Observation
+from pytest_authcheck.probes.authorization import Variation
+from pytest_authcheck.probes.prefetch import PLANS, Ahead, Plan, Prefetcher
+from pytest_authcheck.probes.token import TokenProbe
+from pytest_authcheck.probes.variations import MADE_UP_SCOPE, scope_candidates, scope_variation
 
 
 class Node:
@@ -204,3 +210,75 @@ def test_ahead_plans_each_test_once_as_work_arrives() -> None:
     without_scan.see(8, 9)
     without_scan.see(9, None)
     assert planned[-1] == [8, 9] and len(planned) == 3
+
+
+# ---- what the prefetch sends ahead of the checks that read it ----------------------------------------------------
+class _Tokens:
+    """TokenProbes as the plan's jobs use it: records each request, answers as ``answers`` says (else refused)."""
+
+    def __init__(self, answers: dict[str, Observation]) -> None:
+        self.sent: list[str] = []
+        self.answers = answers
+
+    def send(self, client: PolicyClient, name: str, form: dict[str, Any], **_: Any) -> TokenProbe:
+        self.sent.append(name)
+        observation = self.answers.get(name, Observation(Kind.REFUSED, "HTTP 400 invalid_request", None, 400,
+                                                         "invalid_request", (400, "invalid_request")))
+        return TokenProbe(name, None, observation)  # type: ignore[arg-type]
+
+
+class _Authz:
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def control(self, client: PolicyClient) -> None:
+        self.sent.append("control")
+
+    def pre_login(self, client: PolicyClient, variation: Variation) -> None:
+        self.sent.append(variation.name)
+
+
+def _planned(check_id: str, client: PolicyClient, metadata: dict[str, Any], answers: dict[str, Observation] | None = None
+             ) -> tuple[list[str], list[str], list[str]]:
+    tokens, authz, held = _Tokens(answers or {}), _Authz(), []
+    plan = Plan(client, tokens, authz, lambda: metadata,  # type: ignore[arg-type]
+                lambda c, endpoint: held.append(endpoint))
+    for job in PLANS[check_id](plan):
+        job()
+    return tokens.sent, authz.sent, held
+
+
+_APP = PolicyClient.from_policy("app", {"provider": "sso", "client_id": "app", "grant_types": ["authorization_code"],
+                                        "redirect_uris": ["http://127.0.0.1/cb"], "scopes": ["openid"]})
+_SERVICE = PolicyClient.from_policy("svc", {"provider": "sso", "client_id": "svc", "client_secret": Secret("s" * 20),
+                                            "grant_types": ["client_credentials"], "scopes": ["deploy"]})
+
+
+def test_the_prefetch_sends_the_error_redirects_authz_response_iss_reads() -> None:
+    assert _planned("authz-response.iss", _APP, {})[1] == ["control", "an unknown response_type", "prompt=none"]
+
+
+def test_the_prefetch_sends_a_login_clients_out_of_policy_scopes_as_the_check_asks_them() -> None:
+    metadata = {"scopes_supported": ["openid", "admin", "billing"]}
+    expected = [scope_variation(_APP, s).name for s in scope_candidates(_APP, metadata)]
+    assert _planned("scopes.out-of-policy-refused", _APP, metadata)[1] == ["control", *expected]
+    assert expected == ["scope +admin", "scope +billing", f"scope +{MADE_UP_SCOPE}"]
+
+
+def test_the_prefetch_asks_whether_a_code_is_issued_only_when_the_made_up_codes_refusal_is_ambiguous() -> None:
+    unknown = Observation(Kind.REFUSED, "HTTP 400 unsupported_grant_type", None, 400, "unsupported_grant_type",
+                          (400, "unsupported_grant_type"))
+    made_up_code = Observation(Kind.REFUSED, "HTTP 400 invalid_grant", None, 400, "invalid_grant", (400, "invalid_grant"))
+    refused_as_grant = Observation(Kind.REFUSED, "HTTP 400 unauthorized_client", None, 400, "unauthorized_client",
+                                   (400, "unauthorized_client"))
+    answers = {"an unknown grant type": unknown, "grant authorization_code": made_up_code}
+    assert _planned("grants.undeclared-refused", _SERVICE, {}, answers)[1] == ["control"]
+    answers["grant authorization_code"] = refused_as_grant
+    assert _planned("grants.undeclared-refused", _SERVICE, {}, answers)[1] == []
+
+
+def test_the_prefetch_introspects_a_service_s_held_token_where_revocation_inactive_will() -> None:
+    both = {"introspection_endpoint": "https://sso/introspect", "revocation_endpoint": "https://sso/revoke"}
+    assert _planned("revocation.revoked-inactive", _SERVICE, both)[2] == ["https://sso/introspect"]
+    assert _planned("revocation.revoked-inactive", _SERVICE, {"introspection_endpoint": "https://sso/i"})[2] == []
+    assert _planned("revocation.revoked-inactive", _APP, both) == ([], [], [])

@@ -198,6 +198,30 @@ def undeclared_grant(probes: TokenProbes, client: PolicyClient, grant: str, *, a
     return probes.send(who, f"grant {grant}", {"grant_type": grant, **UNDECLARED_GRANT_PROBES[grant]})
 
 
+# Errors that refuse a grant as such, whatever artefact came with it.
+GRANT_REFUSALS = ("unsupported_grant_type", "unauthorized_client", "invalid_client")
+
+
+def grant_answer(answer: Observation, unknown: Observation, *, made_up: bool) -> tuple[str | None, str]:
+    """What one undeclared grant's answer shows, next to an unknown grant type's: ``("accepted" | "refused", why)``,
+    or ``(None, why)`` when a made-up artefact may be what was refused (a second opinion is needed)."""
+    if answer.accepted:
+        return "accepted", "a token was issued"
+    # with nothing made up in the request (client credentials), any refusal is about the grant itself
+    if answer.refused and (answer.error in GRANT_REFUSALS or answer.same_as(unknown) or not made_up):
+        return "refused", answer.summary
+    if answer.refused:
+        return None, f"{answer.summary}, unlike an unknown grant type ({unknown.summary})"
+    return None, answer.why_not_evaluable()
+
+
+def undeclared_grant_undecided(probes: TokenProbes, client: PolicyClient, grant: str) -> bool:
+    """Whether ``grant``'s own answer leaves the question open (grants.undeclared-refused then asks elsewhere)."""
+    answer = undeclared_grant(probes, client, grant).observation
+    return grant_answer(answer, unknown_grant(probes, client).observation,
+                        made_up=bool(UNDECLARED_GRANT_PROBES[grant]))[0] is None
+
+
 def without_scope(probes: TokenProbes, client: PolicyClient) -> TokenProbe:
     """A client-credentials request that omits scope (RFC 6749 §3.3)."""
     return probes.send(client, "no scope", {"grant_type": "client_credentials"})

@@ -23,6 +23,7 @@ from .client_auth import (
     declared,
     other_method,
     undeclared_grant,
+    undeclared_grant_undecided,
     unknown_client,
     unknown_grant,
     unknown_public,
@@ -45,6 +46,7 @@ from .variations import (
     native_loopback,
     response_type_variations,
     scope_candidates,
+    scope_variation,
     unknown_client_variation,
 )
 
@@ -61,6 +63,8 @@ class Plan:
     tokens: TokenProbes
     authz: AuthorizationProbes
     metadata: Callable[[], dict[str, Any]]
+    # introspects the client's own held client-credentials token at an endpoint (token_state.introspect_held)
+    introspect_held: Callable[[PolicyClient, str], object] | None = None
 
     def token(self, probe: Callable[..., object], *args: Any) -> Job:
         return lambda: probe(self.tokens, self.client, *args)
@@ -75,22 +79,48 @@ def _secret_jobs(p: Plan) -> list[Job]:
 
 
 def _scopes(p: Plan) -> list[Job]:
+    # the candidates come from the metadata: read in the pool, as planning sends nothing
     if p.client.declares("client_credentials") and p.client.secret is not None:
-        # the candidates come from the metadata: read in the pool, as planning sends nothing
         def candidates() -> None:
             for scope in scope_candidates(p.client, p.metadata()):
                 with_scope(p.tokens, p.client, scope)
         return [p.token(declared), candidates]
+    if p.client.uses_login:
+        def variations() -> None:
+            for scope in scope_candidates(p.client, p.metadata()):
+                p.authz.pre_login(p.client, scope_variation(p.client, scope))
+        return [lambda: p.authz.control(p.client), variations]
     return []
 
 
 def _grants(p: Plan) -> list[Job]:
     undeclared = [g for g in UNDECLARED_GRANT_PROBES if not p.client.declares(g)]
-    return [*_secret_jobs(p), p.token(unknown_grant), *(p.token(undeclared_grant, g) for g in undeclared)]
+    jobs = [*_secret_jobs(p), p.token(unknown_grant), *(p.token(undeclared_grant, g) for g in undeclared)]
+    if "authorization_code" in undeclared:
+        # the check's second opinion on a made-up code's ambiguous refusal: is a code issued to the client at all?
+        def code_issued() -> None:
+            if undeclared_grant_undecided(p.tokens, p.client, "authorization_code"):
+                p.authz.control(p.client)
+        jobs.append(code_issued)
+    return jobs
 
 
 def _redirects(p: Plan, *variations: Variation) -> list[Job]:
     return p.pre_login(UNREGISTERED, *variations) if has_code_flow(p.client) else []
+
+
+def _revoked_inactive(p: Plan) -> list[Job]:
+    # without a login the check first asks whether introspection shows the client's own held token active
+    held = p.introspect_held
+    if held is None or p.client.uses_login or not (p.client.declares("client_credentials") and p.client.secret is not None):
+        return []
+
+    def control() -> None:
+        metadata = p.metadata()
+        endpoint = metadata.get("introspection_endpoint")
+        if isinstance(endpoint, str) and isinstance(metadata.get("revocation_endpoint"), str):
+            held(p.client, endpoint)
+    return [p.token(declared), control]
 
 
 # check id -> the probes its (check, client) pair reads; the checks call the same functions with the same values
@@ -124,11 +154,14 @@ PLANS: dict[str, Callable[[Plan], Iterable[Job]]] = {
                                         [p.token(unknown_public)] if p.client.redirect_uris else []) + (
         p.pre_login(UNKNOWN_RESPONSE_TYPE, *response_type_variations(p.client)) if has_code_flow(p.client) else []),
     "prompt-none.login-required": lambda p: p.pre_login(PROMPT_NONE),
+    "authz-response.iss": lambda p: p.pre_login(UNKNOWN_RESPONSE_TYPE, PROMPT_NONE),
+    "revocation.revoked-inactive": _revoked_inactive,
 }
 
 
 def plan_jobs(items: Iterable[tuple[str, PolicyClient]], *, tokens: TokenProbes, authz: AuthorizationProbes,
-              providers: dict[str, Any]) -> dict[str, list[Job]]:
+              providers: dict[str, Any], introspect_held: Callable[[PolicyClient, str], object] | None = None
+              ) -> dict[str, list[Job]]:
     """The jobs of (check id, client) pairs in the order given, by provider name; planning itself sends nothing
     (a provider that does not answer must cost the run no more than it would without the prefetch)."""
     out: dict[str, list[Job]] = {}
@@ -137,7 +170,7 @@ def plan_jobs(items: Iterable[tuple[str, PolicyClient]], *, tokens: TokenProbes,
         provider = providers.get(client.provider)
         if make is None or provider is None:
             continue
-        plan = Plan(client, tokens, authz, provider.metadata)
+        plan = Plan(client, tokens, authz, provider.metadata, introspect_held)
         out.setdefault(client.provider, []).extend(make(plan))
     return out
 

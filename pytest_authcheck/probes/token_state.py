@@ -9,6 +9,7 @@ spends it, so that comes last, after the event, and only for tokens minted for t
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,7 @@ from ..observations import NotEvaluated, Observation, introspected_state, observ
 from .userinfo import UserinfoProbes
 
 WORKS = "works"
+_HELD_LOCKS = "held token introspections in flight"
 DEAD = "dead"
 
 
@@ -32,8 +34,13 @@ def introspect_held(http: HttpClient, memo: dict[Any, Any], client: PolicyClient
     show such a token at all" ask the same question of the same token."""
     key = ("held token introspected", endpoint, client.name, token)
     if key not in memo:
-        form, auth = client.credentials({"token": token})
-        memo[key] = observe_introspection(http.post(endpoint, data=form, auth=auth))
+        # sent ahead by the prefetch as well: one sender, the other waits for its answer
+        locks: dict[Any, threading.Lock] = memo.setdefault(_HELD_LOCKS, {})
+        with locks.setdefault(key, threading.Lock()):
+            if key not in memo:
+                form, auth = client.credentials({"token": token})
+                memo[key] = observe_introspection(http.post(endpoint, data=form, auth=auth))
+        locks.pop(key, None)
     answer: Observation = memo[key]
     return answer
 

@@ -147,6 +147,11 @@ def scope_candidates(client: PolicyClient, metadata: dict[str, Any]) -> list[str
     return [*extra[:MAX_SCOPE_CANDIDATES], MADE_UP_SCOPE]
 
 
+def scope_variation(client: PolicyClient, scope: str) -> Variation:
+    """The authorization request for the client's scopes plus ``scope`` (a login client's out-of-policy scope)."""
+    return Variation.of(f"scope +{scope}", scope=" ".join([*client.scopes, scope]))
+
+
 def scope_request(client: PolicyClient, scope: str) -> tuple[str, dict[str, str]]:
     """The client-credentials request for the client's scopes plus ``scope``: (probe name, form)."""
     requested = " ".join([*(s for s in client.scopes if s != "openid"), scope])
