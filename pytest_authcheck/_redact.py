@@ -92,7 +92,8 @@ class Redactor:
         forms: set[str] = set()
         for value in values:
             value = reveal(value)
-            if isinstance(value, str) and len(value) >= _MIN_SECRET_LENGTH:
+            # a value known already came with its encodings: every token request registers its client's Basic pair
+            if isinstance(value, str) and len(value) >= _MIN_SECRET_LENGTH and value not in self._values:
                 forms |= _encodings(value)
         with self._lock:
             fresh = forms - self._values
