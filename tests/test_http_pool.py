@@ -1,4 +1,5 @@
-"""The probes' connection pool never closes or re-hands a connection already given to a request (httpcore #1110)."""
+"""The probes' connection pool: it never closes or re-hands a connection already given to a request (httpcore #1110),
+and asks only the connection it is about to hand out whether it has expired."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ class FakeConnection:
 
     def __init__(self, name: str, *, idle: bool = True, expired: bool = False) -> None:
         self.name, self.idle, self.expired = name, idle, expired
+        self.expiry_asked = 0
 
     def can_handle_request(self, origin: httpcore.Origin) -> bool:
         return origin == ORIGIN
@@ -26,6 +28,7 @@ class FakeConnection:
         return self.idle
 
     def has_expired(self) -> bool:
+        self.expiry_asked += 1  # a poll of the socket, at httpcore
         return self.expired
 
     def is_closed(self) -> bool:
@@ -93,3 +96,14 @@ def test_queued_requests_still_get_idle_connections_and_new_ones() -> None:
     assert first.connection is idle
     assert second.connection is not None and second.connection not in (idle, busy)
     assert third.is_queued()  # the pool is full and no connection is idle and free
+
+
+def test_only_the_connection_about_to_be_handed_out_is_asked_whether_it_expired() -> None:
+    expired, fresh, spare = FakeConnection("expired", expired=True), FakeConnection("fresh"), FakeConnection("spare")
+    pool = pool_with([expired, fresh, spare], max_connections=4, max_keepalive=4)
+    waiting = request()
+    pool._requests = [waiting]
+
+    assert pool._assign_requests_to_connections() == [expired]  # closed where httpcore would have closed it
+    assert waiting.connection is fresh and pool._connections == [fresh, spare]
+    assert (expired.expiry_asked, fresh.expiry_asked, spare.expiry_asked) == (1, 1, 0)
