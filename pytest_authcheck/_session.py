@@ -123,14 +123,14 @@ class AuthcheckSession:
         if not any(pairs):
             return None
 
+        def held(client: PolicyClient, endpoint: str) -> object:
+            token = run.tokens.client_credentials(client.name)
+            return introspect_held(run.http, run.memo, client, endpoint, token.access_token)
+
         def plan(indices: Iterable[int]) -> dict[str, list[Job]]:
             chosen = [p for p in (pairs[i] for i in indices) if p is not None]
             return plan_jobs(chosen, tokens=run.token_probes, authz=run.authz_probes, providers=run.oidc_providers,
                              introspect_held=held)
-
-        def held(client: PolicyClient, endpoint: str) -> object:
-            token = run.tokens.client_credentials(client.name)
-            return introspect_held(run.http, run.memo, client, endpoint, token.access_token)
 
         prefetcher = Prefetcher(run.policy.settings.concurrency)
         if self.is_worker:

@@ -216,3 +216,38 @@ def test_the_collector_runs_less_often_during_an_audit_and_as_before_after_it() 
         assert gc.get_threshold() == (0, 10, 10)
     finally:
         gc.set_threshold(*before)
+
+
+def test_once_makes_each_answer_once_for_every_thread_that_asks_and_keeps_failures_as_told() -> None:
+    import threading
+    import time
+
+    from pytest_authcheck._errors import EvaluationError
+    from pytest_authcheck.probes.once import Once
+
+    once, made = Once(), []
+
+    def slow() -> str:
+        made.append(1)
+        time.sleep(0.05)
+        return "answer"
+
+    answers: list[str] = []
+    threads = [threading.Thread(target=lambda: answers.append(once.get("k", slow))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == ["answer"] * 8 and len(made) == 1 and not once._locks
+
+    def failing() -> str:
+        made.append(1)
+        raise EvaluationError("refused to answer")
+
+    for keep, sent in ((True, 1), (False, 2)):
+        made.clear()
+        asked = Once(keep_failures=keep)
+        for _ in range(2):
+            with pytest.raises(EvaluationError, match="refused to answer"):
+                asked.get("k", failing)
+        assert len(made) == sent

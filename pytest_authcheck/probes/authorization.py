@@ -28,6 +28,7 @@ from .._login import Browser, ConsentWithheld, LoginFlow, Sessions, WalkEnd, tes
 from .._net import is_loopback
 from ..observations import Kind, NotEvaluated, Observation, observe_authorization
 from ..observations.authorization import callback_parameters, error_kind, points_at, read_page, same_target
+from .once import Once
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,6 @@ class _ClientRequests:
     state: str
     nonce: str
     challenge: str
-    pre_login: dict[Variation, Observation | AuthcheckError] = field(default_factory=dict)
     signed_in: dict[Variation, Observation | None | AuthcheckError] = field(default_factory=dict)
 
 
@@ -79,7 +79,7 @@ class AuthorizationProbes:
         self._login = login
         self._provider_hosts = provider_hosts
         self._clients: dict[str, _ClientRequests] = {}
-        self._locks: dict[tuple[Any, ...], threading.Lock] = {}
+        self._pre_login = Once()  # (client name, variation) -> its answer before a login
         self._lock = threading.RLock()
 
     def use_login(self, login: Callable[[LoginFlow], str]) -> None:
@@ -114,34 +114,16 @@ class AuthorizationProbes:
 
     def pre_login(self, client: PolicyClient, variation: Variation) -> Observation:
         """``variation`` sent without a session, judged against the ordinary request's answer."""
-        fixed = self._fixed(client)
-        cached = fixed.pre_login.get(variation)
-        if cached is not None:
-            return self._answer(cached)
-        # one sender per request: a prefetch thread and a check asking at once share one answer
-        key = ("pre-login", client.name, variation)
-        with self._key_lock(key):
-            cached = fixed.pre_login.get(variation)
-            if cached is None:
-                try:
-                    control = None if variation == ORDINARY else self.control(client)
-                    if control is not None and control.kind is not Kind.SENT_TO_LOGIN:
-                        control = None  # only an answer that went on teaches what "going on" looks like
-                    response = self._http.get(self.url(client, variation))
-                    cached = observe_authorization(response, redirect_uri=variation.redirect_uri(
-                        self._default_uri(client)), provider_hosts=self._hosts(client), control=control)
-                except AuthcheckError as exc:
-                    cached = exc
-                fixed.pre_login[variation] = cached
-        with self._lock:
-            self._locks.pop(key, None)  # later askers find the answer first (see TokenProbes._send_once)
-        return self._answer(cached)
+        def send() -> Observation:
+            control = None if variation == ORDINARY else self.control(client)
+            if control is not None and control.kind is not Kind.SENT_TO_LOGIN:
+                control = None  # only an answer that went on teaches what "going on" looks like
+            response = self._http.get(self.url(client, variation))
+            return observe_authorization(response, redirect_uri=variation.redirect_uri(self._default_uri(client)),
+                                         provider_hosts=self._hosts(client), control=control)
 
-    @staticmethod
-    def _answer(cached: Observation | AuthcheckError) -> Observation:
-        if isinstance(cached, AuthcheckError):
-            raise cached.with_traceback(None)
-        return cached
+        answer: Observation = self._pre_login.get((client.name, variation), send)
+        return answer
 
     def usable_control(self, client: PolicyClient) -> Observation:
         """The ordinary request's answer before a login, when it went on (accepted, or to the login): only then does a
@@ -212,10 +194,6 @@ class AuthorizationProbes:
         how = {Kind.REFUSED: "refused", Kind.THROTTLED: "throttled"}.get(control.kind, "unreadable")
         return (f"the ordinary authorization request of {client.target} is itself {how} ({control.summary}), so no "
                 "variation of it can be judged; see client-auth.public-client-known and redirect-uri.registered-accepted")
-
-    def _key_lock(self, key: tuple[Any, ...]) -> threading.Lock:
-        with self._lock:
-            return self._locks.setdefault(key, threading.Lock())
 
     def _fixed(self, client: PolicyClient) -> _ClientRequests:
         with self._lock:

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .._clients import PolicyClient
-from .._errors import AuthcheckError, EvaluationError
+from .._errors import EvaluationError
 from .._http import HttpClient, Response
 from .._redact import Secret, reveal
 from ..observations import Observation, observe_token
+from .once import Once
 
 
 def _request_key(provider: str, form: Mapping[str, Any], auth: tuple[str, Secret | str] | None) -> bytes:
@@ -43,39 +43,16 @@ class TokenProbes:
     def __init__(self, http: HttpClient, endpoint_of: Callable[[str], str]) -> None:
         self._http = http
         self._endpoint_of = endpoint_of
-        self._cache: dict[Hashable, TokenProbe | AuthcheckError] = {}
-        self._locks: dict[Hashable, threading.Lock] = {}
-        self._guard = threading.Lock()
+        self._sent = Once()
 
     def send(self, client: PolicyClient, name: str, form: Mapping[str, Any], *, secret: Secret | str | None = None,
              method: str | None = None, as_client: PolicyClient | None = None) -> TokenProbe:
         """POST ``form`` to the token endpoint of ``client``'s provider, authenticated as ``as_client`` (default:
         ``client``) with its declared method unless ``method``/``secret`` say otherwise; once per distinct request."""
         data, auth = (as_client or client).credentials(dict(form), secret=secret, method=method)
-        key = _request_key(client.provider, data, auth)
-        cached = self._cache.get(key)
-        if cached is None:
-            cached = self._send_once(key, client.provider, name, data, auth)
-        if isinstance(cached, AuthcheckError):
-            raise cached.with_traceback(None)
-        return cached
-
-    def _send_once(self, key: Hashable, provider: str, name: str, data: dict[str, Any],
-                   auth: tuple[str, Secret | str] | None) -> TokenProbe | AuthcheckError:
-        # one sender per request: a prefetch thread and a check asking at once share one answer. The lock goes once
-        # the answer is cached (a thousand clients send twenty thousand requests); a thread still holding it waits
-        # on it as before, and any later one finds the answer first.
-        with self._guard:
-            lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
-            if key not in self._cache:
-                try:
-                    self._cache[key] = self._send(provider, name, data, auth)
-                except AuthcheckError as exc:
-                    self._cache[key] = exc
-        with self._guard:
-            self._locks.pop(key, None)
-        return self._cache[key]
+        probe: TokenProbe = self._sent.get(_request_key(client.provider, data, auth),
+                                           lambda: self._send(client.provider, name, data, auth))
+        return probe
 
     def _send(self, provider: str, name: str, data: dict[str, Any], auth: tuple[str, Secret | str] | None) -> TokenProbe:
         response = self._http.post(self._endpoint_of(provider), data=data, auth=auth)

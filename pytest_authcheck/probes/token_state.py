@@ -9,7 +9,6 @@ spends it, so that comes last, after the event, and only for tokens minted for t
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,10 +19,11 @@ from .._clients import PolicyClient
 from .._http import Exchange, HttpClient, Response
 from .._redact import Secret
 from ..observations import NotEvaluated, Observation, introspected_state, observe_introspection, observe_token
+from .once import Once
 from .userinfo import UserinfoProbes
 
 WORKS = "works"
-_HELD_LOCKS = "held token introspections in flight"
+_HELD = "held tokens introspected"
 DEAD = "dead"
 
 
@@ -32,16 +32,13 @@ def introspect_held(http: HttpClient, memo: dict[Any, Any], client: PolicyClient
     """``client`` introspecting a token the run holds and never revokes (a shared client-credentials token, a cached
     login's), once per run: introspection.isolation's control and revocation.revoked-inactive's "does introspection
     show such a token at all" ask the same question of the same token."""
-    key = ("held token introspected", endpoint, client.name, token)
-    if key not in memo:
-        # sent ahead by the prefetch as well: one sender, the other waits for its answer
-        locks: dict[Any, threading.Lock] = memo.setdefault(_HELD_LOCKS, {})
-        with locks.setdefault(key, threading.Lock()):
-            if key not in memo:
-                form, auth = client.credentials({"token": token})
-                memo[key] = observe_introspection(http.post(endpoint, data=form, auth=auth))
-        locks.pop(key, None)
-    answer: Observation = memo[key]
+    def introspect() -> Observation:
+        form, auth = client.credentials({"token": token})
+        return observe_introspection(http.post(endpoint, data=form, auth=auth))
+
+    # sent ahead by the prefetch as well; a request that failed is asked again by the next check, as before
+    held: Once = memo.setdefault(_HELD, Once(keep_failures=False))
+    answer: Observation = held.get((endpoint, client.name, token), introspect)
     return answer
 
 

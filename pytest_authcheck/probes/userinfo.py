@@ -10,7 +10,6 @@ elsewhere.
 from __future__ import annotations
 
 import hashlib
-import threading
 import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -18,10 +17,10 @@ from typing import Any
 import pytest
 
 from .._authz import random_token
-from .._errors import AuthcheckError
 from .._http import HttpClient, Response
 from .._redact import Secret
 from ..observations import NotEvaluated, Observation, observe_resource
+from .once import Once
 
 # One per run: equal requests stay equal, and the value can be recognised in the provider's logs.
 MADE_UP_TOKEN = "authcheck-made-up-token-" + random_token(12)
@@ -35,10 +34,8 @@ class UserinfoProbes:
         self._http = http
         self._providers = providers
         self._provider_hosts = provider_hosts
-        self._cache: dict[tuple[str, ...], Observation | AuthcheckError] = {}
-        self._answers: dict[tuple[str, ...], Response | AuthcheckError] = {}
-        self._locks: dict[tuple[str, ...], threading.Lock] = {}
-        self._guard = threading.Lock()
+        self._observations = Once()
+        self._answers = Once()
 
     def endpoint(self, provider_name: str) -> str:
         """The provider's userinfo endpoint; skipped when none is advertised, *not evaluated* where it may not be
@@ -62,7 +59,7 @@ class UserinfoProbes:
     def bare_answer(self, provider_name: str) -> Response:
         """The answer to that GET, once per run: discovery.endpoints-answer asks userinfo the same."""
         url = self.endpoint(provider_name)
-        answer: Response = self._memo(self._answers, (provider_name, "no token", "answer"), lambda: self._http.get(url))
+        answer: Response = self._answers.get((provider_name, "no token", "answer"), lambda: self._http.get(url))
         return answer
 
     def made_up_token(self, provider_name: str) -> Observation:
@@ -95,23 +92,8 @@ class UserinfoProbes:
         def observe() -> Observation:
             return observe_resource(send(url), provider_hosts=self._provider_hosts(self._providers[provider_name]))
 
-        answer: Observation = self._memo(self._cache, key, observe)
+        answer: Observation = self._observations.get(key, observe)
         return answer
-
-    def _memo(self, store: dict[tuple[str, ...], Any], key: tuple[str, ...], compute: Callable[[], Any]) -> Any:
-        """``compute()`` once per key (concurrent askers wait for the first), its failure kept and raised again."""
-        with self._guard:
-            lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
-            if key not in store:
-                try:
-                    store[key] = compute()
-                except AuthcheckError as exc:
-                    store[key] = exc
-        cached = store[key]
-        if isinstance(cached, AuthcheckError):
-            raise cached.with_traceback(None)
-        return cached
 
 
 def _tag(token: Secret) -> str:
