@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Generator, Iterable, Mapping
+from collections.abc import Generator, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from ._checks import SEVERITIES, check_of
 from ._clients import PolicyClient
 from ._errors import BaselineError, EvaluationError
 from ._gc import QuietCollector
+from ._kept_reports import share_keywords
 from ._run import AuthcheckRun
 from ._xdist import (
     NOT_APPLICABLE_FILE,
@@ -222,7 +223,7 @@ class AuthcheckSession:
             # the answers it kept to hold the check to its expectation, would live as long.
             if record_key in item.stash:
                 del item.stash[record_key]
-        _share_keywords(item, report)
+        share_keywords(item, report)
         return report
 
     @pytest.hookimpl(wrapper=True)
@@ -303,19 +304,6 @@ class AuthcheckSession:
             shutil.rmtree(self._shared_dir, ignore_errors=True)
         self.run.close()
         self.run.remove_log_redaction()
-
-
-_keywords_key = pytest.StashKey[Mapping[str, Any]]()
-
-
-def _share_keywords(item: pytest.Item, report: pytest.TestReport) -> None:
-    # pytest gives each of a test's reports (setup, call, teardown) its own copy of the item's keywords and keeps
-    # every report to the end of the session; reports with the same keywords share one copy.
-    kept = item.stash.get(_keywords_key, None)
-    if kept is not None and kept == report.keywords:
-        report.keywords = kept
-    else:
-        item.stash[_keywords_key] = report.keywords
 
 
 def _gate_options(config: pytest.Config) -> tuple[GateSettings, dict[str, dict[str, Any]] | None]:

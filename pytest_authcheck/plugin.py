@@ -91,6 +91,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from ._checks import register_markers
     from ._errors import PolicyError
     from ._fixtures import run_key
+    from ._kept_reports import KeptReports
     from ._run import AuthcheckRun
     from ._session import AuthcheckSession
     from ._xdist import run_in_process, too_small_for_workers
@@ -122,6 +123,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for name in FIXTURE_MODULES:
         config.pluginmanager.register(importlib.import_module(name), f"authcheck-{name.rsplit('.', 1)[-1].strip('_')}")
     config.pluginmanager.register(AuthcheckSession(config, run), "authcheck-session")
+    config.pluginmanager.register(KeptReports(config), "authcheck-kept-reports")
     # after the fixture modules: an override in the conftest beside the policy must win over ours
     load_policy_conftest(config, policy.path)
 

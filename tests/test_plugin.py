@@ -269,6 +269,27 @@ def test_the_collector_runs_less_often_during_the_run_and_as_before_after_it(idp
     assert gc.get_threshold() == before
 
 
+def test_the_terminal_keeps_no_passing_setup_or_teardown_report_and_still_counts_right(idp, run_authcheck,
+                                                                                     pytester: pytest.Pytester) -> None:
+    import json as json_module
+
+    seen = pytester.path / "stats.json"
+    pytester.makeconftest(
+        "import json\n\n"
+        "def pytest_terminal_summary(terminalreporter):\n"
+        "    stats = terminalreporter.stats\n"
+        f"    open({str(seen)!r}, 'w').write(json.dumps({{k: len(v) for k, v in stats.items()}}))\n")
+    run = run_authcheck(oidc_policy(idp("good")), "-k", "discovery or jwks")
+    counted = json_module.loads(seen.read_text())
+    statuses = [r["status"] for r in run.report["results"] if r["nodeid"]]
+    assert statuses.count("passed") > 5
+    # the unshown status is still there (pytest recolours when a status first appears), with nothing under it
+    assert counted[""] == 0
+    assert counted["passed"] == statuses.count("passed")
+    run.result.assert_outcomes(passed=statuses.count("passed"), skipped=statuses.count("skipped"),
+                               failed=statuses.count("failed"), errors=statuses.count("error"))
+
+
 # ---- secrets never leak --------------------------------------------------------------------------------
 LEAKY_CHECK = """\
 import logging
