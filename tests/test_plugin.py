@@ -269,22 +269,29 @@ def test_the_collector_runs_less_often_during_the_run_and_as_before_after_it(idp
     assert gc.get_threshold() == before
 
 
-def test_the_terminal_keeps_no_passing_setup_or_teardown_report_and_still_counts_right(idp, run_authcheck,
-                                                                                     pytester: pytest.Pytester) -> None:
+def test_no_plugin_keeps_a_report_it_has_read_for_the_last_time_and_counts_stay_right(idp, run_authcheck,
+                                                                                      pytester: pytest.Pytester) -> None:
     import json as json_module
 
     seen = pytester.path / "stats.json"
     pytester.makeconftest(
         "import json\n\n"
-        "def pytest_terminal_summary(terminalreporter):\n"
-        "    stats = terminalreporter.stats\n"
-        f"    open({str(seen)!r}, 'w').write(json.dumps({{k: len(v) for k, v in stats.items()}}))\n")
+        "def pytest_terminal_summary(terminalreporter, config):\n"
+        "    counts = {k: len(v) for k, v in terminalreporter.stats.items()}\n"
+        "    html = [p for p in config.pluginmanager.get_plugins() if type(p).__module__.startswith('pytest_html.')\n"
+        "            and hasattr(p, '_reports')]\n"
+        "    counts['html kept'] = sum(len(p._reports) for p in html)\n"
+        "    counts['html plugins'] = len(html)\n"
+        f"    open({str(seen)!r}, 'w').write(json.dumps(counts))\n")
     run = run_authcheck(oidc_policy(idp("good")), "-k", "discovery or jwks")
     counted = json_module.loads(seen.read_text())
     statuses = [r["status"] for r in run.report["results"] if r["nodeid"]]
     assert statuses.count("passed") > 5
     # the unshown status is still there (pytest recolours when a status first appears), with nothing under it
     assert counted[""] == 0
+    # pytest-html (authcheck.html's engine) made its rows and let the reports go
+    assert counted["html plugins"] == 1 and counted["html kept"] == 0
+    assert (run.reports_dir / "authcheck.html").stat().st_size > 10_000
     assert counted["passed"] == statuses.count("passed")
     run.result.assert_outcomes(passed=statuses.count("passed"), skipped=statuses.count("skipped"),
                                failed=statuses.count("failed"), errors=statuses.count("error"))
