@@ -56,10 +56,14 @@ def authcheck_http(authcheck_run: AuthcheckRun) -> HttpClient:
 def authcheck_record(request: pytest.FixtureRequest, authcheck_run: AuthcheckRun) -> CheckRecord:
     """This check's evidence record: ``attach(exchange)``, ``expect(expected, observed)``, ``fact(name, value)``,
     ``jwt(label, token)`` and ``fail(message, expected=..., observed=...)``."""
-    item: pytest.Item = request.node
+    return check_record(request.node, authcheck_run)
+
+
+def check_record(item: pytest.Item, run: AuthcheckRun) -> CheckRecord:
+    """The item's evidence record, made the first time it is asked for."""
     record: CheckRecord | None = item.stash.get(record_key, None)
     if record is None:
-        record = item.stash[record_key] = CheckRecord(authcheck_run.redactor)
+        record = item.stash[record_key] = CheckRecord(run.redactor)
     return record
 
 
@@ -228,9 +232,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
 
 
+# Fixtures that skip a client the policy marks removed or disabled: a check asking for one does not apply to it.
+ACTIVE_ONLY = frozenset({"active_client", "client_case"})
+
+
 def _not_applicable(metafunc: pytest.Metafunc, definition: Check | None, subject: Any, fixture: str,
                     policy: Policy) -> str | None:
-    if fixture == "oidc_client" and "active_client" in metafunc.fixturenames and not subject.active:
+    if fixture == "oidc_client" and not subject.active and ACTIVE_ONLY.intersection(metafunc.fixturenames):
         return f"{subject.target} is {subject.state}: only client-auth.removed-client-refused applies"
     if definition is None:
         return None

@@ -28,8 +28,8 @@ SILENT_ERRORS = ("login_required", "interaction_required", "consent_required", "
        remediation="Send the iss parameter with every authorization response, success and error alike, set to the "
                    "issuer identifier (RFC 9207), and advertise authorization_response_iss_parameter_supported: it is "
                    "how clients of more than one provider detect a mix-up attack (RFC 9700 §4.4).")
-def test_authorization_response_iss(active_client, client_provider, client_metadata, authcheck_code_flows,
-                                    authcheck_authz_probes, authcheck_record):
+def test_authorization_response_iss(client_case, authcheck_code_flows, authcheck_authz_probes):
+    active_client, client_provider, client_metadata, authcheck_record = client_case
     advertised = client_metadata.get("authorization_response_iss_parameter_supported") is True
     required = "iss_parameter" in (client_provider.config.get("features") or ())
     if not (advertised or required):
@@ -82,7 +82,8 @@ def test_authorization_response_iss(active_client, client_provider, client_metad
                    "error=login_required (or interaction_required, consent_required, account_selection_required) and "
                    "the request's state; never show a login or consent page and never fail with a server error. "
                    "Clients use it to check silently whether the user is still signed in.")
-def test_prompt_none(active_client, client_metadata, authcheck_authz_probes, authcheck_record):
+def test_prompt_none(client_case, authcheck_authz_probes):
+    active_client, _, _, authcheck_record = client_case
     control = authcheck_authz_probes.usable_control(active_client)
     answer = authcheck_authz_probes.pre_login(active_client, PROMPT_NONE)
     authcheck_record.attach(control.exchange, answer.exchange)

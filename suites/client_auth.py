@@ -49,7 +49,8 @@ def _attach(record, judgement) -> None:
        remediation="The provider refuses the secret the policy holds for this client (invalid_client): the client_id "
                    "or secret is wrong, the secret was rotated, or the client was deleted or disabled. Copy the client "
                    "ID exactly, regenerate the secret if unsure and update the environment variable the policy names.")
-def test_secret_accepted(active_client, client_metadata, token_probes, authcheck_record):
+def test_secret_accepted(client_case, token_probes):
+    active_client, _, _, authcheck_record = client_case
     judgement = secret_accepted(token_probes, active_client)
     _attach(authcheck_record, judgement)
     observed = judgement.required()
@@ -64,7 +65,8 @@ def test_secret_accepted(active_client, client_metadata, token_probes, authcheck
        severity="critical", area="clients", applies=SECRET_METHOD, refs=["RFC 6749 §2.3.1", "RFC 6749 §5.2", "RFC 9700 §2.5"],
        remediation="Make the token endpoint authenticate every confidential client and never issue a token without a "
                    "valid secret.")
-def test_wrong_secret_refused(active_client, client_metadata, token_probes, authcheck_record):
+def test_wrong_secret_refused(client_case, token_probes):
+    active_client, _, _, authcheck_record = client_case
     judgement = wrong_secret_refused(token_probes, active_client)
     _attach(authcheck_record, judgement)
     observed = judgement.required()
@@ -79,7 +81,8 @@ def test_wrong_secret_refused(active_client, client_metadata, token_probes, auth
        severity="high", area="clients", refs=["RFC 6749 §5.2", "RFC 6749 §4.1.2.1"],
        remediation="Refuse unknown clients at the token endpoint with invalid_client, and at the authorization "
                    "endpoint with an error page that never redirects.")
-def test_unknown_client_refused(active_client, client_metadata, token_probes, authcheck_authz_probes, authcheck_record):
+def test_unknown_client_refused(client_case, token_probes, authcheck_authz_probes):
+    active_client, _, _, authcheck_record = client_case
     expected = {"token endpoint": "refused"}
     observed: dict[str, str] = {}
     undecided = []
@@ -220,7 +223,8 @@ def _signed_in_known(probes, client, record) -> tuple[str | None, str]:
        severity="high", area="clients", applies=PUBLIC_WITH_REDIRECTS, refs=["RFC 6749 §2", "RFC 6749 §4.1.2.1", "RFC 8252 §8.4"],
        remediation="Register the client (its client_id exactly as the application sends it) at the provider, with "
                    "the redirect URIs the policy lists; until then every login fails with invalid_client.")
-def test_public_client_known(active_client, client_metadata, authcheck_authz_probes, authcheck_record):
+def test_public_client_known(client_case, authcheck_authz_probes):
+    active_client, _, _, authcheck_record = client_case
     probes = authcheck_authz_probes
     control = probes.control(active_client)
     stranger = probes.pre_login(active_client, unknown_client_variation(active_client))
@@ -255,7 +259,8 @@ def test_public_client_known(active_client, client_metadata, authcheck_authz_pro
              " a public client, one with its client_id only.",
        remediation="Register the client with the token_endpoint_auth_method the policy declares; a confidential "
                    "client must never be accepted without its secret, and a public one needs no secret.")
-def test_auth_method(active_client, client_metadata, token_probes, authcheck_authz_probes, authcheck_record):
+def test_auth_method(client_case, token_probes, authcheck_authz_probes):
+    active_client, _, client_metadata, authcheck_record = client_case
     method = active_client.auth_method
     advertised = client_metadata.get("token_endpoint_auth_methods_supported")
     authcheck_record.fact("token_endpoint_auth_methods_supported", advertised)

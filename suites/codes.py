@@ -17,8 +17,9 @@ from pytest_authcheck.probes.token_state import DEAD, WORKS, TokenWatch
        remediation="Make authorization codes single-use: refuse a second redemption with invalid_grant and revoke "
                    "every token issued from the code (RFC 6749 §4.1.2), so a stolen code that races the client "
                    "cannot keep what it got.")
-def test_code_replay_refused(active_client, client_metadata, token_request, authcheck_run, authcheck_code_flows,
-                             authcheck_userinfo_probes, authcheck_record):
+def test_code_replay_refused(client_case, token_request, authcheck_run, authcheck_code_flows,
+                             authcheck_userinfo_probes):
+    active_client, _, client_metadata, authcheck_record = client_case
     authorization = authcheck_code_flows.authorize(active_client)
     authcheck_record.attach(*authorization.exchanges)
     first = authcheck_code_flows.redeem(authorization)

@@ -37,7 +37,8 @@ CONFORMS = "RFC 6749 format"
                    "Basic) and a JSON body whose error member is a registered code string; send authorization errors "
                    "to the redirect URI with a registered error code and the request's state. Clients and monitoring "
                    "read these to tell a wrong secret from an expired code.")
-def test_error_format(active_client, client_metadata, token_probes, authcheck_authz_probes, authcheck_record):
+def test_error_format(client_case, token_probes, authcheck_authz_probes):
+    active_client, _, _, authcheck_record = client_case
     probes = []
     if active_client.auth_method in SECRET_METHODS:
         probes.append(("a wrong secret", wrong_secret(token_probes, active_client)))

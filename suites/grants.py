@@ -40,8 +40,8 @@ CODE_REFUSALS = ("unauthorized_client", "unsupported_response_type", "invalid_cl
        severity="medium", area="clients", refs=["RFC 6749 §4.1", "RFC 6749 §4.4", "RFC 6749 §6", "RFC 7591 §2"],
        remediation="Allow the client the grant types the policy lists (and its redirect URIs for authorization_code); "
                    "or remove them from the policy if the application no longer uses them.")
-def test_declared_grants_work(active_client, client_metadata, token_probes, authcheck_code_flows,
-                              authcheck_record):
+def test_declared_grants_work(client_case, token_probes, authcheck_code_flows):
+    active_client, _, _, authcheck_record = client_case
     expected: dict[str, str] = {}
     observed: dict[str, str] = {}
     undecided: list[str] = []
@@ -130,8 +130,9 @@ def _login_grant(client: PolicyClient, grant: str, attempt: Any, expected: dict[
                                              "RFC 8628 §3.1"],
        remediation="Restrict the client's grant_types at the provider to the ones the policy declares; disable the "
                    "password grant (RFC 9700 §2.4) and client_credentials for public clients.")
-def test_undeclared_grants_refused(active_client, client_provider, client_metadata, token_probes, authcheck_run,
-                                   authcheck_authz_probes, authcheck_code_flows, authcheck_record):
+def test_undeclared_grants_refused(client_case, token_probes, authcheck_run, authcheck_authz_probes,
+                                   authcheck_code_flows):
+    active_client, _, client_metadata, authcheck_record = client_case
     if uses_secret(active_client):
         # refusals prove something only from a client that gets past authentication
         own = secret_accepted(token_probes, active_client)
@@ -307,7 +308,8 @@ def _clients_declaring(run: Any, provider: str, grant: str) -> list[PolicyClient
        refs=["RFC 9700 §2.1.2", "RFC 6749 §4.1.2.1", "OAuth 2.0 Multiple Response Types §5"],
        remediation="Remove implicit and hybrid response types (token, id_token token, code id_token ...) from the "
                    "client's registration; tokens in the front channel leak through history, referrers and logs.")
-def test_response_types(active_client, client_metadata, authcheck_authz_probes, authcheck_record):
+def test_response_types(client_case, authcheck_authz_probes):
+    active_client, _, _, authcheck_record = client_case
     variations = response_type_variations(active_client)
     observed: dict[str, str] = {}
     undecided: list[str] = []

@@ -27,8 +27,8 @@ def _when(seconds: float) -> str:
        remediation="Include auth_time in the ID token whenever the request carries max_age (or the client registered "
                    "require_auth_time), set to when the end-user actually authenticated; re-authenticate the user when "
                    "the session is older than max_age. Clients that enforce a fresh login read it.")
-def test_auth_time(active_client, client_provider, client_metadata, authcheck_openid_logins, authcheck_login,
-                   authcheck_record):
+def test_auth_time(client_case, authcheck_openid_logins, authcheck_login):
+    active_client, client_provider, _, authcheck_record = client_case
     login = authcheck_openid_logins.login(active_client)
     tokens = login.tokens
     authcheck_record.attach(*tokens.exchanges)

@@ -30,8 +30,8 @@ def _introspects_own(client: PolicyClient) -> str | None:
        remediation="Let the introspection endpoint answer {\"active\": false} (or refuse) when the caller is neither "
                    "the client the token was issued to nor a resource server it is meant for; declare resource "
                    "servers in the policy with introspects_others = true.")
-def test_introspection_isolation(active_client, client_metadata, authcheck_run, authcheck_token, authcheck_code_flows,
-                                 authcheck_record):
+def test_introspection_isolation(client_case, authcheck_run, authcheck_token, authcheck_code_flows):
+    active_client, _, client_metadata, authcheck_record = client_case
     endpoint = client_metadata.get("introspection_endpoint")
     if not isinstance(endpoint, str):
         pytest.skip("the provider advertises no introspection_endpoint")

@@ -38,7 +38,8 @@ from pytest_authcheck.observations import NotEvaluated, observe_introspection
        remediation="Set the client's access token lifetime at the provider to at most the policy's access_token_max "
                    "(default 1h) and make expires_in state the real lifetime; synchronise the provider's clock if "
                    "iat or nbf lie in the future.")
-def test_access_token_lifetime(active_client, client_provider, client_token, authcheck_record):
+def test_access_token_lifetime(client_case, client_token):
+    active_client, client_provider, _, authcheck_record = client_case
     token = client_token.token
     maximum = active_client.duration("access_token_max", client_provider.config) or DEFAULT_ACCESS_TOKEN_MAX
     minimum = active_client.duration("access_token_min")
@@ -57,7 +58,8 @@ def test_access_token_lifetime(active_client, client_provider, client_token, aut
        refs=["OIDC Core 1.0 §2", "OIDC Core 1.0 §3.1.3.7", "RFC 7519 §4.1.4"],
        remediation="Issue ID tokens with iat now and a short exp (at most the policy's id_token_max); synchronise the "
                    "provider's clock.")
-def test_id_token_lifetime(active_client, client_provider, client_metadata, authcheck_code_flows, authcheck_record):
+def test_id_token_lifetime(client_case, authcheck_code_flows):
+    active_client, client_provider, _, authcheck_record = client_case
     tokens = authcheck_code_flows.tokens(active_client)
     authcheck_record.attach(*tokens.exchanges)
     if tokens.id_claims is None:
@@ -113,8 +115,8 @@ def _number(value):
        refs=["RFC 9700 §4.14.2", "RFC 6819 §5.2.2.3", "RFC 7662 §2.2"],
        remediation="Set the client's refresh token (and offline session) lifetime at the provider to at most the "
                    "policy's refresh_token_max: a stolen refresh token mints access tokens for as long as it lives.")
-def test_refresh_token_lifetime(active_client, client_provider, client_metadata, authcheck_run, authcheck_code_flows,
-                                authcheck_record):
+def test_refresh_token_lifetime(client_case, authcheck_run, authcheck_code_flows):
+    active_client, client_provider, client_metadata, authcheck_record = client_case
     maximum = active_client.duration("refresh_token_max", client_provider.config) or DEFAULT_REFRESH_TOKEN_MAX
     authcheck_record.fact("refresh_token_max", format_duration(maximum) + (" (the default)" if active_client.duration(
         "refresh_token_max", client_provider.config) is None else ""))
@@ -144,8 +146,8 @@ def test_refresh_token_lifetime(active_client, client_provider, client_metadata,
        remediation="Give refresh tokens an absolute lifetime that a refresh does not extend (the end of the first "
                    "login's grant), or, if a sliding window is intended, cap it with an absolute maximum at the provider "
                    "and declare refresh_token_sliding = true: a refresh token used regularly must not live forever.")
-def test_refresh_token_sliding(active_client, client_provider, client_metadata, token_request, authcheck_run,
-                               authcheck_code_flows, authcheck_record):
+def test_refresh_token_sliding(client_case, token_request, authcheck_run, authcheck_code_flows):
+    active_client, _, client_metadata, authcheck_record = client_case
     if active_client.config.get("refresh_token_sliding"):
         pytest.skip(f"{active_client.target} declares refresh_token_sliding = true (a capped sliding window is accepted)")
     tokens = authcheck_code_flows.fresh_tokens(active_client)

@@ -20,7 +20,8 @@ PKCE_LOGIN = applies_when(lambda c: c.requires_pkce and c.uses_login,
        severity="high", area="clients", applies=PKCE_CODE_FLOW, refs=["RFC 9700 §2.1.1", "RFC 7636 §4.4.1", "RFC 8252 §8.1"],
        remediation="Require PKCE for this client at the provider (for every public client at least): an "
                    "authorization request without code_challenge must get invalid_request.")
-def test_pkce_required(active_client, client_metadata, authcheck_authz_probes, authcheck_record):
+def test_pkce_required(client_case, authcheck_authz_probes):
+    active_client, _, _, authcheck_record = client_case
     _refused(authcheck_authz_probes, active_client, authcheck_record, WITHOUT_PKCE,
              f"PKCE is not required for {active_client.label}: a request without code_challenge gets ")
 
@@ -31,7 +32,8 @@ def test_pkce_required(active_client, client_metadata, authcheck_authz_probes, a
        severity="medium", area="clients", applies=PKCE_CODE_FLOW, refs=["RFC 7636 §4.2", "RFC 7636 §7.2", "RFC 9700 §2.1.1"],
        remediation="Accept only S256 as code_challenge_method; plain exposes the verifier to whoever sees the "
                    "authorization request. (Set allow_plain_pkce = true on the provider only if you must.)")
-def test_pkce_plain_refused(active_client, client_provider, client_metadata, authcheck_authz_probes, authcheck_record):
+def test_pkce_plain_refused(client_case, authcheck_authz_probes):
+    active_client, client_provider, _, authcheck_record = client_case
     if client_provider.config.get("allow_plain_pkce"):
         pytest.skip(f"providers.{client_provider.name} sets allow_plain_pkce = true")
     _refused(authcheck_authz_probes, active_client, authcheck_record, PLAIN,
@@ -53,7 +55,8 @@ def _refused(probes, client, record, variation, message: str) -> None:
        severity="high", area="clients", applies=PKCE_LOGIN, signs_in=logs_in, refs=["RFC 7636 §4.6", "RFC 9700 §2.1.1", "RFC 9700 §4.8"],
        remediation="Verify code_verifier against the stored code_challenge at the token endpoint and refuse a "
                    "missing or wrong verifier with invalid_grant; otherwise a stolen code is as good as a token.")
-def test_pkce_verifier_enforced(active_client, client_metadata, authcheck_code_flows, authcheck_record):
+def test_pkce_verifier_enforced(client_case, authcheck_code_flows):
+    active_client, _, _, authcheck_record = client_case
     # the control: the ordinary redemption, with its verifier, works
     control = authcheck_code_flows.tokens(active_client)
     authcheck_record.attach(control.token.response.exchange)

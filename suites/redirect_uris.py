@@ -48,7 +48,8 @@ def _judge(probes, client, variation):
        remediation="Register each redirect URI exactly as the policy lists it (scheme, host, port, path), e.g. "
                    "http://127.0.0.1/callback for a CLI and https://app.example.com/auth/callback for a web app; a "
                    "mismatch fails every login with a redirect URI error.")
-def test_registered_accepted(active_client, client_metadata, authcheck_authz_probes, authcheck_record):
+def test_registered_accepted(client_case, authcheck_authz_probes):
+    active_client, _, _, authcheck_record = client_case
     observed: dict[str, str] = {}
     undecided: list[str] = []
     control = authcheck_authz_probes.control(active_client)
@@ -82,7 +83,8 @@ def test_registered_accepted(active_client, client_metadata, authcheck_authz_pro
                                                    "OIDC Core 1.0 §3.1.2.2"],
        remediation="Validate redirect_uri against the registered URIs before anything else and show an error page "
                    "on the provider's own origin; never redirect (not even an error) to an unregistered URI.")
-def test_unregistered_refused(active_client, client_metadata, authcheck_authz_probes, authcheck_record):
+def test_unregistered_refused(client_case, authcheck_authz_probes):
+    active_client, _, _, authcheck_record = client_case
     answer = authcheck_authz_probes.decide(active_client, UNREGISTERED)
     authcheck_record.attach(*answer.exchanges)
     if points_at(answer.location, UNREGISTERED_URI):
@@ -104,7 +106,8 @@ def test_unregistered_refused(active_client, client_metadata, authcheck_authz_pr
        severity="high", area="clients", applies=CODE_FLOW, refs=["RFC 6749 §3.1.2.3", "RFC 9700 §2.1", "RFC 9700 §4.1.3", "RFC 8252 §8.4"],
        remediation="Compare redirect URIs by exact string match (RFC 9700 §2.1); no prefix, wildcard, path or "
                    "subdomain matching. The only exception is the port of a native app's loopback URI (RFC 8252 §7.3).")
-def test_exact_match(active_client, client_metadata, authcheck_authz_probes, authcheck_record):
+def test_exact_match(client_case, authcheck_authz_probes):
+    active_client, _, _, authcheck_record = client_case
     observed: dict[str, str] = {}
     accepted: list[str] = []
     undecided: list[str] = []
@@ -136,7 +139,8 @@ def test_exact_match(active_client, client_metadata, authcheck_authz_probes, aut
        remediation="Accept any port for loopback redirect URIs of native clients (RFC 8252 §7.3): the CLI listens on "
                    "a port the OS picks, so an exact port match fails its login ('port changed during callback'). "
                    "Register http://127.0.0.1/callback without a port.")
-def test_loopback_any_port(active_client, client_metadata, authcheck_authz_probes, authcheck_record):
+def test_loopback_any_port(client_case, authcheck_authz_probes):
+    active_client, _, _, authcheck_record = client_case
     loopbacks = [u for u in active_client.redirect_uris if native_loopback(active_client, u)]
     observed: dict[str, str] = {}
     undecided: list[str] = []
@@ -164,7 +168,8 @@ def test_loopback_any_port(active_client, client_metadata, authcheck_authz_probe
        severity="high", area="clients", applies=CODE_FLOW, refs=["RFC 6749 §4.1.2", "RFC 6749 §4.1.2.1", "RFC 3986 §3.4", "RFC 9207 §2"],
        remediation="Build redirects to the client with a URL encoder (every echoed value, state first, percent-"
                    "encoded): a state copied in raw lets whoever crafts the link add a code or an iss of their choice.")
-def test_params_not_injectable(active_client, client_metadata, authcheck_authz_probes, authcheck_record):
+def test_params_not_injectable(client_case, authcheck_authz_probes):
+    active_client, _, _, authcheck_record = client_case
     probes = authcheck_authz_probes
     # an error redirect needs no login; where the provider judges after the login, a success redirect signed in
     attempts = list(INJECTION_VARIATIONS)

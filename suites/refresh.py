@@ -37,7 +37,8 @@ from pytest_authcheck.probes.token_state import DEAD, WORKS, TokenWatch, introsp
        remediation="Turn on refresh token rotation for the client (each refresh returns a new refresh token and "
                    "invalidates the old one, and reuse of an old one revokes the grant), or bind refresh tokens to "
                    "the client (sender-constrained) and set refresh_token_rotation = false in the policy.")
-def test_refresh_rotation(active_client, client_metadata, token_request, authcheck_code_flows, authcheck_record):
+def test_refresh_rotation(client_case, token_request, authcheck_code_flows):
+    active_client, _, _, authcheck_record = client_case
     tokens = authcheck_code_flows.fresh_tokens(active_client)
     authcheck_record.attach(*tokens.exchanges)
     old = tokens.token.refresh_token
@@ -70,8 +71,8 @@ def test_refresh_rotation(active_client, client_metadata, token_request, authche
        refs=["RFC 9700 §4.14.2", "RFC 6819 §5.2.2.3"],
        remediation="Turn on refresh token reuse detection: when an already-rotated refresh token comes back, revoke "
                    "the active refresh token of that grant too, so a thief and the client cannot both keep going.")
-def test_refresh_reuse_revokes_family(active_client, client_metadata, token_request, authcheck_run,
-                                      authcheck_code_flows, authcheck_record):
+def test_refresh_reuse_revokes_family(client_case, token_request, authcheck_run, authcheck_code_flows):
+    active_client, _, client_metadata, authcheck_record = client_case
     tokens = authcheck_code_flows.fresh_tokens(active_client)
     authcheck_record.attach(*tokens.exchanges)
     used = tokens.token.refresh_token
@@ -116,8 +117,9 @@ def test_refresh_reuse_revokes_family(active_client, client_metadata, token_requ
        remediation="Make the revocation endpoint invalidate the token it is given (a refresh token together with its "
                    "grant): introspection must then answer {\"active\": false}, a refresh with it must fail and "
                    "userinfo must refuse a revoked access token.")
-def test_revoked_inactive(active_client, client_provider, client_metadata, token_probes, token_request, authcheck_run,
-                          authcheck_code_flows, authcheck_userinfo_probes, authcheck_token, authcheck_record):
+def test_revoked_inactive(client_case, token_probes, token_request, authcheck_run, authcheck_code_flows,
+                          authcheck_userinfo_probes, authcheck_token):
+    active_client, client_provider, client_metadata, authcheck_record = client_case
     revocation = client_metadata.get("revocation_endpoint")
     if not isinstance(revocation, str):
         pytest.skip(f"providers.{client_provider.name} advertises no revocation_endpoint")
@@ -202,8 +204,9 @@ def test_revoked_inactive(active_client, client_provider, client_metadata, token
        remediation="Let public clients call the revocation endpoint with their client_id (RFC 7009 §2.1): a native app "
                    "that logs out must be able to revoke its refresh token, since it has no secret to authenticate "
                    "with.")
-def test_public_client_revocation(active_client, client_provider, client_metadata, authcheck_run, authcheck_code_flows,
-                                  authcheck_userinfo_probes, token_request, authcheck_record):
+def test_public_client_revocation(client_case, authcheck_run, authcheck_code_flows, authcheck_userinfo_probes,
+                                  token_request):
+    active_client, client_provider, client_metadata, authcheck_record = client_case
     revocation = client_metadata.get("revocation_endpoint")
     if not isinstance(revocation, str):
         pytest.skip(f"providers.{client_provider.name} advertises no revocation_endpoint")
@@ -338,8 +341,8 @@ def _minted_for_an_api(client, policy) -> str | None:
        remediation="Make the APIs notice revocation: validate access tokens by introspection (RFC 7662) or against "
                    "a revocation list, or issue opaque tokens to them; if they must validate JWTs locally, keep access "
                    "tokens short-lived (minutes), since a revoked self-contained JWT stays valid until its exp.")
-def test_revoked_refused_by_api(active_client, client_provider, client_metadata, token_request, authcheck_run,
-                                authcheck_record):
+def test_revoked_refused_by_api(client_case, token_request, authcheck_run):
+    active_client, client_provider, client_metadata, authcheck_record = client_case
     apis = _apis_accepting(active_client, authcheck_run.policy)
     revocation = client_metadata.get("revocation_endpoint")
     if not isinstance(revocation, str):

@@ -64,8 +64,8 @@ def granted(token, requested: str | None, *, scoped=None) -> tuple[set[str] | No
        severity="high", area="clients", applies=TOKENS, refs=["RFC 6749 §3.3", "RFC 6749 §5.1", "RFC 6749 §5.2", "RFC 9700 §2.3"],
        remediation="Restrict the client's allowed scopes at the provider to the ones the policy declares; a request "
                    "for another scope must get invalid_scope, or a token whose scope member leaves it out.")
-def test_out_of_policy_refused(active_client, client_metadata, token_probes, authcheck_authz_probes, authcheck_code_flows,
-                               authcheck_record):
+def test_out_of_policy_refused(client_case, token_probes, authcheck_authz_probes, authcheck_code_flows):
+    active_client, _, client_metadata, authcheck_record = client_case
     extra = scope_candidates(active_client, client_metadata)
     observed: dict[str, str] = {}
     undecided: list[str] = []
@@ -126,8 +126,8 @@ def test_out_of_policy_refused(active_client, client_metadata, token_probes, aut
        remediation="Give the client a default scope within what the policy declares (or refuse requests without "
                    "scope with invalid_scope): a client that omits scope must not receive every scope the provider "
                    "knows.")
-def test_omitted_scope_bounded(active_client, client_metadata, token_probes, authcheck_code_flows, authcheck_authz_probes,
-                               authcheck_record):
+def test_omitted_scope_bounded(client_case, token_probes, authcheck_code_flows, authcheck_authz_probes):
+    active_client, _, _, authcheck_record = client_case
     allowed = allowed_scopes(active_client)
     bound = Satisfies(lambda v: v == "refused" or (isinstance(v, list) and set(v) <= allowed),
                       f"refused, or within {' '.join(sorted(allowed))}")
@@ -187,7 +187,8 @@ def test_omitted_scope_bounded(active_client, client_metadata, token_probes, aut
        refs=["RFC 6749 §3.3", "RFC 6749 §5.1", "RFC 9068 §2.2.3"],
        remediation="Grant the client only the scopes the policy declares (check default scopes the provider adds "
                    "without being asked), or declare the extra scopes in the policy if they are intended.")
-def test_granted_within_policy(active_client, client_token, authcheck_record):
+def test_granted_within_policy(client_case, client_token):
+    active_client, _, _, authcheck_record = client_case
     token = client_token.token
     allowed = allowed_scopes(active_client)
     requested = client_token.requested_scope
@@ -216,7 +217,8 @@ def test_granted_within_policy(active_client, client_token, authcheck_record):
                                                 "RFC 9207 §2.4"],
        remediation="Return an id_token whenever openid is granted, with iss = the issuer, aud containing the client_id, "
                    "the nonce of the request and a sub; echo state unchanged and send iss as the issuer.")
-def test_openid_id_token(active_client, client_metadata, authcheck_code_flows, authcheck_record):
+def test_openid_id_token(client_case, authcheck_code_flows):
+    active_client, _, _, authcheck_record = client_case
     tokens = authcheck_code_flows.tokens(active_client)
     authcheck_record.attach(*tokens.exchanges)
     if tokens.id_token is not None:

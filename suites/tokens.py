@@ -41,8 +41,8 @@ query_refused = check(
 
 
 @query_refused
-def test_query_refused_at_userinfo(active_client, client_provider, client_metadata, authcheck_userinfo_probes,
-                                   authcheck_openid_logins, authcheck_record):
+def test_query_refused_at_userinfo(client_case, authcheck_userinfo_probes, authcheck_openid_logins):
+    active_client, client_provider, _, authcheck_record = client_case
     probes, provider = authcheck_userinfo_probes, client_provider.name
     probes.endpoint(provider)  # skipped or not evaluated before any login when it cannot be asked
     for renew in (False, True):
@@ -107,7 +107,8 @@ def _judge(record, probe, without_token, pointer: str, message: str) -> None:
                    "(scheme, host, port and path, with or without the trailing slash, as the policy writes it): relying "
                    "parties compare iss as a string, and a token they cannot match is refused or, worse, accepted "
                    "from the wrong issuer when they stop comparing.")
-def test_iss_exact(active_client, client_provider, client_token, authcheck_record):
+def test_iss_exact(client_case, client_token):
+    active_client, client_provider, _, authcheck_record = client_case
     issuer = client_provider.issuer
     read: dict[str, object] = {}
     token = client_token.token
