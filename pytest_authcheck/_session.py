@@ -279,7 +279,8 @@ class AuthcheckSession:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> Generator[None, None, None]:
         # Before the other implementations (pytest-html renders during its own): decide the outcome once and
         # set the exit status pytest returns. After them (JUnit XML and HTML are written by then): write ours.
-        if self.is_worker:
+        if self.is_worker or self.config.option.collectonly:
+            # nothing was checked: the last run's reports stay as they are (an empty audit would read as passed)
             return (yield)
         run = self.run
         # xdist: every worker collected the same tests, so any one's not-applicable pairs are everyone's
@@ -295,8 +296,14 @@ class AuthcheckSession:
             artifacts.write_all(run, self.config)
 
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-        if not self.is_worker:
-            terminal.summary(terminalreporter, self.run)
+        if self.is_worker:
+            return
+        if config.option.collectonly:
+            terminalreporter.write_sep("=", "authcheck summary")
+            terminalreporter.write_line(f"--collect-only: no check ran and no report was written ({self.run.reports_dir} "
+                                        "is as the last run left it)")
+            return
+        terminal.summary(terminalreporter, self.run)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self._collector.stop()

@@ -150,6 +150,19 @@ def test_only_a_policy_collects_the_shipped_suites(pytester: pytest.Pytester) ->
     assert "test_issuer_matches[dead]" in out
 
 
+def test_collect_only_leaves_the_last_runs_reports_as_they_were(pytester: pytest.Pytester) -> None:
+    pytester.path.joinpath("authcheck.toml").write_text(UNREACHABLE_POLICY.format(port=free_port()))
+    reports = pytester.path / "reports"
+    reports.mkdir()
+    last = {name: f"the last run's {name}" for name in ("authcheck.json", "authcheck.html", "authcheck.sarif")}
+    for name, text in last.items():
+        (reports / name).write_text(text)
+    result = pytester.runpytest_inprocess("--authcheck", "-p", "no:cacheprovider", "--collect-only", "-q")
+    assert "test_issuer_matches[dead]" in result.stdout.str()
+    result.stdout.fnmatch_lines(["--collect-only: no check ran and no report was written *"])
+    assert {p.name: p.read_text() for p in reports.iterdir()} == last
+
+
 def test_repo_unit_tests_are_not_collected_unless_named(pytester: pytest.Pytester) -> None:
     pytester.path.joinpath("authcheck.toml").write_text(UNREACHABLE_POLICY.format(port=free_port()))
     pytester.makepyfile(test_unit="def test_unit():\n    pass\n")

@@ -33,6 +33,8 @@ def configure(config: pytest.Config, run: AuthcheckRun) -> None:
     """Point pytest-html at ``reports/authcheck.html`` (unless ``--html`` was given) and register our hooks."""
     if not config.pluginmanager.hasplugin("html") or not hasattr(config.option, "htmlpath"):
         return
+    if config.option.collectonly:
+        return  # nothing is checked: the last run's authcheck.html stays
     if not config.option.htmlpath:
         config.option.htmlpath = str(Path(run.reports_dir) / FILENAME)
         config.option.self_contained_html = True
