@@ -282,7 +282,7 @@ def client_token(client_case: ClientCase, authcheck_token: Callable[..., Token],
     Skips when the client has neither; an *error* when the token cannot be had.
     """
     active_client, authcheck_record = client_case.client, client_case.record
-    if active_client.declares("client_credentials") and active_client.secret is not None:
+    if active_client.mints_own_tokens:
         scope = " ".join(s for s in active_client.scopes if s != "openid") or None
         return ClientToken(authcheck_token(active_client.name), requested_scope=scope)
     if active_client.uses_login:

@@ -87,6 +87,11 @@ class PolicyClient:
         return self.pkce == "S256" or (self.public and self.pkce != "none")
 
     @property
+    def mints_own_tokens(self) -> bool:
+        """Whether the client can get tokens on its own: it declares ``client_credentials`` and has a secret."""
+        return self.declares("client_credentials") and self.secret is not None
+
+    @property
     def uses_login(self) -> bool:
         """Whether tokens for this client come from an end-user login (authorization code)."""
         return self.declares("authorization_code") and bool(self.redirect_uris)
@@ -149,7 +154,7 @@ def has_code_flow(client: PolicyClient) -> bool:
 
 def gets_tokens(client: PolicyClient) -> bool:
     """Can obtain a token: client credentials with a secret, or a login."""
-    return (client.declares("client_credentials") and client.secret is not None) or client.uses_login
+    return client.mints_own_tokens or client.uses_login
 
 
 CODE_FLOW = applies_when(has_code_flow, "{target} declares no authorization_code grant with redirect_uris")
@@ -175,9 +180,9 @@ def logs_in(client: PolicyClient) -> bool:
 
 def token_by_login(client: PolicyClient) -> bool:
     """The client's token comes from a login: it has no client-credentials grant with a secret to mint one."""
-    return client.uses_login and not (client.declares("client_credentials") and client.secret is not None)
+    return client.uses_login and not client.mints_own_tokens
 
 
-CLIENT_CREDENTIALS = applies_when(lambda c: c.declares("client_credentials") and c.secret is not None,
+CLIENT_CREDENTIALS = applies_when(lambda c: c.mints_own_tokens,
                                   "{target} declares no client_credentials grant with a secret, so no token can be "
                                   "minted for this check alone")

@@ -45,7 +45,7 @@ def test_declared_grants_work(client_case, token_probes, authcheck_code_flows):
     expected: dict[str, str] = {}
     observed: dict[str, str] = {}
     undecided: list[str] = []
-    if active_client.declares("client_credentials") and active_client.secret is not None:
+    if active_client.mints_own_tokens:
         expected["client_credentials"] = "works"
         judgement = secret_accepted(token_probes, active_client)
         authcheck_record.attach(*judgement.exchanges)

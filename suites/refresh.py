@@ -288,7 +288,7 @@ def _tokens_to_revoke(client, token_probes, code_flows, record) -> list[tuple[st
         if tokens.token.refresh_token is not None:
             found.insert(0, ("refresh token", tokens.token.refresh_token, "refresh_token"))
         return found
-    if client.declares("client_credentials") and client.secret is not None:
+    if client.mints_own_tokens:
         form: dict[str, Any] = {"grant_type": "client_credentials"}
         scope = " ".join(s for s in client.scopes if s != "openid")
         if scope:

@@ -69,7 +69,7 @@ def test_out_of_policy_refused(client_case, token_probes, authcheck_authz_probes
     extra = scope_candidates(active_client, client_metadata)
     observed: dict[str, str] = {}
     undecided: list[str] = []
-    if active_client.declares("client_credentials") and active_client.secret is not None:
+    if active_client.mints_own_tokens:
         _control_accepted(token_probes, active_client, authcheck_record)
         for scope in extra:
             probe = with_scope(token_probes, active_client, scope)
@@ -131,7 +131,7 @@ def test_omitted_scope_bounded(client_case, token_probes, authcheck_code_flows, 
     allowed = allowed_scopes(active_client)
     bound = Satisfies(lambda v: v == "refused" or (isinstance(v, list) and set(v) <= allowed),
                       f"refused, or within {' '.join(sorted(allowed))}")
-    if active_client.declares("client_credentials") and active_client.secret is not None:
+    if active_client.mints_own_tokens:
         scoped = _control_accepted(token_probes, active_client, authcheck_record)
         probe = without_scope(token_probes, active_client)
         authcheck_record.attach(probe.response.exchange)

@@ -80,7 +80,7 @@ def _secret_jobs(p: Plan) -> list[Job]:
 
 def _scopes(p: Plan) -> list[Job]:
     # the candidates come from the metadata: read in the pool, as planning sends nothing
-    if p.client.declares("client_credentials") and p.client.secret is not None:
+    if p.client.mints_own_tokens:
         def candidates() -> None:
             for scope in scope_candidates(p.client, p.metadata()):
                 with_scope(p.tokens, p.client, scope)
@@ -112,7 +112,7 @@ def _redirects(p: Plan, *variations: Variation) -> list[Job]:
 def _revoked_inactive(p: Plan) -> list[Job]:
     # without a login the check first asks whether introspection shows the client's own held token active
     held = p.introspect_held
-    if held is None or p.client.uses_login or not (p.client.declares("client_credentials") and p.client.secret is not None):
+    if held is None or p.client.uses_login or not p.client.mints_own_tokens:
         return []
 
     def control() -> None:
@@ -148,7 +148,7 @@ PLANS: dict[str, Callable[[Plan], Iterable[Job]]] = {
     "pkce.plain-refused": lambda p: p.pre_login(PLAIN_PKCE),
     "scopes.out-of-policy-refused": _scopes,
     "scopes.omitted-scope-bounded": lambda p: [p.token(declared), p.token(without_scope)]
-    if p.client.declares("client_credentials") and p.client.secret is not None
+    if p.client.mints_own_tokens
     else p.pre_login(WITHOUT_SCOPE) if p.client.uses_login else [],
     "errors.rfc6749-format": lambda p: ([*_secret_jobs(p), p.token(unknown_client)] if uses_secret(p.client) else
                                         [p.token(unknown_public)] if p.client.redirect_uris else []) + (
