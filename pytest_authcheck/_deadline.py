@@ -2,7 +2,7 @@
 
 httpx bounds each network operation, not the exchange: a server that sends its headers one byte every
 second never trips a ten-second read timeout, and holds a check for as long as it likes. The HTTP layer
-sets the deadline of the exchange in progress (``deadline(at)``, per thread) and builds its transport on
+sets the deadline of the exchange in progress (``deadline(at)``, per thread) and sends on a pool (``pool``) built on
 ``DeadlineBackend``, whose every connect, handshake, read and write waits at most until then. Python's
 TLS handshake already treats its socket timeout as a bound on the whole handshake.
 """
@@ -146,17 +146,14 @@ class DeadlinePool(httpcore.ConnectionPool):
 _POOL_STATE = ("_connections", "_requests", "_max_connections", "_max_keepalive_connections")
 
 
-def transport(ssl_context: Any, limits: httpx.Limits) -> httpx.HTTPTransport:
-    """An httpx transport (no proxy, no environment) whose connections keep the thread's deadline."""
-    made = httpx.HTTPTransport(verify=ssl_context, limits=limits, trust_env=False)
-    # httpx offers no way to choose httpcore's network backend; its transport keeps the pool in _pool
-    # (httpx 0.27 to 0.29), so the pool is rebuilt here with the same settings and our backend.
+def pool(ssl_context: Any, limits: httpx.Limits) -> httpcore.ConnectionPool:
+    """An httpcore pool (no proxy, no environment) whose connections keep the thread's deadline, with httpx's
+    settings for ``limits``."""
     settings: dict[str, Any] = dict(
         ssl_context=ssl_context, max_connections=limits.max_connections,
         max_keepalive_connections=limits.max_keepalive_connections, keepalive_expiry=limits.keepalive_expiry,
         network_backend=DeadlineBackend())
-    pool: httpcore.ConnectionPool = DeadlinePool(**settings)
-    if not all(hasattr(pool, name) for name in _POOL_STATE):
-        pool = httpcore.ConnectionPool(**settings)
-    made._pool = pool
+    made: httpcore.ConnectionPool = DeadlinePool(**settings)
+    if not all(hasattr(made, name) for name in _POOL_STATE):
+        made = httpcore.ConnectionPool(**settings)
     return made

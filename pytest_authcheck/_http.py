@@ -1,9 +1,14 @@
-"""The run's one HTTP layer: a pooled httpx client with verification, retries, caps and evidence.
+"""The run's one HTTP layer: pooled connections with verification, retries, caps and evidence.
 
 Every request a check makes goes through ``HttpClient.request``: certificate verification is always on
 (``ca_bundle`` only adds trust anchors), redirects are never followed with credentials to another
 origin, bodies are capped, idempotent requests are retried a bounded number of times on connect
 errors, 429 and 503, and every exchange is recorded, redacted and bounded (``_bounds``), as evidence.
+
+Requests are those httpx builds (its default headers in its order, its URL normalisation, its form and JSON
+encodings) and are sent on an httpcore pool. At a thousand clients the run is CPU-bound, and httpx's pure-Python URL
+parser and its wrapping of httpcore were a third of the CPU of every request: the common request (an http(s) URL
+without query or fragment, ASCII headers) is built here from a cached parse of its URL, anything else by httpx.
 
 Time is bounded too: each attempt must be answered completely (connect, TLS, headers, body) within
 ``timeout`` (``_deadline``), and a request with its retries and their waits within ``timeout x
@@ -15,7 +20,9 @@ costs one timeout per run, not one per check.
 
 from __future__ import annotations
 
+import base64
 import email.utils
+import functools
 import itertools
 import json
 import os
@@ -30,14 +37,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpcore  # noqa: F401  (httpx imports it lazily; import it with us so its error types stay the ones httpx knows)
+import httpcore
 import httpx
 
 from . import __version__
 from ._answer_headers import AnswerHeaders
 from ._bounds import bounded_text, clip, finish, printable, shape
 from ._confine import Confinement
-from ._deadline import deadline, transport
+from ._deadline import deadline, pool
 from ._errors import CredentialsWithheld, ResponseError, ResponseTooLarge, TransportError
 from ._interned import KeptOnce
 from ._net import origin as _origin
@@ -162,15 +169,17 @@ class HttpClient:
         self.max_response_bytes = max_response_bytes
         self.retries = retries
         self.ssl_context = make_ssl_context(ca_bundle)
-        self._transport = transport(self.ssl_context, httpx.Limits(max_connections=50, max_keepalive_connections=20))
-        # The client only builds requests (default headers, timeouts, URL and body encoding): _read sends them.
+        self._pool = pool(self.ssl_context, httpx.Limits(max_connections=50, max_keepalive_connections=20))
+        # The client only builds the requests _built cannot (default headers, URL and body encoding): _read sends them.
         self._client = httpx.Client(
-            transport=self._transport,
+            transport=_NotSent(),
             timeout=httpx.Timeout(timeout),
             follow_redirects=False,
             trust_env=False,
             headers={"User-Agent": f"pytest-authcheck/{__version__}", "Accept-Encoding": "gzip"},
         )
+        self._default_headers = [(name, name.lower(), value) for name, value in self._client.headers.raw]
+        self._extensions = {"timeout": self._client.timeout.as_dict()}
         self._ids = itertools.count(1)
         self._id_prefix = id_prefix
         self._dead_origins: dict[str, TransportError] = {}
@@ -180,6 +189,7 @@ class HttpClient:
     def close(self) -> None:
         """Close pooled connections."""
         self._client.close()
+        self._pool.close()
 
     def unreachable(self, url: str) -> str | None:
         """Why ``url``'s origin could not be reached earlier in this run, or None."""
@@ -212,7 +222,7 @@ class HttpClient:
         basic = None
         if auth is not None:
             self.redactor.add_basic_credentials(auth[0], reveal(auth[1]))
-            basic = httpx.BasicAuth(auth[0], reveal(auth[1]))
+            basic = Secret(_basic_authorization(auth[0], reveal(auth[1])), label="basic authorization")
         has_credentials = basic is not None or any(k.lower() in ("authorization", "cookie") for k in headers)
         for hop in range(MAX_REDIRECTS + 1):
             response = self._send(method, url, headers, data, params, basic, auth[1] if auth else None, json)
@@ -227,20 +237,17 @@ class HttpClient:
         return response
 
     def _send(self, method: str, url: str, headers: Mapping[str, Any], data: Mapping[str, Any] | None,
-              params: Mapping[str, Any] | None, auth: httpx.BasicAuth | None, basic_password: Any = None,
+              params: Mapping[str, Any] | None, basic: Secret | None, basic_password: Any = None,
               json_body: Mapping[str, Any] | None = None) -> Response:
         origin = _origin(url)
         with self._lock:
             dead = self._dead_origins.get(origin)
         try:
-            request = self._client.build_request(method, url, headers=_revealed(headers), data=_revealed(data),
-                                                 params=_revealed(params), json=_revealed_json(json_body))
+            request = self._built(method, url, headers, data, params, json_body, basic)
         except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError) as exc:
             raise TransportError(bounded_text(f"cannot send a request to {self.redactor.text(url[:200])}: {exc}")) from None
-        if auth is not None:
-            request = next(auth.auth_flow(request))
         exchange = self._new_exchange(request)
-        endpoint = f"{method} {origin}{request.url.path}"
+        endpoint = f"{method} {origin}{request.path}"
         with self._lock:
             dead = dead or self._stalled.get(endpoint)
         if self.confinement is not None:
@@ -294,43 +301,117 @@ class HttpClient:
                     continue
             return response
 
-    def _read(self, request: httpx.Request, exchange: Exchange) -> Response:
-        # The request recorded is the one sent, straight to the transport: httpx.Client.stream would build it a
-        # second time, run it through its auth and redirect generators (neither is used: follow_redirects is ours)
-        # and keep the answer's cookies in the one jar every thread's next request is built with.
-        stream = self._transport.handle_request(request)
+    def _built(self, method: str, url: str, headers: Mapping[str, Any], data: Mapping[str, Any] | None,
+               params: Mapping[str, Any] | None, json_body: Mapping[str, Any] | None,
+               basic: Secret | None) -> _Outgoing:
+        """The request httpx.Client.build_request (and httpx.BasicAuth) would build, byte for byte."""
+        parsed = _plain_url(url)
+        plain, query = _plain_query(params)
+        lines = _plain_headers(headers) if parsed is not None and plain else None
+        if parsed is None or lines is None or (data is not None and not isinstance(data, Mapping)):
+            return self._built_by_httpx(method, url, headers, data, params, json_body, basic)
+        # httpx: the client's default headers, those of the call replacing any of the same name at its end; the
+        # encoder's Content-Length and Content-Type unless given; Host and an empty body's length first.
+        given = {lower for _, lower, _ in lines}
+        lines = [line for line in self._default_headers if line[1] not in given] + lines
+        given = {lower for _, lower, _ in lines}
+        content_type = None
+        if data:
+            body = _form_body(data)
+            content_type = b"application/x-www-form-urlencoded"
+        elif json_body is not None:
+            body = json.dumps(_revealed_json(json_body), ensure_ascii=False, separators=(",", ":"),
+                              allow_nan=False).encode("utf-8")
+            content_type = b"application/json"
+        else:
+            body = b""
+        if content_type is not None:
+            if b"content-length" not in given:
+                lines.append((b"Content-Length", b"content-length", str(len(body)).encode("ascii")))
+            if b"content-type" not in given:
+                lines.append((b"Content-Type", b"content-type", content_type))
+            given.add(b"content-length")
+        first = []
+        if b"host" not in given and parsed.host:  # .host, as httpx: it decodes (and may refuse) an IDNA host
+            first.append((b"Host", b"host", parsed.netloc))
+        if b"content-length" not in given and b"transfer-encoding" not in given and method in ("POST", "PUT", "PATCH"):
+            first.append((b"Content-Length", b"content-length", b"0"))
+        lines = first + lines
+        if basic is not None:
+            _set_authorization(lines, basic)
+        address = str(parsed)
+        target = parsed.raw_path
+        if query:
+            address, target = f"{address}?{query}", target + b"?" + query.encode("ascii")
+        return _Outgoing(method, address, parsed.path, parsed.raw_scheme, parsed.raw_host, parsed.port, target,
+                         [(name, value) for name, _, value in lines],
+                         [(lower.decode("ascii"), value.decode("ascii")) for _, lower, value in lines], body)
+
+    def _built_by_httpx(self, method: str, url: str, headers: Mapping[str, Any], data: Mapping[str, Any] | None,
+                        params: Mapping[str, Any] | None, json_body: Mapping[str, Any] | None,
+                        basic: Secret | None) -> _Outgoing:
+        # httpx validates and normalises what _built does not vouch for (a query or fragment to keep, userinfo,
+        # non-ASCII headers, lists and booleans as values), and raises on what it refuses, as it always has.
+        request = self._client.build_request(method, url, headers=_revealed(headers), data=_revealed(data),
+                                             params=_revealed(params), json=_revealed_json(json_body))
+        if basic is not None:
+            request.headers["Authorization"] = basic.reveal()  # as httpx.BasicAuth.auth_flow
+        address = request.url
+        return _Outgoing(request.method, str(address), address.path, address.raw_scheme, address.raw_host,
+                         address.port, address.raw_path, request.headers.raw, request.headers.multi_items(),
+                         request.content)
+
+    def _read(self, request: _Outgoing, exchange: Exchange) -> Response:
+        # Sent straight to the pool: httpx.Client.send would keep the answer's cookies in the one jar every thread's
+        # next request is built with, and its transport maps every request and answer to and from httpcore's.
+        # httpcore's errors are raised as httpx's, which _send and the evidence's wording know.
+        try:
+            answer = self._pool.handle_request(httpcore.Request(
+                request.method, httpcore.URL(scheme=request.scheme, host=request.host, port=request.port,
+                                             target=request.target),
+                headers=request.headers, content=request.body, extensions=self._extensions))
+        except _HTTPCORE_ERRORS as exc:
+            raise _as_httpx(exc) from exc
         try:
             chunks: list[bytes] = []
             size = 0
-            tls_version = _tls_version(stream)
-            for chunk in stream.iter_raw():
-                size += len(chunk)
-                if size > self.max_response_bytes:
-                    exchange.status = stream.status_code
-                    exchange.error = f"response body larger than {self.max_response_bytes} bytes; stopped reading"
-                    raise ResponseTooLarge(
-                        f"{request.method} {exchange.url}: {exchange.error}")
-                chunks.append(chunk)
+            tls_version = _tls_version(answer.extensions)
+            try:
+                for chunk in answer.stream:  # type: ignore[union-attr]  # a sync pool's stream is an Iterable
+                    size += len(chunk)
+                    if size > self.max_response_bytes:
+                        exchange.status = answer.status
+                        exchange.error = f"response body larger than {self.max_response_bytes} bytes; stopped reading"
+                        raise ResponseTooLarge(
+                            f"{request.method} {exchange.url}: {exchange.error}")
+                    chunks.append(chunk)
+            except _HTTPCORE_ERRORS as exc:
+                raise _as_httpx(exc) from exc
             raw = b"".join(chunks)
-            content = _decode_content(raw, stream.headers, self.max_response_bytes)
+            headers = AnswerHeaders(_text_lines(answer.headers))
+            content = _decode_content(raw, headers, self.max_response_bytes)
             if len(content) > self.max_response_bytes:
-                exchange.status = stream.status_code
+                exchange.status = answer.status
                 exchange.error = f"decompressed body larger than {self.max_response_bytes} bytes"
                 raise ResponseTooLarge(f"{request.method} {exchange.url}: {exchange.error}")
-            response = Response(status=stream.status_code, headers=AnswerHeaders(stream.headers),
-                                content=content, url=str(request.url), exchange=exchange, tls_version=tls_version,
+            response = Response(status=answer.status, headers=headers,
+                                content=content, url=request.url, exchange=exchange, tls_version=tls_version,
                                 received_at=time.time())
             self._register_tokens(response)
-            exchange.status = stream.status_code
-            exchange.reason = stream.reason_phrase
-            exchange.http_version = stream.http_version
+            exchange.status = answer.status
+            reason = answer.extensions.get("reason_phrase")
+            exchange.reason = reason.decode("ascii", errors="ignore") if isinstance(reason, bytes) \
+                else httpx.codes.get_reason_phrase(answer.status)
+            version = answer.extensions.get("http_version")
+            exchange.http_version = version.decode("ascii", errors="ignore") if isinstance(version, bytes) \
+                else "HTTP/1.1"
             exchange.tls_version = tls_version
-            exchange.response_headers = _header_lines(self.redactor.headers(stream.headers.multi_items()))
+            exchange.response_headers = _header_lines(self.redactor.headers(headers.multi_items()))
             exchange.response_body, exchange.body_truncated = self._evidence_body(
                 content, response.content_type)
             return response
         finally:
-            stream.close()
+            answer.close()
 
     def _register_tokens(self, response: Response) -> None:
         # Tokens become secrets the moment they arrive, before anything is recorded or shown, and may travel
@@ -356,12 +437,13 @@ class HttpClient:
             if self.confinement is not None:
                 self.confinement.learn(received, response.url)
 
-    def _new_exchange(self, request: httpx.Request) -> Exchange:
-        body = request.content.decode("utf-8", errors="replace") if request.content else None
+    def _new_exchange(self, request: _Outgoing) -> Exchange:
+        body = request.body.decode("utf-8", errors="replace") if request.body else None
         if body is not None:
-            if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            content_type = ", ".join(value for name, value in request.lines if name == "content-type")
+            if content_type.startswith("application/x-www-form-urlencoded"):
                 body = self.redactor.form(body)
-            elif request.headers.get("content-type", "").startswith("application/json"):
+            elif content_type.startswith("application/json"):
                 try:
                     body = json.dumps(self.redactor.wire(json.loads(body)))
                 except (ValueError, RecursionError):
@@ -371,9 +453,9 @@ class HttpClient:
         return Exchange(
             id=f"{self._id_prefix}{next(self._ids)}",
             method=request.method,
-            url=bounded_text(self.redactor.url(str(request.url)), EVIDENCE_URL_LIMIT),
+            url=bounded_text(self.redactor.url(request.url), EVIDENCE_URL_LIMIT),
             started=datetime.now(UTC).isoformat(timespec="milliseconds"),
-            request_headers=_header_lines(self.redactor.headers(request.headers.multi_items())),
+            request_headers=_header_lines(self.redactor.headers(request.lines)),
             request_body=clip(printable(body), EVIDENCE_BODY_LIMIT, EVIDENCE_BODY_LIMIT // 2) if body else body,
         )
 
@@ -394,6 +476,141 @@ class HttpClient:
         shown = printable(text)
         cut = clip(shown, EVIDENCE_BODY_LIMIT, EVIDENCE_BODY_LIMIT // 2)
         return cut, cut is not shown
+
+
+@dataclass(slots=True, repr=False)
+class _Outgoing:
+    """A request as it goes onto the wire (``headers``, ``body``) and into the evidence (``lines``: names lower case,
+    as httpx's ``Headers.multi_items``). ``url`` and ``path`` are httpx's ``str(URL)`` and ``URL.path``."""
+
+    method: str
+    url: str
+    path: str
+    scheme: bytes
+    host: bytes
+    port: int | None
+    target: bytes
+    headers: list[tuple[bytes, bytes]]
+    lines: list[tuple[str, str]]
+    body: bytes
+
+    def __repr__(self) -> str:
+        # --showlocals prints it: header values and the query may hold credentials
+        return f"<request {self.method} {self.path}>"
+
+
+class _NotSent(httpx.BaseTransport):
+    """The transport of the client that only builds requests."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        raise RuntimeError("HttpClient sends its requests on its own pool")
+
+
+# Base URLs recur (every token request goes to the same endpoint): httpx parses each once. Only URLs without a query,
+# fragment or userinfo, so no credential is kept as a key; those with one are parsed by httpx at every request.
+@functools.lru_cache(maxsize=256)
+def _parsed_url(url: str) -> httpx.URL:
+    return httpx.URL(url)
+
+
+def _plain_url(url: str) -> httpx.URL | None:
+    if len(url) > 2000 or not url[:8].lower().startswith(("https://", "http://")) or "?" in url or "#" in url \
+            or "@" in url:
+        return None
+    try:
+        return _parsed_url(url)
+    except (httpx.InvalidURL, ValueError):
+        return None  # httpx raises it again, for the caller
+
+
+def _plain_query(params: Mapping[str, Any] | None) -> tuple[bool, str | None]:
+    """httpx's query for ``params`` (None: none), unless (False, None) httpx's encoding is more than urlencode's."""
+    if params is None or not isinstance(params, Mapping):
+        return params is None, None
+    pairs = []
+    for key, value in params.items():
+        value = reveal(value)
+        # bool is an int whose httpx spelling ("true") is not str()'s
+        if type(key) is not str or (type(value) is not str and type(value) is not int):
+            return False, None
+        pairs.append((key, value))
+    return True, urllib.parse.urlencode(pairs) if pairs else None
+
+
+def _plain_headers(headers: Mapping[str, Any]) -> list[tuple[bytes, bytes, bytes]] | None:
+    """(name, lower-case name, value) as httpx encodes them, or None where httpx should judge them."""
+    lines = []
+    for name, value in headers.items():
+        value = reveal(value)
+        if type(name) is not str or type(value) is not str or not name.isascii() or not value.isascii():
+            return None
+        raw = name.encode("ascii")
+        lines.append((raw, raw.lower(), value.encode("ascii")))
+    return lines
+
+
+def _form_body(data: Mapping[str, Any]) -> bytes:
+    # httpx's encode_urlencoded_data, on the revealed values
+    pairs: list[tuple[Any, str]] = []
+    for key, value in data.items():
+        value = reveal(value)
+        if isinstance(value, list | tuple):
+            pairs.extend((key, _primitive(item)) for item in value)
+        else:
+            pairs.append((key, _primitive(value)))
+    return urllib.parse.urlencode(pairs, doseq=True).encode("utf-8")
+
+
+def _primitive(value: Any) -> str:
+    # httpx's primitive_value_to_str: JSON's spelling of booleans, None as empty
+    return "true" if value is True else "false" if value is False else "" if value is None else str(value)
+
+
+def _basic_authorization(username: str, password: str) -> str:
+    # httpx.BasicAuth's header
+    return "Basic " + base64.b64encode(username.encode("utf-8") + b":" + password.encode("utf-8")).decode()
+
+
+def _set_authorization(lines: list[tuple[bytes, bytes, bytes]], basic: Secret) -> None:
+    # as httpx.Headers.__setitem__: the first Authorization line takes the value, the others go
+    found = [index for index, line in enumerate(lines) if line[1] == b"authorization"]
+    for index in reversed(found[1:]):
+        del lines[index]
+    line = (b"Authorization", b"authorization", basic.reveal().encode("utf-8"))
+    if found:
+        lines[found[0]] = line
+    else:
+        lines.append(line)
+
+
+# httpcore's errors and the httpx ones its transport raises for them (httpx's map_httpcore_exceptions), the most
+# specific first.
+_AS_HTTPX: tuple[tuple[type[Exception], type[httpx.HTTPError]], ...] = (
+    (httpcore.ConnectTimeout, httpx.ConnectTimeout), (httpcore.ReadTimeout, httpx.ReadTimeout),
+    (httpcore.WriteTimeout, httpx.WriteTimeout), (httpcore.PoolTimeout, httpx.PoolTimeout),
+    (httpcore.TimeoutException, httpx.TimeoutException),
+    (httpcore.ConnectError, httpx.ConnectError), (httpcore.ReadError, httpx.ReadError),
+    (httpcore.WriteError, httpx.WriteError), (httpcore.NetworkError, httpx.NetworkError),
+    (httpcore.LocalProtocolError, httpx.LocalProtocolError), (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
+    (httpcore.ProtocolError, httpx.ProtocolError),
+    (httpcore.ProxyError, httpx.ProxyError), (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
+)
+_HTTPCORE_ERRORS = tuple(core for core, _ in _AS_HTTPX)
+
+
+def _as_httpx(exc: Exception) -> Exception:
+    return next((error(str(exc)) for core, error in _AS_HTTPX if isinstance(exc, core)), exc)
+
+
+def _text_lines(raw: Sequence[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    """Header lines as httpx's ``Headers.multi_items``: names lower case; all lines ASCII, else all UTF-8, else
+    all Latin-1."""
+    for encoding in ("ascii", "utf-8"):
+        try:
+            return [(name.lower().decode(encoding), value.decode(encoding)) for name, value in raw]
+        except UnicodeDecodeError:
+            pass
+    return [(name.lower().decode("iso-8859-1"), value.decode("iso-8859-1")) for name, value in raw]
 
 
 def _revealed(values: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -462,16 +679,16 @@ def retry_after_seconds(value: str | None) -> float | None:
     return max(seconds, 0.0) if seconds == seconds else None
 
 
-def _tls_version(stream: httpx.Response) -> str | None:
-    network = stream.extensions.get("network_stream")
+def _tls_version(extensions: Mapping[str, Any]) -> str | None:
+    network = extensions.get("network_stream")
     if network is None:
         return None
     ssl_object = network.get_extra_info("ssl_object")
     return ssl_object.version() if ssl_object is not None else None
 
 
-def _decode_content(raw: bytes, headers: httpx.Headers, cap: int) -> bytes:
-    # iter_raw keeps the size cap honest against compression bombs: decode at most cap + 1 bytes.
+def _decode_content(raw: bytes, headers: Mapping[str, str], cap: int) -> bytes:
+    # Read raw, the size cap stays honest against compression bombs: decode at most cap + 1 bytes.
     encoding = headers.get("content-encoding", "").lower()
     if encoding in ("gzip", "deflate", "x-gzip"):
         try:
