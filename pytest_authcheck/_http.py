@@ -304,7 +304,9 @@ class HttpClient:
     def _built(self, method: str, url: str, headers: Mapping[str, Any], data: Mapping[str, Any] | None,
                params: Mapping[str, Any] | None, json_body: Mapping[str, Any] | None,
                basic: Secret | None) -> _Outgoing:
-        """The request httpx.Client.build_request (and httpx.BasicAuth) would build, byte for byte."""
+        """The request httpx.Client.build_request (and httpx.BasicAuth) would build, byte for byte, except that
+        ``params`` are added to a query the URL already has (httpx 0.28 on replaces it)."""
+        url, params = _with_params(url, params)
         parsed = _plain_url(url)
         plain, query = _plain_query(params)
         lines = _plain_headers(headers) if parsed is not None and plain else None
@@ -521,6 +523,18 @@ def _plain_url(url: str) -> httpx.URL | None:
         return _parsed_url(url)
     except (httpx.InvalidURL, ValueError):
         return None  # httpx raises it again, for the caller
+
+
+def _with_params(url: str, params: Mapping[str, Any] | None) -> tuple[str, Mapping[str, Any] | None]:
+    # RFC 6749 §3.1: an endpoint's own query (a tenant's sign-in policy, say) "MUST be retained when adding
+    # additional query parameters"; without it some providers answer for another flow or refuse the request.
+    address, hash_mark, fragment = url.partition("#")
+    if params is None or "?" not in address:
+        return url, params
+    added = str(httpx.QueryParams(_revealed(params)))
+    if added:
+        address += added if address.endswith(("?", "&")) else "&" + added
+    return address + hash_mark + fragment, None
 
 
 def _plain_query(params: Mapping[str, Any] | None) -> tuple[bool, str | None]:
