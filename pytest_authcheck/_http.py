@@ -26,6 +26,7 @@ import functools
 import itertools
 import json
 import os
+import re
 import ssl
 import threading
 import time
@@ -307,8 +308,11 @@ class HttpClient:
         """The request httpx.Client.build_request (and httpx.BasicAuth) would build, byte for byte, except that
         ``params`` are added to a query the URL already has (httpx 0.28 on replaces it)."""
         url, params = _with_params(url, params)
-        parsed = _plain_url(url)
+        plain_url = _plain_url(url)
+        parsed, own_query = plain_url if plain_url is not None else (None, None)
         plain, query = _plain_query(params)
+        if own_query is not None:
+            query = own_query  # params were added to it (_with_params)
         lines = _plain_headers(headers) if parsed is not None and plain else None
         if parsed is None or lines is None or (data is not None and not isinstance(data, Mapping)):
             return self._built_by_httpx(method, url, headers, data, params, json_body, basic)
@@ -343,7 +347,7 @@ class HttpClient:
             _set_authorization(lines, basic)
         address = str(parsed)
         target = parsed.raw_path
-        if query:
+        if query is not None and (query or own_query is not None):  # "?" with an empty query stays, as in httpx
             address, target = f"{address}?{query}", target + b"?" + query.encode("ascii")
         return _Outgoing(method, address, parsed.path, parsed.raw_scheme, parsed.raw_host, parsed.port, target,
                          [(name, value) for name, _, value in lines],
@@ -508,19 +512,27 @@ class _NotSent(httpx.BaseTransport):
         raise RuntimeError("HttpClient sends its requests on its own pool")
 
 
-# Base URLs recur (every token request goes to the same endpoint): httpx parses each once. Only URLs without a query,
-# fragment or userinfo, so no credential is kept as a key; those with one are parsed by httpx at every request.
+# Base URLs recur (every token request goes to the same endpoint): httpx parses each once. The key is the URL without
+# its query (a query may hold a credential), and never has a fragment or userinfo.
 @functools.lru_cache(maxsize=256)
 def _parsed_url(url: str) -> httpx.URL:
     return httpx.URL(url)
 
 
-def _plain_url(url: str) -> httpx.URL | None:
-    if len(url) > 2000 or not url[:8].lower().startswith(("https://", "http://")) or "?" in url or "#" in url \
-            or "@" in url:
+# A query httpx sends as it is: printable ASCII but for space, '"', '#', '<' and '>' (its query percent-encode set).
+_QUERY_AS_IS = re.compile(r"[!$%&'()*+,\-./0-9:;=?@A-Z\[\\\]^_`a-z{|}~]*")
+
+
+def _plain_url(url: str) -> tuple[httpx.URL, str | None] | None:
+    """httpx's parse of ``url`` without its query, and the query (None: none), when httpx would send the query as it
+    is; else None."""
+    if len(url) > 2000 or not url[:8].lower().startswith(("https://", "http://")) or "#" in url:
+        return None
+    base, question_mark, query = url.partition("?")
+    if "@" in base or (question_mark and not _QUERY_AS_IS.fullmatch(query)):
         return None
     try:
-        return _parsed_url(url)
+        return _parsed_url(base), (query if question_mark else None)
     except (httpx.InvalidURL, ValueError):
         return None  # httpx raises it again, for the caller
 

@@ -51,6 +51,15 @@ CASES: list[tuple[str, bool, str, str, dict[str, Any]]] = [
         "client_id": "app 1", "redirect_uri": "http://127.0.0.1/cb?x=1&y=2", "scope": "openid profile",
         "state": Secret("st@te/+~", label="state"), "max_age": 5, "ünï": "cödé"}}),
     ("get-query-no-params", False, "GET", "https://idp.example/cb?code=abc&state=x#frag", {}),
+    # a login's redirects and a probe's own authorization URL carry their query already
+    ("get-query", True, "GET", "https://idp.example/auth?client_id=a&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb"
+                               "&scope=openid+profile&state=%7Ex", {}),
+    ("get-query-empty", True, "GET", "https://idp.example/auth?", {}),
+    ("get-query-odd-but-kept", True, "GET", "https://IDP.example:443/a?b=%zz&c=[1]|{x}~'!$@:/?&d=%41%", {}),
+    ("get-query-space", False, "GET", "https://idp.example/auth?a=b c", {}),
+    ("get-query-quote-angle", False, "GET", 'https://idp.example/auth?a="<b>"', {}),
+    ("get-query-unicode", False, "GET", "https://idp.example/auth?a=é", {}),
+    ("get-query-userinfo", False, "GET", "https://u:p@idp.example/auth?a=b", {}),
     ("get-params-bool-list-none", False, "GET", "https://idp.example/x", {"params": {
         "a": True, "b": ["1", "2"], "c": None, "d": 1.5}}),
     ("post-form-basic", True, "POST", "https://idp.example:8443/token", {
