@@ -91,13 +91,15 @@ def _toml_list(values: list[str] | tuple[str, ...]) -> str:
     return "[" + ", ".join(f'"{v}"' for v in values) + "]"
 
 
-def policy_text(fleet: Fleet, *, issuer: str, ca_bundle: Path, reports: Path, timeout: str = "10s") -> str:
+def policy_text(fleet: Fleet, *, issuer: str, ca_bundle: Path, reports: Path, timeout: str = "10s",
+                concurrency: int | None = None) -> str:
     """authcheck.toml declaring the provider and every client of the fleet (secrets as ``${VAR}``)."""
     lines = [
         "[settings]",
         f'ca_bundle = "{ca_bundle}"',
         f'timeout = "{timeout}"',
         f'reports = "{reports}"',
+        *([f"concurrency = {concurrency}"] if concurrency else []),
         "",
         "[providers.sso]",
         'kind = "oidc"',

@@ -21,6 +21,7 @@ and reported with how far it got.
     .venv/bin/python benchmarks/bench_scale.py                    # N = 100 and 1000
     .venv/bin/python benchmarks/bench_scale.py --n 100 --workers 2 --repeat 3
     .venv/bin/python benchmarks/bench_scale.py --n 10000 --timeout 1800
+    .venv/bin/python benchmarks/bench_scale.py --n 100 --latency 20      # a remote IdP: 20 ms round trip
 
 Needs the project's setup (``scripts/setup``: the venv with the test extra, tests/idp/node_modules) and
 Linux (/proc). Prints a Markdown table for the README's performance section; ``--json`` keeps the raw numbers.
@@ -46,6 +47,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(ROOT), str(HERE)]
 
+from _latency import DelayingProxy  # noqa: E402
 from _scale_log import Classifier, count_requests  # noqa: E402
 from _scale_proc import Measured, run_measured  # noqa: E402
 from _scale_setup import Fleet, idp_clients, make_fleet, policy_text  # noqa: E402
@@ -176,18 +178,26 @@ class Bench:
         run_dir.mkdir(parents=True)
         if label == PYTEST_ALONE:
             return self.measure_pytest_alone(run_dir, fleet, items)
-        spec = IdpSpec(name=f"scale-{n}", clients=idp_clients(fleet), extra_config={"log_form_details": True})
+        # --latency: every run reaches the IdP through a proxy adding the round trip, which the IdP names as its issuer
+        proxy = DelayingProxy(self.args.latency / 2000) if self.args.latency else None
+        spec = IdpSpec(name=f"scale-{n}", clients=idp_clients(fleet), extra_config={"log_form_details": True},
+                       claimed_issuer=f"https://127.0.0.1:{proxy.port}" if proxy else None)
         idp = self.world.start(spec, timeout=60 + n / 50)
+        if proxy is not None:
+            proxy.target = idp.port
         try:
             reports = run_dir / "reports"
             policy = run_dir / "authcheck.toml"
-            policy.write_text(policy_text(fleet, issuer=idp.issuer, ca_bundle=idp.ca_pem_path, reports=reports))
+            policy.write_text(policy_text(fleet, issuer=idp.issuer, ca_bundle=idp.ca_pem_path, reports=reports,
+                                          concurrency=self.args.concurrency))
             argv = self.argv(label, run_dir)
             print(f"  N={n} {label} (repeat {rep + 1}) ...", end="", file=sys.stderr, flush=True)
             measured = run_measured(argv, cwd=run_dir, env=base_env(fleet), out_dir=run_dir, name="run",
                                     timeout=self.args.timeout, grace=self.args.grace)
         finally:
             idp.stop()
+            if proxy is not None:
+                proxy.close()
         counted = count_requests(idp.log_path, classifier)
         result = RunResult(label=label, seconds=measured.seconds, timed_out=measured.timed_out,
                            returncode=measured.returncode, requests=counted.total, by_kind=dict(counted.by_kind),
@@ -348,7 +358,9 @@ def against(value: float, attribute: str, bases: list[Summary | None], prefix: s
 
 
 def tables(results: dict[int, dict[str, Summary]], args: argparse.Namespace, machine_line: str) -> str:
-    out = [f"Machine: {machine_line}.", "",
+    out = [f"Machine: {machine_line}." + (f" Every request reached the IdP through a proxy adding {args.latency:g} ms "
+                                          "of round trip." if args.latency else "")
+           + (f" The policy sets concurrency = {args.concurrency}." if args.concurrency else ""), "",
            "\"× floor\" is against issue 12's floor (its probe kinds), \"× all-kinds floor\" against the floor that sends "
            "every probe kind the plugin sends, once each.", "",
            "| N | run | wall time | × floor | × all-kinds floor | CPU time | × floor | × all-kinds floor "
@@ -488,6 +500,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="after the bound, how long a stopped pytest may take to write its reports (default 60)")
     parser.add_argument("--floor-threads", type=int, default=16, help="concurrent requests of the floor (default 16)")
     parser.add_argument("--skip-pytest", action="store_true", help="only the floor and collection (a quick check)")
+    parser.add_argument("--concurrency", type=int, metavar="K",
+                        help="the policy's settings.concurrency (requests in flight per provider; default the plugin's)")
+    parser.add_argument("--latency", type=float, default=0, metavar="MS",
+                        help="reach the IdP through a proxy adding MS milliseconds of round trip (a remote IdP)")
     parser.add_argument("--keep", type=Path, metavar="DIR", help="work in DIR and keep it (logs, policies, reports)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write every run's numbers here")
     args = parser.parse_args(argv)
