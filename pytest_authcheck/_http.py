@@ -8,7 +8,8 @@ errors, 429 and 503, and every exchange is recorded, redacted and bounded (``_bo
 Requests are those httpx builds (its default headers in its order, its URL normalisation, its form and JSON
 encodings) and are sent on an httpcore pool. At a thousand clients the run is CPU-bound, and httpx's pure-Python URL
 parser and its wrapping of httpcore were a third of the CPU of every request: the common request (an http(s) URL
-without query or fragment, ASCII headers) is built here from a cached parse of its URL, anything else by httpx.
+without userinfo or fragment whose query httpx would send as it is, ASCII headers) is built here from a cached parse
+of the URL without its query, anything else by httpx. Parameters are added to a query the URL already has.
 
 Time is bounded too: each attempt must be answered completely (connect, TLS, headers, body) within
 ``timeout`` (``_deadline``), and a request with its retries and their waits within ``timeout x
@@ -347,7 +348,7 @@ class HttpClient:
             _set_authorization(lines, basic)
         address = str(parsed)
         target = parsed.raw_path
-        if query is not None and (query or own_query is not None):  # "?" with an empty query stays, as in httpx
+        if query is not None:  # an empty query of the URL's own keeps its "?", as in httpx; params never give one
             address, target = f"{address}?{query}", target + b"?" + query.encode("ascii")
         return _Outgoing(method, address, parsed.path, parsed.raw_scheme, parsed.raw_host, parsed.port, target,
                          [(name, value) for name, _, value in lines],
