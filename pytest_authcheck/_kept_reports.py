@@ -29,6 +29,9 @@ def share_keywords(item: pytest.Item, report: pytest.TestReport) -> None:
         report.keywords = kept
     else:
         item.stash[_keywords_key] = report.keywords
+    if report.when == "teardown":
+        # the item's last report: pytest keeps the item to the end of the session, and the copy with it
+        del item.stash[_keywords_key]
 
 
 def forget_unshown(terminalreporter: Any) -> None:

@@ -295,6 +295,8 @@ def test_no_plugin_keeps_a_report_it_has_read_for_the_last_time_and_counts_stay_
         "            and hasattr(p, '_reports')]\n"
         "    counts['html kept'] = sum(len(p._reports) for p in html)\n"
         "    counts['html plugins'] = len(html)\n"
+        "    from pytest_authcheck._kept_reports import _keywords_key\n"
+        "    counts['items keeping keywords'] = sum(_keywords_key in i.stash for i in terminalreporter._session.items)\n"
         f"    open({str(seen)!r}, 'w').write(json.dumps(counts))\n")
     run = run_authcheck(oidc_policy(idp("good")), "-k", "discovery or jwks")
     counted = json_module.loads(seen.read_text())
@@ -304,6 +306,8 @@ def test_no_plugin_keeps_a_report_it_has_read_for_the_last_time_and_counts_stay_
     assert counted[""] == 0
     # pytest-html (authcheck.html's engine) made its rows and let the reports go
     assert counted["html plugins"] == 1 and counted["html kept"] == 0
+    # the copy of the keywords a test's reports share goes with its last report
+    assert counted["items keeping keywords"] == 0
     assert (run.reports_dir / "authcheck.html").stat().st_size > 10_000
     assert counted["passed"] == statuses.count("passed")
     run.result.assert_outcomes(passed=statuses.count("passed"), skipped=statuses.count("skipped"),
