@@ -31,10 +31,21 @@ def _run(config: pytest.Config) -> AuthcheckRun:
     return config.stash[run_key]
 
 
-@pytest.fixture(scope="session")
-def authcheck_run(pytestconfig: pytest.Config) -> AuthcheckRun:
-    """The state of this ``--authcheck`` run: policy, redactor, HTTP client, providers and tokens."""
-    return _run(pytestconfig)
+class RunFixture:
+    """A plugin serving ``authcheck_run`` from the run it was made with.
+
+    As a plain fixture it would take ``pytestconfig`` to find the run. pytest resolves a session fixture's arguments
+    again for every test that uses it, and ``pytestconfig`` asks for ``request``, for which pytest builds a new
+    ``FixtureDef`` each time: one per test, 15,000 at a thousand clients.
+    """
+
+    def __init__(self, run: AuthcheckRun) -> None:
+        self._run = run
+
+    @pytest.fixture(scope="session")
+    def authcheck_run(self) -> AuthcheckRun:
+        """The state of this ``--authcheck`` run: policy, redactor, HTTP client, providers and tokens."""
+        return self._run
 
 
 @pytest.fixture(scope="session")
