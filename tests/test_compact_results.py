@@ -11,7 +11,7 @@ import pytest
 from pytest_authcheck._checks import Check
 from pytest_authcheck.report.text import write_json
 from pytest_authcheck.results.not_applicable import NotApplicable
-from pytest_authcheck.results.stored import ResultStore, StoredResult
+from pytest_authcheck.results.stored import ResultStore, StoredResult, exchange_ids
 
 CHECK = Check(id="tokens.query-refused", title="Bearer tokens in the URL query are refused", severity="medium",
               area="tokens", refs=("RFC 6750 §2.3", "RFC 9700 §4.3.2"), remediation="Refuse access_token in queries.")
@@ -77,6 +77,9 @@ def test_a_stored_result_reads_and_writes_as_the_dict_it_was_made_from() -> None
     originals = [executed(n) for n in range(3000)]  # more than one compressed batch
     kept = [store.keep(dict(r)) for r in originals]
     assert all(isinstance(r, StoredResult) for r in kept)
+    # the JSON report asks every result which exchanges it names before writing any: no detail is read for it
+    assert [exchange_ids(r) for r in kept[:3]] == [("x0", "x1"), ("x1", "x2"), ("x2", "x3")]
+    assert store._last is None
     for order in (range(3000), range(2999, -1, -1)):
         for n in order:
             assert list(kept[n]) == list(originals[n]) and dict(kept[n]) == originals[n]
@@ -93,8 +96,12 @@ def test_a_stored_result_takes_the_outcomes_marks_in_order_and_keeps_what_has_no
         result[name] = expected[name] = value
     assert list(result.items()) == list(expected.items()) and len(result) == len(expected)
     del result["cause"], expected["cause"]
+    assert exchange_ids(result) == ("x7", "x8")
     del result["evidence"], expected["evidence"]
-    assert dict(result) == expected and "evidence" not in result
+    assert dict(result) == expected and "evidence" not in result and exchange_ids(result) == ()
+    result["evidence"] = {"exchanges": ["x9"]}
+    assert exchange_ids(result) == ("x9",)
+    del result["evidence"]
     with pytest.raises(KeyError):
         result["evidence"]
     bare = {"nodeid": "a.py::test_b", "check": "custom.b", "status": "skipped", "message": "no target"}

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, overload
 
 from .._run import AuthcheckRun
+from ..results.stored import exchange_ids
 from .summary import ci_facts, counts, tool_facts, verdict
 from .text import write_json
 
@@ -87,7 +88,7 @@ def document(run: AuthcheckRun) -> dict[str, Any]:
                                        **{k: result[k] for k in _CHECK_MEMBERS}}
     summary = counts(run.results)
     outcome = run.outcome or {}
-    referenced = {x for r in run.results for x in r.get("evidence", {}).get("exchanges", ())}
+    referenced = {x for r in run.results for x in exchange_ids(r)}
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": tool_facts(),

@@ -9,7 +9,7 @@ batch is decompressed about once per report.
 
 from __future__ import annotations
 
-from collections.abc import ItemsView, Iterator, MutableMapping
+from collections.abc import ItemsView, Iterator, Mapping, MutableMapping
 from typing import Any
 
 from .._interned import KeptOnce
@@ -36,7 +36,7 @@ class ResultStore:
         key = str(len(self._details))
         self._details.add({"id": key, **{name: result[name] for name in DETAILS if name in result}})
         head = {name: value for name, value in result.items() if name not in DETAILS}
-        return StoredResult(head, self, key, _ORDERS(tuple(result)))
+        return StoredResult(head, self, key, _ORDERS(tuple(result)), _exchange_ids(result))
 
     def details(self, key: str) -> dict[str, Any]:
         # the members of one result are read one after the other (a writer's row): decompressed and parsed once
@@ -48,14 +48,29 @@ class ResultStore:
         return details
 
 
+def _exchange_ids(result: Mapping[str, Any]) -> tuple[str, ...]:
+    evidence = result.get("evidence")
+    return tuple(evidence.get("exchanges", ())) if isinstance(evidence, Mapping) else ()
+
+
+def exchange_ids(result: Mapping[str, Any]) -> tuple[str, ...]:
+    """The ids of the exchanges a result's evidence names, without decompressing a stored result's details."""
+    if isinstance(result, StoredResult) and "evidence" not in result._head:
+        return result._exchanges if "evidence" in result._order else ()
+    return _exchange_ids(result)
+
+
 class StoredResult(MutableMapping[str, Any]):
     """A result dict whose details are in the run's ``ResultStore``; it reads, iterates and takes new members
     (the outcome's ``blocking``, ``cause`` ...) in the same order as the dict it was made from."""
 
-    __slots__ = ("_head", "_store", "_key", "_order")
+    __slots__ = ("_head", "_store", "_key", "_order", "_exchanges")
 
-    def __init__(self, head: dict[str, Any], store: ResultStore, key: str, order: tuple[str, ...]) -> None:
+    def __init__(self, head: dict[str, Any], store: ResultStore, key: str, order: tuple[str, ...],
+                 exchanges: tuple[str, ...] = ()) -> None:
         self._head, self._store, self._key, self._order = head, store, key, order
+        # what the JSON report asks of every result before writing any (which exchanges to write)
+        self._exchanges = exchanges
 
     def __getitem__(self, name: str) -> Any:
         if name in self._head:
