@@ -9,12 +9,14 @@ clients that is 45,000 reports, a tenth of the run's memory.
 from __future__ import annotations
 
 from collections.abc import Generator, Mapping
+from types import MappingProxyType
 from typing import Any
 
 import pytest
 
 _keywords_key = pytest.StashKey[Mapping[str, Any]]()
 
+_NO_KEYWORDS: Mapping[str, Any] = MappingProxyType({})
 # The status pytest's terminal reporter files passing setup and teardown reports under (pytest_report_teststatus).
 _UNSHOWN = ""
 
@@ -45,12 +47,21 @@ def forget_unshown(terminalreporter: Any) -> None:
         unshown.clear()
 
 
+def slim_passed(report: pytest.TestReport) -> None:
+    """Let a passing test's call report, which pytest's terminal reporter keeps to the end of the session to count it
+    (and to list it under ``-rP``/``-rA``), go without its copy of the item's keywords: the plugins that read them
+    have, and the reporter reads a report's keywords only to fold skips. Half a kilobyte a test."""
+    report.keywords = _NO_KEYWORDS
+
+
 class KeptReports:
     """A plugin that lets reports go once the plugins that file them have read them for the last time."""
 
     def __init__(self, config: pytest.Config) -> None:
         self._config = config
         self._html_kept: list[dict[str, Any]] | None = None
+        # passing call reports whose row pytest-html has yet to make, by node id (xdist interleaves tests)
+        self._rows_to_make: dict[str, pytest.TestReport] = {}
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> Generator[None, None, None]:
@@ -59,7 +70,14 @@ class KeptReports:
         if report.when == "teardown" and str(report.outcome) != "rerun":
             for kept in self._html_reports():
                 kept.pop(report.nodeid, None)
-        if report.when != "call" and report.passed:
+            passed = self._rows_to_make.pop(report.nodeid, None)
+            if passed is not None:
+                passed.__dict__.pop("extras", None)
+        if report.when == "call" and report.passed:
+            slim_passed(report)
+            if self._html_reports():
+                self._rows_to_make[report.nodeid] = report
+        elif report.passed:
             forget_unshown(self._config.pluginmanager.get_plugin("terminalreporter"))
 
     def _html_reports(self) -> list[dict[str, Any]]:

@@ -297,8 +297,11 @@ def test_no_plugin_keeps_a_report_it_has_read_for_the_last_time_and_counts_stay_
         "    counts['html plugins'] = len(html)\n"
         "    from pytest_authcheck._kept_reports import _keywords_key\n"
         "    counts['items keeping keywords'] = sum(_keywords_key in i.stash for i in terminalreporter._session.items)\n"
+        "    passed = terminalreporter.stats.get('passed', [])\n"
+        "    counts['passed keeping keywords'] = sum(bool(r.keywords) for r in passed)\n"
+        "    counts['passed keeping extras'] = sum(hasattr(r, 'extras') for r in passed)\n"
         f"    open({str(seen)!r}, 'w').write(json.dumps(counts))\n")
-    run = run_authcheck(oidc_policy(idp("good")), "-k", "discovery or jwks")
+    run = run_authcheck(oidc_policy(idp("good")), "-k", "discovery or jwks", "-rA")
     counted = json_module.loads(seen.read_text())
     statuses = [r["status"] for r in run.report["results"] if r["nodeid"]]
     assert statuses.count("passed") > 5
@@ -308,6 +311,10 @@ def test_no_plugin_keeps_a_report_it_has_read_for_the_last_time_and_counts_stay_
     assert counted["html plugins"] == 1 and counted["html kept"] == 0
     # the copy of the keywords a test's reports share goes with its last report
     assert counted["items keeping keywords"] == 0
+    # a passing test's call report is kept to be counted and listed, without what only its readers at the time used
+    assert counted["passed keeping keywords"] == 0 and counted["passed keeping extras"] == 0
+    listed = [line for line in run.result.stdout.lines if line.startswith("PASSED ")]
+    assert len(listed) == statuses.count("passed") and all("::test_" in line for line in listed)
     assert (run.reports_dir / "authcheck.html").stat().st_size > 10_000
     assert counted["passed"] == statuses.count("passed")
     run.result.assert_outcomes(passed=statuses.count("passed"), skipped=statuses.count("skipped"),
