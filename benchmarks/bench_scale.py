@@ -182,7 +182,12 @@ class Bench:
         proxy = DelayingProxy(self.args.latency / 2000) if self.args.latency else None
         spec = IdpSpec(name=f"scale-{n}", clients=idp_clients(fleet), extra_config={"log_form_details": True},
                        claimed_issuer=f"https://127.0.0.1:{proxy.port}" if proxy else None)
-        idp = self.world.start(spec, timeout=60 + n / 50)
+        try:
+            idp = self.world.start(spec, timeout=60 + n / 50)
+        except BaseException:
+            if proxy is not None:
+                proxy.close()
+            raise
         if proxy is not None:
             proxy.target = idp.port
         try:

@@ -4,28 +4,20 @@ plugin's probe values are held equal here: a suite that changes what it sends ch
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
 from pytest_authcheck.probes import variations
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from tests.conftest import benchmark_module
 
 
 @pytest.fixture(scope="module")
 def floor() -> Iterator[ModuleType]:
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import _floor_plugin
-
-        yield _floor_plugin
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    with benchmark_module("_floor_plugin") as module:
+        yield module
 
 
 @pytest.mark.parametrize(("uri", "native_loopback"), [

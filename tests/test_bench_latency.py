@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import http.client
 import http.server
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from tests.conftest import benchmark_module
+
 BODY = bytes(range(256)) * 800  # 200 KiB: several chunks each way
 ONE_WAY = 0.05
 
@@ -35,13 +34,8 @@ class _Echo(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def latency() -> Iterator[ModuleType]:
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import _latency
-
-        yield _latency
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    with benchmark_module("_latency") as module:
+        yield module
 
 
 @pytest.fixture
