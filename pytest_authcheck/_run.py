@@ -57,7 +57,7 @@ class AuthcheckRun:
         self.notes: list[str] = []
         self.results: list[MutableMapping[str, Any]] = []
         # (check, target) pairs the policy alone shows a check cannot look at: no test, a result all the same
-        self.not_applicable: dict[str, MutableMapping[str, Any]] = {}
+        self.not_applicable: dict[str, NotApplicable] = {}
         self.exchanges = ExchangeStore()
         self.result_store = ResultStore()
         self.shipped_exchanges: set[str] = set()

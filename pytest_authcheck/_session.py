@@ -38,6 +38,7 @@ from .report.junit import result_properties
 from .report.redacted import redact_report
 from .results.baseline import load_baseline
 from .results.build import build_result, enforce_invariants, evaluation_text, exchanges_of, impose, record_key
+from .results.not_applicable import from_shared_form, shared_form
 from .results.outcome import DEFAULT_FAIL_ON, GateSettings, decide, exit_status
 from .results.waivers import apply_waiver, today_utc, waiver_text, waivers_of
 
@@ -157,7 +158,7 @@ class AuthcheckSession:
         workerinput = getattr(self.config, "workerinput", {})
         if workerinput.get("authcheck_shared_dir"):
             directory = Path(workerinput["authcheck_shared_dir"])
-            share(directory, NOT_APPLICABLE_FILE, {k: dict(v) for k, v in run.not_applicable.items()})
+            share(directory, NOT_APPLICABLE_FILE, shared_form(run.not_applicable))
             if workerinput.get("authcheck_units"):
                 share(directory, UNITS_FILE, collection_units(session.items))
 
@@ -284,7 +285,7 @@ class AuthcheckSession:
             return (yield)
         run = self.run
         # xdist: every worker collected the same tests, so any one's not-applicable pairs are everyone's
-        run.not_applicable.update(shared(self._shared_dir, NOT_APPLICABLE_FILE) or {})
+        run.not_applicable.update(from_shared_form(shared(self._shared_dir, NOT_APPLICABLE_FILE)))
         run.results.extend(run.not_applicable[k] for k in sorted(run.not_applicable))
         run.outcome = decide(run.results, policy=run.policy, waivers=self.waivers, today=self.today,
                              settings=self.gate_settings, baseline=self.baseline)

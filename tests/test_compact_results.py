@@ -10,7 +10,7 @@ import pytest
 
 from pytest_authcheck._checks import Check
 from pytest_authcheck.report.text import write_json
-from pytest_authcheck.results.not_applicable import NotApplicable
+from pytest_authcheck.results.not_applicable import NotApplicable, from_shared_form, shared_form
 from pytest_authcheck.results.stored import ResultStore, StoredResult, exchange_ids
 
 CHECK = Check(id="tokens.query-refused", title="Bearer tokens in the URL query are refused", severity="medium",
@@ -106,3 +106,21 @@ def test_a_stored_result_takes_the_outcomes_marks_in_order_and_keeps_what_has_no
         result["evidence"]
     bare = {"nodeid": "a.py::test_b", "check": "custom.b", "status": "skipped", "message": "no target"}
     assert store.keep(bare) is bare and store.keep(result) is result
+
+
+def test_xdist_workers_hand_the_controller_pairs_it_keeps_as_compact_as_a_serial_run() -> None:
+    other = Check(id="grants.undeclared-refused", title="Undeclared grants are refused", severity="high",
+                  area="clients", refs=("RFC 6749 §5.2",), remediation="Restrict the grant types.", level="SHOULD")
+    pairs = {f"tokens.py::test_query_refused_at_userinfo[svc-{n:04d}]": NotApplicable(
+        CHECK, nodeid=f"tokens.py::test_query_refused_at_userinfo[svc-{n:04d}]", target=f"clients.svc-{n:04d}",
+        message=REASON) for n in range(3)}
+    pairs["grants.py::test_undeclared_grants_refused[app-0001]"] = NotApplicable(
+        other, nodeid="grants.py::test_undeclared_grants_refused[app-0001]", target="clients.app-0001", message="no")
+    shared = json.loads(json.dumps(shared_form(pairs)))  # through the run's shared folder
+    # each check's members once, four strings a pair
+    assert len(shared["checks"]) == 2 and all(len(row) == 4 for row in shared["pairs"])
+    kept = from_shared_form(shared)
+    assert all(isinstance(result, NotApplicable) for result in kept.values())
+    assert {nodeid: dict(result) for nodeid, result in kept.items()} == {n: dict(p) for n, p in pairs.items()}
+    assert len({id(result._check) for result in kept.values()}) == 2
+    assert from_shared_form(None) == {} and from_shared_form({"results": []}) == {}

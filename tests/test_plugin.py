@@ -191,7 +191,17 @@ def test_selection_by_area_severity_and_check_id(pytester: pytest.Pytester) -> N
                      "test_alg_none", "test_altered_signature", "test_key_confusion", "test_other_issuer"}
 
 
-def test_xdist_gives_the_same_results(idp, run_authcheck) -> None:
+def test_xdist_gives_the_same_results(idp, run_authcheck, pytester: pytest.Pytester) -> None:
+    import json as json_module
+
+    kept = pytester.path / "kept.json"
+    pytester.makeconftest(
+        "import json\n"
+        "from pytest_authcheck._fixtures import run_key\n\n"
+        "def pytest_terminal_summary(config):\n"
+        "    run = config.stash[run_key]\n"
+        "    if not hasattr(config, 'workerinput'):\n"
+        f"        open({str(kept)!r}, 'w').write(json.dumps(sorted(type(v).__name__ for v in run.not_applicable.values())))\n")
     policy = oidc_policy(idp("skewed-clock"))
     serial = run_authcheck(policy, subprocess=True)
     parallel = run_authcheck(policy, "-n", "2", "--authcheck-worker-targets", "0", subprocess=True)
@@ -217,6 +227,13 @@ def test_xdist_gives_the_same_results(idp, run_authcheck) -> None:
     assert small.result.ret == 1 and outcome(small) == outcome(serial)
     assert "target(s), fewer than 100 per worker for -n 2: run in this process" in small.output()
     assert "created:" not in small.output() and "bringing up nodes" not in small.output()
+    # the controller keeps the pairs no test ran for (a public client and a secret check) as compactly as a serial run
+    few = run_authcheck(policy, "-n", "2", "--authcheck-worker-targets", "0", "-k", "secret_accepted", clients=True,
+                        subprocess=True)
+    assert "created: 2/2 workers" in few.output()
+    assert json_module.loads(kept.read_text()) == ["NotApplicable"]
+    assert [(r["target"], r["status"]) for r in few.report["results"] if r["check"] == "client-auth.secret-accepted"] \
+        == [("clients.deployer", "passed"), ("clients.cli", "skipped")]
 
 
 # ---- reports -------------------------------------------------------------------------------------------
