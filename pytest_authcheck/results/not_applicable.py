@@ -99,13 +99,10 @@ def shared_form(pairs: Mapping[str, NotApplicable]) -> dict[str, Any]:
     thousand clients, as much as the rest of what it holds.
     """
     checks: dict[str, dict[str, Any]] = {}
-    rows = []
-    for nodeid, pair in pairs.items():
-        check = pair._check
-        if check.id not in checks:
-            checks[check.id] = {"title": check.title, "severity": check.severity, "area": check.area,
-                                "level": check.level, "refs": list(check.refs), "remediation": check.remediation}
-        rows.append([nodeid, check.id, pair.target, pair.message])
+    for pair in pairs.values():
+        if pair._check.id not in checks:
+            checks[pair._check.id] = pair._check.to_dict()
+    rows = [[nodeid, pair._check.id, pair.target, pair.message] for nodeid, pair in pairs.items()]
     return {"checks": checks, "pairs": rows}
 
 
@@ -114,9 +111,7 @@ def from_shared_form(data: Any) -> dict[str, NotApplicable]:
     if not isinstance(data, Mapping) or not isinstance(data.get("checks"), Mapping) \
             or not isinstance(data.get("pairs"), list):
         return {}
-    checks = {check_id: Check(id=check_id, title=members["title"], severity=members["severity"],
-                              area=members["area"], refs=tuple(members["refs"]), remediation=members["remediation"],
-                              level=members["level"])
+    checks = {check_id: Check(**{**members, "refs": tuple(members["refs"])})  # Check.to_dict's members
               for check_id, members in data["checks"].items()}
     return {nodeid: NotApplicable(checks[check_id], nodeid=nodeid, target=target, message=message)
             for nodeid, check_id, target, message in data["pairs"]}
