@@ -16,8 +16,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-PAGE = os.sysconf("SC_PAGE_SIZE")
-
 
 @dataclass
 class Measured:
@@ -27,7 +25,7 @@ class Measured:
     timed_out: bool
     #: largest sum of the resident sets of the process group, sampled (bytes)
     peak_tree_rss: int
-    #: largest single process of the tree, from the kernel (bytes)
+    #: largest single process of the tree: the highest VmHWM sampled (bytes)
     peak_process_rss: int
     #: user + system CPU seconds of the tree (the kernel's, for every process it reaped): on a shared machine
     #: this moves far less than the wall time when other work competes for the cores
@@ -38,8 +36,9 @@ class Measured:
     stderr: Path
 
 
-def _group_rss(pgid: int) -> int:
-    total = 0
+def _group_memory(pgid: int) -> tuple[int, int]:
+    """(the sum of the group's resident sets, the highest high-water mark of one of its processes), in bytes."""
+    total = highest = 0
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -50,18 +49,20 @@ def _group_rss(pgid: int) -> int:
             fields = stat[stat.rindex(b")") + 2:].split()
             if int(fields[2]) != pgid:
                 continue
-            with open(f"/proc/{entry.name}/statm", "rb") as f:
-                total += int(f.read().split()[1]) * PAGE
-        except (OSError, ValueError, IndexError):
+            with open(f"/proc/{entry.name}/status", "rb") as f:
+                status = dict(line.split(b":", 1) for line in f.read().splitlines() if b":" in line)
+            total += int(status[b"VmRSS"].split()[0]) * 1024
+            highest = max(highest, int(status[b"VmHWM"].split()[0]) * 1024)
+        except (OSError, ValueError, IndexError, KeyError):
             continue
-    return total
+    return total, highest
 
 
 def run_measured(argv: list[str], *, cwd: Path, env: dict[str, str], out_dir: Path, name: str,
                  timeout: float, grace: float = 30.0) -> Measured:
     out_dir.mkdir(parents=True, exist_ok=True)
     stdout, stderr = out_dir / f"{name}.out", out_dir / f"{name}.err"
-    peak = 0
+    peak = highest = 0
     done = threading.Event()
     with open(stdout, "wb") as out, open(stderr, "wb") as err:
         started = time.perf_counter()
@@ -69,9 +70,10 @@ def run_measured(argv: list[str], *, cwd: Path, env: dict[str, str], out_dir: Pa
                                 start_new_session=True)
 
         def sample() -> None:
-            nonlocal peak
+            nonlocal peak, highest
             while not done.is_set():
-                peak = max(peak, _group_rss(proc.pid))
+                total, process = _group_memory(proc.pid)
+                peak, highest = max(peak, total), max(highest, process)
                 done.wait(0.1)
 
         sampler = threading.Thread(target=sample, name=f"rss-{name}", daemon=True)
@@ -101,7 +103,7 @@ def run_measured(argv: list[str], *, cwd: Path, env: dict[str, str], out_dir: Pa
         _signal_group(proc.pid, signal.SIGKILL)
     proc.returncode = os.waitstatus_to_exitcode(status)
     return Measured(argv=argv, seconds=seconds, returncode=proc.returncode, timed_out=timed_out,
-                    peak_tree_rss=peak, peak_process_rss=(rusage.ru_maxrss * 1024 if rusage else 0),
+                    peak_tree_rss=peak, peak_process_rss=highest,
                     cpu_seconds=(rusage.ru_utime + rusage.ru_stime if rusage else 0.0), load_after=os.getloadavg()[0],
                     stdout=stdout, stderr=stderr)
 
