@@ -3,7 +3,8 @@
 Every report of every test was kept: pytest's terminal reporter files each one under the status it shows, and a
 passing setup or teardown under an empty status that nothing shows or counts (it skips that key when colouring
 and summing up); pytest-html keeps all three of a test's reports after making its row from them. At a thousand
-clients that is 45,000 reports, a tenth of the run's memory.
+clients that is 45,000 reports, a tenth of the run's memory. An xdist worker's terminal reporter keeps its reports
+too, each with the result and the exchanges it has sent to the controller.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ _keywords_key = pytest.StashKey[Mapping[str, Any]]()
 _NO_KEYWORDS: Mapping[str, Any] = MappingProxyType({})
 # The status pytest's terminal reporter files passing setup and teardown reports under (pytest_report_teststatus).
 _UNSHOWN = ""
+# What a report carries to the controller (``_session``): a worker reads none of it once the report has been sent.
+_SENT = ("authcheck", "authcheck_exchanges")
 
 
 def share_keywords(item: pytest.Item, report: pytest.TestReport) -> None:
@@ -59,6 +62,7 @@ class KeptReports:
 
     def __init__(self, config: pytest.Config) -> None:
         self._config = config
+        self._is_worker = hasattr(config, "workerinput")
         self._html_kept: list[dict[str, Any]] | None = None
         # passing call reports whose row pytest-html has yet to make, by node id (xdist interleaves tests)
         self._rows_to_make: dict[str, pytest.TestReport] = {}
@@ -66,6 +70,10 @@ class KeptReports:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> Generator[None, None, None]:
         yield
+        if self._is_worker:
+            # xdist's own implementation has serialized the report for the controller by now
+            for name in _SENT:
+                report.__dict__.pop(name, None)
         # pytest-rerunfailures reports a retried test's phases as "rerun" before its last teardown
         if report.when == "teardown" and str(report.outcome) != "rerun":
             for kept in self._html_reports():

@@ -198,10 +198,14 @@ def test_xdist_gives_the_same_results(idp, run_authcheck, pytester: pytest.Pytes
     pytester.makeconftest(
         "import json\n"
         "from pytest_authcheck._fixtures import run_key\n\n"
-        "def pytest_terminal_summary(config):\n"
+        "def pytest_terminal_summary(terminalreporter, config):\n"
         "    run = config.stash[run_key]\n"
         "    if not hasattr(config, 'workerinput'):\n"
-        f"        open({str(kept)!r}, 'w').write(json.dumps(sorted(type(v).__name__ for v in run.not_applicable.values())))\n")
+        f"        open({str(kept)!r}, 'w').write(json.dumps(sorted(type(v).__name__ for v in run.not_applicable.values())))\n"
+        "    else:\n"
+        "        reports = [r for reps in terminalreporter.stats.values() for r in reps]\n"
+        "        sent = [r for r in reports if hasattr(r, 'authcheck') or hasattr(r, 'authcheck_exchanges')]\n"
+        f"        open({str(kept)!r} + '.' + config.workerinput['workerid'], 'w').write(json.dumps([len(reports), len(sent)]))\n")
     policy = oidc_policy(idp("skewed-clock"))
     serial = run_authcheck(policy, subprocess=True)
     parallel = run_authcheck(policy, "-n", "2", "--authcheck-worker-targets", "0", subprocess=True)
@@ -221,6 +225,10 @@ def test_xdist_gives_the_same_results(idp, run_authcheck, pytester: pytest.Pytes
     urls = [x["url"] for x in parallel.report["exchanges"].values() if x["method"] == "GET"]
     assert urls and len(urls) == len(set(urls)), urls
     assert "created: 2/2 workers" in parallel.output()  # xdist started its workers
+    # a worker's terminal reporter keeps its reports without the results and exchanges it sent the controller
+    for worker in ("gw0", "gw1"):
+        reports, still_holding = json_module.loads((pytester.path / f"kept.json.{worker}").read_text())
+        assert reports > 10 and still_holding == 0, worker
     # Without --authcheck-worker-targets 0 a policy this small runs in one process: starting two workers would cost
     # more than they save. The header says so; the results are the same.
     small = run_authcheck(policy, "-n", "2", subprocess=True)
