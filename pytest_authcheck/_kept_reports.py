@@ -3,8 +3,9 @@
 Every report of every test was kept: pytest's terminal reporter files each one under the status it shows, and a
 passing setup or teardown under an empty status that nothing shows or counts (it skips that key when colouring
 and summing up); pytest-html keeps all three of a test's reports after making its row from them. At a thousand
-clients that is 45,000 reports, a tenth of the run's memory. An xdist worker's terminal reporter keeps its reports
-too, each with the result and the exchanges it has sent to the controller.
+clients that is 45,000 reports, a tenth of the run's memory. An xdist worker's terminal reporter keeps them too,
+each with the result and the exchanges it has sent to the controller, for a summary nobody reads (execnet writes a
+worker's output to a temporary file; pytest shows the controller's).
 """
 
 from __future__ import annotations
@@ -57,6 +58,19 @@ def slim_passed(report: pytest.TestReport) -> None:
     report.keywords = _NO_KEYWORDS
 
 
+def forget_sent(terminalreporter: Any, report: pytest.TestReport) -> None:
+    """Drop the report a worker's terminal reporter has just filed: it has gone to the controller, which counts and
+    shows it. Another plugin still holding the report holds it without what it carried there."""
+    for name in _SENT:
+        report.__dict__.pop(name, None)
+    stats = getattr(terminalreporter, "stats", None)
+    if isinstance(stats, dict):
+        for filed in stats.values():
+            if filed and filed[-1] is report:
+                filed.pop()
+                return
+
+
 class KeptReports:
     """A plugin that lets reports go once the plugins that file them have read them for the last time."""
 
@@ -71,9 +85,8 @@ class KeptReports:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> Generator[None, None, None]:
         yield
         if self._is_worker:
-            # xdist's own implementation has serialized the report for the controller by now
-            for name in _SENT:
-                report.__dict__.pop(name, None)
+            # xdist's own implementation has sent the report to the controller by now
+            forget_sent(self._config.pluginmanager.get_plugin("terminalreporter"), report)
         # pytest-rerunfailures reports a retried test's phases as "rerun" before its last teardown
         if report.when == "teardown" and str(report.outcome) != "rerun":
             for kept in self._html_reports():
