@@ -209,10 +209,27 @@ def test_the_html_findings_store_each_piece_once_and_keep_idp_markup_inert() -> 
     assert list(whole) == ["x1", "x2", "x3", "x4"] and whole["x2"] == {**exchange, "id": "x2"}
     assert inner.count("Publish every scope") == 1 and inner.count("openid-configuration") == 4
     assert len(document["values"]) == 3  # expected, observed and the decoded JWT, each once for three results
+    first = document["results"][0]
+    assert document["values"][first["e"]] == ["openid", evil] and document["values"][first["o"]] == ["openid"]
+    assert document["values"][first["j"][0][2]] == {"header": {"alg": "RS256"}, "claims": {"sub": evil}}
     assert document["targets"] == ["clients.c0", "clients.c1", "clients.c2"]
     # The privilege diff is HTML the writer escaped; the script inserts it as it is.
     table = document["results"][0]["p"]
     assert "<img" not in table and "&lt;img src=x" in table and "\u2190 api-role 1" in table
+
+
+def test_the_html_findings_point_each_blocked_result_at_its_cause() -> None:
+    results = [{**_result(check, status, target="providers.sso"), "cause": cause}
+               for check, status, cause in (("discovery.issuer-match", "passed", None), ("tls.chain-trusted", "error", "tls"),
+                                            ("jwks.key-strength", "error", "tls"), ("clock.date-header", "error", "net"))]
+    causes = [{"id": "tls", "result": results[1]["nodeid"], "count": 1, "summary": "the chain is not trusted"},
+              {"id": "net", "count": 1, "summary": "cannot connect"}]
+    run = SimpleNamespace(results=results, exchanges={}, outcome={"causes": causes})
+    document = html_report.findings(html_data.script_elements(run))
+    # a cause that is a result points at its position; one that is not points nowhere (-1); its own result has no k
+    assert document["causes"] == [["1 check could not be evaluated because the chain is not trusted", 1],
+                                  ["1 check could not be evaluated because cannot connect", -1]]
+    assert [r.get("k") for r in document["results"]] == [None, None, 0, 1]
 
 
 # ---- runs against the real IdP -------------------------------------------------------------------------

@@ -42,10 +42,12 @@ SCRIPT = f"<script>\n{_resource('html_audit.js')}</script>"
 
 def sections(run: AuthcheckRun) -> list[str]:
     """The blocks below pytest-html's summary (the gate, run facts and ``STYLE`` go above it)."""
+    # the anchors (two keys a result) go before the findings' data is made: together they were the page's peak
     anchors = _anchors(run.results)
-    return ['<div class="ac-audit">', render_causes(run, anchors), render_findings(run), render_threats(run),
-            render_frameworks(run, anchors), render_levels(run), render_waivers(run), render_baseline(run), "</div>",
-            html_data.script_elements(run), SCRIPT]
+    causes, frameworks = render_causes(run, anchors), render_frameworks(run, anchors)
+    del anchors
+    return ['<div class="ac-audit">', causes, render_findings(run), render_threats(run), frameworks, render_levels(run),
+            render_waivers(run), render_baseline(run), "</div>", html_data.script_elements(run), SCRIPT]
 
 
 def _anchors(results: Sequence[Mapping[str, Any]]) -> dict[str, int]:
