@@ -50,8 +50,8 @@ CHUNK_CHARS = 500_000
 
 class _Interned:
     """Distinct JSON values, each kept as the text it is written as; ``index`` returns where a value is (adding it the
-    first time). Values are told apart by a digest of their canonical text: the values themselves and those texts,
-    held to the end of the page, were its writer's peak memory (34 MiB at 2,000 clients, tracemalloc)."""
+    first time). Values are told apart by a digest of their canonical text, so what is held to the end of the page is
+    one text a value, not the decoded value beside its canonical text."""
 
     def __init__(self) -> None:
         self.texts: list[str] = []
@@ -81,7 +81,7 @@ def _results(run: AuthcheckRun, out: _Packed) -> tuple[dict[str, Any], _Interned
     cause_rows: list[list[Any]] = []
     outcome = getattr(run, "outcome", None) or {}
     known = {c["id"]: c for c in outcome.get("causes") or ()}
-    # where the results that are causes stand (a dict of every result's was a third of this writer's peak memory)
+    # where the results that are causes stand (a dict of every result's was a third of this function's peak memory)
     causing = {c["result"] for c in known.values() if c.get("result")}
     positions = {r["nodeid"]: i for i, r in enumerate(run.results) if r["nodeid"] in causing}
     out.write('"results":[')
