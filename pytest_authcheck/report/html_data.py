@@ -35,15 +35,13 @@ from .._jamf.grants import PRIVILEGE_DIFF_FACT
 from .._run import AuthcheckRun
 from ..results.causes import because
 from . import privilege_diff
-from .text import json_text
+from .text import json_text, write_texts
 
 # Display and sort order of statuses (failures first); results store the index.
 STATUS_ORDER = ("failed", "error", "waived", "skipped", "passed")
 NOT_APPLICABLE = "not applicable (the policy declares no target of this kind)"
 SCRIPT_ID = "ac-data"
 CHUNK_ID = "ac-x"  # + the chunk's index
-# values written per piece of the compressed document
-_BATCH = 512
 # Decompressing and parsing this much JSON takes a few milliseconds; a chunk of it compresses to about 50 KB.
 CHUNK_CHARS = 500_000
 
@@ -184,10 +182,9 @@ def script_elements(run: AuthcheckRun) -> str:
     document.write("]")
     for name, value in members.items():
         document.write(f",{json_text(name)}:{json_text(value, separators=(',', ':'), default=str)}")
-    document.write(',"values":[')
-    for start in range(0, len(values.texts), _BATCH):
-        document.write(("," if start else "") + ",".join(values.texts[start:start + _BATCH]))
-    document.write(f'],"chunks":{json_text(starts, separators=(",", ":"))}}}')
+    document.write(',"values":')
+    write_texts(document, values.texts)
+    document.write(f',"chunks":{json_text(starts, separators=(",", ":"))}}}')
     return document.element(SCRIPT_ID) + "".join(packed)
 
 

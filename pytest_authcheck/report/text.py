@@ -86,3 +86,11 @@ def write_json(handle: Writable, document: dict[str, Any], **options: Any) -> No
         else:
             handle.write(json_text(value, **compact))
     handle.write("}")
+
+
+def write_texts(handle: Writable, texts: Sequence[str]) -> None:
+    """A JSON array of ``texts``, each already a JSON text, written in batches as ``write_json`` writes its members."""
+    handle.write("[")
+    for start in range(0, len(texts), _BATCH):
+        handle.write(("," if start else "") + ",".join(texts[start:start + _BATCH]))
+    handle.write("]")
