@@ -5,7 +5,10 @@ passing setup or teardown under an empty status that nothing shows or counts (it
 and summing up); pytest-html keeps all three of a test's reports after making its row from them. At a thousand
 clients that is 45,000 reports, a tenth of the run's memory. An xdist worker's terminal reporter keeps them too,
 each with the result and the exchanges it has sent to the controller, for a summary nobody reads (execnet writes a
-worker's output to a temporary file; pytest shows the controller's).
+worker's output to a temporary file; pytest shows the controller's). Unless a summary lists passing tests (``-rP``,
+``-rA``, ``-rp``) or ``--durations`` reads them, the terminal reporter only counts them: it keeps a shared stand-in
+for each. And pytest's own plugins leave a note per test in the item's stash (the test's outcome per phase for
+``tmp_path``'s retention, the evaluated xfail marker), read only while the test runs: they go with its last report.
 """
 
 from __future__ import annotations
@@ -23,6 +26,37 @@ _NO_KEYWORDS: Mapping[str, Any] = MappingProxyType({})
 _UNSHOWN = ""
 # What a report carries to the controller (``_session``): a worker reads none of it once the report has been sent.
 _SENT = ("authcheck", "authcheck_exchanges")
+
+
+class _Counted:
+    """What the terminal reporter keeps for a passing test when it only counts them: one object for all of them."""
+
+    __slots__ = ()
+    count_towards_summary = True
+
+    def __repr__(self) -> str:
+        return "<a passing test, counted>"
+
+
+_COUNTED = _Counted()
+
+
+def _notes_read_while_running() -> tuple[pytest.StashKey[Any], ...]:
+    # pytest's own, private keys: a pytest without them has nothing of the kind to let go
+    keys = []
+    try:
+        from _pytest.tmpdir import tmppath_result_key
+
+        keys.append(tmppath_result_key)
+    except ImportError:
+        pass
+    try:
+        from _pytest.skipping import xfailed_key
+
+        keys.append(xfailed_key)
+    except ImportError:
+        pass
+    return tuple(keys)
 
 
 def share_keywords(item: pytest.Item, report: pytest.TestReport) -> None:
@@ -71,6 +105,20 @@ def forget_sent(terminalreporter: Any, report: pytest.TestReport) -> None:
                 return
 
 
+def only_counted(terminalreporter: Any, report: pytest.TestReport) -> None:
+    """Put the shared stand-in where the terminal reporter has just filed a passing test's call report."""
+    stats = getattr(terminalreporter, "stats", None)
+    passed = stats.get("passed") if isinstance(stats, dict) else None
+    if isinstance(passed, list) and passed and passed[-1] is report:
+        passed[-1] = _COUNTED
+
+
+def lists_passing_tests(config: pytest.Config) -> bool:
+    """Whether a summary reads passing tests' reports at the end: ``-rp``/``-rP``/``-rA`` or ``--durations``."""
+    chars = str(getattr(config.option, "reportchars", "") or "")
+    return any(c in chars for c in "pPA") or getattr(config.option, "durations", None) is not None
+
+
 class KeptReports:
     """A plugin that lets reports go once the plugins that file them have read them for the last time."""
 
@@ -80,6 +128,17 @@ class KeptReports:
         self._html_kept: list[dict[str, Any]] | None = None
         # passing call reports whose row pytest-html has yet to make, by node id (xdist interleaves tests)
         self._rows_to_make: dict[str, pytest.TestReport] = {}
+        self._only_counted = not self._is_worker and not lists_passing_tests(config)
+        self._notes = _notes_read_while_running()
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, Any, Any]:
+        try:
+            return (yield)
+        finally:
+            for key in self._notes:
+                if key in item.stash:
+                    del item.stash[key]
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> Generator[None, None, None]:
@@ -96,6 +155,8 @@ class KeptReports:
                 passed.__dict__.pop("extras", None)
         if report.when == "call" and report.passed:
             slim_passed(report)
+            if self._only_counted:
+                only_counted(self._config.pluginmanager.get_plugin("terminalreporter"), report)
             if self._html_reports():
                 self._rows_to_make[report.nodeid] = report
         elif report.passed:

@@ -347,6 +347,38 @@ def test_no_plugin_keeps_a_report_it_has_read_for_the_last_time_and_counts_stay_
                                failed=statuses.count("failed"), errors=statuses.count("error"))
 
 
+def test_passing_tests_are_only_counted_unless_a_summary_lists_them(idp, run_authcheck,
+                                                                    pytester: pytest.Pytester) -> None:
+    import json as json_module
+
+    seen = pytester.path / "passed.json"
+    pytester.makeconftest(
+        "import json\n\n"
+        "def pytest_terminal_summary(terminalreporter, config):\n"
+        "    passed = terminalreporter.stats.get('passed', [])\n"
+        "    from _pytest.skipping import xfailed_key\n"
+        "    from _pytest.tmpdir import tmppath_result_key\n"
+        "    items = terminalreporter._session.items\n"
+        f"    open({str(seen)!r}, 'a').write(json.dumps({{'passed': len(passed),\n"
+        "        'distinct': len({id(r) for r in passed}), 'with duration': sum(hasattr(r, 'duration') for r in passed),\n"
+        "        'notes': sum(xfailed_key in i.stash or tmppath_result_key in i.stash for i in items),\n"
+        "        'items': len(items)}) + '\\n')\n")
+    policy = oidc_policy(idp("good"))
+    counted_only = run_authcheck(policy, "-k", "discovery or jwks")
+    durations = run_authcheck(policy, "-k", "discovery or jwks", "--durations=3")
+    first, second = (json_module.loads(line) for line in seen.read_text().splitlines())
+    passed = [r["status"] for r in counted_only.report["results"] if r["nodeid"]].count("passed")
+    assert passed > 5
+    # one shared stand-in per passing test: the count (and the summary line) stay right
+    assert first["passed"] == passed and first["distinct"] == 1 and first["with duration"] == 0
+    counted_only.result.assert_outcomes(passed=passed, skipped=counted_only.result.parseoutcomes().get("skipped", 0))
+    # pytest's notes read while a test runs are gone with its last report
+    assert first["items"] > 5 and first["notes"] == 0
+    # --durations reads every passing test's report: they are kept, and listed
+    assert second["passed"] == passed and second["distinct"] == passed and second["with duration"] == passed
+    assert any("slowest 3 durations" in line for line in durations.result.stdout.lines)
+
+
 # ---- secrets never leak --------------------------------------------------------------------------------
 LEAKY_CHECK = """\
 import logging
