@@ -43,7 +43,7 @@ _COUNTED = _Counted()
 
 def _notes_read_while_running() -> tuple[pytest.StashKey[Any], ...]:
     # pytest's own, private keys: a pytest without them has nothing of the kind to let go
-    keys = []
+    keys: list[pytest.StashKey[Any]] = []
     try:
         from _pytest.tmpdir import tmppath_result_key
 
