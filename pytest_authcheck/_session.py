@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Hashable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from ._xdist import (
     upcoming,
 )
 from .probes.prefetch import PLANS, Ahead, Job, Prefetcher, plan_jobs
+from .probes.readers import Readers
 from .probes.token_state import introspect_held
 from .report import artifacts, terminal
 from .report import html as html_report
@@ -43,6 +44,8 @@ from .results.outcome import DEFAULT_FAIL_ON, GateSettings, decide, exit_status
 from .results.waivers import apply_waiver, today_utc, waiver_text, waivers_of
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
+# the signatures of the probes a test's plan names: it is one of their readers until it has run (probes.readers)
+_planned_key = pytest.StashKey[tuple[Hashable, ...]]()
 
 
 def suites_dir() -> Path:
@@ -62,6 +65,7 @@ class AuthcheckSession:
         self.suites = suites_dir()
         self._shared_dir: Path | None = None
         self._ahead: Ahead | None = None
+        self._readers: Readers | None = None
         self._index: dict[int, int] = {}
         self._collector = QuietCollector()
         self.waivers = waivers_of(run.policy)
@@ -129,23 +133,43 @@ class AuthcheckSession:
             token = run.tokens.client_credentials(client.name)
             return introspect_held(run.http, run.memo, client, endpoint, token.access_token)
 
-        def plan(indices: Iterable[int]) -> dict[str, list[Job]]:
-            chosen = [p for p in (pairs[i] for i in indices) if p is not None]
-            return plan_jobs(chosen, tokens=run.token_probes, authz=run.authz_probes, providers=run.oidc_providers,
-                             introspect_held=held)
+        # Every test planning a probe is one of its readers, counted over the whole collection: a worker, which runs
+        # only the tests it is given (each target's on one worker, as a rule), lets an answer go only when all of them
+        # have run there.
+        readers = self._readers = Readers()
 
-        prefetcher = Prefetcher(run.policy.settings.concurrency)
+        def plan(indices: Iterable[int], *, counting: bool = True) -> dict[str, list[Job]]:
+            positions = [i for i in indices if pairs[i] is not None]
+
+            def planned(position: int, signatures: tuple[Hashable, ...]) -> None:
+                if signatures:
+                    readers.expect(signatures)
+                    items[positions[position]].stash[_planned_key] = signatures
+
+            return plan_jobs([p for p in (pairs[i] for i in positions) if p is not None], tokens=run.token_probes,
+                             authz=run.authz_probes, providers=run.oidc_providers, introspect_held=held,
+                             planned=planned if counting else None)
+
+        prefetcher = Prefetcher(run.policy.settings.concurrency, readers)
         if self.is_worker:
+            plan(range(len(items)))  # the readers; the jobs are made again for the tests given, as they are given
             self._index = {id(item): i for i, item in enumerate(items)}
-            self._ahead = Ahead(prefetcher, plan, upcoming(self.config))
+            self._ahead = Ahead(prefetcher, lambda given: plan(given, counting=False), upcoming(self.config))
         else:
             prefetcher.start(plan(range(len(items))))
         return prefetcher
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, Any, Any]:
         if self._ahead is not None:
             self._ahead.see(self._index.get(id(item)), self._index.get(id(nextitem)) if nextitem is not None else None)
+        try:
+            return (yield)
+        finally:
+            signatures = item.stash.get(_planned_key, None)
+            if signatures is not None and self._readers is not None:
+                del item.stash[_planned_key]
+                self._readers.finished(signatures)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:

@@ -2,18 +2,36 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 
 from .._errors import AuthcheckError
+
+# What the job running on this thread does with each answer it reads or makes (``noting``): the prefetch's reader
+# ledger (``probes.readers``) notes them under the job's signature.
+_reading = threading.local()
+_MISSING = object()
+
+
+@contextlib.contextmanager
+def noting(note: Callable[[Once, Hashable], None]) -> Iterator[None]:
+    """Call ``note(once, key)`` for every answer this thread reads or makes inside the block."""
+    previous = getattr(_reading, "note", None)
+    _reading.note = note
+    try:
+        yield
+    finally:
+        _reading.note = previous
 
 
 class Once:
     """``get(key, compute)``: ``compute()`` the first time ``key`` is asked, its answer every time after; askers that
     come while it is being made wait for it. A failure (an ``AuthcheckError``) is kept and raised again, unless
     ``keep_failures`` is False. A key's lock lives only while its answer is being made: a thousand clients make some
-    twenty thousand, and any later asker finds the answer first."""
+    twenty thousand, and any later asker finds the answer first. ``forget(key)`` lets an answer go once nobody
+    planned to read it is left (``probes.readers``)."""
 
     def __init__(self, *, keep_failures: bool = True) -> None:
         self._answers: dict[Hashable, Any] = {}
@@ -22,7 +40,8 @@ class Once:
         self._keep_failures = keep_failures
 
     def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
-        if key not in self._answers:
+        answer = self._answers.get(key, _MISSING)
+        while answer is _MISSING:  # made here, or forgotten between being made and read
             with self._guard:
                 lock = self._locks.setdefault(key, threading.Lock())
             try:
@@ -37,7 +56,14 @@ class Once:
             finally:
                 with self._guard:
                     self._locks.pop(key, None)
-        answer = self._answers[key]
+            answer = self._answers.get(key, _MISSING)
+        note = getattr(_reading, "note", None)
+        if note is not None:
+            note(self, key)
         if isinstance(answer, AuthcheckError):
             raise answer.with_traceback(None)
         return answer
+
+    def forget(self, key: Hashable) -> None:
+        """Let ``key``'s answer go: an asker after this makes it again."""
+        self._answers.pop(key, None)

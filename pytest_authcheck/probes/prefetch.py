@@ -5,20 +5,22 @@ authorization probes are values (``probes.variations``, ``probes.client_auth``),
 checks ask: a pool of threads sends them in the order the checks will read them, at most ``per_host`` at a time to
 one provider, while pytest works through the tests. A check that asks for a probe in flight waits for it; one that
 asks for a probe not planned sends it itself. Nothing here judges or records: the checks attach the exchanges
-they read, so results and evidence are what they would be without it, only sooner.
+they read, so results and evidence are what they would be without it, only sooner. Each job has a signature (the
+probe, its values and the client): the tests planning it are its readers (``probes.readers``), and its answers go
+once they have all run.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from .._clients import PolicyClient, has_code_flow, uses_secret
-from .authorization import AuthorizationProbes, Variation
+from .authorization import ORDINARY, AuthorizationProbes, Variation
 from .client_auth import (
     declared,
     other_method,
@@ -31,6 +33,7 @@ from .client_auth import (
     without_scope,
     wrong_secret,
 )
+from .readers import Readers
 from .token import TokenProbes
 from .variations import (
     INJECTION_VARIATIONS,
@@ -50,9 +53,26 @@ from .variations import (
     unknown_client_variation,
 )
 
-Job = Callable[[], object]
 DEFAULT_PER_HOST = 8
 MAX_THREADS = 32
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One planned probe (or a few that depend on each other's answers), named by what it sends for which client."""
+
+    signature: Hashable
+    send: Callable[[], object]
+
+    def __call__(self) -> object:
+        return self.send()
+
+
+class _RequestKeys:
+    """TokenProbes for planning: ``send`` answers with the key of the request it would send, and sends nothing."""
+
+    def __init__(self, tokens: TokenProbes) -> None:
+        self.send = tokens.key_of
 
 
 @dataclass
@@ -67,11 +87,26 @@ class Plan:
     introspect_held: Callable[[PolicyClient, str], object] | None = None
 
     def token(self, probe: Callable[..., object], *args: Any) -> Job:
-        return lambda: probe(self.tokens, self.client, *args)
+        # Named by the request it sends: a public client's request "by method none" is its declared one, and the
+        # answer has the readers of both.
+        try:
+            signature: Hashable = ("token", probe(_RequestKeys(self.tokens), self.client, *args))
+        except (AttributeError, TypeError, ValueError):
+            signature = ("token", probe.__name__, self.client.name, args)
+        return Job(signature, lambda: probe(self.tokens, self.client, *args))
+
+    def control(self) -> Job:
+        return Job(("authorization", self.client.name, ORDINARY), lambda: self.authz.control(self.client))
 
     def pre_login(self, *variations: Variation) -> list[Job]:
-        jobs: list[Job] = [lambda: self.authz.control(self.client)]
-        return jobs + [(lambda v=v: self.authz.pre_login(self.client, v)) for v in variations]
+        return [self.control(), *(self._variation(v) for v in variations)]
+
+    def _variation(self, variation: Variation) -> Job:
+        return Job(("authorization", self.client.name, variation), lambda: self.authz.pre_login(self.client, variation))
+
+    def job(self, name: str, send: Callable[[], object]) -> Job:
+        """A job of several probes, one per client under ``name``."""
+        return Job((name, self.client.name), send)
 
 
 def _secret_jobs(p: Plan) -> list[Job]:
@@ -84,12 +119,12 @@ def _scopes(p: Plan) -> list[Job]:
         def candidates() -> None:
             for scope in scope_candidates(p.client, p.metadata()):
                 with_scope(p.tokens, p.client, scope)
-        return [p.token(declared), candidates]
+        return [p.token(declared), p.job("out-of-policy scopes", candidates)]
     if p.client.uses_login:
         def variations() -> None:
             for scope in scope_candidates(p.client, p.metadata()):
                 p.authz.pre_login(p.client, scope_variation(p.client, scope))
-        return [lambda: p.authz.control(p.client), variations]
+        return [p.control(), p.job("out-of-policy scope variations", variations)]
     return []
 
 
@@ -101,7 +136,7 @@ def _grants(p: Plan) -> list[Job]:
         def code_issued() -> None:
             if undeclared_grant_undecided(p.tokens, p.client, "authorization_code"):
                 p.authz.control(p.client)
-        jobs.append(code_issued)
+        jobs.append(p.job("is a code issued", code_issued))
     return jobs
 
 
@@ -120,7 +155,7 @@ def _revoked_inactive(p: Plan) -> list[Job]:
         endpoint = metadata.get("introspection_endpoint")
         if isinstance(endpoint, str) and isinstance(metadata.get("revocation_endpoint"), str):
             held(p.client, endpoint)
-    return [p.token(declared), control]
+    return [p.token(declared), p.job("held token introspected", control)]
 
 
 # check id -> the probes its (check, client) pair reads; the checks call the same functions with the same values
@@ -160,18 +195,22 @@ PLANS: dict[str, Callable[[Plan], Iterable[Job]]] = {
 
 
 def plan_jobs(items: Iterable[tuple[str, PolicyClient]], *, tokens: TokenProbes, authz: AuthorizationProbes,
-              providers: dict[str, Any], introspect_held: Callable[[PolicyClient, str], object] | None = None
-              ) -> dict[str, list[Job]]:
+              providers: dict[str, Any], introspect_held: Callable[[PolicyClient, str], object] | None = None,
+              planned: Callable[[int, tuple[Hashable, ...]], None] | None = None) -> dict[str, list[Job]]:
     """The jobs of (check id, client) pairs in the order given, by provider name; planning itself sends nothing
-    (a provider that does not answer must cost the run no more than it would without the prefetch)."""
+    (a provider that does not answer must cost the run no more than it would without the prefetch). ``planned``
+    hears each planned pair's position among ``items`` and its jobs' signatures."""
     out: dict[str, list[Job]] = {}
-    for check_id, client in items:
+    for position, (check_id, client) in enumerate(items):
         make = PLANS.get(check_id)
         provider = providers.get(client.provider)
         if make is None or provider is None:
             continue
         plan = Plan(client, tokens, authz, provider.metadata, introspect_held)
-        out.setdefault(client.provider, []).extend(make(plan))
+        jobs = list(make(plan))
+        out.setdefault(client.provider, []).extend(jobs)
+        if planned is not None:
+            planned(position, tuple(job.signature for job in jobs))
     return out
 
 
@@ -181,8 +220,9 @@ class Prefetcher:
     Jobs may be added while it runs (an xdist worker learns its tests in batches): each provider's are sent in
     the order they were added."""
 
-    def __init__(self, per_host: int = DEFAULT_PER_HOST) -> None:
+    def __init__(self, per_host: int = DEFAULT_PER_HOST, readers: Readers | None = None) -> None:
         self.per_host = max(1, per_host)
+        self._readers = readers
         self._pool: ThreadPoolExecutor | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -222,7 +262,10 @@ class Prefetcher:
                     return
                 job = queue.popleft()
             try:
-                job()
+                if self._readers is not None and isinstance(job, Job):
+                    self._readers.run(job.signature, job.send)
+                else:
+                    job()
             except BaseException:  # noqa: BLE001 - a failed probe is cached or retried by the check that reads it
                 continue
 

@@ -54,6 +54,12 @@ class TokenProbes:
                                            lambda: self._send(client.provider, name, data, auth))
         return probe
 
+    def key_of(self, client: PolicyClient, name: str, form: Mapping[str, Any], *, secret: Secret | str | None = None,
+               method: str | None = None, as_client: PolicyClient | None = None) -> bytes:
+        """What ``send`` with the same arguments would send, as the key its answer is kept under; nothing is sent."""
+        data, auth = (as_client or client).credentials(dict(form), secret=secret, method=method)
+        return _request_key(client.provider, data, auth)
+
     def _send(self, provider: str, name: str, data: dict[str, Any], auth: tuple[str, Secret | str] | None) -> TokenProbe:
         response = self._http.post(self._endpoint_of(provider), data=data, auth=auth)
         return TokenProbe(name, response, observe_token(response, basic=auth is not None))
