@@ -163,12 +163,14 @@ class AuthcheckSession:
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, Any, Any]:
         if self._ahead is not None:
             self._ahead.see(self._index.get(id(item)), self._index.get(id(nextitem)) if nextitem is not None else None)
+        # out of the stash before the test runs, which is left empty at its end (_kept_reports)
+        signatures = item.stash.get(_planned_key, None)
+        if signatures is not None:
+            del item.stash[_planned_key]
         try:
             return (yield)
         finally:
-            signatures = item.stash.get(_planned_key, None)
             if signatures is not None and self._readers is not None:
-                del item.stash[_planned_key]
                 self._readers.finished(signatures)
 
     @pytest.hookimpl(tryfirst=True)

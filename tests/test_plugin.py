@@ -353,7 +353,7 @@ def test_passing_tests_are_only_counted_unless_a_summary_lists_them(idp, run_aut
 
     seen = pytester.path / "passed.json"
     pytester.makeconftest(
-        "import json\n\n"
+        "import json, sys\n\n"
         "def pytest_terminal_summary(terminalreporter, config):\n"
         "    passed = terminalreporter.stats.get('passed', [])\n"
         "    from _pytest.skipping import xfailed_key\n"
@@ -362,6 +362,7 @@ def test_passing_tests_are_only_counted_unless_a_summary_lists_them(idp, run_aut
         f"    open({str(seen)!r}, 'a').write(json.dumps({{'passed': len(passed),\n"
         "        'distinct': len({id(r) for r in passed}), 'with duration': sum(hasattr(r, 'duration') for r in passed),\n"
         "        'notes': sum(xfailed_key in i.stash or tmppath_result_key in i.stash for i in items),\n"
+        "        'tables kept': sum(sys.getsizeof(i.stash._storage) > sys.getsizeof({}) for i in items),\n"
         "        'items': len(items)}) + '\\n')\n")
     policy = oidc_policy(idp("good"))
     counted_only = run_authcheck(policy, "-k", "discovery or jwks")
@@ -374,6 +375,8 @@ def test_passing_tests_are_only_counted_unless_a_summary_lists_them(idp, run_aut
     counted_only.result.assert_outcomes(passed=passed, skipped=counted_only.result.parseoutcomes().get("skipped", 0))
     # pytest's notes read while a test runs are gone with its last report
     assert first["items"] > 5 and first["notes"] == 0
+    # and the item's stash, empty now, keeps no table for what it held
+    assert first["tables kept"] == 0
     # --durations reads every passing test's report: they are kept, and listed
     assert second["passed"] == passed and second["distinct"] == passed and second["with duration"] == passed
     assert any("slowest 3 durations" in line for line in durations.result.stdout.lines)
