@@ -139,3 +139,36 @@ def test_an_xdist_worker_forgets_the_answers_of_the_targets_it_ran(idp, run_auth
     assert all(w["most"] == 1 for w in workers), workers
     # each client's tests ran on one worker, which let its answers go (the other's stay counted, and held, there)
     assert sum(w["forgotten"] for w in workers) > 10, workers
+
+
+def test_a_test_that_may_read_the_ordinary_authorization_answer_is_one_of_its_readers() -> None:
+    """grants.undeclared-refused asks for the ordinary request's answer only when a made-up code's refusal is
+    ambiguous: its plan still counts it among that answer's readers, so the answer does not go before it runs."""
+    from pytest_authcheck._clients import PolicyClient
+    from pytest_authcheck._redact import Secret
+    from pytest_authcheck.probes.prefetch import PLANS, Plan
+    from pytest_authcheck.probes.token import TokenProbes
+
+    tokens = TokenProbes(None, lambda provider: "https://sso.test/token")  # type: ignore[arg-type]
+    service = PolicyClient.from_policy("svc", {"provider": "sso", "client_id": "svc", "client_secret": Secret("s" * 20),
+                                               "grant_types": ["client_credentials"]})
+    plan = Plan(service, tokens, None, dict)  # type: ignore[arg-type]
+    signatures = [job.signature for job in PLANS["grants.undeclared-refused"](plan)]
+    assert plan.control().signature in signatures
+
+
+def test_a_job_whose_last_reader_runs_meanwhile_sends_nothing_more() -> None:
+    """A prefetch job still going when the last test planning it has run (the check made its answers itself) stops
+    before it would make an answer, rather than sending again what may just have been let go."""
+    cache, send, readers = Once(), Sender(), Readers()
+    readers.expect(["scopes"])
+
+    def variations() -> None:
+        send(cache, "+admin")
+        readers.finished(["scopes"])  # the test ran while the job did
+        send(cache, "+billing")
+
+    readers.run("scopes", variations)
+    assert send.sent == ["+admin"]
+    send(cache, "+billing")  # the check itself (or anyone not in a job) still gets its answer
+    assert send.sent == ["+admin", "+billing"]

@@ -10,20 +10,26 @@ from typing import Any
 from .._errors import AuthcheckError
 
 # What the job running on this thread does with each answer it reads or makes (``noting``): the prefetch's reader
-# ledger (``probes.readers``) notes them under the job's signature.
+# ledger (``probes.readers``) notes them under the job's signature, and stops a job nobody waits for any more before
+# it sends anything.
 _reading = threading.local()
 _MISSING = object()
 
 
+class NobodyWaits(BaseException):  # noqa: N818 - a signal, not an error: no "except Exception" may take it
+    """Raised before a job makes an answer when no test planning the job is left to read it."""
+
+
 @contextlib.contextmanager
-def noting(note: Callable[[Once, Hashable], None]) -> Iterator[None]:
-    """Call ``note(once, key)`` for every answer this thread reads or makes inside the block."""
-    previous = getattr(_reading, "note", None)
-    _reading.note = note
+def noting(note: Callable[[Once, Hashable], None], wanted: Callable[[], bool]) -> Iterator[None]:
+    """Call ``note(once, key)`` for every answer this thread reads or makes inside the block; before making one, raise
+    ``NobodyWaits`` unless ``wanted()``."""
+    previous = getattr(_reading, "job", None)
+    _reading.job = (note, wanted)
     try:
         yield
     finally:
-        _reading.note = previous
+        _reading.job = previous
 
 
 class Once:
@@ -47,6 +53,10 @@ class Once:
             try:
                 with lock:
                     if key not in self._answers:
+                        job = getattr(_reading, "job", None)
+                        if job is not None and not job[1]():
+                            # its readers ran while it did (one may have made and let go this very answer)
+                            raise NobodyWaits
                         try:
                             self._answers[key] = compute()
                         except AuthcheckError as exc:
@@ -57,9 +67,9 @@ class Once:
                 with self._guard:
                     self._locks.pop(key, None)
             answer = self._answers.get(key, _MISSING)
-        note = getattr(_reading, "note", None)
-        if note is not None:
-            note(self, key)
+        job = getattr(_reading, "job", None)
+        if job is not None:
+            job[0](self, key)
         if isinstance(answer, AuthcheckError):
             raise answer.with_traceback(None)
         return answer

@@ -8,7 +8,8 @@ has a reader left is forgotten (``Once.forget``). At a thousand clients the prob
 run held at its end (33.7 of 140 MiB traced), most of them read by one test.
 
 The plans name what each check reads: a test reading an answer its plan does not name would send it again once it
-is forgotten. A job none of whose readers is left (they ran before the prefetch reached it) is not sent at all.
+is forgotten. A job none of whose readers is left (they ran before the prefetch reached it, or while it ran) sends
+nothing more.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Hashable, Iterable
 
-from .once import Once, noting
+from .once import NobodyWaits, Once, noting
 
 
 class Readers:
@@ -36,11 +37,17 @@ class Readers:
                 self._left[signature] = self._left.get(signature, 0) + 1
 
     def run(self, signature: Hashable, job: Callable[[], object]) -> None:
-        """Run ``job`` noting what it reads under ``signature``, unless every test that planned it has run."""
-        if self._left.get(signature, 0) <= 0:
+        """Run ``job`` noting what it reads under ``signature``, until every test that planned it has run."""
+        def wanted() -> bool:
+            return self._left.get(signature, 0) > 0
+
+        if not wanted():
             return
-        with noting(lambda once, key: self._note(signature, once, key)):
-            job()
+        try:
+            with noting(lambda once, key: self._note(signature, once, key), wanted):
+                job()
+        except NobodyWaits:
+            pass
 
     def _note(self, signature: Hashable, once: Once, key: Hashable) -> None:
         with self._lock:
