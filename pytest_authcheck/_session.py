@@ -139,16 +139,15 @@ class AuthcheckSession:
         readers = self._readers = Readers()
 
         def plan(indices: Iterable[int], *, counting: bool = True) -> dict[str, list[Job]]:
-            positions = [i for i in indices if pairs[i] is not None]
+            chosen = [(i, pair) for i in indices if (pair := pairs[i]) is not None]
 
             def planned(position: int, signatures: tuple[Hashable, ...]) -> None:
                 if signatures:
                     readers.expect(signatures)
-                    items[positions[position]].stash[_planned_key] = signatures
+                    items[chosen[position][0]].stash[_planned_key] = signatures
 
-            return plan_jobs([p for p in (pairs[i] for i in positions) if p is not None], tokens=run.token_probes,
-                             authz=run.authz_probes, providers=run.oidc_providers, introspect_held=held,
-                             planned=planned if counting else None)
+            return plan_jobs([pair for _, pair in chosen], tokens=run.token_probes, authz=run.authz_probes,
+                             providers=run.oidc_providers, introspect_held=held, planned=planned if counting else None)
 
         prefetcher = Prefetcher(run.policy.settings.concurrency, readers)
         if self.is_worker:
