@@ -97,6 +97,11 @@ class Exchange:
         self.started, self.reason, self.http_version, self.tls_version, self.elapsed_ms = "", None, None, None, None
         return whole
 
+    @property
+    def handed_over(self) -> bool:
+        """Whether ``hand_over`` has run: the evidence store has this exchange (every sent one has a start time)."""
+        return not self.started
+
 
 # Most header lines recur (a run's requests carry the same Host, Accept and User-Agent; its answers the same
 # Content-Type and Cache-Control): each distinct (name, value) is kept once and shared by every exchange that

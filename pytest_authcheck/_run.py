@@ -60,7 +60,6 @@ class AuthcheckRun:
         self.not_applicable: dict[str, NotApplicable] = {}
         self.exchanges = ExchangeStore()
         self.result_store = ResultStore()
-        self.shipped_exchanges: set[str] = set()
         self.finished: datetime | None = None
         self.duration: float | None = None
         self.exit_status: int | None = None

@@ -241,9 +241,9 @@ class AuthcheckSession:
             # JUnit XML writes the properties of the teardown report, which pytest builds from the item.
             item.user_properties.extend(result_properties(result))
             report.authcheck = result  # type: ignore[attr-defined]
-            fresh = [e.hand_over() for e in exchanges_of(item, call) if e.id not in run.shipped_exchanges]
+            # an answer several checks read is handed over with the first: the others' results name it
+            fresh = [e.hand_over() for e in exchanges_of(item, call) if not e.handed_over]
             if fresh:
-                run.shipped_exchanges.update(e["id"] for e in fresh)
                 report.authcheck_exchanges = fresh  # type: ignore[attr-defined]
             # The result holds the evidence now. pytest keeps every item to the end of the session: the record, and
             # the answers it kept to hold the check to its expectation, would live as long.

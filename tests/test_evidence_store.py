@@ -68,7 +68,9 @@ def test_an_exchange_handed_over_to_the_store_keeps_only_its_handle() -> None:
                         request_headers=[("host", "sso.example")], request_body="grant_type=client_credentials",
                         status=401, response_headers=[("content-type", "application/json")],
                         response_body='{"error":"invalid_client"}', attempts=2, error=None)
+    assert not exchange.handed_over
     whole = exchange.hand_over()
+    assert exchange.handed_over  # a second check reading the same answer names it and hands nothing over
     assert whole["request_body"] == "grant_type=client_credentials" and whole["response_body"] == '{"error":"invalid_client"}'
     assert whole["request_headers"] == [("host", "sso.example")]
     assert (exchange.request_headers, exchange.request_body, exchange.response_headers, exchange.response_body) == \
