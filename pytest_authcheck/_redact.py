@@ -31,7 +31,10 @@ SECRET_KEYS = frozenset({
 PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 _MIN_SECRET_LENGTH = 4  # shorter values would redact ordinary words; the policy refuses them anyway
-_KEY_LENGTH = 24
+# Each key is a chain of automaton nodes, a few bytes per character: twelve random characters of a token's end
+# tell it from any text as well as twenty-four do (a hit is confirmed against the whole form), at half the memory
+# (5.3 MiB at a thousand clients' 9,200 secret forms with 24).
+_KEY_LENGTH = 12
 
 
 class Secret:
