@@ -54,6 +54,20 @@ def test_the_outcome_marks_it_like_any_result_and_the_reports_write_them() -> No
     assert json.dumps(result.to_dict()) == json.dumps(expected)
 
 
+def test_the_reason_of_many_targets_is_kept_once_and_reads_whole_for_each() -> None:
+    pairs = [NotApplicable(CHECK, nodeid=f"tokens.py::test_query_refused_at_userinfo[svc-{n:04d}]",
+                           target=f"clients.svc-{n:04d}", message=f"clients.svc-{n:04d} does not log users in with the "
+                                                                  "openid scope")
+             for n in range(3)]
+    assert [p["message"] for p in pairs] == [f"clients.svc-{n:04d} does not log users in with the openid scope"
+                                            for n in range(3)]
+    assert pairs[0]._reason is pairs[2]._reason
+    # a target named twice, one named nowhere, no target, a target that is its own reason: each reads back whole
+    for target, message in (("a", "a and a, again a"), ("clients.x", "the provider is down"), (None, "no api"),
+                            ("t", "t"), ("clients.x", "")):
+        assert NotApplicable(CHECK, nodeid="n", target=target, message=message)["message"] == message
+
+
 @pytest.mark.parametrize("key", ["status", "message", "check", "nodeid", "refs"])
 def test_what_makes_it_this_pairs_result_cannot_change(key: str) -> None:
     result = compact()

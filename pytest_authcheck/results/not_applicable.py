@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
 from .._checks import Check
+from .._interned import KeptOnce
 
 # The members a plain result dict has, in its order; those of the check come from it.
 _FROM_CHECK = {"check": "id", "title": "title", "severity": "severity", "area": "area", "level": "level",
@@ -19,6 +20,10 @@ _KEYS = ("nodeid", "check", "title", "severity", "area", "level", "refs", "remed
          "message", "duration")
 _FIXED = {"status": "skipped", "duration": 0.0}
 _UNSET: Any = object()
+# A reason is mostly one of a check's few sentences with the target in it ("app-0001 declares no ..."): split at the
+# target, it is the same parts for every target of the sentence, kept once (a thousand clients: 23,000 pairs, 17
+# sentences; 2.4 MiB as strings of their own).
+_REASON_PARTS = KeptOnce[tuple[str, ...]](100_000)
 
 
 class NotApplicable(MutableMapping[str, Any]):
@@ -26,12 +31,18 @@ class NotApplicable(MutableMapping[str, Any]):
     outcome adds later (``blocking``, a ``cause``, a ``baseline`` mark) is kept beside it."""
 
     # ``blocking`` has a place of its own: the outcome marks every result with it
-    __slots__ = ("nodeid", "_check", "target", "message", "_blocking", "_added")
+    __slots__ = ("nodeid", "_check", "target", "_reason", "_blocking", "_added")
 
     def __init__(self, check: Check, *, nodeid: str, target: str | None, message: str) -> None:
-        self.nodeid, self._check, self.target, self.message = nodeid, check, target, message
+        self.nodeid, self._check, self.target = nodeid, check, target
+        self._reason = _REASON_PARTS(tuple(message.split(target)) if target else (message,))
         self._blocking: Any = _UNSET
         self._added: dict[str, Any] | None = None
+
+    @property
+    def message(self) -> str:
+        """Why the check does not apply to the target."""
+        return self.target.join(self._reason) if self.target else self._reason[0]
 
     def __getitem__(self, key: str) -> Any:
         if key == "nodeid":
