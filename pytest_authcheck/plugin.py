@@ -93,7 +93,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from ._fixtures import RunFixture, run_key
     from ._kept_reports import KeptReports
     from ._run import AuthcheckRun
-    from ._session import AuthcheckSession
+    from ._session import AuthcheckSession, suites_dir
     from ._xdist import run_in_process, too_small_for_workers
     from .policy.load import find_policy, load_policy
     from .policy.local_conftest import load_policy_conftest
@@ -124,7 +124,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for name in FIXTURE_MODULES:
         config.pluginmanager.register(importlib.import_module(name), f"authcheck-{name.rsplit('.', 1)[-1].strip('_')}")
     config.pluginmanager.register(AuthcheckSession(config, run), "authcheck-session")
-    config.pluginmanager.register(KeptReports(config), "authcheck-kept-reports")
+    config.pluginmanager.register(KeptReports(config, suites_dir()), "authcheck-kept-reports")
     # after the fixture modules: an override in the conftest beside the policy must win over ours
     load_policy_conftest(config, policy.path)
 

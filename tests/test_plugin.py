@@ -363,6 +363,8 @@ def test_passing_tests_are_only_counted_unless_a_summary_lists_them(idp, run_aut
         "        'distinct': len({id(r) for r in passed}), 'with duration': sum(hasattr(r, 'duration') for r in passed),\n"
         "        'notes': sum(xfailed_key in i.stash or tmppath_result_key in i.stash for i in items),\n"
         "        'tables kept': sum(sys.getsizeof(i.stash._storage) > sys.getsizeof({}) for i in items),\n"
+        "        'parameters kept': sum(hasattr(i, 'callspec') or bool(i.user_properties) or bool(i.extra_keyword_matches)\n"
+        "                               for i in items),\n"
         "        'items': len(items)}) + '\\n')\n")
     policy = oidc_policy(idp("good"))
     counted_only = run_authcheck(policy, "-k", "discovery or jwks")
@@ -377,6 +379,9 @@ def test_passing_tests_are_only_counted_unless_a_summary_lists_them(idp, run_aut
     assert first["items"] > 5 and first["notes"] == 0
     # and the item's stash, empty now, keeps no table for what it held
     assert first["tables kept"] == 0
+    # nor its parameters (the report's results still name each check's target)
+    assert first["parameters kept"] == 0
+    assert {r["target"] for r in counted_only.report["results"] if r["status"] == "passed"} == {"providers.sso"}
     # --durations reads every passing test's report: they are kept, and listed
     assert second["passed"] == passed and second["distinct"] == passed and second["with duration"] == passed
     assert any("slowest 3 durations" in line for line in durations.result.stdout.lines)
