@@ -364,7 +364,7 @@ def test_passing_tests_are_only_counted_unless_a_summary_lists_them(idp, run_aut
         "        'notes': sum(xfailed_key in i.stash or tmppath_result_key in i.stash for i in items),\n"
         "        'tables kept': sum(sys.getsizeof(i.stash._storage) > sys.getsizeof({}) for i in items),\n"
         "        'parameters kept': sum(hasattr(i, 'callspec') or bool(i.user_properties) or bool(i.extra_keyword_matches)\n"
-        "                               for i in items),\n"
+        "                               or bool(i.keywords._markers) for i in items),\n"
         "        'items': len(items)}) + '\\n')\n")
     policy = oidc_policy(idp("good"))
     counted_only = run_authcheck(policy, "-k", "discovery or jwks")
