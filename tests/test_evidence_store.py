@@ -63,6 +63,18 @@ def test_the_exchange_store_gives_back_every_exchange_as_given_in_order_of_arriv
         store["x200"]
 
 
+def test_a_batch_is_sealed_before_its_positions_outgrow_their_bits(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_authcheck.results import exchanges
+
+    monkeypatch.setattr(exchanges, "_POSITION_BITS", 2)  # four texts a batch at most, whatever their size
+    store = ExchangeStore(batch_chars=10**9)
+    given = [{"id": f"x{i}", "status": 200 + i} for i in range(11)]
+    for exchange in given:
+        store.add(exchange)
+    assert len(store._sealed) == 2  # 4 + 4 sealed, 3 open
+    assert [store[f"x{i}"] for i in range(11)] == given
+
+
 def test_an_exchange_handed_over_to_the_store_keeps_only_its_handle() -> None:
     exchange = Exchange(id="x1", method="POST", url="https://sso.example/token", started="t",
                         request_headers=[("host", "sso.example")], request_body="grant_type=client_credentials",

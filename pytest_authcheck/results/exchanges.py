@@ -15,6 +15,10 @@ from typing import Any
 
 BATCH_CHARS = 256 * 1024
 _DECODED_BATCHES = 4
+# Where an exchange is, as one int (batch << _POSITION_BITS | position) rather than a tuple of two: a run keeps one
+# per exchange to its end, and each long-lived small object holds its allocator's pools (a tuple and an int: 84
+# bytes; one int: 28 to 32). A batch is sealed before its texts outnumber what the low bits count.
+_POSITION_BITS = 20
 
 
 class ExchangeStore(Mapping[str, dict[str, Any]]):
@@ -22,7 +26,7 @@ class ExchangeStore(Mapping[str, dict[str, Any]]):
 
     def __init__(self, batch_chars: int = BATCH_CHARS) -> None:
         self._batch_chars = batch_chars
-        self._where: dict[str, tuple[int, int]] = {}
+        self._where: dict[str, int] = {}
         self._sealed: list[bytes] = []
         self._open: list[str] = []
         self._open_chars = 0
@@ -35,10 +39,10 @@ class ExchangeStore(Mapping[str, dict[str, Any]]):
             return
         # Compact JSON never holds a raw newline (json escapes it inside strings): a batch is its texts joined by one.
         text = json.dumps(exchange, separators=(",", ":"), ensure_ascii=False, default=str)
-        self._where[exchange_id] = (len(self._sealed), len(self._open))
+        self._where[exchange_id] = len(self._sealed) << _POSITION_BITS | len(self._open)
         self._open.append(text)
         self._open_chars += len(text)
-        if self._open_chars >= self._batch_chars:
+        if self._open_chars >= self._batch_chars or len(self._open) >= 1 << _POSITION_BITS:
             self._sealed.append(zlib.compress("\n".join(self._open).encode("utf-8", "surrogatepass"), 1))
             self._open, self._open_chars = [], 0
 
@@ -56,7 +60,8 @@ class ExchangeStore(Mapping[str, dict[str, Any]]):
         return texts
 
     def __getitem__(self, exchange_id: str) -> dict[str, Any]:
-        batch, position = self._where[exchange_id]
+        where = self._where[exchange_id]
+        batch, position = where >> _POSITION_BITS, where & ((1 << _POSITION_BITS) - 1)
         whole: dict[str, Any] = json.loads(self._texts(batch)[position])
         return whole
 
