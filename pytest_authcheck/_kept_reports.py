@@ -8,7 +8,8 @@ each with the result and the exchanges it has sent to the controller, for a summ
 worker's output to a temporary file; pytest shows the controller's). Unless a summary lists passing tests (``-rP``,
 ``-rA``, ``-rp``) or ``--durations`` reads them, the terminal reporter only counts them: it keeps a shared stand-in
 for each. And pytest's own plugins leave a note per test in the item's stash (the test's outcome per phase for
-``tmp_path``'s retention, the evaluated xfail marker), read only while the test runs: they go with its last report.
+``tmp_path``'s retention, the evaluated xfail marker), read only while the test runs: they go with its last report,
+and so do a shipped check's parameters (``let_go_of_parameters``).
 """
 
 from __future__ import annotations

@@ -263,7 +263,7 @@ class Prefetcher:
                     return
                 job = queue.popleft()
             try:
-                if self._readers is not None and isinstance(job, Job):
+                if self._readers is not None:
                     self._readers.run(job.signature, job.send)
                 else:
                     job()
