@@ -91,6 +91,8 @@ def test_a_stored_result_reads_and_writes_as_the_dict_it_was_made_from() -> None
     originals = [executed(n) for n in range(3000)]  # more than one compressed batch
     kept = [store.keep(dict(r)) for r in originals]
     assert all(isinstance(r, StoredResult) for r in kept)
+    # the names of their own values are kept once for all of them, the values in a tuple each
+    assert len({id(r._layout) for r in kept}) == 1 and all(type(r._values) is tuple for r in kept)
     # the JSON report asks every result which exchanges it names before writing any: no detail is read for it
     assert [exchange_ids(r) for r in kept[:3]] == [("x0", "x1"), ("x1", "x2"), ("x2", "x3")]
     assert store._last is None
@@ -119,7 +121,17 @@ def test_a_stored_result_takes_the_outcomes_marks_in_order_and_keeps_what_has_no
     with pytest.raises(KeyError):
         result["evidence"]
     bare = {"nodeid": "a.py::test_b", "check": "custom.b", "status": "skipped", "message": "no target"}
-    assert store.keep(bare) is bare and store.keep(result) is result
+    kept = store.keep(dict(bare))
+    assert dict(kept) == bare and exchange_ids(kept) == () and store.keep(kept) is kept
+    # a detail set over the stored one, then deleted, is gone (not the stored one back); set again, it comes last
+    again, expected = store.keep(executed(8)), executed(8)
+    again["observed"] = "replaced"
+    del again["observed"], expected["observed"]
+    assert dict(again) == expected and "observed" not in again
+    again["status"] = expected["status"] = "failed"
+    del again["nodeid"], expected["nodeid"]
+    again["nodeid"] = expected["nodeid"] = "moved"
+    assert list(again.items()) == list(expected.items())
 
 
 def test_xdist_workers_hand_the_controller_pairs_it_keeps_as_compact_as_a_serial_run() -> None:

@@ -71,7 +71,7 @@ def test_a_batch_is_sealed_before_its_positions_outgrow_their_bits(monkeypatch: 
     given = [{"id": f"x{i}", "status": 200 + i} for i in range(11)]
     for exchange in given:
         store.add(exchange)
-    assert len(store._sealed) == 2  # 4 + 4 sealed, 3 open
+    assert len(store._batches._sealed) == 2  # 4 + 4 sealed, 3 open
     assert [store[f"x{i}"] for i in range(11)] == given
 
 

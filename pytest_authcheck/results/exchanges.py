@@ -2,7 +2,8 @@
 
 A thousand clients make some twenty thousand exchanges, tens of megabytes as Python objects held to the end of the
 run; their JSON compresses some twenty-fold in batches (header lines, URLs and error bodies recur), a few-fold one by
-one. Results arrive in the order the reports read them, so reading decompresses each batch about once.
+one. Results arrive in the order the reports read them, so reading decompresses each batch about once. The results'
+own details wait in such batches too (``TextBatches``, each found by an int its result holds).
 """
 
 from __future__ import annotations
@@ -21,30 +22,27 @@ _DECODED_BATCHES = 4
 _POSITION_BITS = 20
 
 
-class ExchangeStore(Mapping[str, dict[str, Any]]):
-    """``add`` an exchange (a JSON-able dict with an ``id``; the first of an id is kept), read it back by id."""
+class TextBatches:
+    """Texts without a raw newline, compressed in batches: ``add`` one, get back the int that finds it (``text``)."""
 
     def __init__(self, batch_chars: int = BATCH_CHARS) -> None:
         self._batch_chars = batch_chars
-        self._where: dict[str, int] = {}
         self._sealed: list[bytes] = []
         self._open: list[str] = []
         self._open_chars = 0
         self._decoded: OrderedDict[int, list[str]] = OrderedDict()
 
-    def add(self, exchange: Mapping[str, Any]) -> None:
-        """Keep ``exchange`` unless one with its id is kept already."""
-        exchange_id = str(exchange["id"])
-        if exchange_id in self._where:
-            return
-        # Compact JSON never holds a raw newline (json escapes it inside strings): a batch is its texts joined by one.
-        text = json.dumps(exchange, separators=(",", ":"), ensure_ascii=False, default=str)
-        self._where[exchange_id] = len(self._sealed) << _POSITION_BITS | len(self._open)
+    def add(self, text: str) -> int:
+        where = len(self._sealed) << _POSITION_BITS | len(self._open)
         self._open.append(text)
         self._open_chars += len(text)
         if self._open_chars >= self._batch_chars or len(self._open) >= 1 << _POSITION_BITS:
             self._sealed.append(zlib.compress("\n".join(self._open).encode("utf-8", "surrogatepass"), 1))
             self._open, self._open_chars = [], 0
+        return where
+
+    def text(self, where: int) -> str:
+        return self._texts(where >> _POSITION_BITS)[where & ((1 << _POSITION_BITS) - 1)]
 
     def _texts(self, batch: int) -> list[str]:
         if batch == len(self._sealed):
@@ -59,10 +57,27 @@ class ExchangeStore(Mapping[str, dict[str, Any]]):
             self._decoded.move_to_end(batch)
         return texts
 
+
+def compact_json(value: Any) -> str:
+    """``value`` as one line of JSON (compact JSON escapes every newline inside strings), as a batch holds it."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+class ExchangeStore(Mapping[str, dict[str, Any]]):
+    """``add`` an exchange (a JSON-able dict with an ``id``; the first of an id is kept), read it back by id."""
+
+    def __init__(self, batch_chars: int = BATCH_CHARS) -> None:
+        self._batches = TextBatches(batch_chars)
+        self._where: dict[str, int] = {}
+
+    def add(self, exchange: Mapping[str, Any]) -> None:
+        """Keep ``exchange`` unless one with its id is kept already."""
+        exchange_id = str(exchange["id"])
+        if exchange_id not in self._where:
+            self._where[exchange_id] = self._batches.add(compact_json(exchange))
+
     def __getitem__(self, exchange_id: str) -> dict[str, Any]:
-        where = self._where[exchange_id]
-        batch, position = where >> _POSITION_BITS, where & ((1 << _POSITION_BITS) - 1)
-        whole: dict[str, Any] = json.loads(self._texts(batch)[position])
+        whole: dict[str, Any] = json.loads(self._batches.text(self._where[exchange_id]))
         return whole
 
     def __contains__(self, exchange_id: object) -> bool:

@@ -1,50 +1,76 @@
-"""Results held to the end of the run, their bulky members compressed until a report reads them.
+"""Results held to the end of the run, as compact as a result can be and still read as its dict.
 
-A result is kept from its test's end to the writing of the reports. What decides the gate and names the result
-(status, check, target, message ...) is read many times and stays a dict; what only the reports read (expected,
-observed, the evidence) is most of a result's memory (1.3 KB of 1.9 KB at a thousand clients) and waits in a
-store compressed in batches, as the exchanges do. The reports read results in the order they arrived, so each
-batch is decompressed about once per report.
+A result is kept from its test's end to the writing of the reports, a hundred and fifty thousand of them at ten
+thousand clients. What decides the gate and names the result (status, check, target, message ...) is read many
+times: its values stay in one tuple, their names in a layout most results share (as a dict of their own these took
+464 bytes a result, the largest thing a run held). What only the reports read (expected, observed, the evidence) is
+most of a result's memory and waits in batches compressed as the exchanges are, found by one int the result holds.
+The reports read results in the order they arrived, so each batch is decompressed about once per report.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import ItemsView, Iterator, Mapping, MutableMapping
 from typing import Any
 
 from .._interned import KeptOnce
-from .exchanges import ExchangeStore
+from .exchanges import TextBatches, compact_json
 
-# The members kept compressed; the others stay in the result's dict.
+# The members kept compressed; the others stay in the result's values.
 DETAILS = ("expected", "observed", "evidence")
-# Most results list their members in one of a few orders: each order is kept once.
+_NO_DETAILS = -1
+
+
+class _Layout:
+    """The names of a result's own values, in order, and where each is (shared by every result with those names)."""
+
+    __slots__ = ("names", "index")
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = names
+        self.index = {name: position for position, name in enumerate(names)}
+
+
+# Results list their members in one of a few orders, and hold their own values under one of a few layouts.
 _ORDERS = KeptOnce[tuple[str, ...]](10_000)
+_LAYOUTS: dict[tuple[str, ...], _Layout] = {}
+_LAYOUT_LIMIT = 10_000
+
+
+def _layout(names: tuple[str, ...]) -> _Layout:
+    layout = _LAYOUTS.get(names)
+    if layout is None:
+        layout = _Layout(names)
+        if len(_LAYOUTS) < _LAYOUT_LIMIT:
+            _LAYOUTS[names] = layout
+    return layout
 
 
 class ResultStore:
     """Where the run keeps its results' details (``keep`` a result, get back the result to hold instead)."""
 
     def __init__(self) -> None:
-        self._details = ExchangeStore()
-        self._last: tuple[str, dict[str, Any]] | None = None
+        self._details = TextBatches()
+        self._last: tuple[int, dict[str, Any]] | None = None
 
     def keep(self, result: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-        """``result`` itself when it has no details (or is kept already), else a ``StoredResult`` reading as it."""
-        if isinstance(result, StoredResult) or not any(key in result for key in DETAILS):
+        """A ``StoredResult`` reading as ``result`` (``result`` itself when it is one already)."""
+        if isinstance(result, StoredResult):
             return result
+        details = {name: result[name] for name in DETAILS if name in result}
         # a position, not the node id: a test run twice (reruns, a plugin's repeat) has two results
-        key = str(len(self._details))
-        self._details.add({"id": key, **{name: result[name] for name in DETAILS if name in result}})
-        head = {name: value for name, value in result.items() if name not in DETAILS}
-        return StoredResult(head, self, key, _ORDERS(tuple(result)), _exchange_ids(result))
+        where = self._details.add(compact_json(details)) if details else _NO_DETAILS
+        layout = _layout(tuple(name for name in result if name not in DETAILS))
+        values = tuple(result[name] for name in layout.names)
+        return StoredResult(self, where, layout, values, _ORDERS(tuple(result)), _exchange_ids(result))
 
-    def details(self, key: str) -> dict[str, Any]:
+    def details(self, where: int) -> dict[str, Any]:
         # the members of one result are read one after the other (a writer's row): decompressed and parsed once
-        if self._last is not None and self._last[0] == key:
+        if self._last is not None and self._last[0] == where:
             return self._last[1]
-        details = self._details[key]
-        del details["id"]
-        self._last = (key, details)
+        details: dict[str, Any] = json.loads(self._details.text(where))
+        self._last = (where, details)
         return details
 
 
@@ -55,7 +81,7 @@ def _exchange_ids(result: Mapping[str, Any]) -> tuple[str, ...]:
 
 def exchange_ids(result: Mapping[str, Any]) -> tuple[str, ...]:
     """The ids of the exchanges a result's evidence names, without decompressing a stored result's details."""
-    if isinstance(result, StoredResult) and "evidence" not in result._head:
+    if isinstance(result, StoredResult) and "evidence" not in result._layout.index:
         return result._exchanges if "evidence" in result._order else ()
     return _exchange_ids(result)
 
@@ -64,37 +90,51 @@ class StoredResult(MutableMapping[str, Any]):
     """A result dict whose details are in the run's ``ResultStore``; it reads, iterates and takes new members
     (the outcome's ``blocking``, ``cause`` ...) in the same order as the dict it was made from."""
 
-    __slots__ = ("_head", "_store", "_key", "_order", "_exchanges")
+    __slots__ = ("_store", "_where", "_layout", "_values", "_order", "_exchanges")
 
-    def __init__(self, head: dict[str, Any], store: ResultStore, key: str, order: tuple[str, ...],
-                 exchanges: tuple[str, ...] = ()) -> None:
-        self._head, self._store, self._key, self._order = head, store, key, order
+    def __init__(self, store: ResultStore, where: int, layout: _Layout, values: tuple[Any, ...],
+                 order: tuple[str, ...], exchanges: tuple[str, ...] = ()) -> None:
+        self._store, self._where, self._layout, self._values, self._order = store, where, layout, values, order
         # what the JSON report asks of every result before writing any (which exchanges to write)
         self._exchanges = exchanges
 
+    def _has_detail(self, name: object) -> bool:
+        return name in DETAILS and name in self._order and name not in self._layout.index
+
     def __getitem__(self, name: str) -> Any:
-        if name in self._head:
-            return self._head[name]
-        if name in DETAILS and name in self._order:
-            return self._store.details(self._key)[name]
+        position = self._layout.index.get(name)
+        if position is not None:
+            return self._values[position]
+        if self._has_detail(name):
+            return self._store.details(self._where)[name]
         raise KeyError(name)
 
     def __setitem__(self, name: str, value: Any) -> None:
-        self._head[name] = value  # a member set now (even a detail) is read from here on
+        # a member set now (even a detail) is one of the result's own values from here on
+        position = self._layout.index.get(name)
+        if position is not None:
+            self._values = (*self._values[:position], value, *self._values[position + 1:])
+        else:
+            self._layout = _layout((*self._layout.names, name))
+            self._values = (*self._values, value)
 
     def __delitem__(self, name: str) -> None:
-        if name in self._head:
-            del self._head[name]
-        elif name in DETAILS and name in self._order:
-            self._order = tuple(key for key in self._order if key != name)
-        else:
+        position = self._layout.index.get(name)
+        if position is not None:
+            names = self._layout.names
+            self._layout = _layout((*names[:position], *names[position + 1:]))
+            self._values = (*self._values[:position], *self._values[position + 1:])
+        elif not self._has_detail(name):
             raise KeyError(name)
+        # gone from its place: set again, it comes last, as in a dict
+        self._order = _ORDERS(tuple(key for key in self._order if key != name))
 
     def __iter__(self) -> Iterator[str]:
+        own = self._layout.index
         for name in self._order:
-            if name in DETAILS or name in self._head:
+            if name in own or name in DETAILS:
                 yield name
-        for name in self._head:
+        for name in self._layout.names:
             if name not in self._order:
                 yield name
 
@@ -102,7 +142,7 @@ class StoredResult(MutableMapping[str, Any]):
         return sum(1 for _ in self)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._head or (name in DETAILS and name in self._order)
+        return name in self._layout.index or self._has_detail(name)
 
     def items(self) -> ItemsView[str, Any]:
         # one read of the details for all members (a writer copies a result member by member)
@@ -110,8 +150,9 @@ class StoredResult(MutableMapping[str, Any]):
 
     def to_dict(self) -> dict[str, Any]:
         """The plain result dict."""
-        details = self._store.details(self._key)
-        return {name: self._head[name] if name in self._head else details[name] for name in self}
+        own = self._layout.index
+        details = self._store.details(self._where) if any(self._has_detail(name) for name in DETAILS) else {}
+        return {name: self._values[own[name]] if name in own else details[name] for name in self}
 
     def __repr__(self) -> str:
         return f"StoredResult({self.to_dict()!r})"
