@@ -9,11 +9,13 @@ worker's output to a temporary file; pytest shows the controller's). Unless a su
 ``-rA``, ``-rp``) or ``--durations`` reads them, the terminal reporter only counts them: it keeps a shared stand-in
 for each. And pytest's own plugins leave a note per test in the item's stash (the test's outcome per phase for
 ``tmp_path``'s retention, the evaluated xfail marker), read only while the test runs: they go with its last report,
-and so do a shipped check's parameters (``let_go_of_parameters``).
+and so do a shipped check's parameters (``let_go_of_parameters``) and what its fixtures left on the session's
+(``let_go_of_finished_fixtures``).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Generator, Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -25,6 +27,7 @@ _keywords_key = pytest.StashKey[Mapping[str, Any]]()
 
 _NO_KEYWORDS: Mapping[str, Any] = MappingProxyType({})
 _NO_EXTRA_KEYWORDS: frozenset[str] = frozenset()
+_NOTHING: tuple[()] = ()
 # The status pytest's terminal reporter files passing setup and teardown reports under (pytest_report_teststatus).
 _UNSHOWN = ""
 # What a report carries to the controller (``_session``): a worker reads none of it once the report has been sent.
@@ -118,22 +121,46 @@ def only_counted(terminalreporter: Any, report: pytest.TestReport) -> None:
 
 def let_go_of_parameters(item: pytest.Item) -> None:
     """Drop what pytest built to run a parametrized test and keeps with the item to the end of the session, once it
-    has run: its callspec (the parameters, with four dicts and two lists of their own), the keywords ``-k`` matched it
-    by at collection, and the properties its reports have copied; read only while the test runs. A kilobyte a test: a
-    bare pytest run of 150,000 parametrized tests peaks at 644 MB instead of 780 without their callspecs.
+    has run: its callspec (the parameters, with four dicts and two lists of their own), its markers and the keywords
+    ``-k`` matched it by at collection, the properties and output sections its reports have copied, and its cached
+    location (a property: computed again if read); read only while the test runs. A kilobyte a test: a bare pytest
+    run of 150,000 parametrized tests peaks at 644 MB instead of 780 without their callspecs alone.
     Only for the shipped suites' tests, which nothing runs twice: a plugin running a test of its own again would find
-    its parameters gone.
+    its parameters gone. What replaces a list or a mapping is one shared empty one that refuses additions: nothing adds
+    a marker, keyword, property or section to a test that has run, and a plugin that did would fail loudly.
     """
-    item.__dict__.pop("callspec", None)
-    if getattr(item, "extra_keyword_matches", None):
-        # one empty set for all of them (each its own is 216 bytes); nothing adds a keyword to a test that has run
+    for name in ("callspec", "location"):
+        item.__dict__.pop(name, None)
+    if getattr(item, "extra_keyword_matches", None) is not None:
         item.extra_keyword_matches = cast(set[str], _NO_EXTRA_KEYWORDS)
-    if getattr(item, "user_properties", None):
-        item.user_properties.clear()  # each report took a copy
-    # the keywords' own table (NodeKeywords has no public way to empty itself: its ``clear`` refuses to delete)
-    own_keywords = getattr(getattr(item, "keywords", None), "_markers", None)
-    if isinstance(own_keywords, dict):
-        own_keywords.clear()
+    for name in ("user_properties", "_report_sections", "own_markers"):
+        if isinstance(getattr(item, name, None), list):
+            setattr(item, name, _NOTHING)
+    if getattr(item, "keywords", None) is not None:
+        item.keywords = cast(Any, _NO_KEYWORDS)
+
+
+def let_go_of_finished_fixtures(item: pytest.Item) -> None:
+    """Drop what a test's function-scoped fixtures left on the wider-scoped fixtures they requested, once it has run.
+
+    pytest registers each fixture's ``finish`` with every fixture it requested, so that tearing one down tears down
+    what depends on it first. A function-scoped fixture is torn down with its test, yet its entry stays on a session
+    fixture's list until the session ends, holding the test's fixture requests (pytest-dev/pytest#3030): at two
+    thousand clients, 72,000 of them and 15 MiB half-way through the run, growing with every test. Finishing a fixture
+    that is finished already does nothing (``FixtureDef.finish`` returns at once), so those entries can go.
+    """
+    for definitions in getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {}).values():
+        for definition in definitions:
+            finalizers = getattr(definition, "_finalizers", None)
+            if finalizers and getattr(definition, "scope", "function") != "function":
+                finalizers[:] = [finalizer for finalizer in finalizers if not _finishes_a_finished_fixture(finalizer)]
+
+
+def _finishes_a_finished_fixture(finalizer: Any) -> bool:
+    method = finalizer.func if isinstance(finalizer, functools.partial) else None
+    fixture = getattr(method, "__self__", None)
+    return getattr(method, "__name__", None) == "finish" and isinstance(fixture, pytest.FixtureDef) \
+        and fixture.cached_result is None
 
 
 def lists_passing_tests(config: pytest.Config) -> bool:
@@ -167,6 +194,7 @@ class KeptReports:
             storage = getattr(item.stash, "_storage", None)
             if isinstance(storage, dict) and not storage:
                 storage.clear()
+            let_go_of_finished_fixtures(item)
             if self._suites is not None and item.path.parent == self._suites:
                 let_go_of_parameters(item)
 

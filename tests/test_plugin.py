@@ -354,6 +354,14 @@ def test_passing_tests_are_only_counted_unless_a_summary_lists_them(idp, run_aut
     seen = pytester.path / "passed.json"
     pytester.makeconftest(
         "import json, sys\n\n"
+        "most = [0]\n\n"
+        "class Wider:  # a plugin, not a conftest hook: the shipped suites lie outside this folder\n"
+        "    def pytest_runtest_setup(self, item):\n"
+        "        # what the tests before this one left on the session's fixtures\n"
+        "        wider = [d for ds in item._fixtureinfo.name2fixturedefs.values() for d in ds if d.scope != 'function']\n"
+        "        most[0] = max([most[0], *(len(d._finalizers) for d in wider)])\n\n"
+        "def pytest_configure(config):\n"
+        "    config.pluginmanager.register(Wider())\n\n"
         "def pytest_terminal_summary(terminalreporter, config):\n"
         "    passed = terminalreporter.stats.get('passed', [])\n"
         "    from _pytest.skipping import xfailed_key\n"
@@ -364,8 +372,10 @@ def test_passing_tests_are_only_counted_unless_a_summary_lists_them(idp, run_aut
         "        'notes': sum(xfailed_key in i.stash or tmppath_result_key in i.stash for i in items),\n"
         "        'tables kept': sum(sys.getsizeof(i.stash._storage) > sys.getsizeof({}) for i in items),\n"
         "        'parameters kept': sum(hasattr(i, 'callspec') or bool(i.user_properties) or bool(i.extra_keyword_matches)\n"
-        "                               or bool(i.keywords._markers) for i in items),\n"
-        "        'items': len(items)}) + '\\n')\n")
+        "                               or bool(i.keywords) or bool(i.own_markers) or 'location' in i.__dict__\n"
+        "                               for i in items),\n"
+        "        'added to': sum(isinstance(i.user_properties, list) or isinstance(i.own_markers, list) for i in items),\n"
+        "        'items': len(items), 'left on session fixtures': most[0]}) + '\\n')\n")
     policy = oidc_policy(idp("good"))
     counted_only = run_authcheck(policy, "-k", "discovery or jwks")
     durations = run_authcheck(policy, "-k", "discovery or jwks", "--durations=3")
@@ -380,7 +390,9 @@ def test_passing_tests_are_only_counted_unless_a_summary_lists_them(idp, run_aut
     # and the item's stash, empty now, keeps no table for what it held
     assert first["tables kept"] == 0
     # nor its parameters (the report's results still name each check's target)
-    assert first["parameters kept"] == 0
+    assert first["parameters kept"] == 0 and first["added to"] == 0
+    # nor what its fixtures left on the session's (pytest would keep an entry per fixture and test to the end)
+    assert first["items"] > 10 and first["left on session fixtures"] <= 3, first
     assert {r["target"] for r in counted_only.report["results"] if r["status"] == "passed"} == {"providers.sso"}
     # --durations reads every passing test's report: they are kept, and listed
     assert second["passed"] == passed and second["distinct"] == passed and second["with duration"] == passed
