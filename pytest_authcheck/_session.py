@@ -30,7 +30,7 @@ from ._xdist import (
     untuple,
     upcoming,
 )
-from .probes.prefetch import PLANS, Ahead, Job, Prefetcher, plan_jobs
+from .probes.prefetch import PLANS, Ahead, Job, Prefetcher, Window, plan_jobs
 from .probes.readers import Readers
 from .probes.token_state import introspect_held
 from .report import artifacts, terminal
@@ -44,8 +44,8 @@ from .results.outcome import DEFAULT_FAIL_ON, GateSettings, decide, exit_status
 from .results.waivers import apply_waiver, today_utc, waiver_text, waivers_of
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
-# the signatures of the probes a test's plan names: it is one of their readers until it has run (probes.readers)
-_planned_key = pytest.StashKey[tuple[Hashable, ...]]()
+# how many tests' jobs are made at once to count their readers (then let go)
+_COUNTING_CHUNK = 1_000
 
 
 def suites_dir() -> Path:
@@ -65,8 +65,10 @@ class AuthcheckSession:
         self.suites = suites_dir()
         self._shared_dir: Path | None = None
         self._ahead: Ahead | None = None
+        self._window: Window | None = None
         self._readers: Readers | None = None
         self._index: dict[int, int] = {}
+        self._planned: list[tuple[Hashable, ...] | None] = []
         self._collector = QuietCollector()
         self.waivers = waivers_of(run.policy)
         self.today = today_utc()
@@ -94,11 +96,13 @@ class AuthcheckSession:
         return None
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        # `-k discovery.issuer-match` selects a check by its id.
-        for item in items:
-            definition = check_of(item)
-            if definition is not None:
-                item.extra_keyword_matches.add(definition.id)
+        # `-k discovery.issuer-match` selects a check by its id. Only a -k reads the names: without one each test
+        # kept a set of its own to the end (216 bytes, 30 MiB at ten thousand clients).
+        if self.config.option.keyword:
+            for item in items:
+                definition = check_of(item)
+                if definition is not None:
+                    item.extra_keyword_matches.add(definition.id)
         # Checks that revoke or replay their tokens go last (a stable order, the same on every xdist worker).
         items.sort(key=lambda item: bool(getattr(check_of(item), "spends_grant", False)))
 
@@ -111,7 +115,7 @@ class AuthcheckSession:
         try:
             return (yield)
         finally:
-            self._ahead = None
+            self._ahead = self._window = None
             if prefetcher is not None:
                 prefetcher.stop()
 
@@ -137,6 +141,9 @@ class AuthcheckSession:
         # only the tests it is given (each target's on one worker, as a rule), lets an answer go only when all of them
         # have run there.
         readers = self._readers = Readers()
+        # by the test's position: the signatures of the probes its plan names (it is one of their readers until it has
+        # run); in the items' stashes each took a table of its own
+        self._planned = [None] * len(items)
 
         def plan(indices: Iterable[int], *, counting: bool = True) -> dict[str, list[Job]]:
             chosen = [(i, pair) for i in indices if (pair := pairs[i]) is not None]
@@ -144,28 +151,35 @@ class AuthcheckSession:
             def planned(position: int, signatures: tuple[Hashable, ...]) -> None:
                 if signatures:
                     readers.expect(signatures)
-                    items[chosen[position][0]].stash[_planned_key] = signatures
+                    self._planned[chosen[position][0]] = signatures
 
             return plan_jobs([pair for _, pair in chosen], tokens=run.token_probes, authz=run.authz_probes,
                              providers=run.oidc_providers, introspect_held=held, planned=planned if counting else None)
 
+        # The readers first, of every test; the jobs made to count them go with each chunk, and are made again a
+        # window ahead of the running test (an xdist worker's: for the tests given, as they are given).
+        for start in range(0, len(items), _COUNTING_CHUNK):
+            plan(range(start, min(start + _COUNTING_CHUNK, len(items))))
         prefetcher = Prefetcher(run.policy.settings.concurrency, readers)
         if self.is_worker:
-            plan(range(len(items)))  # the readers; the jobs are made again for the tests given, as they are given
             self._index = {id(item): i for i, item in enumerate(items)}
             self._ahead = Ahead(prefetcher, lambda given: plan(given, counting=False), upcoming(self.config))
         else:
-            prefetcher.start(plan(range(len(items))))
+            self._window = Window(prefetcher, lambda tests: plan(tests, counting=False), items)
+            self._window.start()
         return prefetcher
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, Any, Any]:
+        position = None
+        if self._window is not None:
+            position = self._window.see(item)
         if self._ahead is not None:
-            self._ahead.see(self._index.get(id(item)), self._index.get(id(nextitem)) if nextitem is not None else None)
-        # out of the stash before the test runs, which is left empty at its end (_kept_reports)
-        signatures = item.stash.get(_planned_key, None)
-        if signatures is not None:
-            del item.stash[_planned_key]
+            position = self._index.get(id(item))
+            self._ahead.see(position, self._index.get(id(nextitem)) if nextitem is not None else None)
+        signatures = None
+        if position is not None and position < len(self._planned):
+            signatures, self._planned[position] = self._planned[position], None
         try:
             return (yield)
         finally:

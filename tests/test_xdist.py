@@ -18,7 +18,7 @@ from pytest_authcheck._redact import Secret
 from pytest_authcheck._xdist import TargetScheduling, from_wire, to_wire, untuple
 from pytest_authcheck.observations import Kind, Observation
 from pytest_authcheck.probes.authorization import Variation
-from pytest_authcheck.probes.prefetch import PLANS, Ahead, Plan, Prefetcher
+from pytest_authcheck.probes.prefetch import PLANS, Ahead, Plan, Prefetcher, Window
 from pytest_authcheck.probes.token import TokenProbe
 from pytest_authcheck.probes.variations import MADE_UP_SCOPE, scope_candidates, scope_variation
 
@@ -210,6 +210,29 @@ def test_ahead_plans_each_test_once_as_work_arrives() -> None:
     without_scan.see(8, 9)
     without_scan.see(9, None)
     assert planned[-1] == [8, 9] and len(planned) == 3
+
+
+def test_a_serial_window_plans_each_test_once_a_window_ahead_of_the_running_one() -> None:
+    planned: list[range] = []
+    fake = SimpleNamespace(add=lambda jobs: None)
+    items = [object() for _ in range(25)]
+
+    def plan(tests: range) -> dict[str, list[Any]]:
+        planned.append(tests)
+        return {"host": [lambda: None] * len(tests)}
+
+    window = Window(fake, plan, items, width=6)  # type: ignore[arg-type]
+    window.start()
+    assert planned == [range(0, 6)]
+    for position in range(4):
+        window.see(items[position])  # half a window left ahead of test 3: planned on to 3 + 6
+    assert planned == [range(0, 6), range(6, 9)]
+    window.see(items[20])  # a test run out of order (another plugin's doing) is found; the plans catch up with it
+    window.see(items[21])
+    window.see(object())  # not one of the items: nothing planned for it
+    assert planned[2:] == [range(9, 25)]
+    covered = [i for tests in planned for i in tests]
+    assert covered == list(range(25))  # each test once, in order
 
 
 # ---- what the prefetch sends ahead of the checks that read it ----------------------------------------------------

@@ -55,6 +55,8 @@ from .variations import (
 
 DEFAULT_PER_HOST = 8
 MAX_THREADS = 32
+# How many tests ahead of the running one a serial run's probes are planned: seconds of work for the provider
+PLAN_WINDOW = 2_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,5 +303,51 @@ class Ahead:
             new += given
         if new:
             jobs = self._plan(new)
+            if jobs:
+                self._prefetcher.add(jobs)
+
+
+class Window:
+    """A serial run's prefetch: the plans of the next ``width`` tests, made as the run reaches them.
+
+    Made all at once, the jobs of every collected test were the largest thing a run held while it started (48 MiB at
+    two thousand clients, each a closure over its client's plan), all before the first answer came back; the
+    prefetch needs only enough of them ahead of the running test to keep the provider busy."""
+
+    def __init__(self, prefetcher: Prefetcher, plan: Callable[[range], dict[str, list[Job]]], items: list[Any],
+                 width: int = PLAN_WINDOW) -> None:
+        self._prefetcher = prefetcher
+        self._plan = plan
+        self._items = items
+        self._width = max(2, width)
+        self._cursor = 0  # where the next test to start is expected among the items
+        self._planned = 0  # the tests before this one are planned
+
+    def start(self) -> None:
+        """Plan the first window, before the first test starts."""
+        self._plan_to(self._width)
+
+    def see(self, item: Any) -> int | None:
+        """``item`` starts now: keep the plans a window ahead of it (made half a window at a time); its position."""
+        position = self._position(item)
+        if position is not None and position + self._width // 2 >= self._planned:
+            self._plan_to(position + self._width)
+        return position
+
+    def _position(self, item: Any) -> int | None:
+        # the items run in order; another plugin may run one out of it, found (once) by a search
+        items = self._items
+        found: int | None = self._cursor
+        if self._cursor >= len(items) or items[self._cursor] is not item:
+            found = next((i for i, known in enumerate(items) if known is item), None)
+        if found is not None:
+            self._cursor = found + 1
+        return found
+
+    def _plan_to(self, end: int) -> None:
+        end = min(end, len(self._items))
+        if end > self._planned:
+            jobs = self._plan(range(self._planned, end))
+            self._planned = end
             if jobs:
                 self._prefetcher.add(jobs)
