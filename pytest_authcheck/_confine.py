@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._errors import CredentialsWithheld
+from ._interned import KeptOnce
 from ._jamf.url import JamfUrlError, lint_url
 from ._net import is_loopback, origin, policy_hosts, url_host
-from ._redact import Secret, reveal
+from ._redact import Secret, fingerprint, reveal
 
 # Form and query members whose value is a credential whatever it is.
 CREDENTIAL_FIELDS = frozenset({
@@ -34,6 +35,8 @@ CREDENTIAL_FIELDS = frozenset({
     "registration_access_token",
 })
 ANYWHERE_DECLARED = "*"
+# Most values the run knows belong to one scope, the same for all of a provider's tokens: each set is kept once.
+_SCOPE_SETS = KeptOnce[frozenset[str]](10_000)
 
 
 @dataclass(frozen=True)
@@ -73,10 +76,11 @@ class Confinement:
                                   any(d.http_loopback for d in self._scopes.values()))
         self._scopes[ANYWHERE_DECLARED] = everywhere
         self._owners = dict(owners or {})
-        # One value may belong to several scopes (the same secret registered at two providers): any of them.
-        self._scopes_of: dict[str, set[str]] = {}
+        # One value may belong to several scopes (the same secret registered at two providers): any of them. Values
+        # are known by their fingerprint: the run receives thousands of tokens, and the redactor holds none either.
+        self._scopes_of: dict[bytes, frozenset[str]] = {}
         for secret in secrets:
-            self._scopes_of.setdefault(secret.reveal(), set()).add(self.scope_of_label(secret.label))
+            self._belongs(secret.reveal(), self.scope_of_label(secret.label))
 
     @classmethod
     def from_policy(cls, policy: Any) -> Confinement:
@@ -117,14 +121,21 @@ class Confinement:
                      if d.scope.startswith("providers.") and d.allows(received_from)]
         scope = f"issued:{providers[0]}" if len(providers) == 1 else ANYWHERE_DECLARED
         for value in values:
-            self._scopes_of.setdefault(value, set()).add(scope)
+            self._belongs(value, scope)
+
+    def _belongs(self, value: str, scope: str) -> None:
+        key = fingerprint(value)
+        self._scopes_of[key] = _SCOPE_SETS(self._scopes_of.get(key, frozenset()) | {scope})
+
+    def _known(self, value: str) -> bool:
+        return fingerprint(value) in self._scopes_of
 
     def check(self, method: str, url: str, *, headers: Mapping[str, Any] | None = None,
               data: Mapping[str, Any] | None = None, params: Mapping[str, Any] | None = None,
               json_body: Any = None, basic_password: Any = None) -> None:
         """Raise ``CredentialsWithheld`` when the request carries a credential ``url`` may not receive."""
         for what, value in self._credentials(headers, data, params, json_body, basic_password):
-            scopes = sorted(self._scopes_of.get(value, {ANYWHERE_DECLARED}))
+            scopes = sorted(self._scopes_of.get(fingerprint(value), {ANYWHERE_DECLARED}))
             if any(self._allowed(scope, url) for scope in scopes):
                 continue
             where = origin(url) or url[:200]
@@ -160,19 +171,19 @@ class Confinement:
                 yield f"an {name} header", plain.split(" ", 1)[-1]
             elif lower == "cookie":
                 yield "cookies", plain
-            elif isinstance(value, Secret) or plain in self._scopes_of:
+            elif isinstance(value, Secret) or self._known(plain):
                 yield f"the {name} header", plain
         for kind, members in (("form", data), ("query", params)):
             for name, value in (members or {}).items():
                 if value is None:
                     continue
                 plain = str(reveal(value))
-                if isinstance(value, Secret) or name.lower() in CREDENTIAL_FIELDS or plain in self._scopes_of:
+                if isinstance(value, Secret) or name.lower() in CREDENTIAL_FIELDS or self._known(plain):
                     yield f"the {kind} member {name}", plain
         # A JSON body (a login step's API) is read to its leaves: a credential may sit in a nested object.
         for path, value in _leaves(json_body, ()):
             plain = str(reveal(value))
-            if isinstance(value, Secret) or (path and path[-1].lower() in CREDENTIAL_FIELDS) or plain in self._scopes_of:
+            if isinstance(value, Secret) or (path and path[-1].lower() in CREDENTIAL_FIELDS) or self._known(plain):
                 yield f"the JSON member {'.'.join(path) or '(body)'}", plain
 
 

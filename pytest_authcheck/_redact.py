@@ -10,6 +10,7 @@ A regular expression for JWTs catches tokens the run never saw, e.g. ones a user
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 import threading
 import urllib.parse
@@ -35,6 +36,11 @@ _MIN_SECRET_LENGTH = 4  # shorter values would redact ordinary words; the policy
 # tell it from any text as well as twenty-four do (a hit is confirmed against the whole form), at half the memory
 # (5.3 MiB at a thousand clients' 9,200 secret forms with 24).
 _KEY_LENGTH = 12
+# What the redactor keeps of a secret form to confirm a hit: its length and a digest, not the form itself (a token is
+# some 700 characters, and a run keeps every token it receives: 28 MiB of them at ten thousand clients).
+_DIGEST_SIZE = 16
+_LENGTH_SIZE = 4
+_RECORD_SIZE = _LENGTH_SIZE + _DIGEST_SIZE
 
 
 class Secret:
@@ -75,14 +81,16 @@ class Redactor:
 
     Matching costs the same per character scanned however many secrets the run holds: secrets are found
     by an Aho-Corasick automaton over their last ``_KEY_LENGTH`` characters (tokens share headers, not
-    signatures), and each hit is confirmed against the whole secret. Secrets arrive one at a time (every
+    signatures), and each hit is confirmed against the whole secret's length and digest (``fingerprint``),
+    which is all the redactor keeps of it besides its last characters. Secrets arrive one at a time (every
     token the run receives), so automata are kept in levels of doubling size, like an LSM tree: adding a
     secret rebuilds only levels of about its own size, and a scan walks log(n) automata.
     """
 
     def __init__(self, secrets: Iterable[str | Secret] = ()) -> None:
-        self._values: set[str] = set()
-        self._by_key: dict[str, list[str]] = {}
+        # a key (a form's last characters) -> the records (length and digest) of the forms ending so, joined
+        self._by_key: dict[str, bytes] = {}
+        self._known = 0
         self._levels: tuple[_Level, ...] = ()
         # a text shorter than every secret form holds none: most evidence strings ("refused", "HTTP 400") are, and
         # are not scanned at all
@@ -96,22 +104,22 @@ class Redactor:
         for value in values:
             value = reveal(value)
             # a value known already came with its encodings: every token request registers its client's Basic pair
-            if isinstance(value, str) and len(value) >= _MIN_SECRET_LENGTH and value not in self._values:
+            if isinstance(value, str) and len(value) >= _MIN_SECRET_LENGTH and not self._holds(value):
                 forms |= _encodings(value)
         with self._lock:
-            fresh = forms - self._values
+            fresh = [form for form in forms if not self._holds(form)]
             if not fresh:
                 return
-            self._values |= fresh
+            self._known += len(fresh)
             shortest = min(len(form) for form in fresh)
             self._shortest = shortest if not self._shortest else min(self._shortest, shortest)
             keys = set()
             for form in fresh:
                 key = form[-_KEY_LENGTH:]
-                known = self._by_key.setdefault(key, [])
+                known = self._by_key.get(key, b"")
                 if not known:
                     keys.add(key)
-                known.append(form)
+                self._by_key[key] = known + _record(form)
             levels = list(self._levels)
             if keys:
                 levels.append(_Level.of(keys))
@@ -128,7 +136,10 @@ class Redactor:
     @property
     def known(self) -> int:
         """How many secret forms are registered (for the report's self-check)."""
-        return len(self._values)
+        return self._known
+
+    def _holds(self, form: str) -> bool:
+        return _record(form) in _records(self._by_key.get(form[-_KEY_LENGTH:], b""))
 
     def text(self, text: str) -> str:
         """Redact a string by value and by JWT shape."""
@@ -149,9 +160,9 @@ class Redactor:
         for level in levels:
             for end, key in level.automaton.iter(text):
                 stop = end + 1
-                for form in by_key.get(key, ()):
-                    start = stop - len(form)
-                    if start >= 0 and text.startswith(form, start):
+                for record in _records(by_key.get(key, b"")):
+                    start = stop - int.from_bytes(record[:_LENGTH_SIZE], "big")
+                    if start >= 0 and fingerprint(text[start:stop]) == record[_LENGTH_SIZE:]:
                         spans.append((start, stop))
         return spans
 
@@ -265,6 +276,19 @@ def _masked(text: str, spans: list[tuple[int, int]]) -> str:
         run_start, run_stop = start, stop
     out += (text[position:run_start], MASK, text[run_stop:])
     return "".join(out)
+
+
+def fingerprint(text: str) -> bytes:
+    """A digest standing for a secret value where it is only to be recognised again, never shown or sent."""
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=_DIGEST_SIZE).digest()
+
+
+def _record(form: str) -> bytes:
+    return len(form).to_bytes(_LENGTH_SIZE, "big") + fingerprint(form)
+
+
+def _records(joined: bytes) -> list[bytes]:
+    return [joined[i:i + _RECORD_SIZE] for i in range(0, len(joined), _RECORD_SIZE)]
 
 
 def _encodings(value: str) -> set[str]:

@@ -93,6 +93,19 @@ def test_many_secrets_keep_few_automata_and_all_are_found() -> None:
     assert redactor.text(text) == " ".join([MASK] * len(tokens[::97]))
 
 
+def test_the_redactor_keeps_a_digest_of_each_secret_not_the_secret_and_confirms_every_hit_against_it() -> None:
+    tail = "-shared-tail-12c"  # longer than the match key: the three share their automaton key
+    secrets = [f"first{tail}", f"second{tail}", f"eyJ.third-token{tail}"]
+    redactor = Redactor(secrets)
+    assert redactor.text(f"<{secrets[0]}> {secrets[1]}; {secrets[2]}") == f"<{MASK}> {MASK}; {MASK}"
+    # the same last characters after any other text are not a secret
+    assert redactor.text(f"fifth{tail} and irst{tail}") == f"fifth{tail} and irst{tail}"
+    held = repr([redactor._by_key, [level.keys for level in redactor._levels]])
+    assert not any(secret[:-len(tail)] in held for secret in secrets)
+    redactor.add(secrets[0])  # known already: nothing more is kept
+    assert redactor.known == 3
+
+
 def test_short_values_are_not_treated_as_secrets() -> None:
     # A one-letter "secret" would blank out every occurrence of that letter in every report.
     redactor = Redactor(["ab"])
