@@ -65,6 +65,14 @@ def _notes_read_while_running() -> tuple[pytest.StashKey[Any], ...]:
     return tuple(keys)
 
 
+def _subtest_counts_key() -> pytest.StashKey[Any] | None:
+    try:  # pytest's own, private (pytest 9): a pytest without it keeps no such count
+        from _pytest.subtests import failed_subtests_key
+    except ImportError:
+        return None
+    return failed_subtests_key
+
+
 def share_keywords(item: pytest.Item, report: pytest.TestReport) -> None:
     """Let the report use the keywords of the item's previous report when they are equal.
 
@@ -181,6 +189,7 @@ class KeptReports:
         self._rows_to_make: dict[str, pytest.TestReport] = {}
         self._only_counted = not self._is_worker and not lists_passing_tests(config)
         self._notes = _notes_read_while_running()
+        self._subtest_counts = _subtest_counts_key()
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, Any, Any]:
@@ -206,11 +215,16 @@ class KeptReports:
             forget_sent(self._config.pluginmanager.get_plugin("terminalreporter"), report)
         # pytest-rerunfailures reports a retried test's phases as "rerun" before its last teardown
         if report.when == "teardown" and str(report.outcome) != "rerun":
+            # the row is made: the test's reports go without what pytest-html read for it (a copy of the extras
+            # lists each; the terminal reporter keeps the skipped and failed ones to the end)
             for kept in self._html_reports():
-                kept.pop(report.nodeid, None)
+                for filed in (kept.pop(report.nodeid, None) or {}).values():
+                    for phase in filed:
+                        phase.__dict__.pop("extras", None)
             passed = self._rows_to_make.pop(report.nodeid, None)
             if passed is not None:
                 passed.__dict__.pop("extras", None)
+            self._forget_subtest_count(report)
         if report.when == "call" and report.passed:
             slim_passed(report)
             if self._only_counted:
@@ -219,6 +233,14 @@ class KeptReports:
                 self._rows_to_make[report.nodeid] = report
         elif report.passed:
             forget_unshown(self._config.pluginmanager.get_plugin("terminalreporter"))
+
+    def _forget_subtest_count(self, report: pytest.TestReport) -> None:
+        # pytest counts each test's failed subtests under its id, reading (so adding) a zero for every test that has
+        # none; read again only while the test's reports are filed
+        counts = self._config.stash.get(self._subtest_counts, None) if self._subtest_counts is not None else None
+        test = getattr(report, "id", None)
+        if isinstance(counts, dict) and counts.get(test) == 0:
+            del counts[test]
 
     def _html_reports(self) -> list[dict[str, Any]]:
         # pytest-html (the engine of authcheck.html) files each test's reports by node id and reads them once, at

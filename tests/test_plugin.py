@@ -375,7 +375,11 @@ def test_passing_tests_are_only_counted_unless_a_summary_lists_them(idp, run_aut
         "                               or bool(i.keywords) or bool(i.own_markers) or 'location' in i.__dict__\n"
         "                               for i in items),\n"
         "        'added to': sum(isinstance(i.user_properties, list) or isinstance(i.own_markers, list) for i in items),\n"
-        "        'items': len(items), 'left on session fixtures': most[0]}) + '\\n')\n")
+        "        'items': len(items), 'left on session fixtures': most[0],\n"
+        "        'with extras': sum(hasattr(r, 'extras') for rs in terminalreporter.stats.values() for r in rs),\n"
+        "        'skipped': len(terminalreporter.stats.get('skipped', [])),\n"
+        "        'subtest counts': len(config.stash[__import__('_pytest.subtests').subtests.failed_subtests_key])})\n"
+        "        + '\\n')\n")
     policy = oidc_policy(idp("good"))
     counted_only = run_authcheck(policy, "-k", "discovery or jwks")
     durations = run_authcheck(policy, "-k", "discovery or jwks", "--durations=3")
@@ -393,6 +397,8 @@ def test_passing_tests_are_only_counted_unless_a_summary_lists_them(idp, run_aut
     assert first["parameters kept"] == 0 and first["added to"] == 0
     # nor what its fixtures left on the session's (pytest would keep an entry per fixture and test to the end)
     assert first["items"] > 10 and first["left on session fixtures"] <= 3, first
+    # nor the extras pytest-html made its row from, nor pytest's count of its failed subtests (none)
+    assert first["skipped"] > 0 and first["with extras"] == 0 and first["subtest counts"] == 0, first
     assert {r["target"] for r in counted_only.report["results"] if r["status"] == "passed"} == {"providers.sso"}
     # --durations reads every passing test's report: they are kept, and listed
     assert second["passed"] == passed and second["distinct"] == passed and second["with duration"] == passed
