@@ -56,6 +56,8 @@ def test_the_exchange_store_gives_back_every_exchange_as_given_in_order_of_arriv
     store.add({**given[3], "status": 500})  # a later copy of an id changes nothing
     assert len(store) == 200 and list(store) == [x["id"] for x in given]
     assert "x7" in store and "x200" not in store
+    # each knows its place in the order of arrival, across sealed batches and the open one
+    assert [store.order(f"x{i}") for i in range(200)] == list(range(200)) and store.order("x200") is None
     # read in any order: first to last, last to first, and scattered
     for order in (range(200), range(199, -1, -1), [i * 37 % 200 for i in range(200)]):
         assert [store[f"x{i}"] for i in order] == [given[i] for i in order]
@@ -73,6 +75,7 @@ def test_a_batch_is_sealed_before_its_positions_outgrow_their_bits(monkeypatch: 
         store.add(exchange)
     assert len(store._batches._sealed) == 2  # 4 + 4 sealed, 3 open
     assert [store[f"x{i}"] for i in range(11)] == given
+    assert [store.order(f"x{i}") for i in range(11)] == list(range(11))
 
 
 def test_an_exchange_handed_over_to_the_store_keeps_only_its_handle() -> None:

@@ -28,6 +28,7 @@ class TextBatches:
     def __init__(self, batch_chars: int = BATCH_CHARS) -> None:
         self._batch_chars = batch_chars
         self._sealed: list[bytes] = []
+        self._firsts = [0]  # the arrival order of each batch's first text
         self._open: list[str] = []
         self._open_chars = 0
         self._decoded: OrderedDict[int, list[str]] = OrderedDict()
@@ -38,8 +39,13 @@ class TextBatches:
         self._open_chars += len(text)
         if self._open_chars >= self._batch_chars or len(self._open) >= 1 << _POSITION_BITS:
             self._sealed.append(zlib.compress("\n".join(self._open).encode("utf-8", "surrogatepass"), 1))
+            self._firsts.append(self._firsts[-1] + len(self._open))
             self._open, self._open_chars = [], 0
         return where
+
+    def order(self, where: int) -> int:
+        """The arrival order of the text at ``where`` (0 for the first added)."""
+        return self._firsts[where >> _POSITION_BITS] + (where & ((1 << _POSITION_BITS) - 1))
 
     def text(self, where: int) -> str:
         return self._texts(where >> _POSITION_BITS)[where & ((1 << _POSITION_BITS) - 1)]
@@ -79,6 +85,11 @@ class ExchangeStore(Mapping[str, dict[str, Any]]):
     def __getitem__(self, exchange_id: str) -> dict[str, Any]:
         whole: dict[str, Any] = json.loads(self._batches.text(self._where[exchange_id]))
         return whole
+
+    def order(self, exchange_id: str) -> int | None:
+        """The arrival order of the exchange (0 for the first kept), None for an id not kept."""
+        where = self._where.get(exchange_id)
+        return None if where is None else self._batches.order(where)
 
     def __contains__(self, exchange_id: object) -> bool:
         return exchange_id in self._where
