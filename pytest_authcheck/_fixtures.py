@@ -232,8 +232,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             if reason is None:
                 names.append(name)
             elif definition is not None:
-                run.not_applicable_to(definition, kind.target_of(name),
-                                      f"{metafunc.definition.nodeid}[{kind.id_of(policy, name)}]", reason)
+                run.not_applicable_to(definition, kind.target_of(name), metafunc.definition.nodeid,
+                                      kind.id_of(policy, name), reason)
         if names:
             metafunc.parametrize(fixture, names, ids=[kind.id_of(policy, n) for n in names], indirect=True)
         else:

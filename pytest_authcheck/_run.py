@@ -57,7 +57,7 @@ class AuthcheckRun:
         self.notes: list[str] = []
         self.results: list[MutableMapping[str, Any]] = []
         # (check, target) pairs the policy alone shows a check cannot look at: no test, a result all the same
-        self.not_applicable: dict[str, NotApplicable] = {}
+        self.not_applicable: list[NotApplicable] = []
         self.exchanges = ExchangeStore()
         self.result_store = ResultStore()
         self.finished: datetime | None = None
@@ -133,10 +133,11 @@ class AuthcheckRun:
             self.memo[key] = TARGET_KINDS[fixture].subject_of(self.policy, name)
         return self.memo[key]
 
-    def not_applicable_to(self, check: Any, target: str, nodeid: str, reason: str) -> None:
-        """Record that ``check`` does not apply to ``target``, as a skipped result without a test."""
-        self.not_applicable[nodeid] = NotApplicable(check, nodeid=nodeid, target=target,
-                                                    message=self.redactor.text(reason))
+    def not_applicable_to(self, check: Any, target: str, test: str, param: str, reason: str) -> None:
+        """Record that ``check`` does not apply to ``target``, as a skipped result without a test (``test[param]``
+        would have been its node id)."""
+        self.not_applicable.append(NotApplicable(check, test=test, param=param, target=target,
+                                                 message=self.redactor.text(reason)))
 
     def finish(self, exit_status: int) -> None:
         """Note the end of the run (controller only)."""

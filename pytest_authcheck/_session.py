@@ -39,7 +39,7 @@ from .report.junit import result_properties
 from .report.redacted import redact_report
 from .results.baseline import load_baseline
 from .results.build import build_result, enforce_invariants, evaluation_text, exchanges_of, impose, record_key
-from .results.not_applicable import from_shared_form, shared_form
+from .results.not_applicable import NotApplicable, from_shared_form, shared_form
 from .results.outcome import DEFAULT_FAIL_ON, GateSettings, decide, exit_status
 from .results.waivers import apply_waiver, today_utc, waiver_text, waivers_of
 
@@ -190,7 +190,7 @@ class AuthcheckSession:
         # keep the not-applicable pairs of the checks this run selected (-m, -k, named tests)
         selected = {item.nodeid.split("[", 1)[0] for item in session.items}
         run = self.run
-        run.not_applicable = {k: v for k, v in run.not_applicable.items() if k.split("[", 1)[0] in selected}
+        run.not_applicable = [pair for pair in run.not_applicable if pair.test in selected]
         # xdist: what the controller needs of the collection it does not make, before the worker reports it done
         # (the scheduler reads the units then); through the shared folder, as JSON is far quicker than execnet
         workerinput = getattr(self.config, "workerinput", {})
@@ -323,8 +323,9 @@ class AuthcheckSession:
             return (yield)
         run = self.run
         # xdist: every worker collected the same tests, so any one's not-applicable pairs are everyone's
-        run.not_applicable.update(from_shared_form(shared(self._shared_dir, NOT_APPLICABLE_FILE)))
-        run.results.extend(run.not_applicable[k] for k in sorted(run.not_applicable))
+        run.not_applicable.extend(from_shared_form(shared(self._shared_dir, NOT_APPLICABLE_FILE)))
+        pairs: list[NotApplicable] = sorted(run.not_applicable, key=NotApplicable.order)
+        run.results.extend(pairs)
         run.outcome = decide(run.results, policy=run.policy, waivers=self.waivers, today=self.today,
                              settings=self.gate_settings, baseline=self.baseline)
         session.exitstatus = exit_status(int(session.exitstatus), run.outcome)

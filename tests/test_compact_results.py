@@ -27,7 +27,7 @@ def plain() -> dict[str, object]:
 
 
 def compact() -> NotApplicable:
-    return NotApplicable(CHECK, nodeid="tokens.py::test_query_refused_at_userinfo[svc-0800]",
+    return NotApplicable(CHECK, test="tokens.py::test_query_refused_at_userinfo", param="svc-0800",
                          target="clients.svc-0800", message=REASON)
 
 
@@ -55,17 +55,28 @@ def test_the_outcome_marks_it_like_any_result_and_the_reports_write_them() -> No
 
 
 def test_the_reason_of_many_targets_is_kept_once_and_reads_whole_for_each() -> None:
-    pairs = [NotApplicable(CHECK, nodeid=f"tokens.py::test_query_refused_at_userinfo[svc-{n:04d}]",
+    pairs = [NotApplicable(CHECK, test="tokens.py::test_query_refused_at_userinfo", param=f"svc-{n:04d}",
                            target=f"clients.svc-{n:04d}", message=f"clients.svc-{n:04d} does not log users in with the "
                                                                   "openid scope")
              for n in range(3)]
     assert [p["message"] for p in pairs] == [f"clients.svc-{n:04d} does not log users in with the openid scope"
                                             for n in range(3)]
     assert pairs[0]._reason is pairs[2]._reason
+    # the node id's parts are kept once too: the test function's for all its pairs, a target's for all its checks
+    assert [p["nodeid"] for p in pairs] == [f"tokens.py::test_query_refused_at_userinfo[svc-{n:04d}]" for n in range(3)]
+    other = NotApplicable(CHECK, test="tokens.py::test_other", param="svc-0001", target="clients.svc-0001", message="")
+    assert pairs[0]._test is pairs[2]._test and other._param is pairs[1]._param
     # a target named twice, one named nowhere, no target, a target that is its own reason: each reads back whole
     for target, message in (("a", "a and a, again a"), ("clients.x", "the provider is down"), (None, "no api"),
                             ("t", "t"), ("clients.x", "")):
-        assert NotApplicable(CHECK, nodeid="n", target=target, message=message)["message"] == message
+        assert NotApplicable(CHECK, test="t.py::n", param="p", target=target, message=message)["message"] == message
+
+
+def test_pairs_sort_as_their_node_ids_do() -> None:
+    made = [NotApplicable(CHECK, test=test, param=param, target=None, message="")
+            for test in ("a.py::test_x", "a.py::test_x2", "a.py::test_xa", "b.py::test_x")
+            for param in ("app-1", "app-10", "app-1-b", "App-2")]
+    assert [p.nodeid for p in sorted(made, key=NotApplicable.order)] == sorted(p.nodeid for p in made)
 
 
 @pytest.mark.parametrize("key", ["status", "message", "check", "nodeid", "refs"])
@@ -137,16 +148,15 @@ def test_a_stored_result_takes_the_outcomes_marks_in_order_and_keeps_what_has_no
 def test_xdist_workers_hand_the_controller_pairs_it_keeps_as_compact_as_a_serial_run() -> None:
     other = Check(id="grants.undeclared-refused", title="Undeclared grants are refused", severity="high",
                   area="clients", refs=("RFC 6749 §5.2",), remediation="Restrict the grant types.", level="SHOULD")
-    pairs = {f"tokens.py::test_query_refused_at_userinfo[svc-{n:04d}]": NotApplicable(
-        CHECK, nodeid=f"tokens.py::test_query_refused_at_userinfo[svc-{n:04d}]", target=f"clients.svc-{n:04d}",
-        message=REASON) for n in range(3)}
-    pairs["grants.py::test_undeclared_grants_refused[app-0001]"] = NotApplicable(
-        other, nodeid="grants.py::test_undeclared_grants_refused[app-0001]", target="clients.app-0001", message="no")
+    pairs = [NotApplicable(CHECK, test="tokens.py::test_query_refused_at_userinfo", param=f"svc-{n:04d}",
+                           target=f"clients.svc-{n:04d}", message=REASON) for n in range(3)]
+    pairs.append(NotApplicable(other, test="grants.py::test_undeclared_grants_refused", param="app-0001",
+                               target="clients.app-0001", message="no"))
     shared = json.loads(json.dumps(shared_form(pairs)))  # through the run's shared folder
-    # each check's members once, four strings a pair
-    assert len(shared["checks"]) == 2 and all(len(row) == 4 for row in shared["pairs"])
+    # each check's members once, five strings a pair
+    assert len(shared["checks"]) == 2 and all(len(row) == 5 for row in shared["pairs"])
     kept = from_shared_form(shared)
-    assert all(isinstance(result, NotApplicable) for result in kept.values())
-    assert {nodeid: dict(result) for nodeid, result in kept.items()} == {n: dict(p) for n, p in pairs.items()}
-    assert len({id(result._check) for result in kept.values()}) == 2
-    assert from_shared_form(None) == {} and from_shared_form({"results": []}) == {}
+    assert all(isinstance(result, NotApplicable) for result in kept)
+    assert [dict(result) for result in kept] == [dict(p) for p in pairs]
+    assert len({id(result._check) for result in kept}) == 2
+    assert from_shared_form(None) == [] and from_shared_form({"results": []}) == []

@@ -1,13 +1,14 @@
 """The result of a (check, target) pair that does not apply: no test ran, the report still lists it with the reason.
 
 Most pairs of a large policy are such (at a thousand clients, 23,000 of 38,000 results), and they are known from
-collection on, so they live the whole run. Each is a read-only view of its check plus the four values of its own
-(node id, target, reason, whether it blocks the gate): a fifth of the memory of the plain dict it reads as.
+collection on, so they live the whole run. Each is a read-only view of its check plus the values of its own (the
+test function and target its node id is made of, the target, the reason, whether it blocks the gate), most of them
+shared with other pairs: a fifth of the memory of the plain dict it reads as, or less.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import Any
 
 from .._checks import Check
@@ -24,6 +25,9 @@ _UNSET: Any = object()
 # target, it is the same parts for every target of the sentence, kept once (a thousand clients: 23,000 pairs, 17
 # sentences; 2.4 MiB as strings of their own).
 _REASON_PARTS = KeptOnce[tuple[str, ...]](100_000)
+# A node id is its test function's and its target's parts, each shared by many pairs (a string of its own each:
+# 21 MiB at ten thousand clients): "suites/x.py::test_y[" and "app-0001]".
+_NODE_ID_PARTS = KeptOnce[str](100_000)
 
 
 class NotApplicable(MutableMapping[str, Any]):
@@ -31,13 +35,29 @@ class NotApplicable(MutableMapping[str, Any]):
     outcome adds later (``blocking``, a ``cause``, a ``baseline`` mark) is kept beside it."""
 
     # ``blocking`` has a place of its own: the outcome marks every result with it
-    __slots__ = ("nodeid", "_check", "target", "_reason", "_blocking", "_added")
+    __slots__ = ("_test", "_param", "_check", "target", "_reason", "_blocking", "_added")
 
-    def __init__(self, check: Check, *, nodeid: str, target: str | None, message: str) -> None:
-        self.nodeid, self._check, self.target = nodeid, check, target
+    def __init__(self, check: Check, *, test: str, param: str, target: str | None, message: str) -> None:
+        """``test`` is the test function's node id, ``param`` its id for the target (``test[param]``)."""
+        self._test, self._param = _NODE_ID_PARTS(f"{test}["), _NODE_ID_PARTS(f"{param}]")
+        self._check, self.target = check, target
         self._reason = _REASON_PARTS(tuple(message.split(target)) if target else (message,))
         self._blocking: Any = _UNSET
         self._added: dict[str, Any] | None = None
+
+    @property
+    def nodeid(self) -> str:
+        """The node id the pair's test would have had."""
+        return self._test + self._param
+
+    @property
+    def test(self) -> str:
+        """The node id of the pair's test function."""
+        return self._test[:-1]
+
+    def order(self) -> tuple[str, str]:
+        """Sorts pairs as their node ids do (a test function's node id holds no "[")."""
+        return self._test, self._param
 
     @property
     def message(self) -> str:
@@ -103,26 +123,27 @@ class NotApplicable(MutableMapping[str, Any]):
         return dict(self)
 
 
-def shared_form(pairs: Mapping[str, NotApplicable]) -> dict[str, Any]:
-    """The pairs as JSON for the controller (xdist): each check's members once, then four strings a pair.
+def shared_form(pairs: Iterable[NotApplicable]) -> dict[str, Any]:
+    """The pairs as JSON for the controller (xdist): each check's members once, then five strings a pair.
 
     As plain result dicts the controller held every pair's title, remediation and references apart: 85 MiB at a
     thousand clients, as much as the rest of what it holds.
     """
     checks: dict[str, dict[str, Any]] = {}
-    for pair in pairs.values():
+    rows = []
+    for pair in pairs:
         if pair._check.id not in checks:
             checks[pair._check.id] = pair._check.to_dict()
-    rows = [[nodeid, pair._check.id, pair.target, pair.message] for nodeid, pair in pairs.items()]
+        rows.append([pair.test, pair._param[:-1], pair._check.id, pair.target, pair.message])
     return {"checks": checks, "pairs": rows}
 
 
-def from_shared_form(data: Any) -> dict[str, NotApplicable]:
+def from_shared_form(data: Any) -> list[NotApplicable]:
     """The inverse of ``shared_form``, one ``Check`` per check shared by its pairs; nothing for what is not that form."""
     if not isinstance(data, Mapping) or not isinstance(data.get("checks"), Mapping) \
             or not isinstance(data.get("pairs"), list):
-        return {}
+        return []
     checks = {check_id: Check(**{**members, "refs": tuple(members["refs"])})  # Check.to_dict's members
               for check_id, members in data["checks"].items()}
-    return {nodeid: NotApplicable(checks[check_id], nodeid=nodeid, target=target, message=message)
-            for nodeid, check_id, target, message in data["pairs"]}
+    return [NotApplicable(checks[check_id], test=test, param=param, target=target, message=message)
+            for test, param, check_id, target, message in data["pairs"]]
