@@ -164,7 +164,7 @@ def test_jobs_added_while_running_keep_their_order_and_the_bound_per_host() -> N
 
     prefetcher = Prefetcher(per_host=2)
     try:
-        prefetcher.start({host: [job(host, i) for i in range(20)] for host in ("a", "b")})
+        prefetcher.add({host: [job(host, i) for i in range(20)] for host in ("a", "b")})
         prefetcher.add({"a": [job("a", i) for i in range(20, 40)]})
         deadline = time.monotonic() + 10
         while sum(len(o) for o in order.values()) < 60 and time.monotonic() < deadline:

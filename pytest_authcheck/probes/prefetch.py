@@ -232,12 +232,9 @@ class Prefetcher:
         self._queues: dict[str, deque[Job]] = {}
         self._draining: dict[str, int] = {}
 
-    def start(self, jobs_by_provider: dict[str, list[Job]]) -> None:
-        """Send every provider's jobs, each provider's in order, on ``per_host`` threads of its own."""
-        self.add(jobs_by_provider)
-
     def add(self, jobs_by_provider: dict[str, list[Job]]) -> None:
-        """Queue more jobs behind those already queued for their provider."""
+        """Queue jobs behind those already queued for their provider: each provider's are sent in order, on
+        ``per_host`` threads of its own."""
         with self._lock:
             if self._stop.is_set():
                 return
