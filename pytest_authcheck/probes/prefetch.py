@@ -319,6 +319,7 @@ class Window:
         self._width = max(2, width)
         self._cursor = 0  # where the next test to start is expected among the items
         self._planned = 0  # the tests before this one are planned
+        self._index: dict[int, int] | None = None  # made once a test runs out of order
 
     def start(self) -> None:
         """Plan the first window, before the first test starts."""
@@ -332,11 +333,14 @@ class Window:
         return position
 
     def _position(self, item: Any) -> int | None:
-        # the items run in order; another plugin may run one out of it, found (once) by a search
+        # The items run in order. A plugin running them in another order would make a search per test quadratic:
+        # from the first test out of order on, positions are looked up in an index of them all.
         items = self._items
         found: int | None = self._cursor
         if self._cursor >= len(items) or items[self._cursor] is not item:
-            found = next((i for i, known in enumerate(items) if known is item), None)
+            if self._index is None:
+                self._index = {id(known): i for i, known in enumerate(items)}
+            found = self._index.get(id(item))
         if found is not None:
             self._cursor = found + 1
         return found
