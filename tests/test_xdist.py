@@ -18,7 +18,7 @@ from pytest_authcheck._redact import Secret
 from pytest_authcheck._xdist import TargetScheduling, from_wire, to_wire, untuple
 from pytest_authcheck.observations import Kind, Observation
 from pytest_authcheck.probes.authorization import Variation
-from pytest_authcheck.probes.prefetch import PLANS, Ahead, Plan, Prefetcher, Window
+from pytest_authcheck.probes.prefetch import PLANS, Ahead, Job, Plan, Prefetcher, Window
 from pytest_authcheck.probes.token import TokenProbe
 from pytest_authcheck.probes.variations import MADE_UP_SCOPE, scope_candidates, scope_variation
 
@@ -186,11 +186,17 @@ def test_stopped_prefetcher_takes_no_more_jobs() -> None:
     assert sent == []
 
 
-def test_ahead_plans_each_test_once_as_work_arrives() -> None:
+def test_ahead_plans_each_test_once_as_work_arrives_and_sends_it_before_the_tests_run() -> None:
     planned: list[list[int]] = []
     added: list[dict[str, list[Any]]] = []
     given: list[int] = [0, 1]
-    fake = SimpleNamespace(add=added.append)
+    waited: list[int] = []
+
+    def wait_idle(timeout: float | None = None) -> bool:
+        waited.append(len(added))
+        return True
+
+    fake = SimpleNamespace(add=added.append, wait_idle=wait_idle)
 
     def scan(seen: Any) -> list[int]:
         return [i for i in reversed(given) if not seen(i)]
@@ -206,33 +212,111 @@ def test_ahead_plans_each_test_once_as_work_arrives() -> None:
     ahead.see(5, 6)
     assert planned == [[0, 1], [5, 6, 7]]
     assert [len(jobs["host"]) for jobs in added] == [2, 3]
+    assert waited == [1, 2]  # each batch sent before its first test runs
     without_scan = Ahead(fake, plan, None)  # type: ignore[arg-type]
     without_scan.see(8, 9)
     without_scan.see(9, None)
     assert planned[-1] == [8, 9] and len(planned) == 3
+    assert waited == [1, 2]  # planned a test ahead, sent while the test before it runs
 
 
-def test_a_serial_window_plans_each_test_once_a_window_ahead_of_the_running_one() -> None:
-    planned: list[range] = []
-    fake = SimpleNamespace(add=lambda jobs: None)
-    items = [object() for _ in range(25)]
+class _Clocks:
+    """A wall clock and a CPU clock the test moves: a window is sent in ``slices`` waits of the prefetch's
+    ``wait_idle``, each as long as it allows, for ``busy`` of which the process works."""
 
+    def __init__(self, slices: int, busy: float) -> None:
+        self.wall = self.cpu = 0.0
+        self.slices, self.busy = slices, busy
+        self.left = 0
+
+    def waited(self, timeout: float | None) -> bool:
+        assert timeout is not None  # a window is never waited for without looking up
+        self.left = self.left or self.slices
+        self.left -= 1
+        self.wall += timeout
+        self.cpu += timeout * self.busy
+        return self.left == 0
+
+
+def _window(items: list[Any], clocks: _Clocks, planned: list[range], waits: list[int]) -> Window:
     def plan(tests: range) -> dict[str, list[Any]]:
         planned.append(tests)
         return {"host": [lambda: None] * len(tests)}
 
-    window = Window(fake, plan, items, width=6)  # type: ignore[arg-type]
+    def wait_idle(timeout: float | None = None) -> bool:
+        waits.append(len(planned))
+        return clocks.waited(timeout)
+
+    fake = SimpleNamespace(add=lambda jobs: None, wait_idle=wait_idle)
+    return Window(fake, plan, items, width=6, clocks=(lambda: clocks.wall, lambda: clocks.cpu))  # type: ignore[arg-type]
+
+
+def test_a_serial_window_sends_each_block_of_probes_while_its_tests_wait_when_this_process_is_what_limits() -> None:
+    planned: list[range] = []
+    waits: list[int] = []
+    items = [object() for _ in range(14)]
+    window = _window(items, _Clocks(slices=5, busy=0.9), planned, waits)
     window.start()
-    assert planned == [range(0, 6)]
-    for position in range(4):
-        window.see(items[position])  # half a window left ahead of test 3: planned on to 3 + 6
-    assert planned == [range(0, 6), range(6, 9)]
+    assert planned == [range(0, 6)] and waits == [1] * 5  # sent before the first test runs
+    for position in range(6):
+        window.see(items[position])
+    assert planned == [range(0, 6)] and len(waits) == 5  # its tests run with the prefetch idle
+    window.see(items[6])
+    assert planned == [range(0, 6), range(6, 12)] and waits[5:] == [2] * 5
+    for position in range(7, 14):
+        window.see(items[position])
+    assert planned[2:] == [range(12, 14)] and waits[10:] == [3] * 5 and window.overlapped == 0
+
+
+def test_a_serial_window_lets_its_tests_run_while_a_slower_provider_answers() -> None:
+    planned: list[range] = []
+    waits: list[int] = []
+    items = [object() for _ in range(25)]
+    window = _window(items, _Clocks(slices=30, busy=0.2), planned, waits)  # idle 80% of the wait: a slow provider
+    window.start()
+    assert planned == [range(0, 6)] and waits == [1] * 3 and window.overlapped == 1  # judged after 0.3 s
     window.see(items[20])  # a test run out of order (another plugin's doing) is found; the plans catch up with it
     window.see(items[21])
     window.see(object())  # not one of the items: nothing planned for it
-    assert planned[2:] == [range(9, 25)]
+    assert planned[1:] == [range(6, 25)] and window.overlapped == 2
     covered = [i for tests in planned for i in tests]
     assert covered == list(range(25))  # each test once, in order
+
+
+def test_a_window_sent_before_its_wait_is_judged_is_waited_for_whatever_the_process_did() -> None:
+    planned: list[range] = []
+    waits: list[int] = []
+    items = [object() for _ in range(8)]
+    window = _window(items, _Clocks(slices=3, busy=0.0), planned, waits)  # done within 0.3 s: nothing to judge
+    window.start()
+    window.see(items[6])
+    assert waits == [1, 1, 1, 2, 2, 2] and window.overlapped == 0
+
+
+def test_the_prefetch_is_idle_once_every_job_added_is_sent_and_waiting_for_it_ends_when_it_stops() -> None:
+    sent: list[int] = []
+    prefetcher = Prefetcher(per_host=2)
+    gate = threading.Event()
+
+    def job(n: int) -> Job:
+        def send() -> None:
+            time.sleep(0.01)
+            sent.append(n)
+        return Job(("job", n), send)
+
+    prefetcher.add({"a": [job(n) for n in range(5)], "b": [job(n) for n in range(5, 8)]})
+    prefetcher.wait_idle()
+    assert sorted(sent) == list(range(8))
+    one_at_a_time = Prefetcher(per_host=1)
+    one_at_a_time.add({"a": [Job(("blocked", 0), gate.wait), job(9)]})
+    waiter = threading.Thread(target=one_at_a_time.wait_idle)
+    waiter.start()
+    waiter.join(0.1)
+    assert waiter.is_alive()  # a job is still in flight
+    threading.Timer(0.1, gate.set).start()
+    one_at_a_time.stop()  # waits for the job in flight, sends no other, and ends the wait
+    waiter.join(2)
+    assert not waiter.is_alive() and 9 not in sent
 
 
 # ---- what the prefetch sends ahead of the checks that read it ----------------------------------------------------
