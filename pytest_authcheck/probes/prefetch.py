@@ -3,7 +3,8 @@
 After collection the run knows which (check, client) pairs will run. Their token probes and pre-login
 authorization probes are values (``probes.variations``, ``probes.client_auth``), so they can be sent before the
 checks ask: a pool of threads sends them in the order the checks will read them, at most ``per_host`` at a time to
-one provider, while pytest works through the tests. A check that asks for a probe in flight waits for it; one that
+one provider, a window of tests at a time while those tests wait (``sent_in_turns``; against a provider slower than
+this process, while they run). A check that asks for a probe in flight waits for it; one that
 asks for a probe not planned sends it itself. Nothing here judges or records: the checks attach the exchanges
 they read, so results and evidence are what they would be without it, only sooner. Each job has a signature (the
 probe, its values and the client): the tests planning it are its readers (``probes.readers``), and its answers go
