@@ -14,7 +14,7 @@ import hashlib
 import re
 import threading
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import ahocorasick
@@ -89,7 +89,11 @@ class Redactor:
 
     def __init__(self, secrets: Iterable[str | Secret] = ()) -> None:
         # a key (a form's last characters) -> the records (length and digest) of the forms ending so, joined
-        self._by_key: dict[str, bytes] = {}
+        self._by_key: dict[str, bytes | bytearray] = {}
+        # a key several forms end with -> their lengths: a hit is confirmed by one digest per length, found among the
+        # records in one pass of C, not by a digest per record (tokens sharing their last characters, as a hostile
+        # provider may send them, made each hit cost as much as every token received before)
+        self._lengths: dict[str, frozenset[int]] = {}
         self._known = 0
         self._levels: tuple[_Level, ...] = ()
         # a text shorter than every secret form holds none: most evidence strings ("refused", "HTTP 400") are, and
@@ -116,10 +120,16 @@ class Redactor:
             keys = set()
             for form in fresh:
                 key = form[-_KEY_LENGTH:]
-                known = self._by_key.get(key, b"")
-                if not known:
+                known = self._by_key.get(key)
+                if known is None:
                     keys.add(key)
-                self._by_key[key] = known + _record(form)
+                    self._by_key[key] = _record(form)
+                    continue
+                if key not in self._lengths:
+                    self._lengths[key] = frozenset({_length_of(known)})
+                    self._by_key[key] = known = bytearray(known)  # grows in place from now on
+                self._lengths[key] |= {len(form)}
+                known += _record(form)
             levels = list(self._levels)
             if keys:
                 levels.append(_Level.of(keys))
@@ -139,7 +149,16 @@ class Redactor:
         return self._known
 
     def _holds(self, form: str) -> bool:
-        return _record(form) in _records(self._by_key.get(form[-_KEY_LENGTH:], b""))
+        return _has_record(self._by_key.get(form[-_KEY_LENGTH:], b""), _record(form))
+
+    def _starts(self, text: str, stop: int, key: str) -> Iterator[int]:
+        """Where the secret forms ending at ``stop`` with ``key`` start in ``text`` (a form may end another)."""
+        records = self._by_key.get(key, b"")
+        lengths = self._lengths.get(key)
+        for length in (_length_of(records),) if lengths is None else lengths:
+            start = stop - length
+            if start >= 0 and _has_record(records, _record(text[start:stop])):
+                yield start
 
     def text(self, text: str) -> str:
         """Redact a string by value and by JWT shape."""
@@ -155,15 +174,10 @@ class Redactor:
         return text
 
     def _spans(self, text: str, levels: tuple[_Level, ...]) -> list[tuple[int, int]]:
-        spans = []
-        by_key = self._by_key
+        spans: list[tuple[int, int]] = []
         for level in levels:
             for end, key in level.automaton.iter(text):
-                stop = end + 1
-                for record in _records(by_key.get(key, b"")):
-                    start = stop - int.from_bytes(record[:_LENGTH_SIZE], "big")
-                    if start >= 0 and fingerprint(text[start:stop]) == record[_LENGTH_SIZE:]:
-                        spans.append((start, stop))
+                spans += ((start, end + 1) for start in self._starts(text, end + 1, key))
         return spans
 
     def data(self, value: Any) -> Any:
@@ -287,8 +301,16 @@ def _record(form: str) -> bytes:
     return len(form).to_bytes(_LENGTH_SIZE, "big") + fingerprint(form)
 
 
-def _records(joined: bytes) -> list[bytes]:
-    return [joined[i:i + _RECORD_SIZE] for i in range(0, len(joined), _RECORD_SIZE)]
+def _length_of(records: bytes | bytearray) -> int:
+    """The length of the first form of ``records`` (0 for none)."""
+    return int.from_bytes(records[:_LENGTH_SIZE], "big")
+
+
+def _has_record(records: bytes | bytearray, record: bytes) -> bool:
+    at = records.find(record)
+    while at >= 0 and at % _RECORD_SIZE:
+        at = records.find(record, at + 1)
+    return at >= 0
 
 
 def _encodings(value: str) -> set[str]:

@@ -106,6 +106,20 @@ def test_the_redactor_keeps_a_digest_of_each_secret_not_the_secret_and_confirms_
     assert redactor.known == 3
 
 
+def test_a_hit_on_tokens_sharing_their_last_characters_costs_a_digest_per_length_not_per_token(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_authcheck import _redact
+
+    tokens = [f"tok{i:05d}-same-tail" for i in range(2_000)]  # a provider's tokens, all ending alike: one key
+    longer = f"k{tokens[7]}"  # a secret ending with another: both are found, the longer masked whole
+    redactor = Redactor([*tokens, longer])
+    digests: list[str] = []
+    digest = _redact.fingerprint
+    monkeypatch.setattr(_redact, "fingerprint", lambda text: digests.append(text) or digest(text))
+    assert redactor.text(f"a {tokens[1234]} b {longer} c") == f"a {MASK} b {MASK} c"
+    assert len(digests) == 4  # two hits, two lengths each: not one digest for each of the 2,001 forms
+
+
 def test_short_values_are_not_treated_as_secrets() -> None:
     # A one-letter "secret" would blank out every occurrence of that letter in every report.
     redactor = Redactor(["ab"])
