@@ -64,6 +64,8 @@ class AuthcheckRun:
         self.duration: float | None = None
         self.exit_status: int | None = None
         self.html_path: Any = None
+        # where the findings' data goes in pytest-html's page, until it is written there (``report.html.complete``)
+        self.html_data_marker: str | None = None
         # The gate, waiver states, baseline comparison and threat roll-up (``_outcome.decide``), set once
         # on the controller at the end of the run and read by every writer.
         self.outcome: dict[str, Any] | None = None

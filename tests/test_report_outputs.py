@@ -8,6 +8,7 @@ system's headless Chromium.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import json
@@ -30,6 +31,7 @@ from pytest_authcheck.results.outcome import GateSettings, blocks, decide, exit_
 from pytest_authcheck.results.threats import THREATS, level_rates, threat_rollup
 from pytest_authcheck.results.waivers import apply_waiver, waivers_of
 from pytest_authcheck.policy.load import load_policy
+from pytest_authcheck.report import html as html_report_writer
 from pytest_authcheck.report import html_audit, html_data
 from tests import html_report
 from tests.browser import Browser, chromium_path
@@ -188,7 +190,7 @@ def test_the_html_findings_store_each_piece_once_and_keep_idp_markup_inert() -> 
     # Nothing an IdP sent can end an element or open a tag: each element holds base64 only ...
     packed = re.findall(r'<script type="application/octet-stream" id="([^"]+)" data-encoding="gzip\+base64">([^<]*)'
                         r'</script>', elements)
-    assert [element_id for element_id, _ in packed] == ["ac-data", "ac-x0"]
+    assert [element_id for element_id, _ in packed] == ["ac-x0", "ac-data"]  # each chunk as soon as it is full
     assert "".join(f'<script type="application/octet-stream" id="{i}" data-encoding="gzip+base64">{t}</script>'
                    for i, t in packed) == elements
     assert all(re.fullmatch(r"[A-Za-z0-9+/]*={0,2}", text) for _, text in packed)
@@ -216,6 +218,31 @@ def test_the_html_findings_store_each_piece_once_and_keep_idp_markup_inert() -> 
     # The privilege diff is HTML the writer escaped; the script inserts it as it is.
     table = document["results"][0]["p"]
     assert "<img" not in table and "&lt;img src=x" in table and "\u2190 api-role 1" in table
+
+
+def test_the_html_findings_data_goes_into_the_written_page_in_pieces(tmp_path: Path) -> None:
+    # Bodies that do not compress: each chunk's element is written in several base64 pieces, which must join up.
+    noise = [base64.b64encode(os.urandom(3000)).decode() for _ in range(400)]
+    exchanges = {f"x{i}": {"id": f"x{i}", "method": "GET", "url": f"https://sso.example/{i}", "response_body": body}
+                 for i, body in enumerate(noise)}
+    results = [{**_result("discovery.scopes", "passed", target=f"clients.c{i}"),
+                "evidence": {"exchanges": [f"x{i}"]}} for i in range(len(noise))]
+    run = SimpleNamespace(results=results, exchanges=exchanges, html_path=tmp_path / "authcheck.html",
+                          html_data_marker="<!-- authcheck findings data 0123 -->")
+    assert max(len(t) for t in re.findall(r">([A-Za-z0-9+/=]{300000,})<", html_data.script_elements(run))) > 300_000
+    run.html_path.write_text(f"<html><body><p>before</p>{run.html_data_marker}<p>after</p></body></html>",
+                             encoding="utf-8")
+    html_report_writer.complete(run)
+    page = run.html_path.read_text(encoding="utf-8")
+    assert "authcheck findings data" not in page and run.html_data_marker is None
+    assert page.startswith("<html><body><p>before</p><script") and page.endswith("</script><p>after</p></body></html>")
+    assert html_report.exchanges(page) == exchanges
+    assert [r["x"] for r in html_report.findings(page)["results"]] == [[i] for i in range(len(noise))]
+    assert list(tmp_path.iterdir()) == [run.html_path]
+    # a page without the marker (pytest-html did not render our summary) is left as it is
+    run.html_data_marker = "<!-- authcheck findings data 4567 -->"
+    html_report_writer.complete(run)
+    assert run.html_path.read_text(encoding="utf-8") == page
 
 
 def test_the_html_findings_point_each_blocked_result_at_its_cause() -> None:

@@ -8,6 +8,8 @@ table cells and HTML extras raw, and does not escape test ids, so every string h
 
 from __future__ import annotations
 
+import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ import pytest
 from .._checks import SEVERITIES
 from .._run import AuthcheckRun
 from ..results.build import STATUSES
-from . import html_audit
+from . import html_audit, html_data
 from .json_report import targets
 from .matrix import render_matrices
 from .summary import ci_facts, counts, tool_facts, verdict
@@ -61,7 +63,10 @@ class HtmlHooks:
         prefix.extend([html_audit.STYLE, html_audit.render_gate(self.run), render_run(self.run),
                        render_matrices(self.run.policy, self.run.results)])
         summary.append(self.table_note())
-        postfix.extend(html_audit.sections(self.run))
+        # The findings' data (most of the page's bytes) is written into the page once pytest-html has written it
+        # (``complete``), so it is never part of the page pytest-html renders as one string.
+        self.run.html_data_marker = f"<!-- authcheck findings data {secrets.token_hex(16)} -->"
+        postfix.extend(html_audit.sections(self.run, self.run.html_data_marker))
 
     def table_note(self) -> str:
         """What pytest-html's own table below holds, since it does not hold every result."""
@@ -117,6 +122,28 @@ class HtmlHooks:
             self._index.setdefault(results[position]["nodeid"], position)
         self._indexed = len(results)
         return self._index.get(nodeid)
+
+
+def complete(run: AuthcheckRun) -> None:
+    """Write the findings' data where pytest-html's page holds its marker (the page is written by then)."""
+    marker, path = run.html_data_marker, run.html_path
+    if not marker or path is None or not Path(path).is_file():
+        return
+    head, found, tail = Path(path).read_text(encoding="utf-8").partition(marker)
+    if not found:
+        return
+    path = Path(path)
+    temporary = path.with_name(path.name + ".tmp")
+    try:
+        with temporary.open("w", encoding="utf-8") as handle:
+            handle.write(head)
+            del head
+            html_data.write_script_elements(handle, run)
+            handle.write(tail)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    run.html_data_marker = None
 
 
 def render_run(run: AuthcheckRun) -> str:

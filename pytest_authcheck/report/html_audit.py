@@ -40,14 +40,16 @@ STYLE = f"<style>\n{_resource('html_audit.css')}</style>"
 SCRIPT = f"<script>\n{_resource('html_audit.js')}</script>"
 
 
-def sections(run: AuthcheckRun) -> list[str]:
-    """The blocks below pytest-html's summary (the gate, run facts and ``STYLE`` go above it)."""
+def sections(run: AuthcheckRun, data: str | None = None) -> list[str]:
+    """The blocks below pytest-html's summary (the gate, run facts and ``STYLE`` go above it). ``data`` stands where
+    the findings' data goes, written into the page later (``html.complete``); without it, the data itself."""
     # the anchors (two keys a result) go before the findings' data is made: together they were the page's peak
     anchors = _anchors(run.results)
     causes, frameworks = render_causes(run, anchors), render_frameworks(run, anchors)
     del anchors
     return ['<div class="ac-audit">', causes, render_findings(run), render_threats(run), frameworks, render_levels(run),
-            render_waivers(run), render_baseline(run), "</div>", html_data.script_elements(run), SCRIPT]
+            render_waivers(run), render_baseline(run), "</div>",
+            html_data.script_elements(run) if data is None else data, SCRIPT]
 
 
 def _anchors(results: Sequence[Mapping[str, Any]]) -> dict[str, int]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import zlib
 from collections.abc import Mapping
@@ -35,7 +36,7 @@ from .._jamf.grants import PRIVILEGE_DIFF_FACT
 from .._run import AuthcheckRun
 from ..results.causes import because
 from . import privilege_diff
-from .text import json_text, write_texts
+from .text import Writable, json_text, write_texts
 
 # Display and sort order of statuses (failures first); results store the index.
 STATUS_ORDER = ("failed", "error", "waived", "skipped", "passed")
@@ -44,6 +45,7 @@ SCRIPT_ID = "ac-data"
 CHUNK_ID = "ac-x"  # + the chunk's index
 # Decompressing and parsing this much JSON takes a few milliseconds; a chunk of it compresses to about 50 KB.
 CHUNK_CHARS = 500_000
+_BASE64_PIECE = 3 * 64 * 1024
 
 
 class _Interned:
@@ -148,15 +150,25 @@ def _result(result: Mapping[str, Any], check: int, values: _Interned) -> dict[st
 
 
 def script_elements(run: AuthcheckRun) -> str:
-    """The document and the chunks of exchanges, compressed, each in an inert ``<script>`` element."""
+    """``write_script_elements`` as one string (for a page small enough to hold, and for tests)."""
+    out = io.StringIO()
+    write_script_elements(out, run)
+    return out.getvalue()
+
+
+def write_script_elements(handle: Writable, run: AuthcheckRun) -> None:
+    """Write the chunks of exchanges, then the document, compressed, each in an inert ``<script>`` element.
+
+    Each chunk's element goes out as soon as it is full and the document's last (the page's script finds them by id):
+    at ten thousand clients they are some 16 MiB of base64, and held as one string and then copied into the page
+    pytest-html renders as one string, they were a tenth of the run's peak memory."""
     # Everything is compressed as it is written: the document's text and the exchanges' are tens of megabytes at a
-    # thousand clients (most of the run's peak memory), compressed a tenth of it. The document's members go out
-    # in the order they are known: the rows, then the exchanges they name, then the tables the rows index into.
+    # thousand clients, compressed a tenth of it. The document's members go out in the order they are known: the
+    # rows, then the exchanges they name, then the tables the rows index into.
     document = _Packed(escape=True)
     document.write("{")
     members, values, ids = _results(run, document)
     document.write(',"exchanges":[')
-    packed: list[str] = []
     starts: list[int] = []
     chunk: _Packed | None = None
     size = CHUNK_CHARS
@@ -167,7 +179,7 @@ def script_elements(run: AuthcheckRun) -> str:
         if chunk is None or size + len(text) > CHUNK_CHARS:
             if chunk is not None:
                 chunk.write("]")
-                packed.append(chunk.element(f"{CHUNK_ID}{len(packed)}"))
+                chunk.write_element(handle, f"{CHUNK_ID}{len(starts) - 1}")
             chunk = _Packed()
             chunk.write("[")
             starts.append(position)
@@ -178,14 +190,14 @@ def script_elements(run: AuthcheckRun) -> str:
         size += len(text)
     if chunk is not None:
         chunk.write("]")
-        packed.append(chunk.element(f"{CHUNK_ID}{len(packed)}"))
+        chunk.write_element(handle, f"{CHUNK_ID}{len(starts) - 1}")
     document.write("]")
     for name, value in members.items():
         document.write(f",{json_text(name)}:{json_text(value, separators=(',', ':'), default=str)}")
     document.write(',"values":')
     write_texts(document, values.texts)
     document.write(f',"chunks":{json_text(starts, separators=(",", ":"))}}}')
-    return document.element(SCRIPT_ID) + "".join(packed)
+    document.write_element(handle, SCRIPT_ID)
 
 
 class _Packed:
@@ -200,11 +212,23 @@ class _Packed:
         self._escape = escape
 
     def write(self, text: str) -> None:
-        self._parts.append(self._deflate.compress((_safe(text) if self._escape else text).encode("utf-8")))
+        packed = self._deflate.compress((_safe(text) if self._escape else text).encode("utf-8"))
+        if packed:
+            self._parts.append(packed)
 
-    def element(self, element_id: str) -> str:
-        packed = base64.b64encode(b"".join(self._parts) + self._deflate.flush()).decode("ascii")
-        return f'<script type="application/octet-stream" id="{element_id}" data-encoding="gzip+base64">{packed}</script>'
+    def write_element(self, handle: Writable, element_id: str) -> None:
+        """Write the element holding the text written so far, its base64 a piece at a time."""
+        handle.write(f'<script type="application/octet-stream" id="{element_id}" data-encoding="gzip+base64">')
+        pending = bytearray()
+        self._parts.append(self._deflate.flush())
+        for part in self._parts:
+            pending += part
+            if len(pending) >= _BASE64_PIECE:
+                whole = len(pending) - len(pending) % 3  # base64 of whole 3-byte groups joins up seamlessly
+                handle.write(base64.b64encode(pending[:whole]).decode("ascii"))
+                del pending[:whole]
+        handle.write(base64.b64encode(pending).decode("ascii") + "</script>")
+        self._parts = []
 
 
 def _safe(text: str) -> str:
