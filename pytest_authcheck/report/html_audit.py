@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple
 
 from .._checks import SEVERITIES
 from .._run import AuthcheckRun
@@ -43,8 +43,7 @@ SCRIPT = f"<script>\n{_resource('html_audit.js')}</script>"
 def sections(run: AuthcheckRun, data: str | None = None) -> list[str]:
     """The blocks below pytest-html's summary (the gate, run facts and ``STYLE`` go above it). ``data`` stands where
     the findings' data goes, written into the page later (``html.complete``); without it, the data itself."""
-    # the anchors (two keys a result) go before the findings' data is made: together they were the page's peak
-    anchors = _anchors(run.results)
+    anchors = _anchors(run.results, _linked(run))
     causes, frameworks = render_causes(run, anchors), render_frameworks(run, anchors)
     del anchors
     return ['<div class="ac-audit">', causes, render_findings(run), render_threats(run), frameworks, render_levels(run),
@@ -52,33 +51,57 @@ def sections(run: AuthcheckRun, data: str | None = None) -> list[str]:
             html_data.script_elements(run) if data is None else data, SCRIPT]
 
 
-def _anchors(results: Sequence[Mapping[str, Any]]) -> dict[str, int]:
-    """Where each result is in the findings (``#ac-r<index>``), by nodeid and by ``check@target``."""
-    out: dict[str, int] = {}
+def _linked(run: AuthcheckRun) -> set[str]:
+    """The results the causes and the frameworks link to, by nodeid or ``check@target``: a few hundred at most."""
+    outcome = run.outcome or {}
+    wanted = set()
+    for cause in rolled_up(outcome.get("causes") or ()):
+        wanted.update(cause["blocked"][:CAUSE_LINKS])
+        if cause.get("result"):
+            wanted.add(cause["result"])
+    for framework in (outcome.get("frameworks") or {}).values():
+        for requirement in framework["requirements"]:
+            wanted.update(requirement.get("deciding", ())[:DECIDING_LINKS])
+    return wanted
+
+
+def _anchors(results: Sequence[Mapping[str, Any]], wanted: set[str]) -> dict[str, Anchor]:
+    """Where each ``wanted`` result is in the findings (``#ac-r<index>``) and its name, by nodeid or by
+    ``check@target`` (a table of every result's was the page's peak at ten thousand clients)."""
+    out: dict[str, Anchor] = {}
     for index, result in enumerate(results):
-        out.setdefault(result["nodeid"], index)
-        out.setdefault(f"{result['check']}@{result.get('target') or ''}", index)
+        for key in (result["nodeid"], f"{result['check']}@{result.get('target') or ''}"):
+            if key in wanted and key not in out:
+                out[key] = Anchor(index, f"{result['check']} on {result.get('target') or 'no target'}")
     return out
 
 
-def _link(anchors: Mapping[str, int], key: str, text: str) -> str:
-    index = anchors.get(key)
-    return f'<a href="#ac-r{index}">{escape(text)}</a>' if index is not None else escape(text)
+class Anchor(NamedTuple):
+    """A linked result: its position in the findings and what a link to it says."""
+
+    position: int
+    name: str
 
 
-def render_causes(run: AuthcheckRun, anchors: Mapping[str, int]) -> str:
+def _link(anchors: Mapping[str, Anchor], key: str, text: str | None = None) -> str:
+    anchor = anchors.get(key)
+    if anchor is None:
+        return escape(text or key)
+    return f'<a href="#ac-r{anchor.position}">{escape(text or anchor.name)}</a>'
+
+
+def render_causes(run: AuthcheckRun, anchors: Mapping[str, Anchor]) -> str:
     """The causes that left several checks unevaluated, each once, with the checks it blocked."""
     causes = rolled_up((run.outcome or {}).get("causes") or ())
     if not causes:
         return ""
-    names = {r["nodeid"]: f"{r['check']} on {r.get('target') or 'no target'}" for r in run.results}
     rows = []
     for cause in causes:
         blocked = cause["blocked"]
-        links = ", ".join(_link(anchors, n, names.get(n, n)) for n in blocked[:CAUSE_LINKS])
+        links = ", ".join(_link(anchors, n) for n in blocked[:CAUSE_LINKS])
         if len(blocked) > CAUSE_LINKS:
             links += f", and {len(blocked) - CAUSE_LINKS} more (search the findings for the cause)"
-        origin = _link(anchors, cause["result"], names.get(cause["result"], cause["result"])) if cause.get("result") else ""
+        origin = _link(anchors, cause["result"]) if cause.get("result") else ""
         rows.append(f'<tr><td><span class="ac-sev ac-{escape(cause["severity"])}">{escape(cause["severity"])}</span></td>'
                     f'<td>{escape(because(cause))}{" (" + origin + ")" if origin else ""}'
                     f'<details class="ac-blocked"><summary>the {cause["count"]} checks</summary>{links}</details></td>'
@@ -89,7 +112,7 @@ def render_causes(run: AuthcheckRun, anchors: Mapping[str, int]) -> str:
             f'<tbody>{"".join(rows)}</tbody></table>')
 
 
-def render_frameworks(run: AuthcheckRun, anchors: Mapping[str, int]) -> str:
+def render_frameworks(run: AuthcheckRun, anchors: Mapping[str, Anchor]) -> str:
     """Per framework: how many requirements this run checked, failed, left unevaluated, and which no check covers."""
     frameworks = (run.outcome or {}).get("frameworks") or {}
     if not frameworks:
