@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import io
 import json
 import os
 import re
@@ -32,7 +33,9 @@ from pytest_authcheck.results.threats import THREATS, level_rates, threat_rollup
 from pytest_authcheck.results.waivers import apply_waiver, waivers_of
 from pytest_authcheck.policy.load import load_policy
 from pytest_authcheck.report import html as html_report_writer
-from pytest_authcheck.report import html_audit, html_data
+from pytest_authcheck.report import html_audit, html_data, json_report
+from pytest_authcheck.report.text import Encoded, json_text, write_json
+from pytest_authcheck.results.exchanges import ExchangeStore
 from tests import html_report
 from tests.browser import Browser, chromium_path
 from tests.conftest import oidc_policy
@@ -218,6 +221,27 @@ def test_the_html_findings_store_each_piece_once_and_keep_idp_markup_inert() -> 
     # The privilege diff is HTML the writer escaped; the script inserts it as it is.
     table = document["results"][0]["p"]
     assert "<img" not in table and "&lt;img src=x" in table and "\u2190 api-role 1" in table
+
+
+def test_the_writers_put_out_the_stored_exchanges_as_they_would_encode_them() -> None:
+    # The JSON report and the HTML write each exchange as the store keeps it: the same text as encoding it afresh.
+    tricky = ["line\u2028break", "bidi \u202e override", "caf\u00e9 \U0001f511", "\x7f\x85", 'quote " and \\', "</script>&"]
+    store = ExchangeStore(batch_chars=200)
+    for i, text in enumerate(tricky * 3):
+        store.add({"id": f"x{i}", "method": "GET", "url": f"https://sso.example/{i}", "status": 200 + i,
+                   "elapsed_ms": 1.5 * i, "response_body": text, "response_headers": [["x-note", text]], "error": None,
+                   "started": dt.datetime(2026, 12, 6, tzinfo=dt.UTC)})
+    results = [{**_result("discovery.scopes", "passed", target=f"clients.c{i}"),
+                "evidence": {"exchanges": [f"x{i}", f"x{i + 1}", "x-unknown"]}} for i in range(0, 18, 3)]
+    referenced = json_report._Referenced(store, results)
+    written = io.StringIO()
+    write_json(written, {"exchanges": referenced})
+    assert isinstance(referenced, Encoded)
+    assert written.getvalue() == json_text({"exchanges": {i: store[i] for i in referenced}}, separators=(",", ":"))
+    assert "\u2028" not in written.getvalue() and "\\u2028" in written.getvalue()  # as json_text escapes it
+    copied = {i: store[i] for i in store}  # a plain mapping: every exchange encoded afresh
+    assert html_data.script_elements(SimpleNamespace(results=results, exchanges=store)) == \
+        html_data.script_elements(SimpleNamespace(results=results, exchanges=copied))
 
 
 def test_the_html_findings_data_goes_into_the_written_page_in_pieces(tmp_path: Path) -> None:

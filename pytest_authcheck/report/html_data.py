@@ -29,14 +29,14 @@ import hashlib
 import io
 import json
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .._jamf.grants import PRIVILEGE_DIFF_FACT
 from .._run import AuthcheckRun
 from ..results.causes import because
 from . import privilege_diff
-from .text import Writable, json_text, write_texts
+from .text import Writable, json_text, safe_json, write_texts
 
 # Display and sort order of statuses (failures first); results store the index.
 STATUS_ORDER = ("failed", "error", "waived", "skipped", "passed")
@@ -172,10 +172,12 @@ def write_script_elements(handle: Writable, run: AuthcheckRun) -> None:
     starts: list[int] = []
     chunk: _Packed | None = None
     size = CHUNK_CHARS
+    stored: Callable[[str], str] | None = getattr(run.exchanges, "text", None)  # as kept, when the store keeps it
     for position, exchange_id in enumerate(ids):
         exchange = run.exchanges[exchange_id]
         document.write(("," if position else "") + json_text(_summary(exchange), separators=(",", ":"), default=str))
-        text = _safe(json_text(exchange, separators=(",", ":"), default=str))
+        text = _safe(safe_json(stored(exchange_id)) if stored is not None else
+                     json_text(exchange, separators=(",", ":"), default=str))
         if chunk is None or size + len(text) > CHUNK_CHARS:
             if chunk is not None:
                 chunk.write("]")

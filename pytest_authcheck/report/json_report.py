@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, overload
 
 from .._run import AuthcheckRun
+from ..results.exchanges import compact_json
 from ..results.stored import exchange_ids
 from .summary import ci_facts, counts, tool_facts, verdict
 from .text import write_json
@@ -87,6 +88,12 @@ class _Referenced(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self._ids)
+
+    def encoded_items(self) -> Iterator[tuple[str, str]]:
+        """Each exchange's id and compact JSON: the store's text where it keeps one (``text.Encoded``)."""
+        text: Callable[[str], str] | None = getattr(self._store, "text", None)
+        for exchange_id in self._ids:
+            yield exchange_id, text(exchange_id) if text is not None else compact_json(self._store[exchange_id])
 
 
 def document(run: AuthcheckRun) -> dict[str, Any]:

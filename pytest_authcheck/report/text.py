@@ -11,8 +11,8 @@ import html
 import itertools
 import json
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 from .._bounds import printable
 
@@ -34,8 +34,20 @@ def json_text(document: Any, **options: Any) -> str:
     """``json.dumps`` of ``document`` (UTF-8 kept) with no raw control or bidi character in the text; any mapping
     (a not-applicable result, say) is written as the dict it reads as."""
     options["default"] = _mapping_as_dict(options.get("default"))
-    text = json.dumps(document, ensure_ascii=False, **options)
+    return safe_json(json.dumps(document, ensure_ascii=False, **options))
+
+
+def safe_json(text: str) -> str:
+    """A JSON text (UTF-8 kept) with its raw control and bidi characters escaped, as ``json_text`` writes it."""
     return _JSON_RAW.sub(lambda m: _JSON_TABLE[ord(m.group())], text)
+
+
+@runtime_checkable
+class Encoded(Protocol):
+    """A mapping that holds its values as compact JSON texts already (the run's evidence store): ``write_json`` puts
+    them out as they are, rather than decode each only to encode it again."""
+
+    def encoded_items(self) -> Iterator[tuple[str, str]]: ...
 
 
 def _mapping_as_dict(otherwise: Any) -> Any:
@@ -74,6 +86,14 @@ def write_json(handle: Writable, document: dict[str, Any], **options: Any) -> No
             for start in range(0, len(value), _BATCH):
                 handle.write(("," if start else "") + json_text(list(value[start:start + _BATCH]), **compact)[1:-1])
             handle.write("]")
+        elif isinstance(value, Encoded):
+            handle.write("{")
+            encoded = value.encoded_items()
+            separator = ""
+            while pairs := list(itertools.islice(encoded, _BATCH)):
+                handle.write(separator + ",".join(json_text(key) + ":" + safe_json(text) for key, text in pairs))
+                separator = ","
+            handle.write("}")
         elif isinstance(value, Mapping) and (len(value) > _BATCH or not isinstance(value, dict)):
             # A mapping that is not a dict reads its values as they are written (the run's evidence store).
             items = iter(value.items())

@@ -86,6 +86,11 @@ class ExchangeStore(Mapping[str, dict[str, Any]]):
         whole: dict[str, Any] = json.loads(self._batches.text(self._where[exchange_id]))
         return whole
 
+    def text(self, exchange_id: str) -> str:
+        """The exchange as kept: ``compact_json`` of it (the writers put it out as it is, rather than decode it only
+        to encode it again)."""
+        return self._batches.text(self._where[exchange_id])
+
     def order(self, exchange_id: str) -> int | None:
         """The arrival order of the exchange (0 for the first kept), None for an id not kept."""
         where = self._where.get(exchange_id)
