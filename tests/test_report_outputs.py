@@ -33,7 +33,7 @@ from pytest_authcheck.results.threats import THREATS, level_rates, threat_rollup
 from pytest_authcheck.results.waivers import apply_waiver, waivers_of
 from pytest_authcheck.policy.load import load_policy
 from pytest_authcheck.report import html as html_report_writer
-from pytest_authcheck.report import html_audit, html_data, json_report
+from pytest_authcheck.report import html_audit, html_data, json_report, markdown
 from pytest_authcheck.report.text import Encoded, json_text, write_json
 from pytest_authcheck.results.exchanges import ExchangeStore
 from tests import html_report
@@ -221,6 +221,18 @@ def test_the_html_findings_store_each_piece_once_and_keep_idp_markup_inert() -> 
     # The privilege diff is HTML the writer escaped; the script inserts it as it is.
     table = document["results"][0]["p"]
     assert "<img" not in table and "&lt;img src=x" in table and "\u2190 api-role 1" in table
+
+
+def test_the_markdown_finds_the_results_that_are_causes() -> None:
+    failed = {**_result("jwks.key-strength", "failed", target="providers.sso"), "message": "a 1024-bit RSA key"}
+    blocked = {**_result("jwks.rotation", "error", target="providers.sso"), "message": "no usable key"}
+    results = [_result("discovery.scopes", "passed"), failed, blocked, _result("tls.chain-trusted", "passed")]
+    causes = [{"id": "c1", "result": failed["nodeid"], "severity": "high", "status": "failed", "count": 1},
+              {"id": "c2", "severity": "medium", "status": "error", "count": 2, "targets": ["providers.sso"],
+               "summary": "the JWKS could not be read"}]
+    lines = markdown.findings(results, causes)
+    assert lines[2] == "| high | failed | `jwks.key-strength` | providers.sso | a 1024-bit RSA key | 1 |"
+    assert lines[3].startswith("| medium | not evaluated | | providers.sso | 2 checks could not be evaluated because")
 
 
 def test_the_writers_put_out_the_stored_exchanges_as_they_would_encode_them() -> None:

@@ -33,7 +33,12 @@ def cell(value: Any) -> str:
 def findings(results: Sequence[Mapping[str, Any]], causes: Sequence[Mapping[str, Any]]) -> list[str]:
     """One row per finding (a cause: a failed check, or a reason checks could not be evaluated, with how many
     it blocked), then the waived results; worst first, at most ``MAX_ROWS``."""
-    by_nodeid = {r["nodeid"]: r for r in results}
+    # only the results that are causes (a table of every result was the peak of the reports at ten thousand clients)
+    wanted = {cause["result"] for cause in causes if cause.get("result")}
+    by_nodeid: dict[str, Mapping[str, Any]] = {}
+    for result in results:
+        if result["nodeid"] in wanted:
+            by_nodeid[result["nodeid"]] = result
     rows: list[tuple[tuple[Any, ...], str]] = []
     for cause in causes:
         own = by_nodeid.get(cause.get("result") or "")
