@@ -52,7 +52,8 @@ def sections(run: AuthcheckRun, data: str | None = None) -> list[str]:
 
 
 def _linked(run: AuthcheckRun) -> set[str]:
-    """The results the causes and the frameworks link to, by nodeid or ``check@target``: a few hundred at most."""
+    """The results the causes and the frameworks link to, by nodeid or ``check@target``: a hundred a cause and ten a
+    requirement at most, whatever the number of results."""
     outcome = run.outcome or {}
     wanted = set()
     for cause in rolled_up(outcome.get("causes") or ()):
