@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -15,6 +16,7 @@ import jsonschema
 import pytest
 
 from tests.conftest import oidc_policy
+from tests import html_report
 from tests.html_report import readable
 from tests.idp.world import DEPLOYER_SECRET
 
@@ -138,6 +140,18 @@ def test_unreachable_issuer_errors_fast_with_the_cause(run_authcheck) -> None:
     (rolled,) = [c for c in run.report["causes"] if c["id"] == cause]
     assert rolled["count"] == len(errors) and rolled["kind"] == "transport"
     assert f"{len(errors)} checks could not be evaluated because cannot connect to https://127.0.0.1:{port}: " in run.output()
+
+
+def test_a_report_path_of_ones_own_gets_the_findings_and_the_manifest(run_authcheck, tmp_path: Path) -> None:
+    # pytest-html expands variables and ~ in --html: the findings' data and the manifest go to the page it wrote
+    run = run_authcheck(UNREACHABLE_POLICY.format(port=free_port()), "--html=$AC_OWN_REPORTS/mine.html",
+                        env={"AC_OWN_REPORTS": str(tmp_path)})
+    page = tmp_path / "mine.html"
+    document = html_report.findings(page)
+    assert len(document["results"]) == len(run.report["results"]) + len(run.not_applicable) > 20
+    assert "authcheck findings data" not in page.read_text(encoding="utf-8")
+    sums = dict(line.split("  ", 1)[::-1] for line in (run.reports_dir / "authcheck.sha256").read_text().splitlines())
+    assert sums[os.path.relpath(page, run.reports_dir)] == hashlib.sha256(page.read_bytes()).hexdigest()
 
 
 # ---- collection: a repo with only a policy; xdist; selection -----------------------------------------

@@ -40,7 +40,8 @@ def configure(config: pytest.Config, run: AuthcheckRun) -> None:
     if not config.option.htmlpath:
         config.option.htmlpath = str(Path(run.reports_dir) / FILENAME)
         config.option.self_contained_html = True
-    run.html_path = Path(config.option.htmlpath)
+    # where pytest-html writes it: it expands variables and ~ in the path it is given
+    run.html_path = Path(os.path.expandvars(config.option.htmlpath)).expanduser()
     config.pluginmanager.register(HtmlHooks(run), "authcheck-html")
 
 
