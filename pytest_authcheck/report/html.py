@@ -4,6 +4,10 @@ pytest-html's own table gets only the results that need a look, each with a link
 findings, so neither the rows nor the evidence are repeated per result. pytest-html inserts summary HTML,
 table cells and HTML extras raw, and does not escape test ids, so every string here goes through
 ``html.escape`` (values from an IdP are hostile until proven otherwise).
+
+The findings' data (``html_data``, most of the page's bytes) is not given to pytest-html, which renders its page as
+one string: the summary holds a marker, and ``complete`` writes the data in its place once pytest-html has written
+the page.
 """
 
 from __future__ import annotations
