@@ -252,6 +252,9 @@ def test_the_writers_put_out_the_stored_exchanges_as_they_would_encode_them() ->
     assert written.getvalue() == json_text({"exchanges": {i: store[i] for i in referenced}}, separators=(",", ":"))
     assert "\u2028" not in written.getvalue() and "\\u2028" in written.getvalue()  # as json_text escapes it
     copied = {i: store[i] for i in store}  # a plain mapping: every exchange encoded afresh
+    afresh = io.StringIO()
+    write_json(afresh, {"exchanges": json_report._Referenced(copied, results)})
+    assert afresh.getvalue() == written.getvalue()
     assert html_data.script_elements(SimpleNamespace(results=results, exchanges=store)) == \
         html_data.script_elements(SimpleNamespace(results=results, exchanges=copied))
 

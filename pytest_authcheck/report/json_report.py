@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any, overload
 
 from .._run import AuthcheckRun
-from ..results.exchanges import compact_json
 from ..results.stored import exchange_ids
 from .summary import ci_facts, counts, tool_facts, verdict
-from .text import write_json
+from .text import json_text, write_json
 
 # 1.1 added the gate, waivers, baseline comparison, threat roll-up and requirement-level rates (additive).
 # 1.2 added causes (the gate counts one finding per cause; each failed or unevaluated result names its cause),
@@ -93,7 +92,9 @@ class _Referenced(Mapping[str, Any]):
         """Each exchange's id and compact JSON: the store's text where it keeps one (``text.Encoded``)."""
         text: Callable[[str], str] | None = getattr(self._store, "text", None)
         for exchange_id in self._ids:
-            yield exchange_id, text(exchange_id) if text is not None else compact_json(self._store[exchange_id])
+            # a mapping that keeps no text is encoded as write_json encodes any other member
+            yield exchange_id, text(exchange_id) if text is not None else json_text(self._store[exchange_id],
+                                                                                  separators=(",", ":"))
 
 
 def document(run: AuthcheckRun) -> dict[str, Any]:
