@@ -282,6 +282,11 @@ def test_the_html_findings_data_goes_into_the_written_page_in_pieces(tmp_path: P
     run.html_data_marker = "<!-- authcheck findings data 4567 -->"
     html_report_writer.complete(run)
     assert run.html_path.read_text(encoding="utf-8") == page
+    # the page's own bytes stay as written, line ends included
+    run.html_path.write_bytes(f"<html>\r\n<body>{run.html_data_marker}</body>\r\n</html>\r".encode())
+    html_report_writer.complete(run)
+    written = run.html_path.read_bytes()
+    assert written.startswith(b"<html>\r\n<body><script") and written.endswith(b"</script></body>\r\n</html>\r")
 
 
 def test_the_html_findings_point_each_blocked_result_at_its_cause() -> None:

@@ -134,13 +134,15 @@ def complete(run: AuthcheckRun) -> None:
     marker, path = run.html_data_marker, run.html_path
     if not marker or path is None or not Path(path).is_file():
         return
-    head, found, tail = Path(path).read_text(encoding="utf-8").partition(marker)
+    path = Path(path)
+    # newline="": the page's bytes stay as pytest-html wrote them, line ends included
+    with path.open(encoding="utf-8", newline="") as page:
+        head, found, tail = page.read().partition(marker)
     if not found:
         return
-    path = Path(path)
     temporary = path.with_name(path.name + ".tmp")
     try:
-        with temporary.open("w", encoding="utf-8") as handle:
+        with temporary.open("w", encoding="utf-8", newline="") as handle:
             handle.write(head)
             del head
             html_data.write_script_elements(handle, run)
