@@ -40,7 +40,6 @@ _KEY_LENGTH = 8
 # some 700 characters, and a run keeps every token it receives: 28 MiB of them at ten thousand clients).
 _DIGEST_SIZE = 16
 _LENGTH_SIZE = 4
-_RECORD_SIZE = _LENGTH_SIZE + _DIGEST_SIZE
 
 
 class Secret:
@@ -88,12 +87,14 @@ class Redactor:
     """
 
     def __init__(self, secrets: Iterable[str | Secret] = ()) -> None:
-        # a key (a form's last characters) -> the records (length and digest) of the forms ending so, joined
-        self._by_key: dict[str, bytes | bytearray] = {}
-        # a key several forms end with -> their lengths: a hit is confirmed by one digest per length, found among the
-        # records in one pass of C, not by a digest per record (tokens sharing their last characters, as a hostile
-        # provider may send them, made each hit cost as much as every token received before)
+        # a key (a form's last characters) -> the record (length and digest) of the first form ending so
+        self._by_key: dict[str, bytes] = {}
+        # a key several forms end with -> their lengths, and the records of all those forms in one set: a hit or an
+        # addition is confirmed by one digest per length and a set lookup each, whatever the number of forms sharing
+        # the key (tokens sharing their last characters, as a hostile provider may send them, made each cost as much
+        # as every token received before)
         self._lengths: dict[str, frozenset[int]] = {}
+        self._shared: set[bytes] = set()
         self._known = 0
         self._levels: tuple[_Level, ...] = ()
         # a text shorter than every secret form holds none: most evidence strings ("refused", "HTTP 400") are, and
@@ -120,16 +121,16 @@ class Redactor:
             keys = set()
             for form in fresh:
                 key = form[-_KEY_LENGTH:]
-                known = self._by_key.get(key)
-                if known is None:
+                first = self._by_key.get(key)
+                if first is None:
                     keys.add(key)
                     self._by_key[key] = _record(form)
                     continue
                 if key not in self._lengths:
-                    self._lengths[key] = frozenset({_length_of(known)})
-                    self._by_key[key] = known = bytearray(known)  # grows in place from now on
+                    self._lengths[key] = frozenset({_length_of(first)})
+                    self._shared.add(first)
                 self._lengths[key] |= {len(form)}
-                known += _record(form)
+                self._shared.add(_record(form))
             levels = list(self._levels)
             if keys:
                 levels.append(_Level.of(keys))
@@ -149,15 +150,17 @@ class Redactor:
         return self._known
 
     def _holds(self, form: str) -> bool:
-        return _has_record(self._by_key.get(form[-_KEY_LENGTH:], b""), _record(form))
+        return self._has(form[-_KEY_LENGTH:], _record(form))
+
+    def _has(self, key: str, record: bytes) -> bool:
+        return record in self._shared if key in self._lengths else self._by_key.get(key) == record
 
     def _starts(self, text: str, stop: int, key: str) -> Iterator[int]:
         """Where the secret forms ending at ``stop`` with ``key`` start in ``text`` (a form may end another)."""
-        records = self._by_key.get(key, b"")
         lengths = self._lengths.get(key)
-        for length in (_length_of(records),) if lengths is None else lengths:
+        for length in (_length_of(self._by_key.get(key, b"")),) if lengths is None else lengths:
             start = stop - length
-            if start >= 0 and _has_record(records, _record(text[start:stop])):
+            if start >= 0 and self._has(key, _record(text[start:stop])):
                 yield start
 
     def text(self, text: str) -> str:
@@ -301,16 +304,9 @@ def _record(form: str) -> bytes:
     return len(form).to_bytes(_LENGTH_SIZE, "big") + fingerprint(form)
 
 
-def _length_of(records: bytes | bytearray) -> int:
-    """The length of the first form of ``records`` (0 for none)."""
-    return int.from_bytes(records[:_LENGTH_SIZE], "big")
-
-
-def _has_record(records: bytes | bytearray, record: bytes) -> bool:
-    at = records.find(record)
-    while at >= 0 and at % _RECORD_SIZE:
-        at = records.find(record, at + 1)
-    return at >= 0
+def _length_of(record: bytes) -> int:
+    """The length of the form ``record`` stands for (0 for no record)."""
+    return int.from_bytes(record[:_LENGTH_SIZE], "big")
 
 
 def _encodings(value: str) -> set[str]:
