@@ -126,11 +126,10 @@ class Redactor:
                     keys.add(key)
                     self._by_key[key] = _record(form)
                     continue
-                if key not in self._lengths:
-                    self._lengths[key] = frozenset({_length_of(first)})
-                    self._shared.add(first)
-                self._lengths[key] |= {len(form)}
-                self._shared.add(_record(form))
+                # the records first, then the lengths that send a scan to them: a scan without the lock (text) never
+                # sees a key shared before the first form's record is in the set
+                self._shared |= {first, _record(form)}
+                self._lengths[key] = self._lengths.get(key, frozenset({_length_of(first)})) | {len(form)}
             levels = list(self._levels)
             if keys:
                 levels.append(_Level.of(keys))
