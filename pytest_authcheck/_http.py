@@ -193,6 +193,13 @@ class HttpClient:
         self._stalled: dict[str, TransportError] = {}
         self._lock = threading.Lock()
 
+    def forked(self, id_suffix: str) -> None:
+        """In a forked process: connections of its own (the inherited ones are the parent's to use) and exchange ids
+        that cannot be the parent's."""
+        self._pool = pool(self.ssl_context, httpx.Limits(max_connections=50, max_keepalive_connections=20))
+        self._lock = threading.Lock()
+        self._id_prefix += id_suffix
+
     def close(self) -> None:
         """Close pooled connections."""
         self._client.close()

@@ -79,7 +79,7 @@ class AuthorizationProbes:
         self._login = login
         self._provider_hosts = provider_hosts
         self._clients: dict[str, _ClientRequests] = {}
-        self._pre_login = Once()  # (client name, variation) -> its answer before a login
+        self.before_login = Once()  # (client name, variation) -> its answer before a login
         self._lock = threading.RLock()
 
     def use_login(self, login: Callable[[LoginFlow], str]) -> None:
@@ -122,7 +122,7 @@ class AuthorizationProbes:
             return observe_authorization(response, redirect_uri=variation.redirect_uri(self._default_uri(client)),
                                          provider_hosts=self._hosts(client), control=control)
 
-        answer: Observation = self._pre_login.get((client.name, variation), send)
+        answer: Observation = self.before_login.get((client.name, variation), send)
         return answer
 
     def usable_control(self, client: PolicyClient) -> Observation:

@@ -13,7 +13,7 @@ from .._errors import AuthcheckError
 # ledger (``probes.readers``) notes them under the job's signature, and stops a job nobody waits for any more before
 # it sends anything.
 _reading = threading.local()
-_MISSING = object()
+MISSING = object()  # what ``peek`` answers for a key without an answer
 
 
 class NobodyWaits(BaseException):  # noqa: N818 - a signal, not an error: no "except Exception" may take it
@@ -44,10 +44,12 @@ class Once:
         self._locks: dict[Hashable, threading.Lock] = {}
         self._guard = threading.Lock()
         self._keep_failures = keep_failures
+        # hears each answer made here (not those ``put``): the prober's parent tells the prober what it sent itself
+        self.on_made: Callable[[Hashable, Any], None] | None = None
 
     def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
-        answer = self._answers.get(key, _MISSING)
-        while answer is _MISSING:  # made here, or forgotten between being made and read
+        answer = self._answers.get(key, MISSING)
+        while answer is MISSING:  # made here, or forgotten between being made and read
             with self._guard:
                 lock = self._locks.setdefault(key, threading.Lock())
             try:
@@ -63,16 +65,26 @@ class Once:
                             if not self._keep_failures:
                                 raise
                             self._answers[key] = exc
+                        if self.on_made is not None:
+                            self.on_made(key, self._answers[key])
             finally:
                 with self._guard:
                     self._locks.pop(key, None)
-            answer = self._answers.get(key, _MISSING)
+            answer = self._answers.get(key, MISSING)
         job = getattr(_reading, "job", None)
         if job is not None:
             job[0](self, key)
         if isinstance(answer, AuthcheckError):
             raise answer.with_traceback(None)
         return answer
+
+    def peek(self, key: Hashable) -> Any:
+        """``key``'s answer as kept (a kept failure included), or ``MISSING``; nobody is noted reading it."""
+        return self._answers.get(key, MISSING)
+
+    def put(self, key: Hashable, answer: Any) -> None:
+        """Keep ``answer`` for ``key`` as if ``get`` had made it, unless it has one already."""
+        self._answers.setdefault(key, answer)
 
     def forget(self, key: Hashable) -> None:
         """Let ``key``'s answer go: an asker after this makes it again."""

@@ -347,6 +347,29 @@ class Ahead:
                     sent_in_turns(self._prefetcher, self._clocks)
 
 
+class Positions:
+    """Where each test starting is among the collected items."""
+
+    def __init__(self, items: list[Any]) -> None:
+        self._items = items
+        self._cursor = 0  # where the next test to start is expected among the items
+        self._index: dict[int, int] | None = None  # made once a test runs out of order
+
+    def of(self, item: Any) -> int | None:
+        """``item``'s position, None if it was not collected."""
+        # The items run in order. A plugin running them in another order would make a search per test quadratic:
+        # from the first test out of order on, positions are looked up in an index of them all.
+        items = self._items
+        found: int | None = self._cursor
+        if self._cursor >= len(items) or items[self._cursor] is not item:
+            if self._index is None:
+                self._index = {id(known): i for i, known in enumerate(items)}
+            found = self._index.get(id(item))
+        if found is not None:
+            self._cursor = found + 1
+        return found
+
+
 class Window:
     """A serial run's prefetch: the probes of the next ``width`` tests, planned and sent as the run reaches them.
 
@@ -365,9 +388,8 @@ class Window:
         self._width = max(2, width)
         self._clocks = clocks
         self.overlapped = 0  # windows the tests did not wait for, the provider being slower than this process
-        self._cursor = 0  # where the next test to start is expected among the items
+        self._positions = Positions(items)
         self._planned = 0  # the tests before this one are planned
-        self._index: dict[int, int] | None = None  # made once a test runs out of order
 
     def start(self) -> None:
         """Plan and send the first window, before the first test starts."""
@@ -375,23 +397,10 @@ class Window:
 
     def see(self, item: Any) -> int | None:
         """``item`` starts now: the window it begins planned and sent first; its position."""
-        position = self._position(item)
+        position = self._positions.of(item)
         if position is not None and position >= self._planned:
             self._plan_to(position + self._width)
         return position
-
-    def _position(self, item: Any) -> int | None:
-        # The items run in order. A plugin running them in another order would make a search per test quadratic:
-        # from the first test out of order on, positions are looked up in an index of them all.
-        items = self._items
-        found: int | None = self._cursor
-        if self._cursor >= len(items) or items[self._cursor] is not item:
-            if self._index is None:
-                self._index = {id(known): i for i, known in enumerate(items)}
-            found = self._index.get(id(item))
-        if found is not None:
-            self._cursor = found + 1
-        return found
 
     def _plan_to(self, end: int) -> None:
         end = min(end, len(self._items))

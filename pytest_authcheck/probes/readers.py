@@ -29,6 +29,11 @@ class Readers:
         self._noted: dict[Hashable, list[tuple[Once, Hashable]]] = {}  # signature -> the answers its jobs read
         self._holders: dict[tuple[int, Hashable], int] = {}  # (cache, key) -> signatures holding it
         self.forgotten = 0
+        self._listener: Callable[[Hashable, Once, Hashable], None] | None = None
+
+    def listen(self, listener: Callable[[Hashable, Once, Hashable], None]) -> None:
+        """Also tell ``listener`` of every answer a job reads or makes (the prober hands them back)."""
+        self._listener = listener
 
     def expect(self, signatures: Iterable[Hashable]) -> None:
         """A test that will read each of ``signatures`` (once per time it names one)."""
@@ -44,12 +49,16 @@ class Readers:
         if not wanted():
             return
         try:
-            with noting(lambda once, key: self._note(signature, once, key), wanted):
+            with noting(lambda once, key: self.note(signature, once, key), wanted):
                 job()
         except NobodyWaits:
             pass
 
-    def _note(self, signature: Hashable, once: Once, key: Hashable) -> None:
+    def note(self, signature: Hashable, once: Once, key: Hashable) -> None:
+        """A job under ``signature`` read or made ``once``'s answer for ``key``: it goes when ``signature``'s
+        readers have all run."""
+        if self._listener is not None:
+            self._listener(signature, once, key)
         with self._lock:
             if self._left.get(signature, 0) <= 0:
                 return  # its readers ran while the job did: the answer is held only by whoever else noted it

@@ -43,14 +43,14 @@ class TokenProbes:
     def __init__(self, http: HttpClient, endpoint_of: Callable[[str], str]) -> None:
         self._http = http
         self._endpoint_of = endpoint_of
-        self._sent = Once()
+        self.sent = Once()  # the answers, by the request sent
 
     def send(self, client: PolicyClient, name: str, form: Mapping[str, Any], *, secret: Secret | str | None = None,
              method: str | None = None, as_client: PolicyClient | None = None) -> TokenProbe:
         """POST ``form`` to the token endpoint of ``client``'s provider, authenticated as ``as_client`` (default:
         ``client``) with its declared method unless ``method``/``secret`` say otherwise; once per distinct request."""
         data, auth = (as_client or client).credentials(dict(form), secret=secret, method=method)
-        probe: TokenProbe = self._sent.get(_request_key(client.provider, data, auth),
+        probe: TokenProbe = self.sent.get(_request_key(client.provider, data, auth),
                                            lambda: self._send(client.provider, name, data, auth))
         return probe
 

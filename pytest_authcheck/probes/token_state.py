@@ -36,10 +36,15 @@ def introspect_held(http: HttpClient, memo: dict[Any, Any], client: PolicyClient
         form, auth = client.credentials({"token": token})
         return observe_introspection(http.post(endpoint, data=form, auth=auth))
 
+    answer: Observation = held_answers(memo).get((endpoint, client.name, token), introspect)
+    return answer
+
+
+def held_answers(memo: dict[Any, Any]) -> Once:
+    """Where ``introspect_held``'s answers are kept for the run."""
     # sent ahead by the prefetch as well; a request that failed is asked again by the next check, as before
     held: Once = memo.setdefault(_HELD, Once(keep_failures=False))
-    answer: Observation = held.get((endpoint, client.name, token), introspect)
-    return answer
+    return held
 
 
 @dataclass
