@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Generator, Hashable, Iterable
+from collections.abc import Callable, Generator, Hashable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,7 @@ import pytest
 
 from ._checks import SEVERITIES, check_of
 from ._clients import PolicyClient
-from ._errors import BaselineError, EvaluationError
+from ._errors import AuthcheckError, BaselineError, EvaluationError
 from ._gc import QuietCollector
 from ._kept_reports import share_keywords
 from ._run import AuthcheckRun
@@ -30,9 +30,10 @@ from ._xdist import (
     untuple,
     upcoming,
 )
-from .probes.prefetch import PLANS, Ahead, Job, Prefetcher, Window, plan_jobs
+from .probes import prober as prober_process
+from .probes.prefetch import PLANS, Ahead, Job, Positions, Prefetcher, Window, plan_jobs
 from .probes.readers import Readers
-from .probes.token_state import introspect_held
+from .probes.token_state import held_answers, introspect_held
 from .report import artifacts, terminal
 from .report import html as html_report
 from .report.junit import result_properties
@@ -66,6 +67,8 @@ class AuthcheckSession:
         self._shared_dir: Path | None = None
         self._ahead: Ahead | None = None
         self._window: Window | None = None
+        self._prober: prober_process.Prober | None = None
+        self._positions: Positions | None = None
         self._readers: Readers | None = None
         self._index: dict[int, int] = {}
         self._planned: list[tuple[Hashable, ...] | None] = []
@@ -114,9 +117,11 @@ class AuthcheckSession:
         try:
             return (yield)
         finally:
-            self._ahead = self._window = None
+            self._ahead = self._window = self._positions = None
             if prefetcher is not None:
                 prefetcher.stop()
+            if self._prober is not None:
+                self._prober.stop()
 
     def _prefetch(self, items: list[pytest.Item]) -> Prefetcher | None:
         run = self.run
@@ -159,6 +164,11 @@ class AuthcheckSession:
         # window ahead of the running test (an xdist worker's: for the tests given, as they are given).
         for start in range(0, len(items), _COUNTING_CHUNK):
             plan(range(start, min(start + _COUNTING_CHUNK, len(items))))
+        if not self.is_worker:
+            self._prober = self._fork_prober(items, pairs, lambda tests: plan(tests, counting=False))
+            if self._prober is not None:
+                self._positions = Positions(items)
+                return None
         prefetcher = Prefetcher(run.policy.settings.concurrency, readers)
         if self.is_worker:
             self._index = {id(item): i for i, item in enumerate(items)}
@@ -168,11 +178,37 @@ class AuthcheckSession:
             self._window.start()
         return prefetcher
 
+    def _fork_prober(self, items: list[pytest.Item], pairs: list[tuple[str, PolicyClient] | None],
+                     plan: Callable[[range], dict[str, list[Job]]]) -> prober_process.Prober | None:
+        # What both processes must hold alike before the fork: the providers' metadata (every planned probe reads
+        # it), each client's state, nonce and PKCE pair, and the caches the answers go into.
+        run = self.run
+        clients = {pair[1].name: pair[1] for pair in pairs if pair is not None}
+        for provider in {client.provider for client in clients.values()}:
+            known = run.oidc_providers.get(provider)
+            if known is not None:
+                try:
+                    known.metadata()
+                except AuthcheckError:
+                    pass
+        for client in clients.values():
+            run.authz_probes.state_of(client)
+        assert self._readers is not None
+        return prober_process.start(
+            plan=plan, count=len(items), planned=self._planned,
+            caches=(run.token_probes.sent, run.authz_probes.before_login, held_answers(run.memo)),
+            readers=self._readers, redactor=run.redactor, confinement=run.http.confinement,
+            per_host=run.policy.settings.concurrency, reset=lambda: run.http.forked("p"))
+
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, Any, Any]:
         position = None
         if self._window is not None:
             position = self._window.see(item)
+        if self._positions is not None and self._prober is not None:
+            position = self._positions.of(item)
+            if position is not None:
+                self._prober.wait_for(position)
         if self._ahead is not None:
             position = self._index.get(id(item))
             self._ahead.see(position, self._index.get(id(nextitem)) if nextitem is not None else None)

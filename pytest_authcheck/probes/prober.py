@@ -1,0 +1,360 @@
+"""A serial run's planned probes sent from a process of their own, while this one runs the tests.
+
+In one process the probes and the tests take turns at the one interpreter lock (``prefetch.sent_in_turns``): at a
+thousand clients on two cores, some 13 s of sending, then some 12 s of testing. Forked once the tests are collected
+and their probes counted, a prober process plans and sends the same jobs (``prefetch.plan_jobs``, the same
+``Prefetcher``) a stretch of tests ahead and hands back, in order, what this process would have learnt sending them:
+
+- the secrets it learnt (tokens and codes received, basic credentials sent), for this process's redactor, and where
+  each token came from, for its confinement, before any answer that holds them;
+- every answer its jobs made or read (``Once.get``), put into the same cache here (``Once.put``) and noted for the
+  same readers (``probes.readers``), so each goes once its tests have run;
+- how far it has come: a test starts once the prober has sent every job of the tests up to it (``wait_for``), and
+  reads its answers as if it had sent them itself. A probe the plans do not name is sent here, as before.
+
+The prober never writes anywhere but its pipe, and leaves with ``os._exit``: pytest's hooks, reports and exit
+handlers stay this process's. If it dies, the tests stop waiting for it and send what they read themselves.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import pickle
+import queue
+import signal
+import sys
+import threading
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from typing import Any
+
+from .._confine import Confinement
+from .._redact import Redactor
+from .once import MISSING, Once
+from .prefetch import PLAN_WINDOW, Job, Prefetcher
+from .readers import Readers
+
+# Tests whose jobs are reported done together: small enough that the first test waits a fraction of a second, large
+# enough that a batch is worth a write
+STRETCH = 100
+# Stretches planned and queued at once ahead of the last one done: the provider never waits for the plan
+AHEAD = 8
+_HEADER = 8
+# How far behind the stretch handed back the prober lets its answers go (``_finish``)
+LAG = PLAN_WINDOW
+
+
+class Prober:
+    """This process's end of the prober: what it has handed back, and how far it has come."""
+
+    def __init__(self, pid: int, read_fd: int, tell_fd: int, caches: dict[int, Once], readers: Readers,
+                 redactor: Redactor, confinement: Confinement | None) -> None:
+        self.pid = pid
+        self._fd = read_fd
+        self._tell_fd: int | None = tell_fd
+        self._telling = threading.Lock()
+        self._caches = caches
+        self._readers = readers
+        self._redactor = redactor
+        self._confinement = confinement
+        self._reached = 0  # every job of the tests before this position has been sent and handed back
+        self._ended = False
+        self.failure: str | None = None
+        self._progress = threading.Condition()
+        self._receiver = threading.Thread(target=self._receive, name="authcheck-prober-answers", daemon=True)
+        self._receiver.start()
+        for cache_id, cache in caches.items():
+            cache.on_made = lambda key, answer, cache_id=cache_id: self._tell(cache_id, key, answer)
+
+    def _tell(self, cache_id: int, key: Hashable, answer: Any) -> None:
+        # An answer a test made here, its probe not planned for it (another check plans it later): the prober keeps
+        # it rather than sending the request again.
+        try:
+            batch = pickle.dumps([(cache_id, key, answer)], protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # noqa: BLE001 - the prober then sends it again, as the test would have
+            return
+        with self._telling:
+            if self._tell_fd is None:
+                return
+            try:
+                _write_batch(self._tell_fd, batch)
+            except OSError:  # the prober has ended
+                os.close(self._tell_fd)
+                self._tell_fd = None
+
+    def wait_for(self, position: int) -> None:
+        """Wait until the prober has handed back every answer the test at ``position`` planned to read."""
+        with self._progress:
+            self._progress.wait_for(lambda: self._ended or self._reached > position)
+
+    def stop(self) -> None:
+        """End the prober (its remaining jobs are for tests that will not run) and wait for it."""
+        for cache in self._caches.values():
+            cache.on_made = None
+        with self._telling:
+            if self._tell_fd is not None:
+                os.close(self._tell_fd)
+                self._tell_fd = None
+        try:
+            os.kill(self.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+        self._receiver.join()
+
+    def _receive(self) -> None:
+        try:
+            while True:
+                batch = _read_batch(self._fd)
+                if batch is None:
+                    return
+                self._apply(pickle.loads(batch))
+        except Exception as exc:  # noqa: BLE001 - the tests then send what they read themselves
+            self.failure = f"{type(exc).__name__}: {exc}"
+        finally:
+            os.close(self._fd)
+            with self._progress:
+                self._ended = True
+                self._progress.notify_all()
+
+    def _apply(self, messages: list[tuple[Any, ...]]) -> None:
+        for message in messages:
+            kind = message[0]
+            if kind == "secrets":
+                self._redactor.add(*message[1])
+            elif kind == "issued":
+                if self._confinement is not None:
+                    self._confinement.learn(message[1], message[2])
+            elif kind == "answer":
+                _, signature, cache_id, key, answer = message
+                cache = self._caches.get(cache_id)
+                if cache is not None:
+                    cache.put(key, answer)
+                    self._readers.note(signature, cache, key)
+            elif kind == "reached":
+                with self._progress:
+                    self._reached = max(self._reached, message[1])
+                    self._progress.notify_all()
+            elif kind == "failed":
+                self.failure = message[1]
+
+
+def start(*, plan: Callable[[range], dict[str, list[Job]]], count: int, planned: Sequence[tuple[Hashable, ...] | None],
+          caches: Iterable[Once], readers: Readers, redactor: Redactor, confinement: Confinement | None,
+          per_host: int, reset: Callable[[], None]) -> Prober | None:
+    """Fork the prober for the tests at positions ``0..count``; None where a fork is not safe (other threads run)."""
+    # A thread holding a lock at the fork would leave it held in the prober for good; macOS's system libraries are
+    # not safe to use after a fork (CPython spawns its processes there for that reason).
+    if threading.active_count() > 1 or not hasattr(os, "fork") or sys.platform == "darwin":
+        return None
+    by_id = {id(cache): cache for cache in caches}
+    read_fd, write_fd = os.pipe()
+    told_fd, tell_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the prober
+        code = 1
+        try:
+            os.close(read_fd)
+            os.close(tell_fd)
+            threading.Thread(target=_hear, args=(told_fd, by_id), name="authcheck-prober-told", daemon=True).start()
+            signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            gc.freeze()  # the inherited objects' pages stay shared: the collector never walks them
+            reset()
+            _Probing(write_fd, plan, count, planned, by_id, readers, redactor, confinement, per_host).run()
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_fd)
+    os.close(told_fd)
+    return Prober(pid, read_fd, tell_fd, by_id, readers, redactor, confinement)
+
+
+def _hear(fd: int, caches: dict[int, Once]) -> None:
+    """The prober keeps what the tests made themselves."""
+    try:
+        while (batch := _read_batch(fd)) is not None:
+            for cache_id, key, answer in pickle.loads(batch):
+                cache = caches.get(cache_id)
+                if cache is not None:
+                    cache.put(key, answer)
+    except Exception:  # noqa: BLE001 - what it did not hear it sends again
+        return
+
+
+class _Probing:
+    """The prober's work: the stretches of tests planned and sent in order, and what they taught handed back."""
+
+    def __init__(self, fd: int, plan: Callable[[range], dict[str, list[Job]]], count: int,
+                 planned: Sequence[tuple[Hashable, ...] | None], caches: dict[int, Once], readers: Readers,
+                 redactor: Redactor, confinement: Confinement | None, per_host: int) -> None:
+        self._fd = fd
+        self._plan = plan
+        self._count = count
+        self._planned = planned
+        self._caches = caches
+        self._readers = readers
+        self._outbox: list[tuple[Any, ...]] = []
+        self._lock = threading.Lock()
+        self._open: dict[int, int] = {}  # stretch start -> its jobs not yet done
+        self._done = threading.Condition(self._lock)
+        self._writes: queue.SimpleQueue[list[tuple[Any, ...]] | None] = queue.SimpleQueue()
+        self._prefetcher = Prefetcher(per_host)
+        self._tee(redactor, confinement)
+        readers.listen(self._noted)
+
+    def _tee(self, redactor: Redactor, confinement: Confinement | None) -> None:
+        add = redactor.add
+
+        def adding(*values: Any) -> None:
+            add(*values)
+            texts = [v for v in values if isinstance(v, str) and v]
+            if texts:
+                with self._lock:
+                    self._outbox.append(("secrets", texts))
+        redactor.add = adding  # type: ignore[method-assign]
+        if confinement is not None:
+            learn = confinement.learn
+
+            def learning(values: Iterable[str], received_from: str) -> None:
+                values = list(values)
+                learn(values, received_from)
+                with self._lock:
+                    self._outbox.append(("issued", values, received_from))
+            confinement.learn = learning  # type: ignore[method-assign]
+
+    def _noted(self, signature: Hashable, cache: Once, key: Hashable) -> None:
+        # Each note carries its answer, even one handed back before: this process may have let it go since (its
+        # readers ran), and the note's readers would send it again. In one batch, pickle writes it once.
+        if id(cache) not in self._caches:
+            return
+        answer = cache.peek(key)
+        if answer is not MISSING:
+            with self._lock:
+                self._outbox.append(("answer", signature, id(cache), key, answer))
+
+    def run(self) -> None:
+        writer = threading.Thread(target=self._write, name="authcheck-prober-writer")
+        writer.start()
+        try:
+            for start in range(0, self._count, STRETCH):
+                with self._lock:
+                    self._done.wait_for(lambda: len(self._open) < AHEAD)
+                self._queue(range(start, min(start + STRETCH, self._count)))
+            with self._lock:
+                self._done.wait_for(lambda: not self._open)
+            self._prefetcher.stop()
+        except BaseException as exc:
+            with self._lock:
+                self._outbox.append(("failed", f"{type(exc).__name__}: {exc}"))
+            self._flush()
+            raise
+        finally:
+            self._writes.put(None)
+            writer.join()
+
+    def _queue(self, stretch: range) -> None:
+        jobs = self._plan(stretch)
+        total = sum(len(j) for j in jobs.values())
+        with self._lock:
+            self._open[stretch.start] = total
+        if not total:
+            self._finish(stretch.start)
+            return
+        counted = {provider: [Job(job.signature, self._counting(job, stretch.start)) for job in provider_jobs]
+                   for provider, provider_jobs in jobs.items()}
+        self._prefetcher.add(counted)
+
+    def _counting(self, job: Job, stretch: int) -> Callable[[], None]:
+        def send() -> None:
+            try:
+                self._readers.run(job.signature, job.send)
+            finally:
+                self._finish(stretch, 1)
+        return send
+
+    def _finish(self, stretch: int, jobs: int = 0) -> None:
+        # A stretch is handed back once it and every stretch before it are done: its answers, then how far the
+        # prober has come, in one batch taken under the lock, so batches leave in the order of what they say.
+        with self._lock:
+            self._open[stretch] -= jobs
+            ready = []
+            for start in sorted(self._open):
+                if self._open[start] > 0:
+                    break
+                ready.append(start)
+            if not ready:
+                return
+            for start in ready:
+                del self._open[start]
+            self._done.notify_all()
+            self._outbox.append(("reached", min(ready[-1] + STRETCH, self._count)))
+            self._writes.put(self._outbox)
+            self._outbox = []
+        # The answers of a stretch go a window later, as they would with the tests behind the prefetch: a job
+        # noting an answer under a signature of its own keeps it, and comes within a window as a rule.
+        for start in ready:
+            behind = start - LAG
+            if behind >= 0:
+                for signatures in self._planned[behind:behind + STRETCH]:
+                    if signatures:
+                        self._readers.finished(signatures)
+
+    def _flush(self) -> None:
+        with self._lock:
+            messages, self._outbox = self._outbox, []
+            self._writes.put(messages)
+
+    def _write(self) -> None:
+        try:
+            while (messages := self._writes.get()) is not None:
+                if messages:
+                    _write_batch(self._fd, _encoded(messages))
+        except OSError:  # the tests have ended and closed their end: nobody reads what is left
+            os._exit(0)
+        finally:
+            os.close(self._fd)
+
+
+def _encoded(messages: list[tuple[Any, ...]]) -> bytes:
+    try:
+        return pickle.dumps(messages, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # noqa: BLE001 - an answer that does not pickle is sent again by the test that reads it
+        kept = []
+        for message in messages:
+            try:
+                pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception:  # noqa: BLE001
+                continue
+            kept.append(message)
+        return pickle.dumps(kept, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _write_batch(fd: int, batch: bytes) -> None:
+    view = memoryview(len(batch).to_bytes(_HEADER, "big") + batch)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _read_batch(fd: int) -> bytes | None:
+    header = _read_exactly(fd, _HEADER)
+    if header is None:
+        return None
+    body = _read_exactly(fd, int.from_bytes(header, "big"))
+    if body is None:
+        raise EOFError("the prober's pipe closed inside a batch")
+    return body
+
+
+def _read_exactly(fd: int, size: int) -> bytes | None:
+    parts = []
+    while size:
+        part = os.read(fd, min(size, 1 << 20))
+        if not part:
+            return None
+        parts.append(part)
+        size -= len(part)
+    return b"".join(parts)

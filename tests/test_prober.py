@@ -1,0 +1,175 @@
+"""A serial run's planned probes go from a process of their own (``probes.prober``): the tests read the same answers,
+each request is sent once, and what the prober learns reaches this process's redactor before its answers."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import pickle
+import re
+from pathlib import Path
+
+import pytest
+
+from pytest_authcheck._redact import Redactor
+from pytest_authcheck.probes import prober
+from pytest_authcheck.probes.once import MISSING, Once
+from pytest_authcheck.probes.readers import Readers
+from tests.conftest import oidc_policy
+
+# a run with this conftest sends its probes from the tests' own process (the prefetch's threads), as where no fork is
+# safe
+IN_PROCESS = """\
+import pytest_authcheck.probes.prober as prober
+prober.start = lambda **kwargs: None
+"""
+
+# the prober fails once it has handed back its first stretches, one at a time: the tests send the rest themselves
+PROBER_FAILS = """\
+import pytest_authcheck.probes.prober as prober
+prober.STRETCH, prober.AHEAD = 10, 1
+queue = prober._Probing._queue
+
+
+def failing(self, stretch):
+    if stretch.start >= 50:
+        raise RuntimeError("the prober broke")
+    queue(self, stretch)
+
+
+prober._Probing._queue = failing
+"""
+
+# every token a test reads from a token answer: is it a secret this process's redactor knows? (the answers the prober
+# hands back were received by another process)
+TOKENS_KNOWN = """\
+import json
+from pytest_authcheck._http import TOKEN_MEMBERS
+from pytest_authcheck.probes.token import TokenProbes
+
+seen = {"tokens": 0, "unknown": 0}
+send = TokenProbes.send
+
+
+def reading(self, *args, **kwargs):
+    probe = send(self, *args, **kwargs)
+    try:
+        body = json.loads(probe.response.content)
+    except ValueError:
+        return probe
+    for member in TOKEN_MEMBERS:
+        value = body.get(member) if isinstance(body, dict) else None
+        if isinstance(value, str):
+            seen["tokens"] += 1
+            seen["unknown"] += not REDACTOR[0]._holds(value)  # by value: the JWT shape would hide it anyway
+    return probe
+
+
+REDACTOR = []
+
+
+def pytest_configure(config):
+    TokenProbes.send = reading
+    session = next(p for p in config.pluginmanager.get_plugins() if type(p).__name__ == "AuthcheckSession")
+    REDACTOR.append(session.run.redactor)
+
+
+def pytest_unconfigure(config):
+    with open(OUT, "w") as out:
+        json.dump(seen, out)
+"""
+
+
+def _requests(log: str) -> collections.Counter[tuple[str, str, str]]:
+    """The requests an IdP log shows, by method, path and status (the query's values are a run's own)."""
+    return collections.Counter(re.findall(r"\] (GET|POST) ([^?\s]+)\S* (\d{3}) ", log))
+
+
+def _outcomes(report: dict) -> dict[str, str]:
+    return {r["nodeid"]: r["status"] for r in report["results"]}
+
+
+def _probed(report: dict) -> int:
+    """Exchanges the prober sent: their ids carry its suffix after the run's prefix."""
+    return sum(1 for exchange_id in report["exchanges"] if re.match(r"^(gw\d+)?xp\d+$", exchange_id))
+
+
+def test_the_prober_sends_what_the_tests_read_once_and_they_judge_the_same_answers(idp, run_authcheck,
+                                                                                 pytester: pytest.Pytester) -> None:
+    server = idp("good")
+    before = len(server.log_text())
+    pytester.makeconftest(TOKENS_KNOWN.replace("OUT", repr(str(pytester.path / "tokens.json"))))
+    forked = run_authcheck(oidc_policy(server), clients=True, subprocess=True)
+    middle = len(server.log_text())
+    tokens = json.loads((pytester.path / "tokens.json").read_text())
+    pytester.makeconftest(IN_PROCESS)
+    alone = run_authcheck(oidc_policy(server), clients=True, subprocess=True)
+    log = server.log_text()
+
+    assert _probed(forked.report) > 20, forked.output()
+    assert _probed(alone.report) == 0
+    assert _outcomes(forked.report) == _outcomes(alone.report)
+    assert _requests(log[before:middle]) == _requests(log[middle:])
+    # the tokens the prober received were secrets here before any test read them
+    assert tokens["tokens"] > 5 and tokens["unknown"] == 0
+
+
+def test_tests_send_what_a_failed_prober_did_not_hand_back(idp, run_authcheck, pytester: pytest.Pytester) -> None:
+    server = idp("good")
+    pytester.makeconftest(IN_PROCESS)
+    alone = run_authcheck(oidc_policy(server), clients=True, subprocess=True)
+    pytester.makeconftest(PROBER_FAILS)
+    broken = run_authcheck(oidc_policy(server), clients=True, subprocess=True)
+    assert 0 < _probed(broken.report), broken.output()
+    assert _outcomes(broken.report) == _outcomes(alone.report)
+
+
+def _handed_back(messages: list[tuple]) -> tuple[prober.Prober, Once, Readers, Redactor]:
+    read_fd, write_fd = os.pipe()
+    told_fd, tell_fd = os.pipe()
+    cache, readers, redactor = Once(), Readers(), Redactor([])
+    readers.expect(["job"])
+    prober._write_batch(write_fd, pickle.dumps([(m[0], *(id(cache) if part is CACHE else part for part in m[1:]))
+                                                for m in messages]))
+    os.close(write_fd)
+    os.close(told_fd)
+    parent = prober.Prober(os.getpid(), read_fd, tell_fd, {id(cache): cache}, readers, redactor, None)
+    return parent, cache, readers, redactor
+
+
+CACHE = object()
+
+
+def test_this_process_learns_the_secrets_before_the_answers_and_waits_for_how_far_the_prober_came() -> None:
+    token = "eyJhbGciOiJSUzI1NiJ9.prober-issued-token-value"
+    parent, cache, readers, redactor = _handed_back([
+        ("secrets", [token]), ("answer", "job", CACHE, "key", {"access_token": token}), ("reached", 3)])
+    parent.wait_for(2)
+    assert cache.peek("key") == {"access_token": token}
+    assert token not in redactor.text(f"Bearer {token}")
+    # noted under its job's signature: it goes when the job's last reader has run
+    readers.finished(["job"])
+    assert cache.peek("key") is MISSING
+    parent._receiver.join(5)
+
+
+def test_a_test_waits_no_more_once_the_prober_has_ended_short_of_it() -> None:
+    parent, cache, _, _ = _handed_back([("reached", 1), ("failed", "RuntimeError: the prober broke")])
+    parent.wait_for(500)
+    assert parent.failure == "RuntimeError: the prober broke"
+    assert cache.peek("key") is MISSING
+
+
+def test_an_answer_the_tests_made_themselves_is_told_to_the_prober(tmp_path: Path) -> None:
+    read_fd, write_fd = os.pipe()
+    told_fd, tell_fd = os.pipe()
+    os.close(write_fd)
+    cache = Once()
+    parent = prober.Prober(os.getpid(), read_fd, tell_fd, {id(cache): cache}, Readers(), Redactor([]), None)
+    assert cache.get("unplanned", lambda: "made here") == "made here"
+    heard = Once()
+    os.close(tell_fd)
+    parent._tell_fd = None
+    prober._hear(told_fd, {id(cache): heard})
+    assert heard.peek("unplanned") == "made here"
