@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Callable, Generator, Hashable, Iterable
+from collections.abc import Generator, Hashable
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,7 @@ import pytest
 
 from ._checks import SEVERITIES, check_of
 from ._clients import PolicyClient
-from ._errors import AuthcheckError, BaselineError, EvaluationError
+from ._errors import BaselineError, EvaluationError
 from ._gc import QuietCollector
 from ._kept_reports import share_keywords
 from ._run import AuthcheckRun
@@ -31,9 +31,10 @@ from ._xdist import (
     upcoming,
 )
 from .probes import prober as prober_process
-from .probes.prefetch import PLANS, Ahead, Job, Positions, Prefetcher, Window, plan_jobs
+from .probes.prefetch import PLANS, Ahead, Positions, Prefetcher, Window
 from .probes.readers import Readers
-from .probes.token_state import held_answers, introspect_held
+from .probes.run_plan import RunPlan
+from .probes.token_state import held_answers
 from .report import artifacts, terminal
 from .report import html as html_report
 from .report.junit import result_properties
@@ -45,8 +46,6 @@ from .results.outcome import DEFAULT_FAIL_ON, GateSettings, decide, exit_status
 from .results.waivers import apply_waiver, today_utc, waiver_text, waivers_of
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
-# how many tests' jobs are made at once to count their readers (then let go)
-_COUNTING_CHUNK = 1_000
 
 
 def suites_dir() -> Path:
@@ -68,6 +67,7 @@ class AuthcheckSession:
         self._ahead: Ahead | None = None
         self._window: Window | None = None
         self._prober: prober_process.Prober | None = None
+        self._prober_dir: Path | None = None
         self._positions: Positions | None = None
         self._readers: Readers | None = None
         self._index: dict[int, int] = {}
@@ -108,6 +108,41 @@ class AuthcheckSession:
         # Checks that revoke or replay their tokens go last (a stable order, the same on every xdist worker).
         items.sort(key=lambda item: bool(getattr(check_of(item), "spends_grant", False)))
 
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self._prober = self._fork_prober(session.config)
+
+    def _fork_prober(self, config: pytest.Config) -> prober_process.Prober | None:
+        # A serial run's probes go from a process of their own, forked now, while this one is small (before
+        # collection), and told the collected tests after it; the documents both fetch (discovery, JWKS) are
+        # fetched once, through a folder, as xdist workers share them.
+        run = self.run
+        if (self.is_worker or config.option.collectonly or config.pluginmanager.has_plugin("dsession")
+                or not run.policy.providers_of_kind("oidc") or not run.policy.section("clients")):
+            return None
+        if run.shared.directory is None:
+            self._prober_dir = run.shared.directory = Path(tempfile.mkdtemp(prefix="authcheck-prober-"))
+        # the caches the answers go into exist before the fork, so that each process names them alike
+        caches = (run.token_probes.sent, run.authz_probes.before_login, held_answers(run.memo))
+        return prober_process.start(caches=caches, redactor=run.redactor, confinement=run.http.confinement,
+                                    prepare=self._prepare_prober, reset=lambda: run.http.forked("p"))
+
+    def _prepare_prober(self, instructions: prober_process.Instructions) -> RunPlan:
+        # in the prober: the plan this process made, from the pairs it was told
+        run = self.run
+        run.authz_probes.adopt(instructions.fixed)
+        # no readers counted: an answer goes when this process tells the prober its readers have all run
+        return RunPlan(run, [None if pair is None else (pair[0], run.target_subject("oidc_client", pair[1]))
+                             for pair in instructions.pairs], Readers(counted=False))
+
+    def _end_prober(self) -> None:
+        if self._prober is not None:
+            self._prober.stop()
+            self._prober = None
+        if self._prober_dir is not None:
+            self.run.shared.directory = None
+            shutil.rmtree(self._prober_dir, ignore_errors=True)
+            self._prober_dir = None
+
     @pytest.hookimpl(wrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, Any, Any]:
         # The collected client checks' probes are sent ahead, concurrently, while pytest runs the tests; an xdist
@@ -120,8 +155,7 @@ class AuthcheckSession:
             self._ahead = self._window = self._positions = None
             if prefetcher is not None:
                 prefetcher.stop()
-            if self._prober is not None:
-                self._prober.stop()
+            self._end_prober()
 
     def _prefetch(self, items: list[pytest.Item]) -> Prefetcher | None:
         run = self.run
@@ -135,70 +169,28 @@ class AuthcheckSession:
 
         pairs = [pair(item) for item in items]
         if not any(pairs):
+            self._end_prober()
             return None
-
-        def held(client: PolicyClient, endpoint: str) -> object:
-            token = run.tokens.client_credentials(client.name)
-            return introspect_held(run.http, run.memo, client, endpoint, token.access_token)
-
-        # Every test planning a probe is one of its readers, counted over the whole collection: a worker, which runs
-        # only the tests it is given (each target's on one worker, as a rule), lets an answer go only when all of them
-        # have run there.
-        readers = self._readers = Readers()
-        # by the test's position: the signatures of the probes its plan names (it is one of their readers until it has
-        # run); in the items' stashes each took a table of its own
-        self._planned = [None] * len(items)
-
-        def plan(indices: Iterable[int], *, counting: bool = True) -> dict[str, list[Job]]:
-            chosen = [(i, pair) for i in indices if (pair := pairs[i]) is not None]
-
-            def planned(position: int, signatures: tuple[Hashable, ...]) -> None:
-                if signatures:
-                    readers.expect(signatures)
-                    self._planned[chosen[position][0]] = signatures
-
-            return plan_jobs([pair for _, pair in chosen], tokens=run.token_probes, authz=run.authz_probes,
-                             providers=run.oidc_providers, introspect_held=held, planned=planned if counting else None)
-
-        # The readers first, of every test; the jobs made to count them go with each chunk, and are made again a
-        # window ahead of the running test (an xdist worker's: for the tests given, as they are given).
-        for start in range(0, len(items), _COUNTING_CHUNK):
-            plan(range(start, min(start + _COUNTING_CHUNK, len(items))))
-        if not self.is_worker:
-            self._prober = self._fork_prober(items, pairs, lambda tests: plan(tests, counting=False))
-            if self._prober is not None:
-                self._positions = Positions(items)
-                return None
-        prefetcher = Prefetcher(run.policy.settings.concurrency, readers)
+        if self._prober is not None:  # told first, the prober plans while this process does
+            clients = {p[1].name: p[1] for p in pairs if p is not None}
+            self._prober.begin(prober_process.Instructions(
+                [None if p is None else (p[0], p[1].name) for p in pairs],
+                run.authz_probes.fixed_of(clients.values()), run.policy.settings.concurrency))
+        plan = RunPlan(run, pairs)
+        plan.count()
+        self._readers, self._planned = plan.readers, plan.planned
+        if self._prober is not None:
+            self._prober.listen(plan.readers)
+            self._positions = Positions(items)
+            return None
+        prefetcher = Prefetcher(run.policy.settings.concurrency, plan.readers)
         if self.is_worker:
             self._index = {id(item): i for i, item in enumerate(items)}
-            self._ahead = Ahead(prefetcher, lambda given: plan(given, counting=False), upcoming(self.config))
+            self._ahead = Ahead(prefetcher, plan.jobs, upcoming(self.config))
         else:
-            self._window = Window(prefetcher, lambda tests: plan(tests, counting=False), items)
+            self._window = Window(prefetcher, plan.jobs, items)
             self._window.start()
         return prefetcher
-
-    def _fork_prober(self, items: list[pytest.Item], pairs: list[tuple[str, PolicyClient] | None],
-                     plan: Callable[[range], dict[str, list[Job]]]) -> prober_process.Prober | None:
-        # What both processes must hold alike before the fork: the providers' metadata (every planned probe reads
-        # it), each client's state, nonce and PKCE pair, and the caches the answers go into.
-        run = self.run
-        clients = {pair[1].name: pair[1] for pair in pairs if pair is not None}
-        for provider in {client.provider for client in clients.values()}:
-            known = run.oidc_providers.get(provider)
-            if known is not None:
-                try:
-                    known.metadata()
-                except AuthcheckError:
-                    pass
-        for client in clients.values():
-            run.authz_probes.state_of(client)
-        assert self._readers is not None
-        return prober_process.start(
-            plan=plan, count=len(items), planned=self._planned,
-            caches=(run.token_probes.sent, run.authz_probes.before_login, held_answers(run.memo)),
-            readers=self._readers, redactor=run.redactor, confinement=run.http.confinement,
-            per_host=run.policy.settings.concurrency, reset=lambda: run.http.forked("p"))
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, Any, Any]:
@@ -354,6 +346,7 @@ class AuthcheckSession:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> Generator[None, None, None]:
         # Before the other implementations (pytest-html renders during its own): decide the outcome once and
         # set the exit status pytest returns. After them (JUnit XML and HTML are written by then): write ours.
+        self._end_prober()  # a session that ended before its tests
         if self.is_worker or self.config.option.collectonly:
             # nothing was checked: the last run's reports stay as they are (an empty audit would read as passed)
             return (yield)

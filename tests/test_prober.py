@@ -126,15 +126,18 @@ def test_tests_send_what_a_failed_prober_did_not_hand_back(idp, run_authcheck, p
 
 
 def _handed_back(messages: list[tuple]) -> tuple[prober.Prober, Once, Readers, Redactor]:
+    """A prober's parent end, told ``messages`` as if a prober had sent them (``CACHE`` stands for the cache)."""
     read_fd, write_fd = os.pipe()
     told_fd, tell_fd = os.pipe()
     cache, readers, redactor = Once(), Readers(), Redactor([])
     readers.expect(["job"])
+    parent = prober.Prober(os.getpid(), read_fd, tell_fd, {id(cache): cache}, redactor, None)
+    parent.begin(prober.Instructions([], {}, 1))
+    parent.listen(readers)
+    os.close(told_fd)
     prober._write_batch(write_fd, pickle.dumps([(m[0], *(id(cache) if part is CACHE else part for part in m[1:]))
                                                 for m in messages]))
     os.close(write_fd)
-    os.close(told_fd)
-    parent = prober.Prober(os.getpid(), read_fd, tell_fd, {id(cache): cache}, readers, redactor, None)
     return parent, cache, readers, redactor
 
 
@@ -166,10 +169,38 @@ def test_an_answer_the_tests_made_themselves_is_told_to_the_prober(tmp_path: Pat
     told_fd, tell_fd = os.pipe()
     os.close(write_fd)
     cache = Once()
-    parent = prober.Prober(os.getpid(), read_fd, tell_fd, {id(cache): cache}, Readers(), Redactor([]), None)
+    parent = prober.Prober(os.getpid(), read_fd, tell_fd, {id(cache): cache}, Redactor([]), None)
+    parent.listen(Readers())
     assert cache.get("unplanned", lambda: "made here") == "made here"
     heard = Once()
     os.close(tell_fd)
     parent._tell_fd = None
-    prober._hear(told_fd, {id(cache): heard})
+    prober._hear(told_fd, {id(cache): heard}, Readers(counted=False))
     assert heard.peek("unplanned") == "made here"
+
+
+def test_the_prober_keeps_an_answer_until_the_tests_have_all_read_it() -> None:
+    """The prober counts no readers: it lets an answer go when this process says its readers have all run."""
+    cache, readers = Once(), Readers(counted=False)
+    readers.run("job", lambda: cache.get("key", lambda: "answer"))
+    readers.run("other job", lambda: cache.get("key", lambda: "made again"))
+    told_fd, tell_fd = os.pipe()
+    prober._write_batch(tell_fd, pickle.dumps([("released", ["job"])]))
+    os.close(tell_fd)
+    prober._hear(told_fd, {id(cache): cache}, readers)
+    assert cache.peek("key") == "answer"  # "other job" still holds it
+    read_fd, write_fd = os.pipe()
+    told_fd, tell_fd = os.pipe()
+    parent = prober.Prober(os.getpid(), read_fd, tell_fd, {}, Redactor([]), None)
+    ledger = Readers()
+    ledger.expect(["other job"] * 2)
+    parent.listen(ledger)
+    for _ in range(2):
+        ledger.finished(["other job"])  # the second is its last reader
+    parent._releasing += ["filler"] * prober.RELEASED_BATCH  # told in batches: this one is full
+    ledger.finished(["never planned"])
+    os.close(tell_fd)
+    parent._tell_fd = None
+    os.close(write_fd)
+    prober._hear(told_fd, {id(cache): cache}, readers)
+    assert cache.peek("key") is MISSING

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import threading
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -107,6 +107,17 @@ class AuthorizationProbes:
     def state_of(self, client: PolicyClient) -> str:
         """The state every probe of ``client`` sends (one per client per run)."""
         return self._fixed(client).state
+
+    def fixed_of(self, clients: Iterable[PolicyClient]) -> dict[str, tuple[str, str, str]]:
+        """The state, nonce and PKCE challenge every probe of each of ``clients`` sends, by client name."""
+        return {client.name: (fixed.state, fixed.nonce, fixed.challenge)
+                for client in clients for fixed in (self._fixed(client),)}
+
+    def adopt(self, fixed: Mapping[str, tuple[str, str, str]]) -> None:
+        """Send for each client the state, nonce and challenge another process sends (``fixed_of``)."""
+        with self._lock:
+            for name, (state, nonce, challenge) in fixed.items():
+                self._clients[name] = _ClientRequests(state, nonce, challenge)
 
     def control(self, client: PolicyClient) -> Observation:
         """The ordinary request's answer before a login."""

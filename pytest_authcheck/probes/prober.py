@@ -26,12 +26,13 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from .._confine import Confinement
 from .._redact import Redactor
 from .once import MISSING, Once
-from .prefetch import PLAN_WINDOW, Job, Prefetcher
+from .prefetch import Job, Prefetcher
 from .readers import Readers
 
 # Tests whose jobs are reported done together: small enough that the first test waits a fraction of a second, large
@@ -40,21 +41,23 @@ STRETCH = 100
 # Stretches planned and queued at once ahead of the last one done: the provider never waits for the plan
 AHEAD = 8
 _HEADER = 8
-# How far behind the stretch handed back the prober lets its answers go (``_finish``)
-LAG = PLAN_WINDOW
+# Signatures whose readers have all run, told the prober together
+RELEASED_BATCH = 500
 
 
 class Prober:
     """This process's end of the prober: what it has handed back, and how far it has come."""
 
-    def __init__(self, pid: int, read_fd: int, tell_fd: int, caches: dict[int, Once], readers: Readers,
-                 redactor: Redactor, confinement: Confinement | None) -> None:
+    def __init__(self, pid: int, read_fd: int, tell_fd: int, caches: dict[int, Once], redactor: Redactor,
+                 confinement: Confinement | None) -> None:
         self.pid = pid
         self._fd = read_fd
         self._tell_fd: int | None = tell_fd
         self._telling = threading.Lock()
+        self._releasing: list[Hashable] = []
         self._caches = caches
-        self._readers = readers
+        self._readers = Readers()  # this process's ledger (``listen``)
+        self._listening = threading.Event()
         self._redactor = redactor
         self._confinement = confinement
         self._reached = 0  # every job of the tests before this position has been sent and handed back
@@ -66,13 +69,36 @@ class Prober:
         for cache_id, cache in caches.items():
             cache.on_made = lambda key, answer, cache_id=cache_id: self._tell(cache_id, key, answer)
 
+    def begin(self, instructions: Instructions) -> None:
+        """Tell the prober which tests will run: it plans and sends their probes from now on (``listen``)."""
+        self._send(pickle.dumps(instructions, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def listen(self, readers: Readers) -> None:
+        """Take in what the prober hands back, noting its answers in ``readers``: counted by now, the prober having
+        planned and counted the same tests meanwhile."""
+        self._readers = readers
+        readers.on_released(self._released)
+        self._listening.set()
+
+    def _released(self, signatures: list[Hashable]) -> None:
+        # The prober keeps an answer as long as this process does: its jobs may read it again. Told in batches.
+        with self._telling:
+            self._releasing += signatures
+            if len(self._releasing) < RELEASED_BATCH:
+                return
+            signatures, self._releasing = self._releasing, []
+        self._send(pickle.dumps([("released", signatures)], protocol=pickle.HIGHEST_PROTOCOL))
+
     def _tell(self, cache_id: int, key: Hashable, answer: Any) -> None:
         # An answer a test made here, its probe not planned for it (another check plans it later): the prober keeps
         # it rather than sending the request again.
         try:
-            batch = pickle.dumps([(cache_id, key, answer)], protocol=pickle.HIGHEST_PROTOCOL)
+            batch = pickle.dumps([("made", cache_id, key, answer)], protocol=pickle.HIGHEST_PROTOCOL)
         except Exception:  # noqa: BLE001 - the prober then sends it again, as the test would have
             return
+        self._send(batch)
+
+    def _send(self, batch: bytes) -> None:
         with self._telling:
             if self._tell_fd is None:
                 return
@@ -111,6 +137,7 @@ class Prober:
                 batch = _read_batch(self._fd)
                 if batch is None:
                     return
+                self._listening.wait()
                 self._apply(pickle.loads(batch))
         except Exception as exc:  # noqa: BLE001 - the tests then send what they read themselves
             self.failure = f"{type(exc).__name__}: {exc}"
@@ -142,10 +169,38 @@ class Prober:
                 self.failure = message[1]
 
 
-def start(*, plan: Callable[[range], dict[str, list[Job]]], count: int, planned: Sequence[tuple[Hashable, ...] | None],
-          caches: Iterable[Once], readers: Readers, redactor: Redactor, confinement: Confinement | None,
-          per_host: int, reset: Callable[[], None]) -> Prober | None:
-    """Fork the prober for the tests at positions ``0..count``; None where a fork is not safe (other threads run)."""
+class Planned(Protocol):
+    """The prober's plan of the tests it is told (``run_plan.RunPlan``), readers counted."""
+
+    @property
+    def pairs(self) -> Sequence[object]: ...
+
+    @property
+    def readers(self) -> Readers: ...
+
+    def jobs(self, positions: Iterable[int]) -> dict[str, list[Job]]: ...
+
+
+# What the prober needs to plan the run's probes as the tests' process does
+Prepare = Callable[["Instructions"], Planned]
+
+
+@dataclass(frozen=True)
+class Instructions:
+    """What the tests' process tells the prober once the tests are collected."""
+
+    pairs: list[tuple[str, str] | None]  # by test position: (check id, client name), None for a test planning nothing
+    fixed: dict[str, tuple[str, str, str]]  # client name -> its state, nonce and PKCE challenge (the same everywhere)
+    per_host: int
+
+
+def start(*, caches: Iterable[Once], redactor: Redactor, confinement: Confinement | None, prepare: Prepare,
+          reset: Callable[[], None]) -> Prober | None:
+    """Fork the prober, before collection, to wait for its ``Instructions`` (``Prober.begin``); None where a fork is not
+    safe.
+
+    Before collection the process is small: forked after it, the prober kept the whole collection (its pages, shared at
+    first, became its own as this process let go of each test it ran): at 10,000 clients 0.8 GB more."""
     # A thread holding a lock at the fork would leave it held in the prober for good; macOS's system libraries are
     # not safe to use after a fork (CPython spawns its processes there for that reason).
     if threading.active_count() > 1 or not hasattr(os, "fork") or sys.platform == "darwin":
@@ -159,42 +214,50 @@ def start(*, plan: Callable[[range], dict[str, list[Job]]], count: int, planned:
         try:
             os.close(read_fd)
             os.close(tell_fd)
-            threading.Thread(target=_hear, args=(told_fd, by_id), name="authcheck-prober-told", daemon=True).start()
             signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             gc.freeze()  # the inherited objects' pages stay shared: the collector never walks them
             reset()
-            _Probing(write_fd, plan, count, planned, by_id, readers, redactor, confinement, per_host).run()
+            first = _read_batch(told_fd)
+            if first is not None:  # else the run has no planned probes, or ended before its tests
+                instructions: Instructions = pickle.loads(first)
+                plan = prepare(instructions)
+                threading.Thread(target=_hear, args=(told_fd, by_id, plan.readers), name="authcheck-prober-told",
+                                 daemon=True).start()
+                _Probing(write_fd, plan.jobs, len(plan.pairs), by_id, plan.readers, redactor, confinement,
+                         instructions.per_host).run()
             code = 0
         finally:
             os._exit(code)
     os.close(write_fd)
     os.close(told_fd)
-    return Prober(pid, read_fd, tell_fd, by_id, readers, redactor, confinement)
+    return Prober(pid, read_fd, tell_fd, by_id, redactor, confinement)
 
 
-def _hear(fd: int, caches: dict[int, Once]) -> None:
-    """The prober keeps what the tests made themselves."""
+def _hear(fd: int, caches: dict[int, Once], readers: Readers) -> None:
+    """The prober keeps what the tests made themselves, and lets go what they have all read."""
     try:
         while (batch := _read_batch(fd)) is not None:
-            for cache_id, key, answer in pickle.loads(batch):
+            for message in pickle.loads(batch):
+                if message[0] == "released":
+                    readers.release(message[1])
+                    continue
+                _, cache_id, key, answer = message
                 cache = caches.get(cache_id)
                 if cache is not None:
                     cache.put(key, answer)
-    except Exception:  # noqa: BLE001 - what it did not hear it sends again
+    except Exception:  # noqa: BLE001 - what it did not hear it sends again, or keeps
         return
 
 
 class _Probing:
     """The prober's work: the stretches of tests planned and sent in order, and what they taught handed back."""
 
-    def __init__(self, fd: int, plan: Callable[[range], dict[str, list[Job]]], count: int,
-                 planned: Sequence[tuple[Hashable, ...] | None], caches: dict[int, Once], readers: Readers,
-                 redactor: Redactor, confinement: Confinement | None, per_host: int) -> None:
+    def __init__(self, fd: int, plan: Callable[[range], dict[str, list[Job]]], count: int, caches: dict[int, Once],
+                 readers: Readers, redactor: Redactor, confinement: Confinement | None, per_host: int) -> None:
         self._fd = fd
         self._plan = plan
         self._count = count
-        self._planned = planned
         self._caches = caches
         self._readers = readers
         self._outbox: list[tuple[Any, ...]] = []
@@ -294,14 +357,6 @@ class _Probing:
             self._outbox.append(("reached", min(ready[-1] + STRETCH, self._count)))
             self._writes.put(self._outbox)
             self._outbox = []
-        # The answers of a stretch go a window later, as they would with the tests behind the prefetch: a job
-        # noting an answer under a signature of its own keeps it, and comes within a window as a rule.
-        for start in ready:
-            behind = start - LAG
-            if behind >= 0:
-                for signatures in self._planned[behind:behind + STRETCH]:
-                    if signatures:
-                        self._readers.finished(signatures)
 
     def _flush(self) -> None:
         with self._lock:

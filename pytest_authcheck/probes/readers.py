@@ -21,19 +21,28 @@ from .once import NobodyWaits, Once, noting
 
 
 class Readers:
-    """The reader ledger of a run's prefetched answers (one per process)."""
+    """The reader ledger of a run's prefetched answers (one per process).
 
-    def __init__(self) -> None:
+    Not ``counted``, it counts no readers: every job is wanted and each answer is kept until the signatures noting
+    it are ``release``d (the prober's, told by the tests' process which signatures its tests have all read)."""
+
+    def __init__(self, *, counted: bool = True) -> None:
         self._lock = threading.Lock()
+        self._counted = counted
         self._left: dict[Hashable, int] = {}  # signature -> tests planned to read it that have not run yet
         self._noted: dict[Hashable, list[tuple[Once, Hashable]]] = {}  # signature -> the answers its jobs read
         self._holders: dict[tuple[int, Hashable], int] = {}  # (cache, key) -> signatures holding it
         self.forgotten = 0
         self._listener: Callable[[Hashable, Once, Hashable], None] | None = None
+        self._on_released: Callable[[list[Hashable]], None] | None = None
 
     def listen(self, listener: Callable[[Hashable, Once, Hashable], None]) -> None:
         """Also tell ``listener`` of every answer a job reads or makes (the prober hands them back)."""
         self._listener = listener
+
+    def on_released(self, hear: Callable[[list[Hashable]], None]) -> None:
+        """Also tell ``hear`` the signatures whose readers have all run (the prober lets their answers go too)."""
+        self._on_released = hear
 
     def expect(self, signatures: Iterable[Hashable]) -> None:
         """A test that will read each of ``signatures`` (once per time it names one)."""
@@ -41,15 +50,15 @@ class Readers:
             for signature in signatures:
                 self._left[signature] = self._left.get(signature, 0) + 1
 
+    def _wanted(self, signature: Hashable) -> bool:
+        return not self._counted or self._left.get(signature, 0) > 0
+
     def run(self, signature: Hashable, job: Callable[[], object]) -> None:
         """Run ``job`` noting what it reads under ``signature``, until every test that planned it has run."""
-        def wanted() -> bool:
-            return self._left.get(signature, 0) > 0
-
-        if not wanted():
+        if not self._wanted(signature):
             return
         try:
-            with noting(lambda once, key: self.note(signature, once, key), wanted):
+            with noting(lambda once, key: self.note(signature, once, key), lambda: self._wanted(signature)):
                 job()
         except NobodyWaits:
             pass
@@ -60,7 +69,7 @@ class Readers:
         if self._listener is not None:
             self._listener(signature, once, key)
         with self._lock:
-            if self._left.get(signature, 0) <= 0:
+            if not self._wanted(signature):
                 return  # its readers ran while the job did: the answer is held only by whoever else noted it
             noted = self._noted.setdefault(signature, [])
             if any(cache is once and known == key for cache, known in noted):
@@ -71,7 +80,7 @@ class Readers:
 
     def finished(self, signatures: Iterable[Hashable]) -> None:
         """A test that planned ``signatures`` has run: forget the answers nobody else is waiting for."""
-        forget: list[tuple[Once, Hashable]] = []
+        released: list[Hashable] = []
         with self._lock:
             for signature in signatures:
                 left = self._left.get(signature, 0) - 1
@@ -79,6 +88,16 @@ class Readers:
                     self._left[signature] = left
                     continue
                 self._left.pop(signature, None)
+                released.append(signature)
+        self.release(released)
+        if released and self._on_released is not None:
+            self._on_released(released)
+
+    def release(self, signatures: Iterable[Hashable]) -> None:
+        """Nobody is left to read the answers noted under ``signatures``: forget those no other signature holds."""
+        forget: list[tuple[Once, Hashable]] = []
+        with self._lock:
+            for signature in signatures:
                 for once, key in self._noted.pop(signature, ()):
                     holder = (id(once), key)
                     holders = self._holders.get(holder, 1) - 1
