@@ -1,8 +1,10 @@
 """Run one command as a measured process: wall time, peak memory of its whole process tree, a time bound.
 
-Linux only (reads /proc). The command gets its own session, so its process group is its tree (pytest and its
-xdist workers); the peak is the largest sum of their resident sets seen by sampling every 0.1 s, beside the
-kernel's own figure for the largest single process (``wait4``'s ``ru_maxrss``). A command still running at the
+Linux only (reads /proc). The command gets its own session, so its process group is its tree (pytest, its xdist
+workers, the plugin's prober); the peak is the largest sum of their resident sets seen by sampling every 0.1 s, and
+the largest sum of their proportional sets (PSS: a page several processes share counts a share in each, so a forked
+process's pages it still shares with its parent are not counted twice), beside the kernel's own figure for the
+largest single process (``wait4``'s ``ru_maxrss``). A command still running at the
 bound gets SIGINT (pytest then stops and writes what it has), then SIGKILL after a grace period.
 """
 
@@ -27,6 +29,8 @@ class Measured:
     peak_tree_rss: int
     #: largest single process of the tree: the highest VmHWM sampled (bytes)
     peak_process_rss: int
+    #: largest sum of the proportional set sizes of the process group, sampled (bytes): what the tree takes
+    peak_tree_pss: int
     #: user + system CPU seconds of the tree (the kernel's, for every process it reaped): on a shared machine
     #: this moves far less than the wall time when other work competes for the cores
     cpu_seconds: float
@@ -36,9 +40,10 @@ class Measured:
     stderr: Path
 
 
-def _group_memory(pgid: int) -> tuple[int, int]:
-    """(the sum of the group's resident sets, the highest high-water mark of one of its processes), in bytes."""
-    total = highest = 0
+def _group_memory(pgid: int) -> tuple[int, int, int]:
+    """(the sum of the group's resident sets, the highest high-water mark of one of its processes, the sum of their
+    proportional sets), in bytes."""
+    total = highest = proportional = 0
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -53,16 +58,18 @@ def _group_memory(pgid: int) -> tuple[int, int]:
                 status = dict(line.split(b":", 1) for line in f.read().splitlines() if b":" in line)
             total += int(status[b"VmRSS"].split()[0]) * 1024
             highest = max(highest, int(status[b"VmHWM"].split()[0]) * 1024)
-        except (OSError, ValueError, IndexError, KeyError):
+            with open(f"/proc/{entry.name}/smaps_rollup", "rb") as f:
+                proportional += next(int(line.split()[1]) for line in f if line.startswith(b"Pss:")) * 1024
+        except (OSError, ValueError, IndexError, KeyError, StopIteration):
             continue
-    return total, highest
+    return total, highest, proportional
 
 
 def run_measured(argv: list[str], *, cwd: Path, env: dict[str, str], out_dir: Path, name: str,
                  timeout: float, grace: float = 30.0) -> Measured:
     out_dir.mkdir(parents=True, exist_ok=True)
     stdout, stderr = out_dir / f"{name}.out", out_dir / f"{name}.err"
-    peak = highest = 0
+    peak = highest = peak_pss = 0
     done = threading.Event()
     with open(stdout, "wb") as out, open(stderr, "wb") as err:
         started = time.perf_counter()
@@ -70,10 +77,10 @@ def run_measured(argv: list[str], *, cwd: Path, env: dict[str, str], out_dir: Pa
                                 start_new_session=True)
 
         def sample() -> None:
-            nonlocal peak, highest
+            nonlocal peak, highest, peak_pss
             while not done.is_set():
-                total, process = _group_memory(proc.pid)
-                peak, highest = max(peak, total), max(highest, process)
+                total, process, proportional = _group_memory(proc.pid)
+                peak, highest, peak_pss = max(peak, total), max(highest, process), max(peak_pss, proportional)
                 done.wait(0.1)
 
         sampler = threading.Thread(target=sample, name=f"rss-{name}", daemon=True)
@@ -103,7 +110,7 @@ def run_measured(argv: list[str], *, cwd: Path, env: dict[str, str], out_dir: Pa
         _signal_group(proc.pid, signal.SIGKILL)
     proc.returncode = os.waitstatus_to_exitcode(status)
     return Measured(argv=argv, seconds=seconds, returncode=proc.returncode, timed_out=timed_out,
-                    peak_tree_rss=peak, peak_process_rss=highest,
+                    peak_tree_rss=peak, peak_process_rss=highest, peak_tree_pss=peak_pss,
                     cpu_seconds=(rusage.ru_utime + rusage.ru_stime if rusage else 0.0), load_after=os.getloadavg()[0],
                     stdout=stdout, stderr=stderr)
 

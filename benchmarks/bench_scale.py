@@ -62,6 +62,7 @@ _COLLECTED = re.compile(r"(\d+) tests? collected")
 _XDIST_ITEMS = re.compile(r"\b\d+ workers \[(\d+) items?\]")
 _PASSED = re.compile(r"(\d+) passed")
 PYTEST_ALONE = "pytest alone"
+PROBE_PROCESS = "pytest --authcheck-probe-process"
 # pytest's own floor: as many items as the authcheck run collects, each doing nothing, no fixture, no network
 BARE_TEST = """
 import os
@@ -88,6 +89,7 @@ class RunResult:
     tls_refused: int
     peak_tree_rss: int
     peak_process_rss: int
+    peak_tree_pss: int
     cpu_seconds: float
     load_after: float
     idp_startup: float
@@ -207,7 +209,8 @@ class Bench:
         result = RunResult(label=label, seconds=measured.seconds, timed_out=measured.timed_out,
                            returncode=measured.returncode, requests=counted.total, by_kind=dict(counted.by_kind),
                            tls_refused=counted.tls_refused, peak_tree_rss=measured.peak_tree_rss,
-                           peak_process_rss=measured.peak_process_rss, cpu_seconds=measured.cpu_seconds,
+                           peak_process_rss=measured.peak_process_rss, peak_tree_pss=measured.peak_tree_pss,
+                           cpu_seconds=measured.cpu_seconds,
                            load_after=measured.load_after, idp_startup=idp.startup_seconds)
         self.read_outcome(result, label, run_dir, measured)
         state = "TIMED OUT" if result.timed_out else f"exit {result.returncode}"
@@ -219,7 +222,7 @@ class Bench:
         """pytest's own cost for the item count the authcheck run collected: a bare parametrized test, the same
         interpreter and installed plugins (``-p no:cacheprovider`` as the other runs), no IdP."""
         result = RunResult(label=PYTEST_ALONE, seconds=0.0, timed_out=False, returncode=None, requests=0, by_kind={},
-                           tls_refused=0, peak_tree_rss=0, peak_process_rss=0, cpu_seconds=0.0, load_after=0.0,
+                           tls_refused=0, peak_tree_rss=0, peak_process_rss=0, peak_tree_pss=0, cpu_seconds=0.0, load_after=0.0,
                            idp_startup=0.0)
         if not items:
             result.note = "not run: the item count comes from the collect-only run"
@@ -235,6 +238,7 @@ class Bench:
                                 grace=self.args.grace)
         result.seconds, result.timed_out, result.returncode = measured.seconds, measured.timed_out, measured.returncode
         result.peak_tree_rss, result.peak_process_rss = measured.peak_tree_rss, measured.peak_process_rss
+        result.peak_tree_pss = measured.peak_tree_pss
         result.cpu_seconds, result.load_after = measured.cpu_seconds, measured.load_after
         if match := _PASSED.search(measured.stdout.read_text(errors="replace")):
             result.done = result.collected = int(match.group(1))
@@ -388,8 +392,9 @@ def tables(results: dict[int, dict[str, Summary]], args: argparse.Namespace, mac
                      *(against(reqs, "requests", bases) if reqs and not s.timed_out else ["–"] * len(bases)),
                      human_bytes(rss), *against(rss, "peak_tree_rss", bases[:1]), outcome(s, collected)]
             out.append(f"| {n:,} | {name_of(label)} | " + " | ".join(cells) + " |")
-    out += ["", "| N | IdP startup | collection | report sizes (HTML / JSON / SARIF) | largest single process |",
-            "| ---: | ---: | ---: | --- | ---: |"]
+    out += ["", "| N | IdP startup | collection | report sizes (HTML / JSON / SARIF) | largest single process "
+            "| `pytest --authcheck` tree, PSS | `--authcheck-probe-process`: largest process, tree PSS |",
+            "| ---: | ---: | ---: | --- | ---: | ---: | ---: |"]
     for n, by_label in results.items():
         startup = median([r.idp_startup for label, s in by_label.items() if label != PYTEST_ALONE for r in s.runs])
         collect = by_label.get("collect-only")
@@ -402,7 +407,12 @@ def tables(results: dict[int, dict[str, Summary]], args: argparse.Namespace, mac
         if sized and sized.label != "pytest":
             sizes += f" ({sized.label}{', stopped' if sized.timed_out else ''})"
         biggest = human_bytes(tool.med("peak_process_rss")) if tool else "–"
-        out.append(f"| {n:,} | {startup:.2f} s | {wall(collect, args.timeout) if collect else '–'} | {sizes} | {biggest} |")
+        taken = human_bytes(tool.med("peak_tree_pss")) if tool else "–"
+        pair = by_label.get(PROBE_PROCESS)
+        paired = (f"{human_bytes(pair.med('peak_process_rss'))}, {human_bytes(pair.med('peak_tree_pss'))}"
+                  if pair else "–")
+        out.append(f"| {n:,} | {startup:.2f} s | {wall(collect, args.timeout) if collect else '–'} | {sizes} | {biggest} "
+                   f"| {taken} | {paired} |")
     for n, by_label in results.items():
         labels = [label for label in by_label if label not in ("collect-only", PYTEST_ALONE)]
         tools = [label for label in labels if label not in FLOORS]
@@ -464,7 +474,8 @@ def beyond_all_kinds(n: int, by_label: dict[str, Summary]) -> list[str]:
 
 
 def compare_results(serial: Summary, parallel: Summary) -> list[str]:
-    """Differences between the result sets of the serial and the parallel runs (last repeat of each)."""
+    """Differences between the result sets of the serial run and another way of running it (``-n W``, the probe
+    process; last repeat of each)."""
     a, b = serial.runs[-1].results, parallel.runs[-1].results
     stopped = [s.label for s in (serial, parallel) if s.timed_out]
     if stopped:
@@ -496,6 +507,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="numbers of clients (default 100 1000; 10000 works too, give it a larger --timeout)")
     parser.add_argument("--workers", type=int, default=0, metavar="W",
                         help="also run pytest -n W (pytest-xdist) and compare it with the serial run")
+    parser.add_argument("--probe-process", action="store_true",
+                        help="also run pytest --authcheck-probe-process (the probes from a second process) and compare "
+                             "it with the serial run")
     parser.add_argument("--dist", nargs="+", default=[], metavar="MODE",
                         help="with --workers: also run pytest -n W --dist MODE for each MODE (load, loadgroup, ...)")
     parser.add_argument("--repeat", type=int, default=1, metavar="K", help="runs of each command; medians are printed")
@@ -538,6 +552,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     preflight()
     labels = [ISSUE_FLOOR, ALL_FLOOR, "collect-only"] + ([] if args.skip_pytest else [PYTEST_ALONE, "pytest"])
+    if args.probe_process and not args.skip_pytest:
+        labels.append(PROBE_PROCESS)
     if args.workers and not args.skip_pytest:
         labels.append(f"pytest -n {args.workers}")
         labels += [f"pytest -n {args.workers} --dist {mode}" for mode in args.dist]
@@ -566,8 +582,8 @@ def main(argv: list[str] | None = None) -> int:
                     collected = runs["collect-only"][-1].collected if runs["collect-only"] else None
                     runs[label].append(bench.measure(label, fleet, classifier, rep, items=collected))
             results[n] = {label: Summary(label, rs) for label, rs in runs.items()}
-            if "pytest" in results[n] and args.workers:
-                notes += [f"N = {n:,}: {line}" for label in labels if label.startswith("pytest -n")
+            if "pytest" in results[n]:
+                notes += [f"N = {n:,}: {line}" for label in labels if label.startswith("pytest -")
                           for line in compare_results(results[n]["pytest"], results[n][label])]
             notes += beyond_all_kinds(n, results[n])
             for label, s in results[n].items():

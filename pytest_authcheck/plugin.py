@@ -53,6 +53,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "process, which is quicker for a small policy (default 100; 0: always start them)")
     parser.addini("authcheck_worker_targets", type="string", default="",
                   help="as --authcheck-worker-targets: targets per worker below which -n runs in one process")
+    group.addoption("--authcheck-probe-process", action="store_true", default=None,
+                    help="without -n: send the checks' probes from a second process while this one runs the tests "
+                         "(quicker; the second process takes memory of its own)")
+    parser.addini("authcheck_probe_process", type="bool", default=False,
+                  help="as --authcheck-probe-process: send the probes from a second process")
     group.addoption("--authcheck-allow-mutations", action="store_true", default=False,
                     help="also probe API rules declared mutating = true (requests with side effects, e.g. POST)")
     parser.addini("authcheck_allow_mutations", type="bool", default=False,

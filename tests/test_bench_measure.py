@@ -22,3 +22,4 @@ def test_the_largest_process_is_the_commands_own_not_the_benchmarks(tmp_path: Pa
     assert measured.returncode == 0
     assert 60 * MB <= measured.peak_process_rss < 200 * MB, measured.peak_process_rss
     assert 60 * MB <= measured.peak_tree_rss < 200 * MB, measured.peak_tree_rss
+    assert 60 * MB <= measured.peak_tree_pss <= measured.peak_tree_rss, measured.peak_tree_pss

@@ -18,12 +18,7 @@ from pytest_authcheck.probes.once import MISSING, Once
 from pytest_authcheck.probes.readers import Readers
 from tests.conftest import oidc_policy
 
-# a run with this conftest sends its probes from the tests' own process (the prefetch's threads), as where no fork is
-# safe
-IN_PROCESS = """\
-import pytest_authcheck.probes.prober as prober
-prober.start = lambda **kwargs: None
-"""
+ASKED = "--authcheck-probe-process"
 
 # the prober fails once it has handed back its first stretches, one at a time: the tests send the rest themselves
 PROBER_FAILS = """\
@@ -100,10 +95,10 @@ def test_the_prober_sends_what_the_tests_read_once_and_they_judge_the_same_answe
     server = idp("good")
     before = len(server.log_text())
     pytester.makeconftest(TOKENS_KNOWN.replace("OUT", repr(str(pytester.path / "tokens.json"))))
-    forked = run_authcheck(oidc_policy(server), clients=True, subprocess=True)
+    forked = run_authcheck(oidc_policy(server), ASKED, clients=True, subprocess=True)
     middle = len(server.log_text())
     tokens = json.loads((pytester.path / "tokens.json").read_text())
-    pytester.makeconftest(IN_PROCESS)
+    pytester.makeconftest("")
     alone = run_authcheck(oidc_policy(server), clients=True, subprocess=True)
     log = server.log_text()
 
@@ -117,12 +112,13 @@ def test_the_prober_sends_what_the_tests_read_once_and_they_judge_the_same_answe
 
 def test_tests_send_what_a_failed_prober_did_not_hand_back(idp, run_authcheck, pytester: pytest.Pytester) -> None:
     server = idp("good")
-    pytester.makeconftest(IN_PROCESS)
     alone = run_authcheck(oidc_policy(server), clients=True, subprocess=True)
     pytester.makeconftest(PROBER_FAILS)
+    pytester.makeini("[pytest]\nauthcheck_probe_process = true\n")  # asked for in the ini this time
     broken = run_authcheck(oidc_policy(server), clients=True, subprocess=True)
     assert 0 < _probed(broken.report), broken.output()
     assert _outcomes(broken.report) == _outcomes(alone.report)
+    assert "the probe process stopped early (RuntimeError: the prober broke)" in broken.output()
 
 
 def _handed_back(messages: list[tuple]) -> tuple[prober.Prober, Once, Readers, Redactor]:

@@ -1,19 +1,26 @@
-"""A serial run's planned probes sent from a process of their own, while this one runs the tests.
+"""A serial run's planned probes sent from a process of their own, while this one runs the tests
+(``--authcheck-probe-process``).
 
 In one process the probes and the tests take turns at the one interpreter lock (``prefetch.sent_in_turns``): at a
-thousand clients on two cores, some 13 s of sending, then some 12 s of testing. Forked once the tests are collected
-and their probes counted, a prober process plans and sends the same jobs (``prefetch.plan_jobs``, the same
-``Prefetcher``) a stretch of tests ahead and hands back, in order, what this process would have learnt sending them:
+thousand clients on two cores, some 13 s of sending, then some 12 s of testing. The prober is forked before
+collection, while this process is small, and told the collected tests after it (``Instructions``: each test's
+(check, client) pair and each client's state, nonce and PKCE challenge). It plans the same jobs
+(``run_plan.RunPlan``, the same ``Prefetcher``), a stretch of tests at a time a few stretches ahead, and hands back,
+in order, what this process would have learnt sending them:
 
 - the secrets it learnt (tokens and codes received, basic credentials sent), for this process's redactor, and where
   each token came from, for its confinement, before any answer that holds them;
-- every answer its jobs made or read (``Once.get``), put into the same cache here (``Once.put``) and noted for the
-  same readers (``probes.readers``), so each goes once its tests have run;
-- how far it has come: a test starts once the prober has sent every job of the tests up to it (``wait_for``), and
-  reads its answers as if it had sent them itself. A probe the plans do not name is sent here, as before.
+- every answer its jobs made or read (``Once.get``), with each job that reads it, put into the same cache here
+  (``Once.put``) and noted for the same readers (``probes.readers``);
+- how far it has come: a test starts once the prober has handed back every job of the tests up to it (``wait_for``),
+  and reads its answers as if it had sent them itself. A probe the plans do not name is sent here, as before, and
+  its answer told to the prober (``Once.on_made``), which would otherwise send it again.
 
-The prober never writes anywhere but its pipe, and leaves with ``os._exit``: pytest's hooks, reports and exit
-handlers stay this process's. If it dies, the tests stop waiting for it and send what they read themselves.
+The prober counts no readers: it keeps an answer until this process says the signatures holding it have all been
+read (``Readers.on_released``). Documents both processes read (discovery, JWKS) are fetched once, through the run's
+shared folder, as between xdist workers. The prober writes nowhere but its pipe and leaves with ``os._exit``: pytest's
+hooks, reports and exit handlers stay this process's. If it dies, the tests stop waiting for it and send what they
+read themselves; the terminal says so.
 """
 
 from __future__ import annotations
@@ -61,7 +68,9 @@ class Prober:
         self._redactor = redactor
         self._confinement = confinement
         self._reached = 0  # every job of the tests before this position has been sent and handed back
+        self._count: int | None = None  # the tests it was told (``begin``)
         self._ended = False
+        self._stopping = False
         self.failure: str | None = None
         self._progress = threading.Condition()
         self._receiver = threading.Thread(target=self._receive, name="authcheck-prober-answers", daemon=True)
@@ -71,6 +80,7 @@ class Prober:
 
     def begin(self, instructions: Instructions) -> None:
         """Tell the prober which tests will run: it plans and sends their probes from now on (``listen``)."""
+        self._count = len(instructions.pairs)
         self._send(pickle.dumps(instructions, protocol=pickle.HIGHEST_PROTOCOL))
 
     def listen(self, readers: Readers) -> None:
@@ -115,6 +125,7 @@ class Prober:
 
     def stop(self) -> None:
         """End the prober (its remaining jobs are for tests that will not run) and wait for it."""
+        self._stopping = True
         for cache in self._caches.values():
             cache.on_made = None
         with self._telling:
@@ -142,6 +153,9 @@ class Prober:
         except Exception as exc:  # noqa: BLE001 - the tests then send what they read themselves
             self.failure = f"{type(exc).__name__}: {exc}"
         finally:
+            if self.failure is None and not self._stopping and self._count is not None \
+                    and self._reached < self._count:
+                self.failure = f"it ended after handing back {self._reached} of {self._count} tests' probes"
             os.close(self._fd)
             with self._progress:
                 self._ended = True
