@@ -108,6 +108,7 @@ class AuthcheckSession:
         # Checks that revoke or replay their tokens go last (a stable order, the same on every xdist worker).
         items.sort(key=lambda item: bool(getattr(check_of(item), "spends_grant", False)))
 
+    @pytest.hookimpl(tryfirst=True)  # before the terminal's header, which says why a prober asked for is not forked
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self._prober = self._fork_prober(session.config)
 
@@ -118,8 +119,13 @@ class AuthcheckSession:
         # (at 10,000 clients the pair takes 1.1 GB against 0.85 for one process) buys 15-17% of the time.
         run = self.run
         asked = config.getoption("authcheck_probe_process") or config.getini("authcheck_probe_process")
-        if (not asked or self.is_worker or config.option.collectonly or config.pluginmanager.has_plugin("dsession")
+        if (not asked or self.is_worker or config.option.collectonly
                 or not run.policy.providers_of_kind("oidc") or not run.policy.section("clients")):
+            return None
+        unsafe = ("with -n, each xdist worker sends the probes of the tests it is given"
+                  if config.pluginmanager.has_plugin("dsession") else prober_process.unsafe())
+        if unsafe is not None:
+            run.notes.append(f"--authcheck-probe-process: {unsafe}; the probes go from the tests' process")
             return None
         if run.shared.directory is None:
             self._prober_dir = run.shared.directory = Path(tempfile.mkdtemp(prefix="authcheck-prober-"))

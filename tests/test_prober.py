@@ -200,3 +200,12 @@ def test_the_prober_keeps_an_answer_until_the_tests_have_all_read_it() -> None:
     os.close(write_fd)
     prober._hear(told_fd, {id(cache): cache}, readers)
     assert cache.peek("key") is MISSING
+
+
+def test_a_prober_asked_for_where_it_cannot_be_forked_is_not_and_the_header_says_why(idp, run_authcheck,
+                                                                                   pytester: pytest.Pytester) -> None:
+    pytester.makeconftest("import threading\nthreading.Thread(target=threading.Event().wait, args=(30,), "
+                          "name='a plugin of the team', daemon=True).start()\n")
+    run = run_authcheck(oidc_policy(idp("good")), ASKED, "-k", "secret_accepted", clients=True, subprocess=True)
+    assert "--authcheck-probe-process: other threads run in this process (a plugin of the team)" in run.output()
+    assert _probed(run.report) == 0 and run.report["results"]

@@ -208,6 +208,18 @@ class Instructions:
     per_host: int
 
 
+def unsafe() -> str | None:
+    """Why this process cannot fork a prober, or None."""
+    # A thread holding a lock at the fork would leave it held in the prober for good; macOS's system libraries are
+    # not safe to use after a fork (CPython spawns its processes there for that reason).
+    if not hasattr(os, "fork") or sys.platform == "darwin":
+        return f"no safe fork on {sys.platform}"
+    if threading.active_count() > 1:
+        names = ", ".join(sorted(t.name for t in threading.enumerate() if t is not threading.current_thread()))
+        return f"other threads run in this process ({names[:200]}), which a fork would leave behind"
+    return None
+
+
 def start(*, caches: Iterable[Once], redactor: Redactor, confinement: Confinement | None, prepare: Prepare,
           reset: Callable[[], None]) -> Prober | None:
     """Fork the prober, before collection, to wait for its ``Instructions`` (``Prober.begin``); None where a fork is not
@@ -215,9 +227,7 @@ def start(*, caches: Iterable[Once], redactor: Redactor, confinement: Confinemen
 
     Before collection the process is small: forked after it, the prober kept the whole collection (its pages, shared at
     first, became its own as this process let go of each test it ran): at 10,000 clients 0.8 GB more."""
-    # A thread holding a lock at the fork would leave it held in the prober for good; macOS's system libraries are
-    # not safe to use after a fork (CPython spawns its processes there for that reason).
-    if threading.active_count() > 1 or not hasattr(os, "fork") or sys.platform == "darwin":
+    if unsafe() is not None:
         return None
     by_id = {id(cache): cache for cache in caches}
     read_fd, write_fd = os.pipe()
