@@ -14,6 +14,7 @@ import pytest
 
 from pytest_authcheck._redact import Redactor
 from pytest_authcheck.probes import prober
+from pytest_authcheck.probes.prober import receiving, sending, wire
 from pytest_authcheck.probes.once import MISSING, Once
 from pytest_authcheck.probes.readers import Readers
 from tests.conftest import oidc_policy
@@ -22,9 +23,9 @@ ASKED = "--authcheck-probe-process"
 
 # the prober fails once it has handed back its first stretches, one at a time: the tests send the rest themselves
 PROBER_FAILS = """\
-import pytest_authcheck.probes.prober as prober
-prober.STRETCH, prober.AHEAD = 10, 1
-queue = prober._Probing._queue
+from pytest_authcheck.probes.prober import sending
+sending.STRETCH, sending.AHEAD = 10, 1
+queue = sending.Probing._queue
 
 
 def failing(self, stretch):
@@ -33,7 +34,7 @@ def failing(self, stretch):
     queue(self, stretch)
 
 
-prober._Probing._queue = failing
+sending.Probing._queue = failing
 """
 
 # every token a test reads from a token answer: is it a secret this process's redactor knows? (the answers the prober
@@ -131,7 +132,7 @@ def _handed_back(messages: list[tuple]) -> tuple[prober.Prober, Once, Readers, R
     parent.begin(prober.Instructions([], {}, 1))
     parent.listen(readers)
     os.close(told_fd)
-    prober._write_batch(write_fd, pickle.dumps([(m[0], *(id(cache) if part is CACHE else part for part in m[1:]))
+    wire.write_batch(write_fd, pickle.dumps([(m[0], *(id(cache) if part is CACHE else part for part in m[1:]))
                                                 for m in messages]))
     os.close(write_fd)
     return parent, cache, readers, redactor
@@ -171,7 +172,7 @@ def test_an_answer_the_tests_made_themselves_is_told_to_the_prober(tmp_path: Pat
     heard = Once()
     os.close(tell_fd)
     parent._tell_fd = None
-    prober._hear(told_fd, {id(cache): heard}, Readers(counted=False))
+    sending.hear(told_fd, {id(cache): heard}, Readers(counted=False))
     assert heard.peek("unplanned") == "made here"
 
 
@@ -181,9 +182,9 @@ def test_the_prober_keeps_an_answer_until_the_tests_have_all_read_it() -> None:
     readers.run("job", lambda: cache.get("key", lambda: "answer"))
     readers.run("other job", lambda: cache.get("key", lambda: "made again"))
     told_fd, tell_fd = os.pipe()
-    prober._write_batch(tell_fd, pickle.dumps([("released", ["job"])]))
+    wire.write_batch(tell_fd, pickle.dumps([("released", ["job"])]))
     os.close(tell_fd)
-    prober._hear(told_fd, {id(cache): cache}, readers)
+    sending.hear(told_fd, {id(cache): cache}, readers)
     assert cache.peek("key") == "answer"  # "other job" still holds it
     read_fd, write_fd = os.pipe()
     told_fd, tell_fd = os.pipe()
@@ -193,12 +194,12 @@ def test_the_prober_keeps_an_answer_until_the_tests_have_all_read_it() -> None:
     parent.listen(ledger)
     for _ in range(2):
         ledger.finished(["other job"])  # the second is its last reader
-    parent._releasing += ["filler"] * prober.RELEASED_BATCH  # told in batches: this one is full
+    parent._releasing += ["filler"] * receiving.RELEASED_BATCH  # told in batches: this one is full
     ledger.finished(["never planned"])
     os.close(tell_fd)
     parent._tell_fd = None
     os.close(write_fd)
-    prober._hear(told_fd, {id(cache): cache}, readers)
+    sending.hear(told_fd, {id(cache): cache}, readers)
     assert cache.peek("key") is MISSING
 
 
