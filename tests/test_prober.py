@@ -119,7 +119,7 @@ def test_tests_send_what_a_failed_prober_did_not_hand_back(idp, run_authcheck, p
     broken = run_authcheck(oidc_policy(server), clients=True, subprocess=True)
     assert 0 < _probed(broken.report), broken.output()
     assert _outcomes(broken.report) == _outcomes(alone.report)
-    assert "the probe process stopped early (RuntimeError: the prober broke)" in broken.output()
+    assert "the probe process: it stopped (RuntimeError: the prober broke)" in broken.output()
 
 
 def _handed_back(messages: list[tuple]) -> tuple[prober.Prober, Once, Readers, Redactor]:
@@ -157,7 +157,7 @@ def test_this_process_learns_the_secrets_before_the_answers_and_waits_for_how_fa
 def test_a_test_waits_no_more_once_the_prober_has_ended_short_of_it() -> None:
     parent, cache, _, _ = _handed_back([("reached", 1), ("failed", "RuntimeError: the prober broke")])
     parent.wait_for(500)
-    assert parent.failure == "RuntimeError: the prober broke"
+    assert parent.failure == "it stopped (RuntimeError: the prober broke)"
     assert cache.peek("key") is MISSING
 
 
@@ -210,3 +210,20 @@ def test_a_prober_asked_for_where_it_cannot_be_forked_is_not_and_the_header_says
     run = run_authcheck(oidc_policy(idp("good")), ASKED, "-k", "secret_accepted", clients=True, subprocess=True)
     assert "--authcheck-probe-process: other threads run in this process (a plugin of the team)" in run.output()
     assert _probed(run.report) == 0 and run.report["results"]
+
+
+def test_a_batch_that_does_not_load_costs_its_answers_only() -> None:
+    read_fd, write_fd = os.pipe()
+    told_fd, tell_fd = os.pipe()
+    cache, readers = Once(), Readers()
+    readers.expect(["job"])
+    parent = prober.Prober(os.getpid(), read_fd, tell_fd, {id(cache): cache}, Redactor([]), None)
+    parent.listen(readers)
+    wire.write_batch(write_fd, b"not a pickle")
+    wire.write_batch(write_fd, pickle.dumps([("answer", "job", id(cache), "key", "answer"), ("reached", 20)]))
+    os.close(write_fd)
+    parent.wait_for(19)
+    assert cache.peek("key") == "answer" and parent.unreadable == 1
+    assert parent.failure is not None and "did not load" in parent.failure
+    parent._receiver.join(5)
+    os.close(told_fd)

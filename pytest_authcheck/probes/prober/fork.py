@@ -71,7 +71,12 @@ def start(*, caches: Iterable[Once], redactor: Redactor, confinement: Confinemen
     by_id = {id(cache): cache for cache in caches}
     read_fd, write_fd = os.pipe()
     told_fd, tell_fd = os.pipe()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:  # no process to be had (a limit on processes, memory): the probes go from this one
+        for fd in (read_fd, write_fd, told_fd, tell_fd):
+            os.close(fd)
+        return None
     if pid == 0:  # the prober
         code = 1
         try:

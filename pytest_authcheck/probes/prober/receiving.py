@@ -43,6 +43,7 @@ class Prober:
         self._ended = False
         self._stopping = False
         self.failure: str | None = None
+        self.unreadable = 0  # batches that did not load
         self._progress = threading.Condition()
         self._receiver = threading.Thread(target=self._receive, name="authcheck-prober-answers", daemon=True)
         self._receiver.start()
@@ -55,8 +56,8 @@ class Prober:
         self._send(pickle.dumps(instructions, protocol=pickle.HIGHEST_PROTOCOL))
 
     def listen(self, readers: Readers) -> None:
-        """Take in what the prober hands back, noting its answers in ``readers``: counted by now, the prober having
-        planned and counted the same tests meanwhile."""
+        """Take in what the prober hands back, noting its answers in ``readers`` (counted by now: the prober planned
+        the same tests meanwhile)."""
         self._readers = readers
         readers.on_released(self._released)
         self._listening.set()
@@ -97,6 +98,7 @@ class Prober:
     def stop(self) -> None:
         """End the prober (its remaining jobs are for tests that will not run) and wait for it."""
         self._stopping = True
+        self._listening.set()  # a run that ended before ``listen`` must not leave the receiver waiting for it
         for cache in self._caches.values():
             cache.on_made = None
         with self._telling:
@@ -120,9 +122,15 @@ class Prober:
                 if batch is None:
                     return
                 self._listening.wait()
-                self._apply(pickle.loads(batch))
+                try:
+                    messages = pickle.loads(batch)
+                except Exception as exc:  # noqa: BLE001 - an answer that does not load: its tests send it themselves
+                    self.unreadable += 1
+                    self.failure = self.failure or f"a batch it handed back did not load ({type(exc).__name__}: {exc})"
+                    continue  # how far it came is cumulative: the next batch says it again
+                self._apply(messages)
         except Exception as exc:  # noqa: BLE001 - the tests then send what they read themselves
-            self.failure = f"{type(exc).__name__}: {exc}"
+            self.failure = f"its answers stopped arriving ({type(exc).__name__}: {exc})"
         finally:
             if self.failure is None and not self._stopping and self._count is not None \
                     and self._reached < self._count:
@@ -151,4 +159,4 @@ class Prober:
                     self._reached = max(self._reached, message[1])
                     self._progress.notify_all()
             elif kind == "failed":
-                self.failure = message[1]
+                self.failure = f"it stopped ({message[1]})"

@@ -11,7 +11,7 @@ from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 from ..._confine import Confinement
-from ..._redact import Redactor
+from ..._redact import Redactor, reveal
 from ..once import MISSING, Once
 from ..prefetch import Job, Prefetcher
 from ..readers import Readers
@@ -28,7 +28,11 @@ def hear(fd: int, caches: dict[int, Once], readers: Readers) -> None:
     """The prober keeps what the tests made themselves, and lets go what they have all read."""
     try:
         while (batch := read_batch(fd)) is not None:
-            for message in pickle.loads(batch):
+            try:
+                messages = pickle.loads(batch)
+            except Exception:  # noqa: BLE001 - what it did not hear it sends again, or keeps
+                continue
+            for message in messages:
                 if message[0] == "released":
                     readers.release(message[1])
                     continue
@@ -63,8 +67,12 @@ class Probing:
         add = redactor.add
 
         def adding(*values: Any) -> None:
+            # Most are known already (each token request registers its client's Basic pair): only news is sent.
+            known = redactor.known
             add(*values)
-            texts = [v for v in values if isinstance(v, str) and v]
+            if redactor.known == known:
+                return
+            texts = [text for text in map(reveal, values) if isinstance(text, str) and text]
             if texts:
                 with self._lock:
                     self._outbox.append(("secrets", texts))
