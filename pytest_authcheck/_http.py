@@ -176,7 +176,7 @@ class HttpClient:
         self.max_response_bytes = max_response_bytes
         self.retries = retries
         self.ssl_context = make_ssl_context(ca_bundle)
-        self._pool = pool(self.ssl_context, httpx.Limits(max_connections=50, max_keepalive_connections=20))
+        self._pool = self._new_pool()
         # The client only builds the requests _built cannot (default headers, URL and body encoding): _read sends them.
         self._client = httpx.Client(
             transport=_NotSent(),
@@ -196,9 +196,12 @@ class HttpClient:
     def forked(self, id_suffix: str) -> None:
         """In a forked process: connections of its own (the inherited ones are the parent's to use) and exchange ids
         that cannot be the parent's."""
-        self._pool = pool(self.ssl_context, httpx.Limits(max_connections=50, max_keepalive_connections=20))
+        self._pool = self._new_pool()
         self._lock = threading.Lock()
         self._id_prefix += id_suffix
+
+    def _new_pool(self) -> httpcore.ConnectionPool:
+        return pool(self.ssl_context, httpx.Limits(max_connections=50, max_keepalive_connections=20))
 
     def close(self) -> None:
         """Close pooled connections."""
