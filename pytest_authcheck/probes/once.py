@@ -21,9 +21,9 @@ class NobodyWaits(BaseException):  # noqa: N818 - a signal, not an error: no "ex
 
 
 @contextlib.contextmanager
-def noting(note: Callable[[Once, Hashable], None], wanted: Callable[[], bool]) -> Iterator[None]:
-    """Call ``note(once, key)`` for every answer this thread reads or makes inside the block; before making one, raise
-    ``NobodyWaits`` unless ``wanted()``."""
+def noting(note: Callable[[Once, Hashable, Any], None], wanted: Callable[[], bool]) -> Iterator[None]:
+    """Call ``note(once, key, answer)`` for every answer this thread reads or makes inside the block; before making
+    one, raise ``NobodyWaits`` unless ``wanted()``."""
     previous = getattr(_reading, "job", None)
     _reading.job = (note, wanted)
     try:
@@ -73,7 +73,7 @@ class Once:
             answer = self._answers.get(key, MISSING)
         job = getattr(_reading, "job", None)
         if job is not None:
-            job[0](self, key)
+            job[0](self, key, answer)
         if isinstance(answer, AuthcheckError):
             raise answer.with_traceback(None)
         return answer

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Hashable, Iterable
+from typing import Any
 
-from .once import NobodyWaits, Once, noting
+from .once import MISSING, NobodyWaits, Once, noting
 
 
 class Readers:
@@ -33,11 +34,11 @@ class Readers:
         self._noted: dict[Hashable, list[tuple[Once, Hashable]]] = {}  # signature -> the answers its jobs read
         self._holders: dict[tuple[int, Hashable], int] = {}  # (cache, key) -> signatures holding it
         self.forgotten = 0
-        self._listener: Callable[[Hashable, Once, Hashable], None] | None = None
+        self._listener: Callable[[Hashable, Once, Hashable, Any], None] | None = None
         self._on_released: Callable[[list[Hashable]], None] | None = None
 
-    def listen(self, listener: Callable[[Hashable, Once, Hashable], None]) -> None:
-        """Also tell ``listener`` of every answer a job reads or makes (the prober hands them back)."""
+    def listen(self, listener: Callable[[Hashable, Once, Hashable, Any], None]) -> None:
+        """Also tell ``listener`` of every answer a job reads or makes, with the answer (the prober hands them back)."""
         self._listener = listener
 
     def on_released(self, hear: Callable[[list[Hashable]], None]) -> None:
@@ -58,16 +59,17 @@ class Readers:
         if not self._wanted(signature):
             return
         try:
-            with noting(lambda once, key: self.note(signature, once, key), lambda: self._wanted(signature)):
+            with noting(lambda once, key, answer: self.note(signature, once, key, answer),
+                        lambda: self._wanted(signature)):
                 job()
         except NobodyWaits:
             pass
 
-    def note(self, signature: Hashable, once: Once, key: Hashable) -> None:
-        """A job under ``signature`` read or made ``once``'s answer for ``key``: it goes when ``signature``'s
-        readers have all run."""
+    def note(self, signature: Hashable, once: Once, key: Hashable, answer: Any = MISSING) -> None:
+        """A job under ``signature`` read or made ``once``'s answer for ``key`` (``answer``): it goes when
+        ``signature``'s readers have all run."""
         if self._listener is not None:
-            self._listener(signature, once, key)
+            self._listener(signature, once, key, answer)
         with self._lock:
             if not self._wanted(signature):
                 return  # its readers ran while the job did: the answer is held only by whoever else noted it

@@ -87,12 +87,12 @@ class Probing:
                     self._outbox.append(("issued", values, received_from))
             confinement.learn = learning  # type: ignore[method-assign]
 
-    def _noted(self, signature: Hashable, cache: Once, key: Hashable) -> None:
+    def _noted(self, signature: Hashable, cache: Once, key: Hashable, answer: Any) -> None:
         # Each note carries its answer, even one handed back before: this process may have let it go since (its
-        # readers ran), and the note's readers would send it again. In one batch, pickle writes it once.
+        # readers ran), and the note's readers would send it again. In one batch, pickle writes it once. The answer
+        # comes with the note: looked up here, it may have been let go meanwhile (``hear`` releasing it).
         if id(cache) not in self._caches:
             return
-        answer = cache.peek(key)
         if answer is not MISSING:
             with self._lock:
                 self._outbox.append(("answer", signature, id(cache), key, answer))
