@@ -149,8 +149,9 @@ class AuthcheckSession:
                 # the results stand (the tests sent what it did not hand back), but the run was not what was asked
                 reporter = self.config.pluginmanager.get_plugin("terminalreporter")
                 if reporter is not None:
-                    reporter.write_line(f"authcheck: the probe process: {self._prober.failure[:300]}; the tests sent "
-                                        "the probes it did not hand back themselves")
+                    failure = self.run.redactor.text(self._prober.failure)[:300]  # redacted whole, then clipped
+                    reporter.write_line(f"authcheck: the probe process: {failure}; the tests sent the probes it did "
+                                        "not hand back themselves")
             self._prober = None
         if self._prober_dir is not None:
             self.run.shared.directory = None

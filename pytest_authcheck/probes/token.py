@@ -51,7 +51,7 @@ class TokenProbes:
         ``client``) with its declared method unless ``method``/``secret`` say otherwise; once per distinct request."""
         data, auth = (as_client or client).credentials(dict(form), secret=secret, method=method)
         probe: TokenProbe = self.sent.get(_request_key(client.provider, data, auth),
-                                           lambda: self._send(client.provider, name, data, auth))
+                                          lambda: self._send(client.provider, name, data, auth))
         return probe
 
     def key_of(self, client: PolicyClient, name: str, form: Mapping[str, Any], *, secret: Secret | str | None = None,

@@ -23,7 +23,7 @@ from .wire import read_batch
 
 
 class Planned(Protocol):
-    """The prober's plan of the tests it is told (``run_plan.RunPlan``), readers counted."""
+    """The prober's plan of the tests it is told (``run_plan.RunPlan``; its readers are not counted)."""
 
     @property
     def pairs(self) -> Sequence[object]: ...
