@@ -16,6 +16,7 @@ from pytest_authcheck._redact import Redactor
 from pytest_authcheck.probes import prober
 from pytest_authcheck.probes.prober import receiving, sending, wire
 from pytest_authcheck.probes.once import MISSING, Once
+from pytest_authcheck.probes.prefetch import Job
 from pytest_authcheck.probes.readers import Readers
 from tests.conftest import oidc_policy
 
@@ -201,6 +202,33 @@ def test_the_prober_keeps_an_answer_until_the_tests_have_all_read_it() -> None:
     os.close(write_fd)
     sending.hear(told_fd, {id(cache): cache}, readers)
     assert cache.peek("key") is MISSING
+
+
+def test_a_job_planned_again_under_a_signature_it_has_settled_is_not_run_again(monkeypatch) -> None:
+    """The tests' process holds a settled signature's answers until all its readers have run: the prober hands them
+    back once. A job that may leave its signature's request unsent (a second opinion) runs each time."""
+    monkeypatch.setattr(sending, "STRETCH", 1)
+    monkeypatch.setattr(sending, "AHEAD", 1)  # each test's stretch is done before the next is planned
+    cache, readers, runs = Once(), Readers(counted=False), collections.Counter()
+
+    def job(signature: str, *, settles: bool = True) -> Job:
+        def send() -> None:
+            runs[signature] += 1
+            cache.get(signature, lambda: f"the answer for {signature}")
+        return Job(signature, send, settles)
+
+    read_fd, write_fd = os.pipe()
+    sending.Probing(write_fd, lambda stretch: {"idp": [job("declared"), job("second opinion", settles=False)]}, 3,
+                    {id(cache): cache}, readers, Redactor([]), None, 2).run()
+    messages = []
+    while (batch := wire.read_batch(read_fd)) is not None:
+        messages += pickle.loads(batch)
+    os.close(read_fd)
+    assert runs == {"declared": 1, "second opinion": 3}
+    assert [m[1] for m in messages if m[0] == "reached"] == [1, 2, 3]
+    assert [m[3] for m in messages if m[0] == "answer"].count("declared") == 1
+    readers.release(["declared"])  # its readers have all run: a test planning it after that is a new reader
+    assert not readers.settled("declared")
 
 
 def test_a_prober_asked_for_where_it_cannot_be_forked_is_not_and_the_header_says_why(idp, run_authcheck,

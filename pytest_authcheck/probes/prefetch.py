@@ -75,6 +75,9 @@ class Job:
 
     signature: Hashable
     send: Callable[[], object]
+    # Having run, it leaves every answer of its signature made: a job planned again under it has nothing to send
+    # (False for a job that may leave its signature's request unsent, as the made-up code's second opinion does).
+    settles: bool = True
 
     def __call__(self) -> object:
         return self.send()
@@ -149,7 +152,7 @@ def _grants(p: Plan) -> list[Job]:
             if undeclared_grant_undecided(p.tokens, p.client, "authorization_code"):
                 p.authz.control(p.client)
         # sent only when needed, but this test may read the ordinary request's answer: it is one of its readers
-        jobs.append(Job(p.control().signature, code_issued))
+        jobs.append(Job(p.control().signature, code_issued, settles=False))
     return jobs
 
 

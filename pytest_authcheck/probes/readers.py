@@ -33,6 +33,7 @@ class Readers:
         self._left: dict[Hashable, int] = {}  # signature -> tests planned to read it that have not run yet
         self._noted: dict[Hashable, list[tuple[Once, Hashable]]] = {}  # signature -> the answers its jobs read
         self._holders: dict[tuple[int, Hashable], int] = {}  # (cache, key) -> signatures holding it
+        self._settled: set[Hashable] = set()  # signatures a settling job has run for, until released
         self.forgotten = 0
         self._listener: Callable[[Hashable, Once, Hashable, Any], None] | None = None
         self._on_released: Callable[[list[Hashable]], None] | None = None
@@ -80,6 +81,16 @@ class Readers:
             holder = (id(once), key)
             self._holders[holder] = self._holders.get(holder, 0) + 1
 
+    def settle(self, signature: Hashable) -> None:
+        """A job that ``settles`` has run under ``signature``: its answers are all made (and noted)."""
+        with self._lock:
+            self._settled.add(signature)
+
+    def settled(self, signature: Hashable) -> bool:
+        """Whether a settling job has run under ``signature`` since it was last released."""
+        with self._lock:
+            return signature in self._settled
+
     def finished(self, signatures: Iterable[Hashable]) -> None:
         """A test that planned ``signatures`` has run: forget the answers nobody else is waiting for."""
         released: list[Hashable] = []
@@ -100,6 +111,7 @@ class Readers:
         forget: list[tuple[Once, Hashable]] = []
         with self._lock:
             for signature in signatures:
+                self._settled.discard(signature)
                 for once, key in self._noted.pop(signature, ()):
                     holder = (id(once), key)
                     holders = self._holders.get(holder, 1) - 1
