@@ -259,6 +259,16 @@ def test_the_writers_put_out_the_stored_exchanges_as_they_would_encode_them() ->
         html_data.script_elements(SimpleNamespace(results=results, exchanges=copied))
 
 
+def test_pytest_html_builds_no_row_for_a_passed_setup_and_keeps_a_failed_one() -> None:
+    """pytest-html adds nothing for a passed setup, but would build its row (every test has one) unless given none."""
+    hooks = html_report_writer.HtmlHooks(SimpleNamespace(results=[]))
+    for outcome, kept in (("passed", False), ("failed", True), ("skipped", True)):
+        cells = ['<td class="col-result">x</td>', '<td class="col-testId">t</td>', "<td>1 ms</td>", "<td></td>"]
+        report = SimpleNamespace(when="setup", passed=outcome == "passed", outcome=outcome, nodeid="t.py::test[a]")
+        hooks.pytest_html_results_table_row(report, cells)
+        assert bool(cells) is kept, outcome
+
+
 def test_the_html_findings_data_goes_into_the_written_page_in_pieces(tmp_path: Path) -> None:
     # Bodies that do not compress: each chunk's element is written in several base64 pieces, which must join up.
     noise = [base64.b64encode(os.urandom(3000)).decode() for _ in range(400)]

@@ -89,6 +89,10 @@ class HtmlHooks:
 
     def pytest_html_results_table_row(self, report: Any, cells: list[str]) -> None:
         result = getattr(report, "authcheck", None)
+        if result is None and report.when == "setup" and report.passed:
+            # pytest-html adds nothing for a passed setup, but builds its row first unless it has no cells
+            cells.clear()
+            return
         if result is None and report.when == "teardown" and report.passed and report.nodeid in self._unlisted:
             # Given a teardown, pytest-html adds an entry for its test even without a row; a failed one is kept.
             self._unlisted.discard(report.nodeid)
