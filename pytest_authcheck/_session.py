@@ -390,6 +390,7 @@ class AuthcheckSession:
         terminal.summary(terminalreporter, self.run)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
+        self._end_prober()  # a session that failed to start never finishes: its prober still waits
         self._collector.stop()
         if self._shared_dir is not None:
             shutil.rmtree(self._shared_dir, ignore_errors=True)

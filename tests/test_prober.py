@@ -8,15 +8,16 @@ import json
 import os
 import pickle
 import re
+import threading
 from pathlib import Path
 
 import pytest
 
 from pytest_authcheck._redact import Redactor
 from pytest_authcheck.probes import prober
-from pytest_authcheck.probes.prober import receiving, sending, wire
 from pytest_authcheck.probes.once import MISSING, Once
 from pytest_authcheck.probes.prefetch import Job
+from pytest_authcheck.probes.prober import receiving, sending, wire
 from pytest_authcheck.probes.readers import Readers
 from tests.conftest import oidc_policy
 
@@ -36,6 +37,19 @@ def failing(self, stretch):
 
 
 sending.Probing._queue = failing
+"""
+
+# the prober's writer breaks at its first batch: the prober must end there rather than send on what nobody will read
+WRITER_FAILS = """\
+from pytest_authcheck.probes.prober import sending
+sending.STRETCH, sending.AHEAD = 10, 1
+
+
+def broken(messages):
+    raise RuntimeError("the writer broke")
+
+
+sending.encoded = broken
 """
 
 # every token a test reads from a token answer: is it a secret this process's redactor knows? (the answers the prober
@@ -121,6 +135,21 @@ def test_tests_send_what_a_failed_prober_did_not_hand_back(idp, run_authcheck, p
     assert 0 < _probed(broken.report), broken.output()
     assert _outcomes(broken.report) == _outcomes(alone.report)
     assert "the probe process: it stopped (RuntimeError: the prober broke)" in broken.output()
+
+
+def test_a_prober_that_cannot_hand_back_ends_rather_than_send_on(idp, run_authcheck,
+                                                                  pytester: pytest.Pytester) -> None:
+    server = idp("good")
+    before = len(server.log_text())
+    alone = run_authcheck(oidc_policy(server), clients=True, subprocess=True)
+    middle = len(server.log_text())
+    pytester.makeconftest(WRITER_FAILS)
+    broken = run_authcheck(oidc_policy(server), ASKED, clients=True, subprocess=True)
+    log = server.log_text()
+    assert _outcomes(broken.report) == _outcomes(alone.report)
+    assert "the probe process: it ended after handing back 0 of" in broken.output()
+    sent_alone, sent_broken = sum(_requests(log[before:middle]).values()), sum(_requests(log[middle:]).values())
+    assert sent_broken < sent_alone + 30, (sent_alone, sent_broken)  # the first stretch's, sent twice at most
 
 
 def _handed_back(messages: list[tuple]) -> tuple[prober.Prober, Once, Readers, Redactor]:
@@ -240,18 +269,80 @@ def test_a_prober_asked_for_where_it_cannot_be_forked_is_not_and_the_header_says
     assert _probed(run.report) == 0 and run.report["results"]
 
 
-def test_a_batch_that_does_not_load_costs_its_answers_only() -> None:
+def test_after_a_batch_that_does_not_load_nothing_more_is_taken_from_the_prober() -> None:
+    """A lost batch may have held secrets a later answer carries (each is told once): the prober counts as ended there,
+    and the tests send what it did not hand back themselves."""
     read_fd, write_fd = os.pipe()
     told_fd, tell_fd = os.pipe()
     cache, readers = Once(), Readers()
     readers.expect(["job"])
+    wire.write_batch(write_fd, b"not a pickle")  # both written before they are read: the reader may go after one
+    wire.write_batch(write_fd, pickle.dumps([("answer", "job", id(cache), "key", "answer"), ("reached", 20)]))
     parent = prober.Prober(os.getpid(), read_fd, tell_fd, {id(cache): cache}, Redactor([]), None)
     parent.listen(readers)
-    wire.write_batch(write_fd, b"not a pickle")
-    wire.write_batch(write_fd, pickle.dumps([("answer", "job", id(cache), "key", "answer"), ("reached", 20)]))
-    os.close(write_fd)
-    parent.wait_for(19)
-    assert cache.peek("key") == "answer" and parent.unreadable == 1
+    parent.wait_for(19)  # returns: the prober has ended, as far as the tests are concerned
+    assert cache.peek("key") is MISSING and parent.unreadable == 1
     assert parent.failure is not None and "did not load" in parent.failure
     parent._receiver.join(5)
+    os.close(write_fd)
     os.close(told_fd)
+
+def test_a_prober_stopped_inside_a_batch_is_not_reported_as_failed() -> None:
+    """A run that ends early (Ctrl-C, -x) stops the prober wherever its writer is: a batch cut short then is no
+    failure; the same cut without a stop is."""
+    for stopping in (True, False):
+        read_fd, write_fd = os.pipe()
+        told_fd, tell_fd = os.pipe()
+        parent = prober.Prober(os.getpid(), read_fd, tell_fd, {}, Redactor([]), None)
+        parent._stopping = stopping
+        os.write(write_fd, (1000).to_bytes(8, "big") + b"only the start of a batch")
+        os.close(write_fd)
+        parent._receiver.join(5)
+        assert (parent.failure is None) is stopping, parent.failure
+        os.close(told_fd)
+        os.close(tell_fd)
+
+
+def test_a_secret_two_prober_threads_add_at_once_is_queued_before_either_hands_back_an_answer() -> None:
+    token = "opaque-token-0123456789abcdef"  # an IdP may hand the same token to two requests
+    redactor, cache, readers = Redactor([]), Once(), Readers(counted=False)
+    inside, go_on = threading.Event(), threading.Event()
+    plain_add = redactor.add
+
+    def add(*values: str) -> None:
+        plain_add(*values)
+        if threading.current_thread().name == "first":
+            inside.set()  # registered, not yet queued: the thread is descheduled here
+            go_on.wait(5)
+    redactor.add = add  # type: ignore[method-assign]
+    read_fd, write_fd = os.pipe()
+    probing = sending.Probing(write_fd, lambda stretch: {}, 200, {id(cache): cache}, readers, redactor, None, 2)
+    first = threading.Thread(target=redactor.add, args=(token,), name="first")
+    first.start()
+    inside.wait(5)
+
+    def second_job() -> None:
+        redactor.add(token)  # known already to the redactor, but not yet queued for the tests
+        readers.note("job", cache, "key", {"access_token": token})
+    second = threading.Thread(target=second_job, name="second")
+    second.start()
+    second.join(0.2)
+    assert second.is_alive()  # it waits until the value is queued
+    go_on.set()
+    first.join(5)
+    second.join(5)
+    assert [message[0] for message in probing._outbox] == ["secrets", "answer"]
+    os.close(read_fd)
+    os.close(write_fd)
+
+
+def test_a_session_that_fails_to_start_after_the_fork_ends_its_prober(idp, run_authcheck,
+                                                                    pytester: pytest.Pytester) -> None:
+    """A plugin failing at session start (after the fork) means pytest never finishes the session: the prober and its
+    shared folder are ended when pytest unconfigures."""
+    pytester.makeconftest("def pytest_sessionstart(session):\n    raise RuntimeError('a plugin of the team failed')\n")
+    temporary = pytester.mkdir("tmp")
+    run = run_authcheck(oidc_policy(idp("good")), ASKED, clients=True, subprocess=True,
+                        env={"TMPDIR": str(temporary)})
+    assert "a plugin of the team failed" in run.output()
+    assert not list(temporary.glob("authcheck-prober-*"))

@@ -18,8 +18,9 @@ in order, what this process would have learnt sending them:
 
 The prober counts no readers: it keeps an answer until this process says the signatures holding it have all been
 read (``Readers.on_released``). Documents both processes read (discovery, JWKS) are fetched once, through the run's
-shared folder, as between xdist workers. The prober writes nowhere but its pipe and leaves with ``os._exit``: pytest's
-hooks, reports and exit handlers stay this process's. If it dies, the tests stop waiting for it and send what they
+shared folder, as between xdist workers. The prober writes nowhere but its pipe (and pytest's log file or live log,
+when they take debug records, redacted as this process's are) and leaves with ``os._exit``: pytest's hooks, reports and
+exit handlers stay this process's. If it dies, the tests stop waiting for it and send what they
 read themselves; the terminal says so.
 """
 from .fork import Instructions, start, unsafe

@@ -69,14 +69,16 @@ def start(*, caches: Iterable[Once], redactor: Redactor, confinement: Confinemen
     if unsafe() is not None:
         return None
     by_id = {id(cache): cache for cache in caches}
-    read_fd, write_fd = os.pipe()
-    told_fd, tell_fd = os.pipe()
+    fds: list[int] = []
     try:
+        fds += os.pipe()
+        fds += os.pipe()
         pid = os.fork()
-    except OSError:  # no process to be had (a limit on processes, memory): the probes go from this one
-        for fd in (read_fd, write_fd, told_fd, tell_fd):
+    except OSError:  # no descriptors or process to be had (a limit, memory): the probes go from this one
+        for fd in fds:
             os.close(fd)
         return None
+    read_fd, write_fd, told_fd, tell_fd = fds
     if pid == 0:  # the prober
         code = 1
         try:

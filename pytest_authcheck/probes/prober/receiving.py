@@ -124,13 +124,16 @@ class Prober:
                 self._listening.wait()
                 try:
                     messages = pickle.loads(batch)
-                except Exception as exc:  # noqa: BLE001 - an answer that does not load: its tests send it themselves
+                except Exception as exc:  # noqa: BLE001 - the tests send what it did not hand back themselves
+                    # A lost batch may hold secrets that a later answer carries (each secret is told once): nothing
+                    # more is taken from the prober, as if it had ended here.
                     self.unreadable += 1
                     self.failure = self.failure or f"a batch it handed back did not load ({type(exc).__name__}: {exc})"
-                    continue  # how far it came is cumulative: the next batch says it again
+                    return
                 self._apply(messages)
         except Exception as exc:  # noqa: BLE001 - the tests then send what they read themselves
-            self.failure = f"its answers stopped arriving ({type(exc).__name__}: {exc})"
+            if not self._stopping:  # stopped (the run ended early), it may have left mid-batch
+                self.failure = f"its answers stopped arriving ({type(exc).__name__}: {exc})"
         finally:
             if self.failure is None and not self._stopping and self._count is not None \
                     and self._reached < self._count:

@@ -67,14 +67,16 @@ class Probing:
         add = redactor.add
 
         def adding(*values: Any) -> None:
-            # Most are known already (each token request registers its client's Basic pair): only news is sent.
-            known = redactor.known
-            add(*values)
-            if redactor.known == known:
-                return
-            texts = [text for text in map(reveal, values) if isinstance(text, str) and text]
-            if texts:
-                with self._lock:
+            # Most are known already (each token request registers its client's Basic pair): only news is sent. Under
+            # the outbox's lock: a thread adding a value another has just added must not find it known before it
+            # is queued, and hand back an answer holding it first.
+            with self._lock:
+                known = redactor.known
+                add(*values)
+                if redactor.known == known:
+                    return
+                texts = [text for text in map(reveal, values) if isinstance(text, str) and text]
+                if texts:
                     self._outbox.append(("secrets", texts))
         redactor.add = adding  # type: ignore[method-assign]
         if confinement is not None:
@@ -174,5 +176,7 @@ class Probing:
                     write_batch(self._fd, encoded(messages))
         except OSError:  # the tests have ended and closed their end: nobody reads what is left
             os._exit(0)
+        except BaseException:  # noqa: BLE001 - it cannot hand back: probing on would send requests nobody reads
+            os._exit(1)
         finally:
             os.close(self._fd)
