@@ -346,3 +346,27 @@ def test_a_session_that_fails_to_start_after_the_fork_ends_its_prober(idp, run_a
                         env={"TMPDIR": str(temporary)})
     assert "a plugin of the team failed" in run.output()
     assert not list(temporary.glob("authcheck-prober-*"))
+
+
+def test_an_answer_handed_back_for_a_second_signature_stays_when_the_first_is_released_meanwhile() -> None:
+    """The tests' last reader of the first signature holding an answer finishes while the prober's note of a second
+    one arrives: the answer stays, held by the second."""
+    read_fd, write_fd = os.pipe()
+    told_fd, tell_fd = os.pipe()
+    cache, ledger = Once(), Readers()
+    ledger.expect(["first", "second"])
+    ledger.run("first", lambda: cache.get("key", lambda: "answer"))
+    note = ledger.note
+
+    def noting_while_the_first_is_released(signature, once, key, answer=MISSING):
+        ledger.finished(["first"])  # the main thread, between the two steps of taking the answer in
+        note(signature, once, key, answer)
+    ledger.note = noting_while_the_first_is_released  # type: ignore[method-assign]
+    wire.write_batch(write_fd, pickle.dumps([("answer", "second", id(cache), "key", "answer"), ("reached", 1)]))
+    parent = prober.Prober(os.getpid(), read_fd, tell_fd, {id(cache): cache}, Redactor([]), None)
+    parent.listen(ledger)
+    parent.wait_for(0)
+    assert cache.peek("key") == "answer"
+    os.close(write_fd)
+    parent._receiver.join(5)
+    os.close(told_fd)

@@ -155,8 +155,10 @@ class Prober:
                 _, signature, cache_id, key, answer = message
                 cache = self._caches.get(cache_id)
                 if cache is not None:
-                    cache.put(key, answer)
+                    # noted first: a test finishing meanwhile may release the answer's other holder, and would let it
+                    # go before this signature held it (put then keeps it again)
                     self._readers.note(signature, cache, key)
+                    cache.put(key, answer)
             elif kind == "reached":
                 with self._progress:
                     self._reached = max(self._reached, message[1])
