@@ -116,7 +116,7 @@ class AuthcheckSession:
         # Asked for, a serial run's probes go from a process of their own, forked now, while this one is small (before
         # collection), and told the collected tests after it; the documents both fetch (discovery, JWKS) are
         # fetched once, through a folder, as xdist workers share them. Not by default: the second process's memory
-        # (at 10,000 clients the pair takes 1.17 GB of PSS against 0.85 for one process) buys 11-19% of the time.
+        # (at 10,000 clients the pair takes 1.17 GB of PSS against 0.85 for one process) buys some 20% of the time.
         run = self.run
         asked = config.getoption("authcheck_probe_process") or config.getini("authcheck_probe_process")
         if (not asked or self.is_worker or config.option.collectonly
