@@ -11,7 +11,8 @@ in order, what this process would have learnt sending them:
 - the secrets it learnt (tokens and codes received, basic credentials sent), for this process's redactor, and where
   each token came from, for its confinement, before any answer that holds them;
 - every answer its jobs made or read (``Once.get``), with each job that reads it, put into the same cache here
-  (``Once.put``) and noted for the same readers (``probes.readers``);
+  (``Once.put``) and noted for the same readers (``probes.readers``); a job planned again under a signature a job has
+  settled is not run again (``Job.settles``): this process holds those answers until their readers have all run;
 - how far it has come: a test starts once the prober has handed back every job of the tests up to it (``wait_for``),
   and reads its answers as if it had sent them itself. A probe the plans do not name is sent here, as before, and
   its answer told to the prober (``Once.on_made``), which would otherwise send it again.
