@@ -1,4 +1,4 @@
-"""Python's cyclic garbage collector during an audit, from the end of collection to the end of the session.
+"""Python's cyclic garbage collector during an audit, from the start of collection to the end of the session.
 
 A run keeps what it makes to the end: pytest every item and report, the run every result, answer and piece of
 evidence. The collector's full passes walk all of it, more often the more there is: at a thousand clients 16 full

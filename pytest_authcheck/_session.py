@@ -110,6 +110,9 @@ class AuthcheckSession:
 
     @pytest.hookimpl(tryfirst=True)  # before the terminal's header, which says why a prober asked for is not forked
     def pytest_sessionstart(self, session: pytest.Session) -> None:
+        # from collection on (its full passes were 0.6 s of a 1,000-client run's 1.4 s of collection) to the reports,
+        # in the prober too
+        self._collector.start()
         self._prober = self._fork_prober(session.config)
 
     def _fork_prober(self, config: pytest.Config) -> prober_process.Prober | None:
@@ -163,7 +166,6 @@ class AuthcheckSession:
         # The collected client checks' probes are sent ahead, concurrently, while pytest runs the tests; an xdist
         # worker sends those of the tests it is given, as it is given them.
         prefetcher = None if session.config.option.collectonly else self._prefetch(session.items)
-        self._collector.start()  # until the reports are written (pytest_unconfigure)
         try:
             return (yield)
         finally:
