@@ -34,6 +34,8 @@ def compact() -> NotApplicable:
 def test_it_reads_as_the_plain_result_dict() -> None:
     result = compact()
     assert dict(result) == plain() and list(result) == list(plain()) and len(result) == len(plain())
+    assert list(result.items()) == list(plain().items()) and list(result.to_dict().items()) == list(plain().items())
+    assert result.get("message") == REASON and result.get("blocking", "unset") == "unset"
     assert result == plain()
     assert result["refs"] == ["RFC 6750 §2.3", "RFC 9700 §4.3.2"] and result.get("cause") is None
     assert "message" in result and "blocking" not in result and "cause" not in result

@@ -651,3 +651,22 @@ def test_hostile_idp_strings_show_escaped_in_chromium(hostile, ca_pem, run_authc
     assert browser.problems() == []
     markdown = (run.reports_dir / "authcheck.md").read_text()
     assert "<script>" not in markdown and "<img" not in markdown
+
+
+def test_packed_text_is_the_same_bytes_however_it_is_written() -> None:
+    # Pieces are compressed a batch at a time: escaping and compressing must not depend on where the batches end
+    rows = [f'{{"m":"<b>{i} & {"x" * (i % 700)}</b>"}}' for i in range(3000)]
+    whole = html_data._Packed(escape=True)
+    whole.write(",".join(rows))
+    one_by_one = html_data._Packed(escape=True)
+    for position, row in enumerate(rows):
+        one_by_one.write(("," if position else "") + row)
+    written = {}
+    for name, packed in (("whole", whole), ("one by one", one_by_one)):
+        out = io.StringIO()
+        packed.write_element(out, "ac-data")
+        written[name] = out.getvalue()
+    assert written["whole"] == written["one by one"]
+    assert sum(map(len, rows)) > 4 * html_data._PACK_BATCH_CHARS
+    text = html_report.packed(written["whole"])["ac-data"]
+    assert text == ",".join(rows).replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")

@@ -46,6 +46,7 @@ CHUNK_ID = "ac-x"  # + the chunk's index
 # Decompressing and parsing this much JSON takes a few milliseconds; a chunk of it compresses to about 50 KB.
 CHUNK_CHARS = 500_000
 _BASE64_PIECE = 3 * 64 * 1024
+_PACK_BATCH_CHARS = 64 * 1024
 
 
 class _Interned:
@@ -212,8 +213,19 @@ class _Packed:
         self._deflate = zlib.compressobj(6, zlib.DEFLATED, 31)
         self._parts: list[bytes] = []
         self._escape = escape
+        # pieces are compressed a batch at a time: a row at a time, the calls cost more than the compressing did
+        self._pending: list[str] = []
+        self._pending_chars = 0
 
     def write(self, text: str) -> None:
+        self._pending.append(text)
+        self._pending_chars += len(text)
+        if self._pending_chars >= _PACK_BATCH_CHARS:
+            self._pack()
+
+    def _pack(self) -> None:
+        text = "".join(self._pending)
+        self._pending, self._pending_chars = [], 0
         packed = self._deflate.compress((_safe(text) if self._escape else text).encode("utf-8"))
         if packed:
             self._parts.append(packed)
@@ -222,6 +234,7 @@ class _Packed:
         """Write the element holding the text written so far, its base64 a piece at a time."""
         handle.write(f'<script type="application/octet-stream" id="{element_id}" data-encoding="gzip+base64">')
         pending = bytearray()
+        self._pack()
         self._parts.append(self._deflate.flush())
         for part in self._parts:
             pending += part

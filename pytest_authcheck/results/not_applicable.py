@@ -8,7 +8,7 @@ shared with other pairs: a fifth of the memory of the plain dict it reads as, or
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import ItemsView, Iterable, Iterator, Mapping, MutableMapping
 from typing import Any
 
 from .._checks import Check
@@ -111,16 +111,32 @@ class NotApplicable(MutableMapping[str, Any]):
     def __len__(self) -> int:
         return len(_KEYS) + (self._blocking is not _UNSET) + (len(self._added) if self._added is not None else 0)
 
+    def get(self, key: str, default: Any = None) -> Any:
+        # the writers read tens of thousands of these member by member: the Mapping default goes through a KeyError
+        return self[key] if key in self else default
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plain result dict, in its order."""
+        check = self._check
+        whole = {"nodeid": self.nodeid, "check": check.id, "title": check.title, "severity": check.severity,
+                 "area": check.area, "level": check.level, "refs": check.refs_list, "remediation": check.remediation,
+                 "target": self.target, "status": "skipped", "message": self.message, "duration": 0.0}
+        if self._blocking is not _UNSET:
+            whole["blocking"] = self._blocking
+        if self._added is not None:
+            whole.update(self._added)
+        return whole
+
+    def items(self) -> ItemsView[str, Any]:
+        # a writer copies a result member by member: one dict rather than a lookup a member
+        return self.to_dict().items()
+
     def __contains__(self, key: object) -> bool:
         return key in _FIXED or key in _FROM_CHECK or key in ("nodeid", "target", "message") or \
             (key == "blocking" and self._blocking is not _UNSET) or (self._added is not None and key in self._added)
 
     def __repr__(self) -> str:
         return f"NotApplicable({dict(self)!r})"
-
-    def to_dict(self) -> dict[str, Any]:
-        """The plain dict."""
-        return dict(self)
 
 
 def shared_form(pairs: Iterable[NotApplicable]) -> dict[str, Any]:
