@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from . import _test_order as test_order
 from ._checks import SEVERITIES, check_of
 from ._clients import PolicyClient
 from ._errors import BaselineError, EvaluationError
@@ -105,8 +106,7 @@ class AuthcheckSession:
                 definition = check_of(item)
                 if definition is not None:
                     item.extra_keyword_matches.add(definition.id)
-        # Checks that revoke or replay their tokens go last (a stable order, the same on every xdist worker).
-        items.sort(key=lambda item: bool(getattr(check_of(item), "spends_grant", False)))
+        test_order.order(items)
 
     @pytest.hookimpl(tryfirst=True)  # before the terminal's header, which says why a prober asked for is not forked
     def pytest_sessionstart(self, session: pytest.Session) -> None:

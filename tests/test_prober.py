@@ -23,19 +23,28 @@ from tests.conftest import oidc_policy
 
 ASKED = "--authcheck-probe-process"
 
-# the prober fails once it has handed back its first stretches, one at a time: the tests send the rest themselves
+# the prober fails once it has handed back its first stretches with probes, one at a time: the tests send the rest
+# themselves
 PROBER_FAILS = """\
 from pytest_authcheck.probes.prober import sending
 sending.STRETCH, sending.AHEAD = 10, 1
-queue = sending.Probing._queue
+queue, add = sending.Probing._queue, sending.Prefetcher.add
+probing = []
+
+
+def adding(self, jobs):
+    if any(jobs.values()):
+        probing.append(True)
+    return add(self, jobs)
 
 
 def failing(self, stretch):
-    if stretch.start >= 50:
+    if len(probing) >= 2:  # one stretch at a time: the ones before are handed back
         raise RuntimeError("the prober broke")
     queue(self, stretch)
 
 
+sending.Prefetcher.add = adding
 sending.Probing._queue = failing
 """
 

@@ -278,3 +278,26 @@ def test_once_makes_each_answer_once_for_every_thread_that_asks_and_keeps_failur
             with pytest.raises(EvaluationError, match="refused to answer"):
                 asked.get("k", failing)
         assert len(made) == sent
+
+
+def test_tests_run_a_block_of_clients_at_a_time_check_by_check_and_the_grant_spenders_last(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from pytest_authcheck import _test_order
+
+    monkeypatch.setattr(_test_order, "CLIENTS_TOGETHER", 2)
+    monkeypatch.setattr(_test_order, "check_of", lambda item: SimpleNamespace(spends_grant=item.check == "revoke"))
+
+    def item(check: str, client: str | None = None) -> SimpleNamespace:
+        params = {} if client is None else {"oidc_client": client}
+        return SimpleNamespace(check=check, callspec=SimpleNamespace(params=params), name=f"{check}[{client or ''}]")
+
+    items = [item("discovery"), *(item(check, client) for check in ("secret", "revoke", "scopes")
+                                  for client in ("svc-b", "svc-a", "svc-c")), item("jwks")]
+    _test_order.order(items)  # type: ignore[arg-type]
+    assert [i.name for i in items] == [
+        "discovery[]", "jwks[]",
+        "secret[svc-b]", "secret[svc-a]", "scopes[svc-b]", "scopes[svc-a]",  # the first two clients, as collected
+        "secret[svc-c]", "scopes[svc-c]",
+        "revoke[svc-b]", "revoke[svc-a]", "revoke[svc-c]"]
