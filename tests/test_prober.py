@@ -211,7 +211,7 @@ def test_an_answer_the_tests_made_themselves_is_told_to_the_prober(tmp_path: Pat
     heard = Once()
     os.close(tell_fd)
     parent._tell_fd = None
-    sending.hear(told_fd, {id(cache): heard}, Readers(counted=False))
+    sending.hear(told_fd, {id(cache): heard}, Readers(counted=False), sending.Progress())
     assert heard.peek("unplanned") == "made here"
 
 
@@ -223,7 +223,7 @@ def test_the_prober_keeps_an_answer_until_the_tests_have_all_read_it() -> None:
     told_fd, tell_fd = os.pipe()
     wire.write_batch(tell_fd, pickle.dumps([("released", ["job"])]))
     os.close(tell_fd)
-    sending.hear(told_fd, {id(cache): cache}, readers)
+    sending.hear(told_fd, {id(cache): cache}, readers, sending.Progress())
     assert cache.peek("key") == "answer"  # "other job" still holds it
     read_fd, write_fd = os.pipe()
     told_fd, tell_fd = os.pipe()
@@ -238,7 +238,7 @@ def test_the_prober_keeps_an_answer_until_the_tests_have_all_read_it() -> None:
     os.close(tell_fd)
     parent._tell_fd = None
     os.close(write_fd)
-    sending.hear(told_fd, {id(cache): cache}, readers)
+    sending.hear(told_fd, {id(cache): cache}, readers, sending.Progress())
     assert cache.peek("key") is MISSING
 
 
@@ -379,3 +379,63 @@ def test_an_answer_handed_back_for_a_second_signature_stays_when_the_first_is_re
     os.close(write_fd)
     parent._receiver.join(5)
     os.close(told_fd)
+
+
+def test_the_prober_stays_within_its_lead_of_the_tests_until_they_end(monkeypatch) -> None:
+    """What the prober hands back waits, here and in the tests' process, until the tests read it: it runs no more
+    than ``LEAD`` tests ahead of where the tests last said they were."""
+    import time
+
+    monkeypatch.setattr(sending, "STRETCH", 1)
+    monkeypatch.setattr(sending, "LEAD", 3)
+    planned: list[int] = []
+
+    def plan(stretch: range) -> dict[str, list[Job]]:
+        planned.append(stretch.start)
+        return {}
+
+    def planned_reaches(count: int) -> list[int]:
+        deadline = time.monotonic() + 5
+        while len(planned) < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.1)  # and goes no further
+        return list(planned)
+
+    read_fd, write_fd = os.pipe()
+    progress = sending.Progress()
+    probing = sending.Probing(write_fd, plan, 10, {}, Readers(counted=False), Redactor([]), None, 2, progress)
+    running = threading.Thread(target=probing.run)
+    running.start()
+    try:
+        assert planned_reaches(3) == [0, 1, 2]
+        progress.at(4)
+        assert planned_reaches(7) == list(range(7))
+        progress.end()  # the tests say nothing more: nothing to wait for
+        running.join(5)
+        assert not running.is_alive() and planned == list(range(10))
+    finally:
+        progress.end()
+        running.join(5)
+        os.close(read_fd)
+
+
+def test_the_tests_tell_the_prober_where_they_are_every_hundred_tests() -> None:
+    read_fd, write_fd = os.pipe()
+    told_fd, tell_fd = os.pipe()
+    end = receiving.Prober(os.getpid(), read_fd, tell_fd, {}, Redactor([]), None)
+    try:
+        end._reached = 1_000  # the prober is ahead of them all
+        for position in range(350):
+            end.wait_for(position)
+        os.close(tell_fd)
+        end._tell_fd = None
+        told = []
+        while (batch := wire.read_batch(told_fd)) is not None:
+            told += pickle.loads(batch)
+        assert told == [("at", 100), ("at", 200), ("at", 300)]
+    finally:
+        os.close(told_fd)
+        os.close(write_fd)
+        end._stopping = True
+        end._listening.set()
+        end._receiver.join(5)

@@ -5,8 +5,9 @@ In one process the probes and the tests take turns at the one interpreter lock (
 thousand clients on two cores, some 13 s of sending, then some 12 s of testing. The prober is forked before
 collection, while this process is small, and told the collected tests after it (``Instructions``: each test's
 (check, client) pair and each client's state, nonce and PKCE challenge). It plans the same jobs
-(``run_plan.RunPlan``, the same ``Prefetcher``), a stretch of tests at a time a few stretches ahead, and hands back,
-in order, what this process would have learnt sending them:
+(``run_plan.RunPlan``, the same ``Prefetcher``), a stretch of tests at a time a few stretches ahead (and at most
+``sending.LEAD`` tests ahead of the tests, which say where they are every ``receiving.AT_EVERY`` tests), and hands
+back, in order, what this process would have learnt sending them:
 
 - the secrets it learnt (tokens and codes received, basic credentials sent), for this process's redactor, and where
   each token came from, for its confinement, before any answer that holds them;

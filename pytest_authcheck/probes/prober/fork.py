@@ -18,7 +18,7 @@ from ..once import Once
 from ..prefetch import Job
 from ..readers import Readers
 from .receiving import Prober
-from .sending import Probing, hear
+from .sending import Probing, Progress, hear
 from .wire import read_batch
 
 
@@ -92,10 +92,11 @@ def start(*, caches: Iterable[Once], redactor: Redactor, confinement: Confinemen
             if first is not None:  # else the run has no planned probes, or ended before its tests
                 instructions: Instructions = pickle.loads(first)
                 plan = prepare(instructions)
-                threading.Thread(target=hear, args=(told_fd, by_id, plan.readers), name="authcheck-prober-told",
-                                 daemon=True).start()
+                progress = Progress()
+                threading.Thread(target=hear, args=(told_fd, by_id, plan.readers, progress),
+                                 name="authcheck-prober-told", daemon=True).start()
                 Probing(write_fd, plan.jobs, len(plan.pairs), by_id, plan.readers, redactor, confinement,
-                         instructions.per_host).run()
+                         instructions.per_host, progress).run()
             code = 0
         finally:
             os._exit(code)

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 # Signatures whose readers have all run, told the prober together
 RELEASED_BATCH = 500
+# Tests between two reports of where the tests are
+AT_EVERY = 100
 
 
 class Prober:
@@ -38,6 +40,7 @@ class Prober:
         self._listening = threading.Event()
         self._redactor = redactor
         self._confinement = confinement
+        self._told_at = 0  # the position last told the prober
         self._reached = 0  # every job of the tests before this position has been sent and handed back
         self._count: int | None = None  # the tests it was told (``begin``)
         self._ended = False
@@ -91,7 +94,11 @@ class Prober:
                 self._tell_fd = None
 
     def wait_for(self, position: int) -> None:
-        """Wait until the prober has handed back every answer the test at ``position`` planned to read."""
+        """Wait until the prober has handed back every answer the test at ``position`` planned to read (telling it,
+        every ``AT_EVERY`` tests, where the tests are: it keeps within ``sending.LEAD`` of them)."""
+        if position >= self._told_at + AT_EVERY:
+            self._told_at = position
+            self._send(pickle.dumps([("at", position)], protocol=pickle.HIGHEST_PROTOCOL))
         with self._progress:
             self._progress.wait_for(lambda: self._ended or self._reached > position)
 
