@@ -4,9 +4,10 @@ A probe answer several checks read (a client's token, its ordinary authorization
 test reading it has run (``probes.readers``). Collected as pytest makes them, the tests go check by check over every
 client: each client's shared answers then wait from its first check to its last, the whole run, at ten thousand
 clients some 46,000 answers at once (in the prober too, which keeps them as long). Run a block of clients at a time,
-check by check within it as before, an answer waits for one block's tests: there, with the prober kept within
-1,500 tests of them (``probes.prober.sending.LEAD``), the pair of processes peaked at 919 MiB of PSS instead of 1,160. Within a block the order is pytest's, so a check that reads another client's answer (the
-introspection control, from the first clients) finds it made by the checks before it, as it did before.
+check by check within it as before, an answer waits for one block's tests: there, with the prober kept within 1,500
+tests of them (``probes.prober.sending.LEAD``), the pair of processes peaked at 919 MiB of PSS instead of 1,160.
+Within a block the order is pytest's, so a check that reads another client's answer (the introspection control, from
+the first clients) finds it made by the checks before it, as it did before.
 """
 
 from __future__ import annotations
