@@ -116,20 +116,20 @@ class AuthcheckSession:
         self._prober = self._fork_prober(session.config)
 
     def _fork_prober(self, config: pytest.Config) -> prober_process.Prober | None:
-        # Asked for, a serial run's probes go from a process of their own, forked now, while this one is small (before
-        # collection), and told the collected tests after it; the documents both fetch (discovery, JWKS) are
-        # fetched once, through a folder, as xdist workers share them. Some 20% quicker on two cores for a second
-        # process's memory (at 10,000 clients the pair 923 MiB of PSS against 754 for one process); not yet the
-        # default, which changes what a run forks and says for everyone (a change of its own).
+        # Where a fork is safe, a serial run's probes go from a process of their own, forked now, while this one is
+        # small (before collection), and told the collected tests after it; the documents both fetch (discovery,
+        # JWKS) are fetched once, through a folder, as xdist workers share them. Some 20% quicker on two cores, for a
+        # second process's memory (at 10,000 clients the pair 923 MiB of PSS against 754 for one process).
         run = self.run
-        asked = config.getoption("authcheck_probe_process") or config.getini("authcheck_probe_process")
-        if (not asked or self.is_worker or config.option.collectonly
+        said = probe_process_said(config)
+        if (said is False or self.is_worker or config.option.collectonly
                 or not run.policy.providers_of_kind("oidc") or not run.policy.section("clients")):
             return None
         unsafe = ("with -n, each xdist worker sends the probes of the tests it is given"
                   if config.pluginmanager.has_plugin("dsession") else prober_process.unsafe())
         if unsafe is not None:
-            run.notes.append(f"--authcheck-probe-process: {unsafe}; the probes go from the tests' process")
+            if said:  # asked for, not only the default: the terminal says why not
+                run.notes.append(f"--authcheck-probe-process: {unsafe}; the probes go from the tests' process")
             return None
         if run.shared.directory is None:
             self._prober_dir = run.shared.directory = Path(tempfile.mkdtemp(prefix="authcheck-prober-"))
@@ -419,3 +419,20 @@ def _gate_options(config: pytest.Config) -> tuple[GateSettings, dict[str, dict[s
         except BaselineError as exc:
             raise pytest.UsageError(f"authcheck baseline: {exc}") from None
     return GateSettings(fail_on=fail_on, new_only=new_only, baseline_path=baseline_path), baseline
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on", "y", "t"), ("0", "false", "no", "off", "n", "f")
+
+
+def probe_process_said(config: pytest.Config) -> bool | None:
+    """Whether the command line or the ini asks for the probe process (True) or for one process (False); None when
+    neither says (the default: a prober where a fork is safe, silently none where it is not)."""
+    option = config.getoption("authcheck_probe_process")
+    if option is not None:
+        return bool(option)
+    text = str(config.getini("authcheck_probe_process")).strip().lower()
+    if not text:
+        return None
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise pytest.UsageError(f"authcheck_probe_process: {text!r} is neither true nor false")

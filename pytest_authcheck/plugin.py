@@ -55,9 +55,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                   help="as --authcheck-worker-targets: targets per worker below which -n runs in one process")
     group.addoption("--authcheck-probe-process", action="store_true", default=None,
                     help="without -n: send the checks' probes from a second process while this one runs the tests "
-                         "(quicker; the second process takes memory of its own)")
-    parser.addini("authcheck_probe_process", type="bool", default=False,
-                  help="as --authcheck-probe-process: send the probes from a second process")
+                         "(the default where a fork is safe; said here, the terminal tells why it is not)")
+    group.addoption("--authcheck-no-probe-process", action="store_false", dest="authcheck_probe_process",
+                    help="send the checks' probes from this process, between its tests (one process, slower)")
+    parser.addini("authcheck_probe_process", type="string", default="",
+                  help="true: as --authcheck-probe-process; false: as --authcheck-no-probe-process (unset: a second "
+                       "process where a fork is safe)")
     group.addoption("--authcheck-allow-mutations", action="store_true", default=False,
                     help="also probe API rules declared mutating = true (requests with side effects, e.g. POST)")
     parser.addini("authcheck_allow_mutations", type="bool", default=False,
