@@ -297,7 +297,7 @@ def test_tests_run_a_block_of_clients_at_a_time_check_by_check_and_the_grant_spe
                                   for client in ("svc-b", "svc-a", "svc-c")), item("jwks")]
     _test_order.order(items)  # type: ignore[arg-type]
     assert [i.name for i in items] == [
-        "discovery[]", "jwks[]",
-        "secret[svc-b]", "secret[svc-a]", "scopes[svc-b]", "scopes[svc-a]",  # the first two clients, as collected
+        # the first two clients and the tests of no client, as collected
+        "discovery[]", "secret[svc-b]", "secret[svc-a]", "scopes[svc-b]", "scopes[svc-a]", "jwks[]",
         "secret[svc-c]", "scopes[svc-c]",
         "revoke[svc-b]", "revoke[svc-a]", "revoke[svc-c]"]
