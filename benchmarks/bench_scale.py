@@ -62,7 +62,7 @@ _COLLECTED = re.compile(r"(\d+) tests? collected")
 _XDIST_ITEMS = re.compile(r"\b\d+ workers \[(\d+) items?\]")
 _PASSED = re.compile(r"(\d+) passed")
 PYTEST_ALONE = "pytest alone"
-PROBE_PROCESS = "pytest --authcheck-probe-process"
+ONE_PROCESS = "pytest --authcheck-no-probe-process"
 # pytest's own floor: as many items as the authcheck run collects, each doing nothing, no fixture, no network
 BARE_TEST = """
 import os
@@ -393,7 +393,7 @@ def tables(results: dict[int, dict[str, Summary]], args: argparse.Namespace, mac
                      human_bytes(rss), *against(rss, "peak_tree_rss", bases[:1]), outcome(s, collected)]
             out.append(f"| {n:,} | {name_of(label)} | " + " | ".join(cells) + " |")
     out += ["", "| N | IdP startup | collection | report sizes (HTML / JSON / SARIF) | largest single process "
-            "| `pytest --authcheck` tree, PSS | `--authcheck-probe-process`: largest process, tree PSS |",
+            "| `pytest --authcheck` tree, PSS | `--authcheck-no-probe-process`: largest process, tree PSS |",
             "| ---: | ---: | ---: | --- | ---: | ---: | ---: |"]
     for n, by_label in results.items():
         startup = median([r.idp_startup for label, s in by_label.items() if label != PYTEST_ALONE for r in s.runs])
@@ -408,7 +408,7 @@ def tables(results: dict[int, dict[str, Summary]], args: argparse.Namespace, mac
             sizes += f" ({sized.label}{', stopped' if sized.timed_out else ''})"
         biggest = human_bytes(tool.med("peak_process_rss")) if tool else "–"
         taken = human_bytes(tool.med("peak_tree_pss")) if tool else "–"
-        pair = by_label.get(PROBE_PROCESS)
+        pair = by_label.get(ONE_PROCESS)
         paired = (f"{human_bytes(pair.med('peak_process_rss'))}, {human_bytes(pair.med('peak_tree_pss'))}"
                   if pair else "–")
         out.append(f"| {n:,} | {startup:.2f} s | {wall(collect, args.timeout) if collect else '–'} | {sizes} | {biggest} "
@@ -507,9 +507,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="numbers of clients (default 100 1000; 10000 works too, give it a larger --timeout)")
     parser.add_argument("--workers", type=int, default=0, metavar="W",
                         help="also run pytest -n W (pytest-xdist) and compare it with the serial run")
-    parser.add_argument("--probe-process", action="store_true",
-                        help="also run pytest --authcheck-probe-process (the probes from a second process) and compare "
-                             "it with the serial run")
+    parser.add_argument("--one-process", action="store_true",
+                        help="also run pytest --authcheck-no-probe-process (the probes from the tests' process, not "
+                             "a second one) and compare it with the default run")
     parser.add_argument("--dist", nargs="+", default=[], metavar="MODE",
                         help="with --workers: also run pytest -n W --dist MODE for each MODE (load, loadgroup, ...)")
     parser.add_argument("--repeat", type=int, default=1, metavar="K", help="runs of each command; medians are printed")
@@ -552,8 +552,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     preflight()
     labels = [ISSUE_FLOOR, ALL_FLOOR, "collect-only"] + ([] if args.skip_pytest else [PYTEST_ALONE, "pytest"])
-    if args.probe_process and not args.skip_pytest:
-        labels.append(PROBE_PROCESS)
+    if args.one_process and not args.skip_pytest:
+        labels.append(ONE_PROCESS)
     if args.workers and not args.skip_pytest:
         labels.append(f"pytest -n {args.workers}")
         labels += [f"pytest -n {args.workers} --dist {mode}" for mode in args.dist]

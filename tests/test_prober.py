@@ -22,6 +22,7 @@ from pytest_authcheck.probes.readers import Readers
 from tests.conftest import oidc_policy
 
 ASKED = "--authcheck-probe-process"
+ONE_PROCESS = "--authcheck-no-probe-process"
 
 # the prober fails once it has handed back its first stretches with probes, one at a time: the tests send the rest
 # themselves
@@ -124,7 +125,7 @@ def test_the_prober_sends_what_the_tests_read_once_and_they_judge_the_same_answe
     middle = len(server.log_text())
     tokens = json.loads((pytester.path / "tokens.json").read_text())
     pytester.makeconftest("")
-    alone = run_authcheck(oidc_policy(server), clients=True, subprocess=True)
+    alone = run_authcheck(oidc_policy(server), ONE_PROCESS, clients=True, subprocess=True)
     log = server.log_text()
 
     assert _probed(forked.report) > 20, forked.output()
@@ -267,6 +268,30 @@ def test_a_job_planned_again_under_a_signature_it_has_settled_is_not_run_again(m
     assert [m[3] for m in messages if m[0] == "answer"].count("declared") == 1
     readers.release(["declared"])  # its readers have all run: a test planning it after that is a new reader
     assert not readers.settled("declared")
+
+
+def test_by_default_the_probes_go_from_a_second_process_unless_one_is_asked_for(idp, run_authcheck,
+                                                                              pytester: pytest.Pytester) -> None:
+    server = idp("good")
+    default = run_authcheck(oidc_policy(server), "-k", "secret_accepted", clients=True, subprocess=True)
+    one = run_authcheck(oidc_policy(server), ONE_PROCESS, "-k", "secret_accepted", clients=True, subprocess=True)
+    pytester.makeini("[pytest]\nauthcheck_probe_process = false\n")
+    one_by_ini = run_authcheck(oidc_policy(server), "-k", "secret_accepted", clients=True, subprocess=True)
+    assert _probed(default.report) > 0, default.output()
+    assert _probed(one.report) == 0 and _probed(one_by_ini.report) == 0
+    assert _outcomes(default.report) == _outcomes(one.report) == _outcomes(one_by_ini.report)
+    pytester.makeini("[pytest]\nauthcheck_probe_process = sometimes\n")
+    wrong = run_authcheck(oidc_policy(server), "-k", "secret_accepted", clients=True, subprocess=True)
+    assert "authcheck_probe_process: 'sometimes' is neither true nor false" in wrong.output()
+
+
+def test_where_a_fork_is_not_safe_the_default_is_one_process_and_nothing_is_said(idp, run_authcheck,
+                                                                                pytester: pytest.Pytester) -> None:
+    pytester.makeconftest("import threading\nthreading.Thread(target=threading.Event().wait, args=(30,), "
+                          "name='a plugin of the team', daemon=True).start()\n")
+    run = run_authcheck(oidc_policy(idp("good")), "-k", "secret_accepted", clients=True, subprocess=True)
+    assert "--authcheck-probe-process" not in run.output()
+    assert _probed(run.report) == 0 and run.report["results"]
 
 
 def test_a_prober_asked_for_where_it_cannot_be_forked_is_not_and_the_header_says_why(idp, run_authcheck,

@@ -1,5 +1,5 @@
-"""A serial run's planned probes sent from a process of their own, while this one runs the tests
-(``--authcheck-probe-process``).
+"""A serial run's planned probes sent from a process of their own, while this one runs the tests (the default where a
+fork is safe; ``--authcheck-no-probe-process`` keeps one process).
 
 In one process the probes and the tests take turns at the one interpreter lock (``prefetch.sent_in_turns``): at a
 thousand clients on two cores, some 13 s of sending, then some 12 s of testing. The prober is forked before
