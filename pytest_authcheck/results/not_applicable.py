@@ -118,9 +118,10 @@ class NotApplicable(MutableMapping[str, Any]):
     def to_dict(self) -> dict[str, Any]:
         """The plain result dict, in its order."""
         check = self._check
-        whole = {"nodeid": self.nodeid, "check": check.id, "title": check.title, "severity": check.severity,
-                 "area": check.area, "level": check.level, "refs": check.refs_list, "remediation": check.remediation,
-                 "target": self.target, "status": "skipped", "message": self.message, "duration": 0.0}
+        # in _KEYS's order, from the same tables __getitem__ reads
+        whole = {"nodeid": self.nodeid, **{key: getattr(check, member) for key, member in _FROM_CHECK.items()},
+                 "target": self.target, "status": _FIXED["status"], "message": self.message,
+                 "duration": _FIXED["duration"]}
         if self._blocking is not _UNSET:
             whole["blocking"] = self._blocking
         if self._added is not None:
