@@ -5,6 +5,7 @@ Registered only when ``--authcheck`` is given. Override any of them in a ``conft
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -31,21 +32,23 @@ def _run(config: pytest.Config) -> AuthcheckRun:
     return config.stash[run_key]
 
 
-class RunFixture:
+def run_fixture(run: AuthcheckRun) -> types.ModuleType:
     """A plugin serving ``authcheck_run`` from the run it was made with.
 
     As a plain fixture it would take ``pytestconfig`` to find the run. pytest resolves a session fixture's arguments
     again for every test that uses it, and ``pytestconfig`` asks for ``request``, for which pytest builds a new
-    ``FixtureDef`` each time: one per test, 15,000 at a thousand clients.
+    ``FixtureDef`` each time: one per test, 15,000 at a thousand clients. A module, not an object: pytest 9.2 warns
+    of (and pytest 10 refuses) a session fixture that is a method of an instance.
     """
+    plugin = types.ModuleType(f"{__name__}.run")
 
-    def __init__(self, run: AuthcheckRun) -> None:
-        self._run = run
-
-    @pytest.fixture(scope="session")
-    def authcheck_run(self) -> AuthcheckRun:
+    @pytest.fixture(scope="session", name="authcheck_run")
+    def authcheck_run() -> AuthcheckRun:
         """The state of this ``--authcheck`` run: policy, redactor, HTTP client, providers and tokens."""
-        return self._run
+        return run
+
+    plugin.authcheck_run = authcheck_run  # type: ignore[attr-defined]
+    return plugin
 
 
 @pytest.fixture(scope="session")

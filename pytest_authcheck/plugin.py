@@ -98,7 +98,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     from ._checks import register_markers
     from ._errors import PolicyError
-    from ._fixtures import RunFixture, run_key
+    from ._fixtures import run_fixture, run_key
     from ._kept_reports import KeptReports
     from ._run import AuthcheckRun
     from ._session import AuthcheckSession, suites_dir
@@ -128,7 +128,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[run_key] = run
     run.install_log_redaction()
     register_markers(config)
-    config.pluginmanager.register(RunFixture(run), "authcheck-run")
+    config.pluginmanager.register(run_fixture(run), "authcheck-run")
     for name in FIXTURE_MODULES:
         config.pluginmanager.register(importlib.import_module(name), f"authcheck-{name.rsplit('.', 1)[-1].strip('_')}")
     config.pluginmanager.register(AuthcheckSession(config, run), "authcheck-session")
