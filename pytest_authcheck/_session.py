@@ -31,6 +31,7 @@ from ._xdist import (
     untuple,
     upcoming,
 )
+from .policy.load import Policy
 from .probes import prober as prober_process
 from .probes.prefetch import PLANS, Ahead, Positions, Prefetcher, Window
 from .probes.readers import Readers
@@ -122,8 +123,7 @@ class AuthcheckSession:
         # second process's memory (at 10,000 clients the pair 923 MiB of PSS against 754 for one process).
         run = self.run
         said = probe_process_said(config)
-        if (said is False or self.is_worker or config.option.collectonly
-                or not run.policy.providers_of_kind("oidc") or not run.policy.section("clients")):
+        if self.is_worker or not prober_applies(config, run.policy):
             return None
         unsafe = ("with -n, each xdist worker sends the probes of the tests it is given"
                   if config.pluginmanager.has_plugin("dsession") else prober_process.unsafe())
@@ -436,3 +436,10 @@ def probe_process_said(config: pytest.Config) -> bool | None:
     if text in _TRUE or text in _FALSE:
         return text in _TRUE
     raise pytest.UsageError(f"authcheck_probe_process: {text!r} is neither true nor false")
+
+
+def prober_applies(config: pytest.Config, policy: Policy) -> bool:
+    """Whether a run of ``policy`` in one process would fork a prober where a fork is safe: not refused, and with
+    client probes to send."""
+    return (probe_process_said(config) is not False and not config.option.collectonly
+            and bool(policy.providers_of_kind("oidc")) and bool(policy.section("clients")))

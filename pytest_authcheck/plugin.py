@@ -49,8 +49,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("authcheck_baseline", type="string", default="", help="baseline report, as --authcheck-baseline")
     parser.addini("authcheck_fail_on_new", type="bool", default=False, help="as --authcheck-fail-on-new")
     group.addoption("--authcheck-worker-targets", metavar="N", type=int, default=None,
-                    help="with -n (no --dist): start the workers only from N targets per worker, else run in one "
-                         "process, which is quicker for a small policy (default 100; 0: always start them)")
+                    help="with -n (no --dist): start the workers only from N targets per worker and where they "
+                         "can use more than two cores, else run in one process with its probe process, which is "
+                         "quicker (default 100; 0: always start them)")
     parser.addini("authcheck_worker_targets", type="string", default="",
                   help="as --authcheck-worker-targets: targets per worker below which -n runs in one process")
     group.addoption("--authcheck-probe-process", action="store_true", default=None,
@@ -102,7 +103,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from ._kept_reports import KeptReports
     from ._run import AuthcheckRun
     from ._session import AuthcheckSession, suites_dir
-    from ._xdist import run_in_process, too_small_for_workers
+    from ._xdist import run_in_process, why_not_workers
     from .policy.load import find_policy, load_policy
     from .policy.local_conftest import load_policy_conftest
 
@@ -121,7 +122,7 @@ def pytest_configure(config: pytest.Config) -> None:
     run = AuthcheckRun(policy, reports_dir=reports_dir, argv=["pytest", *config.invocation_params.args],
                        run_id=workerinput.get("authcheck_run_id") if workerinput else None,
                        shared_dir=Path(shared) if shared else None)
-    in_process = too_small_for_workers(config, policy)
+    in_process = why_not_workers(config, policy)
     if in_process is not None:
         run_in_process(config)
         run.notes.append(in_process)

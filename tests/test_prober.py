@@ -285,6 +285,28 @@ def test_by_default_the_probes_go_from_a_second_process_unless_one_is_asked_for(
     assert "authcheck_probe_process: 'sometimes' is neither true nor false" in wrong.output()
 
 
+def test_n_2_on_one_core_runs_in_this_process_with_its_prober_and_starts_workers_without_one(
+        idp, run_authcheck) -> None:
+    """Workers that could run on no more cores than the prober and the tests would only add their start-up: ``-n 2``
+    runs as the default does. Without a prober (refused here), they start."""
+    server = idp("good")
+    serial = run_authcheck(oidc_policy(server), "-k", "secret_accepted", clients=True, subprocess=True)
+    several = ("-n", "2", "--authcheck-worker-targets", "1")  # past the small policy's own rule
+    cores = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(cores)})  # this thread's, which the run's process inherits
+    try:
+        one_core = run_authcheck(oidc_policy(server), *several, "-k", "secret_accepted", clients=True,
+                                 subprocess=True)
+        refused = run_authcheck(oidc_policy(server), *several, ONE_PROCESS, "-k", "secret_accepted", clients=True,
+                                subprocess=True)
+    finally:
+        os.sched_setaffinity(0, cores)
+    assert "-n 2 on 1 core(s): run in this process with its probe process" in one_core.output()
+    assert "created:" not in one_core.output() and _probed(one_core.report) > 0
+    assert "created: 2/2 workers" in refused.output() and "core(s)" not in refused.output()
+    assert _outcomes(one_core.report) == _outcomes(serial.report) == _outcomes(refused.report)
+
+
 def test_where_a_fork_is_not_safe_the_default_is_one_process_and_nothing_is_said(idp, run_authcheck,
                                                                                 pytester: pytest.Pytester) -> None:
     pytester.makeconftest("import threading\nthreading.Thread(target=threading.Event().wait, args=(30,), "

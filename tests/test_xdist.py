@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -109,6 +110,50 @@ def test_a_crashed_nodes_tests_go_to_the_others() -> None:
 
 
 # ---- the report wire ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("workers", "cores", "in_process"), [
+    (2, 2, True), (2, 8, True), (1, 16, True), (3, 2, True), (8, 1, True),  # no more cores busy than the prober's two
+    (3, 3, False), (16, 16, False)])  # -n auto on a large machine keeps its workers
+def test_n_runs_in_this_process_with_its_prober_where_the_workers_would_not_use_more_cores(
+        monkeypatch: pytest.MonkeyPatch, workers: int, cores: int, in_process: bool) -> None:
+    import pytest_authcheck._session
+    from pytest_authcheck import _xdist
+    from pytest_authcheck.probes import prober
+
+    monkeypatch.setattr(_xdist, "usable_cores", lambda: cores)
+    monkeypatch.setattr(prober, "unsafe", lambda: None)
+    monkeypatch.setattr(pytest_authcheck._session, "prober_applies", lambda config, policy: True)
+    why = _xdist._prober_keeps_the_cores_busy(None, None, workers)  # type: ignore[arg-type]
+    assert (why is not None) is in_process
+    if in_process:
+        assert why.startswith(f"-n {workers} on {cores} core(s): run in this process with its probe process")
+    # without a prober to fork (refused, no client probes, or a fork not safe) the workers start
+    monkeypatch.setattr(prober, "unsafe", lambda: "other threads run in this process")
+    assert _xdist._prober_keeps_the_cores_busy(None, None, workers) is None  # type: ignore[arg-type]
+    monkeypatch.setattr(prober, "unsafe", lambda: None)
+    monkeypatch.setattr(pytest_authcheck._session, "prober_applies", lambda config, policy: False)
+    assert _xdist._prober_keeps_the_cores_busy(None, None, workers) is None  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("files", "cores"), [
+    ({}, "all"),
+    ({"cpu.max": "max 100000\n"}, "all"),  # cgroup v2 without a limit
+    ({"cpu.max": "150000 100000\n"}, 2),  # docker --cpus 1.5: two cores busy in part
+    ({"cpu/cpu.cfs_quota_us": "50000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 1),  # cgroup v1
+    ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, "all"),
+    ({"cpu.max": "garbage"}, "all")])
+def test_the_usable_cores_are_the_affinitys_within_a_containers_cpu_quota(tmp_path: Path, files: dict[str, str],
+                                                                          cores: int | str) -> None:
+    import os
+
+    from pytest_authcheck._xdist import usable_cores
+
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(text)
+    affinity = len(os.sched_getaffinity(0))
+    assert usable_cores(tmp_path) == (affinity if cores == "all" else min(affinity, int(cores)))
+
+
 def test_a_report_crosses_the_wire_whole(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("""
         import pytest
