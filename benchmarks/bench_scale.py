@@ -11,7 +11,8 @@ fresh IdP each time:
 - ``pytest --authcheck --collect-only -q`` (collection alone);
 - pytest alone for the same item count: a bare parametrized test, no IdP (pytest's own share of the time);
 - ``pytest --authcheck`` (reports into a scratch folder), and with ``--workers W`` also ``pytest -n W``, whose
-  result set must equal the serial one.
+  result set must equal the serial one (``--forced-workers``: also with ``--authcheck-worker-targets 0``, the workers
+  started where the plugin would run ``-n W`` in one process).
 
 For each: wall time, requests counted at the IdP (its request log, by probe kind), peak RSS of the process
 tree, report sizes, and the ratios against both floors; where a pytest run sends more requests of a kind than the
@@ -255,7 +256,7 @@ class Bench:
             return [*pytest, "--collect-only", "--authcheck-reports", str(run_dir / "reports")]
         if label == "pytest":
             return [*pytest, "--authcheck-reports", str(run_dir / "reports")]
-        # "pytest -n W" or "pytest -n W --dist MODE"
+        # "pytest -n W", "pytest -n W --dist MODE" or "pytest -n W --authcheck-worker-targets 0"
         return [*pytest, *label.split()[1:], "--authcheck-reports", str(run_dir / "reports")]
 
     @staticmethod
@@ -510,6 +511,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--one-process", action="store_true",
                         help="also run pytest --authcheck-no-probe-process (the probes from the tests' process, not "
                              "a second one) and compare it with the default run")
+    parser.add_argument("--forced-workers", action="store_true",
+                        help="with --workers: also run pytest -n W --authcheck-worker-targets 0 (the workers started "
+                             "even where -n W runs in one process, the plugin finding them no quicker)")
     parser.add_argument("--dist", nargs="+", default=[], metavar="MODE",
                         help="with --workers: also run pytest -n W --dist MODE for each MODE (load, loadgroup, ...)")
     parser.add_argument("--repeat", type=int, default=1, metavar="K", help="runs of each command; medians are printed")
@@ -556,6 +560,8 @@ def main(argv: list[str] | None = None) -> int:
         labels.append(ONE_PROCESS)
     if args.workers and not args.skip_pytest:
         labels.append(f"pytest -n {args.workers}")
+        if args.forced_workers:
+            labels.append(f"pytest -n {args.workers} --authcheck-worker-targets 0")
         labels += [f"pytest -n {args.workers} --dist {mode}" for mode in args.dist]
     machine_line = machine()
     print(f"machine: {machine_line}", file=sys.stderr)
