@@ -44,8 +44,11 @@ NOT_APPLICABLE_FILE = "not-applicable.json"
 #: (benchmarks/bench_scale.py), two workers against one process: 25% slower at 30 clients, from 20% slower to even
 #: at 100 (runs vary), 8% quicker at 300 and at 1,000.
 WORKER_TARGETS = 100
-#: the processes a run in one process keeps busy: its tests' and its prober's (``probes.prober``)
-PROBER_PAIR = 2
+#: ``-n N`` starts workers only where this many can run at once. A run in one process keeps up to two cores busy (its
+#: tests and its prober, ``probes.prober``); workers, each sending its probes between its tests, spend some 1.6x its CPU
+#: on the same work (each starts and collects, every result crosses to the controller: at 1,000 clients on 2 cores,
+#: -n 2 with workers 62-88 s of CPU against 37-51 s for one process with its prober), so three are at best even.
+MIN_WORKERS_AT_ONCE = 4
 #: (target or None, spends a grant) of each collected test, in collection order
 Units = list[tuple[str | None, bool]]
 
@@ -160,22 +163,19 @@ def why_not_workers(config: pytest.Config, policy: Policy) -> str | None:
 
 
 def _prober_keeps_the_cores_busy(config: pytest.Config, policy: Policy, workers: int) -> str | None:
-    # One process with its prober keeps PROBER_PAIR cores busy, each worker one (its probes go between its tests):
-    # where the workers cannot run on more cores than that, they add their start-up and their collections to the same
-    # work (measured on 2 cores at 1,000 clients: -n 2 24.4 s, one process with its prober 22.3 s).
     from ._session import prober_applies
     from .probes.prober import unsafe
 
     cores = usable_cores()
-    if workers_add_cores(workers, cores) or not prober_applies(config, policy) or unsafe() is not None:
+    if workers_pay(workers, cores) or not prober_applies(config, policy) or unsafe() is not None:
         return None
-    return (f"-n {workers} on {cores} core(s): run in this process with its probe process; the workers would keep "
-            "no more cores busy and add their start-up (--authcheck-worker-targets 0 starts them anyway)")
+    return (f"-n {workers} on {cores} core(s): run in this process with its probe process, quicker than fewer than "
+            f"{MIN_WORKERS_AT_ONCE} workers at once (--authcheck-worker-targets 0 starts them anyway)")
 
 
-def workers_add_cores(workers: int, cores: int) -> bool:
-    """Whether ``workers`` can run on more of ``cores`` than one process with its prober keeps busy."""
-    return min(workers, cores) > PROBER_PAIR
+def workers_pay(workers: int, cores: int) -> bool:
+    """Whether ``workers`` on ``cores`` are quicker than one process with its prober (``MIN_WORKERS_AT_ONCE``)."""
+    return min(workers, cores) >= MIN_WORKERS_AT_ONCE
 
 
 def usable_cores(cgroup: Path = Path("/sys/fs/cgroup")) -> int:

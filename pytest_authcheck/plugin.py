@@ -49,9 +49,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("authcheck_baseline", type="string", default="", help="baseline report, as --authcheck-baseline")
     parser.addini("authcheck_fail_on_new", type="bool", default=False, help="as --authcheck-fail-on-new")
     group.addoption("--authcheck-worker-targets", metavar="N", type=int, default=None,
-                    help="with -n (no --dist): start the workers only from N targets per worker and where they "
-                         "can use more than two cores, else run in one process with its probe process, which is "
-                         "quicker (default 100; 0: always start them)")
+                    help="with -n (no --dist): start the workers only from N targets per worker and where four or "
+                         "more can run at once, else run in one process with its probe process, which is quicker "
+                         "(default 100; 0: always start them)")
     parser.addini("authcheck_worker_targets", type="string", default="",
                   help="as --authcheck-worker-targets: targets per worker below which -n runs in one process")
     group.addoption("--authcheck-probe-process", action="store_true", default=None,

@@ -111,9 +111,9 @@ def test_a_crashed_nodes_tests_go_to_the_others() -> None:
 
 # ---- the report wire ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(("workers", "cores", "in_process"), [
-    (2, 2, True), (2, 8, True), (1, 16, True), (3, 2, True), (8, 1, True),  # no more cores busy than the prober's two
-    (3, 3, False), (16, 16, False)])  # -n auto on a large machine keeps its workers
-def test_n_runs_in_this_process_with_its_prober_where_the_workers_would_not_use_more_cores(
+    (2, 2, True), (2, 8, True), (1, 16, True), (3, 3, True), (8, 3, True), (8, 1, True),  # fewer than 4 at once
+    (4, 4, False), (4, 16, False), (16, 16, False)])  # -n auto on a large machine keeps its workers
+def test_n_runs_in_this_process_with_its_prober_where_fewer_than_four_workers_run_at_once(
         monkeypatch: pytest.MonkeyPatch, workers: int, cores: int, in_process: bool) -> None:
     import pytest_authcheck._session
     from pytest_authcheck import _xdist
