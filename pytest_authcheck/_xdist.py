@@ -45,9 +45,10 @@ NOT_APPLICABLE_FILE = "not-applicable.json"
 #: at 100 (runs vary), 8% quicker at 300 and at 1,000.
 WORKER_TARGETS = 100
 #: ``-n N`` starts workers only where this many can run at once. A run in one process keeps up to two cores busy (its
-#: tests and its prober, ``probes.prober``); workers, each sending its probes between its tests, spend some 1.6x its CPU
+#: tests and its prober, ``probes.prober``); workers, each sending its probes between its tests, spend 1.3-1.7x its CPU
 #: on the same work (each starts and collects, every result crosses to the controller: at 1,000 clients on 2 cores,
-#: -n 2 with workers 62-88 s of CPU against 37-51 s for one process with its prober), so three are at best even.
+#: -n 2 with workers 35 s of CPU against 26 s at one stop, 62-88 s against 37-51 s at another), so three are at best
+#: about even.
 MIN_WORKERS_AT_ONCE = 4
 #: (target or None, spends a grant) of each collected test, in collection order
 Units = list[tuple[str | None, bool]]
