@@ -130,6 +130,10 @@ class AuthcheckSession:
         if unsafe is not None:
             if said:  # asked for, not only the default: the terminal says why not
                 run.notes.append(f"--authcheck-probe-process: {unsafe}; the probes go from the tests' process")
+            elif getattr(config.known_args_namespace, "numprocesses", None):
+                # -n ran in this process for its prober (``_xdist.why_not_workers``); a thread started since then
+                run.notes.append(f"-n without its workers and without the probe process: {unsafe}; the probes go "
+                                 "from the tests' process (--authcheck-worker-targets 0 starts the workers)")
             return None
         if run.shared.directory is None:
             self._prober_dir = run.shared.directory = Path(tempfile.mkdtemp(prefix="authcheck-prober-"))

@@ -307,6 +307,20 @@ def test_n_2_on_one_core_runs_in_this_process_with_its_prober_and_starts_workers
     assert _outcomes(one_core.report) == _outcomes(serial.report) == _outcomes(refused.report)
 
 
+def test_n_run_in_this_process_whose_prober_a_later_thread_prevents_says_so(idp, run_authcheck,
+                                                                              pytester: pytest.Pytester) -> None:
+    # a plugin's thread started after the choice was made (at configure, after the plugin's own)
+    pytester.makeconftest("import threading\n\ndef pytest_configure(config):\n"
+                          "    threading.Thread(target=threading.Event().wait, args=(30,), name='late', "
+                          "daemon=True).start()\n")
+    run = run_authcheck(oidc_policy(idp("good")), "-n", "2", "--authcheck-worker-targets", "1", "-k",
+                        "secret_accepted", clients=True, subprocess=True)
+    assert "-n 2 on " in run.output() and "created:" not in run.output()
+    assert "-n without its workers and without the probe process: other threads run in this process (late)" \
+        in run.output()
+    assert _probed(run.report) == 0 and run.report["results"]
+
+
 def test_where_a_fork_is_not_safe_the_default_is_one_process_and_nothing_is_said(idp, run_authcheck,
                                                                                 pytester: pytest.Pytester) -> None:
     pytester.makeconftest("import threading\nthreading.Thread(target=threading.Event().wait, args=(30,), "
