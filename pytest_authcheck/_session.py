@@ -125,12 +125,13 @@ class AuthcheckSession:
         said = probe_process_said(config)
         if self.is_worker or not prober_applies(config, run.policy):
             return None
+        workers = config.pluginmanager.has_plugin("dsession")
         unsafe = ("with -n, each xdist worker sends the probes of the tests it is given"
-                  if config.pluginmanager.has_plugin("dsession") else prober_process.unsafe())
+                  if workers else prober_process.unsafe())
         if unsafe is not None:
             if said:  # asked for, not only the default: the terminal says why not
                 run.notes.append(f"--authcheck-probe-process: {unsafe}; the probes go from the tests' process")
-            elif getattr(config.known_args_namespace, "numprocesses", None):
+            elif not workers and getattr(config.known_args_namespace, "numprocesses", None):
                 # -n ran in this process for its prober (``_xdist.why_not_workers``); a thread started since then
                 run.notes.append(f"-n without its workers and without the probe process: {unsafe}; the probes go "
                                  "from the tests' process (--authcheck-worker-targets 0 starts the workers)")

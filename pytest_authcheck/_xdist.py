@@ -160,18 +160,18 @@ def why_not_workers(config: pytest.Config, policy: Policy) -> str | None:
     if targets < per_worker * workers:
         return (f"{targets} target(s), fewer than {per_worker} per worker for -n {workers}: run in this process, "
                 "which is quicker than starting the workers (--authcheck-worker-targets 0 starts them anyway)")
-    return _prober_keeps_the_cores_busy(config, policy, workers)
+    return _prober_quicker_than_workers(config, policy, workers)
 
 
-def _prober_keeps_the_cores_busy(config: pytest.Config, policy: Policy, workers: int) -> str | None:
+def _prober_quicker_than_workers(config: pytest.Config, policy: Policy, workers: int) -> str | None:
     from ._session import prober_applies
     from .probes.prober import unsafe
 
     cores = usable_cores()
     if workers_pay(workers, cores) or not prober_applies(config, policy) or unsafe() is not None:
         return None
-    return (f"-n {workers} on {cores} core(s): run in this process with its probe process, quicker than fewer than "
-            f"{MIN_WORKERS_AT_ONCE} workers at once (--authcheck-worker-targets 0 starts them anyway)")
+    return (f"-n {workers} on {cores} core(s): run in this process with its probe process, which is quicker; workers "
+            f"pay from {MIN_WORKERS_AT_ONCE} at once (--authcheck-worker-targets 0 starts them anyway)")
 
 
 def workers_pay(workers: int, cores: int) -> bool:

@@ -239,6 +239,7 @@ def test_xdist_gives_the_same_results(idp, run_authcheck, pytester: pytest.Pytes
     urls = [x["url"] for x in parallel.report["exchanges"].values() if x["method"] == "GET"]
     assert urls and len(urls) == len(set(urls)), urls
     assert "created: 2/2 workers" in parallel.output()  # xdist started its workers
+    assert "probe process" not in parallel.output()  # the workers send the probes: nothing to say about it
     # a worker's terminal reporter lets each report go once sent to the controller, which counts and lists them all
     for worker in ("gw0", "gw1"):
         assert json_module.loads((pytester.path / f"kept.json.{worker}").read_text()) == [0, 0], worker

@@ -122,16 +122,16 @@ def test_n_runs_in_this_process_with_its_prober_where_fewer_than_four_workers_ru
     monkeypatch.setattr(_xdist, "usable_cores", lambda: cores)
     monkeypatch.setattr(prober, "unsafe", lambda: None)
     monkeypatch.setattr(pytest_authcheck._session, "prober_applies", lambda config, policy: True)
-    why = _xdist._prober_keeps_the_cores_busy(None, None, workers)  # type: ignore[arg-type]
+    why = _xdist._prober_quicker_than_workers(None, None, workers)  # type: ignore[arg-type]
     assert (why is not None) is in_process
     if in_process:
         assert why.startswith(f"-n {workers} on {cores} core(s): run in this process with its probe process")
     # without a prober to fork (refused, no client probes, or a fork not safe) the workers start
     monkeypatch.setattr(prober, "unsafe", lambda: "other threads run in this process")
-    assert _xdist._prober_keeps_the_cores_busy(None, None, workers) is None  # type: ignore[arg-type]
+    assert _xdist._prober_quicker_than_workers(None, None, workers) is None  # type: ignore[arg-type]
     monkeypatch.setattr(prober, "unsafe", lambda: None)
     monkeypatch.setattr(pytest_authcheck._session, "prober_applies", lambda config, policy: False)
-    assert _xdist._prober_keeps_the_cores_busy(None, None, workers) is None  # type: ignore[arg-type]
+    assert _xdist._prober_quicker_than_workers(None, None, workers) is None  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("files", "cores"), [
