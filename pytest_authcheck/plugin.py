@@ -55,8 +55,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("authcheck_worker_targets", type="string", default="",
                   help="as --authcheck-worker-targets: targets per worker below which -n runs in one process")
     group.addoption("--authcheck-probe-process", action="store_true", default=None,
-                    help="without -n: send the checks' probes from a second process while this one runs the tests "
-                         "(the default where a fork is safe; asked for here, the terminal says why when it cannot be)")
+                    help="without xdist workers: send the checks' probes from a second process while this one runs "
+                         "the tests (the default where a fork is safe; asked for here, the terminal says why when it "
+                         "cannot be)")
     group.addoption("--authcheck-no-probe-process", action="store_false", dest="authcheck_probe_process",
                     help="send the checks' probes from this process, between its tests (one process, slower)")
     parser.addini("authcheck_probe_process", type="string", default="",
