@@ -16,6 +16,7 @@ from ._clients import PolicyClient
 from ._errors import BaselineError, EvaluationError
 from ._gc import QuietCollector
 from ._kept_reports import share_keywords
+from ._probe_process import probe_process_said, prober_applies
 from ._run import AuthcheckRun
 from ._xdist import (
     NOT_APPLICABLE_FILE,
@@ -31,7 +32,6 @@ from ._xdist import (
     untuple,
     upcoming,
 )
-from .policy.load import Policy
 from .probes import prober as prober_process
 from .probes.prefetch import PLANS, Ahead, Positions, Prefetcher, Window
 from .probes.readers import Readers
@@ -424,27 +424,3 @@ def _gate_options(config: pytest.Config) -> tuple[GateSettings, dict[str, dict[s
         except BaselineError as exc:
             raise pytest.UsageError(f"authcheck baseline: {exc}") from None
     return GateSettings(fail_on=fail_on, new_only=new_only, baseline_path=baseline_path), baseline
-
-
-_TRUE, _FALSE = ("1", "true", "yes", "on", "y", "t"), ("0", "false", "no", "off", "n", "f")
-
-
-def probe_process_said(config: pytest.Config) -> bool | None:
-    """Whether the command line or the ini asks for the probe process (True) or for one process (False); None when
-    neither says (the default: a prober where a fork is safe, silently none where it is not)."""
-    option = config.getoption("authcheck_probe_process")
-    if option is not None:
-        return bool(option)
-    text = str(config.getini("authcheck_probe_process")).strip().lower()
-    if not text:
-        return None
-    if text in _TRUE or text in _FALSE:
-        return text in _TRUE
-    raise pytest.UsageError(f"authcheck_probe_process: {text!r} is neither true nor false")
-
-
-def prober_applies(config: pytest.Config, policy: Policy) -> bool:
-    """Whether a run of ``policy`` in one process would fork a prober where a fork is safe: not refused, and with
-    client probes to send."""
-    return (probe_process_said(config) is not False and not config.option.collectonly
-            and bool(policy.providers_of_kind("oidc")) and bool(policy.section("clients")))

@@ -30,8 +30,10 @@ from typing import Any
 import pytest
 
 from ._checks import check_of
+from ._probe_process import prober_applies
 from ._targets import TARGET_KINDS
 from .policy.load import Policy
+from .probes import prober as prober_process
 
 Node = Any  # xdist.workermanage.WorkerController (xdist is optional and untyped)
 #: each node is kept this many tests ahead at least, and handed out in batches while much is left
@@ -164,11 +166,8 @@ def why_not_workers(config: pytest.Config, policy: Policy) -> str | None:
 
 
 def _prober_quicker_than_workers(config: pytest.Config, policy: Policy, workers: int) -> str | None:
-    from ._session import prober_applies
-    from .probes.prober import unsafe
-
     cores = usable_cores()
-    if workers_pay(workers, cores) or not prober_applies(config, policy) or unsafe() is not None:
+    if workers_pay(workers, cores) or not prober_applies(config, policy) or prober_process.unsafe() is not None:
         return None
     return (f"-n {workers} on {cores} core(s): run in this process with its probe process, which is quicker; workers "
             f"pay from {MIN_WORKERS_AT_ONCE} at once (--authcheck-worker-targets 0 starts them anyway)")

@@ -115,13 +115,12 @@ def test_a_crashed_nodes_tests_go_to_the_others() -> None:
     (4, 4, False), (4, 16, False), (16, 16, False)])  # -n auto on a large machine keeps its workers
 def test_n_runs_in_this_process_with_its_prober_where_fewer_than_four_workers_run_at_once(
         monkeypatch: pytest.MonkeyPatch, workers: int, cores: int, in_process: bool) -> None:
-    import pytest_authcheck._session
     from pytest_authcheck import _xdist
     from pytest_authcheck.probes import prober
 
     monkeypatch.setattr(_xdist, "usable_cores", lambda: cores)
     monkeypatch.setattr(prober, "unsafe", lambda: None)
-    monkeypatch.setattr(pytest_authcheck._session, "prober_applies", lambda config, policy: True)
+    monkeypatch.setattr(_xdist, "prober_applies", lambda config, policy: True)
     why = _xdist._prober_quicker_than_workers(None, None, workers)  # type: ignore[arg-type]
     assert (why is not None) is in_process
     if in_process:
@@ -130,7 +129,7 @@ def test_n_runs_in_this_process_with_its_prober_where_fewer_than_four_workers_ru
     monkeypatch.setattr(prober, "unsafe", lambda: "other threads run in this process")
     assert _xdist._prober_quicker_than_workers(None, None, workers) is None  # type: ignore[arg-type]
     monkeypatch.setattr(prober, "unsafe", lambda: None)
-    monkeypatch.setattr(pytest_authcheck._session, "prober_applies", lambda config, policy: False)
+    monkeypatch.setattr(_xdist, "prober_applies", lambda config, policy: False)
     assert _xdist._prober_quicker_than_workers(None, None, workers) is None  # type: ignore[arg-type]
 
 
