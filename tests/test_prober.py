@@ -287,8 +287,8 @@ def test_by_default_the_probes_go_from_a_second_process_unless_one_is_asked_for(
 
 def test_n_2_on_one_core_runs_in_this_process_with_its_prober_and_starts_workers_without_one(
         idp, run_authcheck) -> None:
-    """Workers that could run on no more cores than the prober and the tests would only add their start-up: ``-n 2``
-    runs as the default does. Without a prober (refused here), they start."""
+    """Fewer than four workers at once (here two on one core: the header names the cores it read) are slower than the
+    tests with their prober: ``-n 2`` runs as the default does. Without a prober (refused here), they start."""
     server = idp("good")
     serial = run_authcheck(oidc_policy(server), "-k", "secret_accepted", clients=True, subprocess=True)
     several = ("-n", "2", "--authcheck-worker-targets", "1")  # past the small policy's own rule
